@@ -1,0 +1,14 @@
+/** What the interpreter sends to a node-type activity and what comes back. */
+export interface NodeActivityInput {
+  nodeId: string;
+  /** The Temporal workflow id of the run (the execution id). */
+  executionId: string;
+  /** Config with every `{{ }}` template already resolved. */
+  config: Record<string, unknown>;
+}
+
+export interface NodeActivityResult {
+  output: unknown;
+  /** The Temporal attempt that produced this result. */
+  attempt: number;
+}

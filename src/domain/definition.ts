@@ -1,0 +1,103 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** A duration: "500ms", "10s", "5m", "1h" (combinable, e.g. "1h30m") or milliseconds. */
+export const DurationSchema = Type.Union([Type.String({ minLength: 1 }), Type.Number({ minimum: 0 })]);
+
+export const NODE_ID_PATTERN = '^[A-Za-z][A-Za-z0-9_-]{0,63}$';
+export const MAX_NODES = 1_000;
+
+export const RetrySchema = Type.Object(
+  {
+    maximumAttempts: Type.Optional(Type.Integer({ minimum: 0, description: '0 means unlimited' })),
+    initialInterval: Type.Optional(DurationSchema),
+    backoffCoefficient: Type.Optional(Type.Number({ minimum: 1 })),
+    maximumInterval: Type.Optional(DurationSchema),
+    nonRetryableErrorTypes: Type.Optional(Type.Array(Type.String())),
+  },
+  { additionalProperties: false },
+);
+
+export const TimeoutSchema = Type.Object(
+  {
+    startToClose: Type.Optional(DurationSchema),
+    scheduleToClose: Type.Optional(DurationSchema),
+    scheduleToStart: Type.Optional(DurationSchema),
+    heartbeat: Type.Optional(DurationSchema),
+  },
+  { additionalProperties: false },
+);
+
+export const TriggerSchema = Type.Union([
+  Type.Literal('all_success'),
+  Type.Literal('none_failed'),
+  Type.Literal('all_done'),
+]);
+
+export const NodeSchema = Type.Object(
+  {
+    id: Type.String({ pattern: NODE_ID_PATTERN }),
+    type: Type.String({ minLength: 1 }),
+    name: Type.Optional(Type.String()),
+    config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    retry: Type.Optional(RetrySchema),
+    timeout: Type.Optional(TimeoutSchema),
+    onError: Type.Optional(Type.Union([Type.Literal('fail'), Type.Literal('continue')])),
+    trigger: Type.Optional(TriggerSchema),
+  },
+  { additionalProperties: false },
+);
+
+export const EdgeSchema = Type.Object(
+  {
+    from: Type.String({ minLength: 1 }),
+    to: Type.String({ minLength: 1 }),
+    when: Type.Optional(Type.String({ minLength: 1 })),
+    on: Type.Optional(Type.Literal('error')),
+  },
+  { additionalProperties: false },
+);
+
+export const DefaultsSchema = Type.Object(
+  {
+    retry: Type.Optional(RetrySchema),
+    timeout: Type.Optional(TimeoutSchema),
+    /** Upper bound on activity nodes in flight at once in one run. */
+    maxConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_000 })),
+  },
+  { additionalProperties: false },
+);
+
+export const DefinitionSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    description: Type.Optional(Type.String()),
+    defaults: Type.Optional(DefaultsSchema),
+    nodes: Type.Array(NodeSchema, { minItems: 1 }),
+    edges: Type.Optional(Type.Array(EdgeSchema)),
+  },
+  { additionalProperties: false },
+);
+
+export type RetrySpec = Static<typeof RetrySchema>;
+export type TimeoutSpec = Static<typeof TimeoutSchema>;
+export type Trigger = Static<typeof TriggerSchema>;
+export type NodeDef = Static<typeof NodeSchema>;
+export type EdgeDef = Static<typeof EdgeSchema>;
+export type WorkflowDefinition = Static<typeof DefinitionSchema>;
+
+export type NodeStatus = 'PENDING' | 'RUNNING' | 'WAITING' | 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
+export type RunStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
+
+export const TERMINAL_NODE_STATUSES: ReadonlySet<NodeStatus> = new Set(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED']);
+
+export function isTerminal(status: NodeStatus): boolean {
+  return TERMINAL_NODE_STATUSES.has(status);
+}
+
+/** The error shape kept for a node or a run: enough to tell what failed and why. */
+export interface ErrorInfo {
+  type: string;
+  message: string;
+  nodeId?: string;
+  details?: unknown;
+}

@@ -1,0 +1,36 @@
+/**
+ * Durations in definitions are strings ("500ms", "10s", "5m", "1h", "1d", or combinations such
+ * as "1h30m") or a number of milliseconds.
+ */
+export type Duration = string | number;
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const PART = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/y;
+
+/** Parses a duration into milliseconds; returns undefined when it does not parse. */
+export function parseDuration(value: unknown): number | undefined {
+  if (typeof value === 'number') {
+    return Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+  }
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  if (text === '') return undefined;
+  if (/^\d+$/.test(text)) return Number(text);
+  let total = 0;
+  PART.lastIndex = 0;
+  while (PART.lastIndex < text.length) {
+    const start = PART.lastIndex;
+    const match = PART.exec(text);
+    if (!match || match.index !== start) return undefined;
+    total += Number(match[1]) * (UNIT_MS[match[2] as string] as number);
+    while (text[PART.lastIndex] === ' ') PART.lastIndex++;
+  }
+  return Math.round(total);
+}
+
+/** Like parseDuration but throws; for values that validation already accepted. */
+export function durationMs(value: Duration): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new Error(`invalid duration: ${JSON.stringify(value)}`);
+  return ms;
+}

@@ -1,0 +1,209 @@
+import { Value, type ValueError } from '@sinclair/typebox/value';
+import type { TSchema } from '@sinclair/typebox';
+import { DefinitionSchema, MAX_NODES, type EdgeDef, type NodeDef, type WorkflowDefinition } from './definition';
+import { parseDuration } from './duration';
+import { escapePointer, expressionProblem, templateExpressions, wholeTemplateExpression } from './expressions';
+import { BUILTIN_CATALOG, type NodeCatalog, type NodeTypeSpec } from './node-types';
+import { findCycle } from './graph';
+
+export interface ValidationProblem {
+  /** JSON pointer into the definition, e.g. `/nodes/2/config/url`. */
+  path: string;
+  message: string;
+}
+
+export interface ValidationResult {
+  valid: boolean;
+  errors: ValidationProblem[];
+}
+
+export interface ValidateOptions {
+  /** Node types known to this deployment; the built-in types are always known. */
+  catalog?: NodeCatalog;
+  /**
+   * Accept unknown types as activity types (the workflow sandbox cannot see the worker's
+   * registry; a type the worker lacks then fails at its activity instead).
+   */
+  allowUnknownTypes?: boolean;
+}
+
+/** Checks a definition against every rule of DESIGN.md §1 and lists every problem found. */
+export function validateDefinition(definition: unknown, options: ValidateOptions = {}): ValidationResult {
+  const errors: ValidationProblem[] = [];
+  const structural = schemaProblems(DefinitionSchema, definition, '');
+  errors.push(...structural);
+  if (structural.some((p) => p.path === '' || p.path === '/nodes')) return { valid: false, errors };
+
+  const def = definition as WorkflowDefinition;
+  const catalog = options.catalog ?? BUILTIN_CATALOG;
+  const nodes: NodeDef[] = Array.isArray(def.nodes) ? def.nodes : [];
+  const edges: EdgeDef[] = Array.isArray(def.edges) ? def.edges : [];
+
+  if (nodes.length > MAX_NODES) {
+    errors.push({ path: '/nodes', message: `a workflow may have at most ${MAX_NODES} nodes (it has ${nodes.length})` });
+  }
+
+  const specs = new Map<string, NodeTypeSpec | undefined>();
+  const firstIndex = new Map<string, number>();
+  nodes.forEach((node, i) => {
+    if (!node || typeof node !== 'object') return;
+    const path = `/nodes/${i}`;
+    if (typeof node.id === 'string') {
+      const seen = firstIndex.get(node.id);
+      if (seen !== undefined) errors.push({ path: `${path}/id`, message: `duplicate node id "${node.id}" (also /nodes/${seen})` });
+      else firstIndex.set(node.id, i);
+    }
+    if (typeof node.type !== 'string') return;
+    const spec = BUILTIN_CATALOG.get(node.type) ?? catalog.get(node.type);
+    if (!spec && !options.allowUnknownTypes) {
+      const known = [...new Set([...BUILTIN_CATALOG.keys(), ...catalog.keys()])].sort().join(', ');
+      errors.push({ path: `${path}/type`, message: `unknown node type "${node.type}" (known: ${known})` });
+    }
+    if (typeof node.id === 'string') specs.set(node.id, spec);
+    errors.push(...nodeProblems(node, path, spec));
+  });
+
+  errors.push(...policyProblems(def.defaults, '/defaults'));
+  errors.push(...edgeProblems(edges, firstIndex, specs));
+
+  const ids = [...firstIndex.keys()];
+  const cycle = findCycle(
+    ids,
+    edges.filter((e) => firstIndex.has(e?.from) && firstIndex.has(e?.to)),
+  );
+  if (cycle) errors.push({ path: '/edges', message: `cycle: ${[...cycle, cycle[0]].join(' -> ')}` });
+
+  return { valid: errors.length === 0, errors };
+}
+
+function nodeProblems(node: NodeDef, path: string, spec: NodeTypeSpec | undefined): ValidationProblem[] {
+  const problems = policyProblems(node, path);
+  const config = node.config ?? {};
+  if (spec) {
+    // A field holding a whole `{{ expr }}` is checked against the schema once it has a value.
+    problems.push(
+      ...schemaProblems(spec.configSchema, config, `${path}/config`).filter((p) => !isTemplateAt(config, p.path, path)),
+    );
+    for (const field of spec.expressionFields ?? []) {
+      const expression = config[field];
+      if (typeof expression !== 'string') continue;
+      const problem = expressionProblem(expression);
+      if (problem) problems.push({ path: `${path}/config/${escapePointer(field)}`, message: problem });
+    }
+    for (const field of spec.durationFields ?? []) {
+      const value = config[field];
+      if (value === undefined || (typeof value === 'string' && wholeTemplateExpression(value) !== undefined)) continue;
+      if (parseDuration(value) === undefined) {
+        problems.push({ path: `${path}/config/${escapePointer(field)}`, message: durationMessage(value) });
+      }
+    }
+    if (spec.type === 'delay' && typeof config.until === 'string' && wholeTemplateExpression(config.until) === undefined) {
+      if (Number.isNaN(Date.parse(config.until))) {
+        problems.push({ path: `${path}/config/until`, message: `"${config.until}" is not an ISO date-time` });
+      }
+    }
+  }
+  const rawFields = new Set(spec?.expressionFields ?? []);
+  for (const [key, value] of Object.entries(config)) {
+    if (rawFields.has(key)) continue;
+    for (const found of templateExpressions(value, `${path}/config/${escapePointer(key)}`)) {
+      const problem = expressionProblem(found.expression);
+      if (problem) problems.push({ path: found.path, message: problem });
+    }
+  }
+  return problems;
+}
+
+const DURATION_KEYS = ['initialInterval', 'maximumInterval', 'startToClose', 'scheduleToClose', 'scheduleToStart', 'heartbeat'];
+
+/** Durations inside `retry` and `timeout` (of a node or of the defaults). */
+function policyProblems(owner: { retry?: object; timeout?: object } | undefined, path: string): ValidationProblem[] {
+  const problems: ValidationProblem[] = [];
+  for (const section of ['retry', 'timeout'] as const) {
+    const policy = owner?.[section] as Record<string, unknown> | undefined;
+    if (!policy || typeof policy !== 'object') continue;
+    for (const key of DURATION_KEYS) {
+      if (policy[key] !== undefined && parseDuration(policy[key]) === undefined) {
+        problems.push({ path: `${path}/${section}/${key}`, message: durationMessage(policy[key]) });
+      }
+    }
+  }
+  return problems;
+}
+
+function edgeProblems(
+  edges: EdgeDef[],
+  index: Map<string, number>,
+  specs: Map<string, NodeTypeSpec | undefined>,
+): ValidationProblem[] {
+  const problems: ValidationProblem[] = [];
+  const seen = new Set<string>();
+  edges.forEach((edge, i) => {
+    if (!edge || typeof edge !== 'object') return;
+    const path = `/edges/${i}`;
+    for (const end of ['from', 'to'] as const) {
+      if (typeof edge[end] === 'string' && !index.has(edge[end])) {
+        problems.push({ path: `${path}/${end}`, message: `edge ${end} unknown node "${edge[end]}"` });
+      }
+    }
+    if (edge.from === edge.to) problems.push({ path, message: `node "${edge.from}" cannot depend on itself` });
+    const key = `${edge.from}\u0000${edge.to}\u0000${edge.when ?? ''}\u0000${edge.on ?? ''}`;
+    if (seen.has(key)) problems.push({ path, message: `duplicate edge ${edge.from} -> ${edge.to}` });
+    seen.add(key);
+
+    if (!index.has(edge.from)) return;
+    const labels = specs.get(edge.from)?.branchLabels;
+    if (edge.on === 'error') {
+      if (edge.when !== undefined) problems.push({ path: `${path}/when`, message: 'an error edge cannot carry a "when" label' });
+    } else if (labels === undefined) {
+      if (edge.when !== undefined) {
+        problems.push({ path: `${path}/when`, message: `"when" is only allowed on edges out of condition or switch nodes` });
+      }
+    } else if (edge.when === undefined) {
+      const allowed = labels === 'any' ? 'a case or "default"' : labels.map((l) => `"${l}"`).join(' or ');
+      problems.push({ path, message: `edges out of branch node "${edge.from}" need "when": ${allowed}` });
+    } else if (labels !== 'any' && !labels.includes(edge.when)) {
+      problems.push({ path: `${path}/when`, message: `"when" must be ${labels.map((l) => `"${l}"`).join(' or ')}` });
+    }
+  });
+  return problems;
+}
+
+function schemaProblems(schema: TSchema, value: unknown, prefix: string): ValidationProblem[] {
+  const problems: ValidationProblem[] = [];
+  const seen = new Set<string>();
+  for (const error of Value.Errors(schema, value)) {
+    const problem = { path: prefix + error.path, message: describe(error) };
+    const key = `${problem.path}\u0000${problem.message}`;
+    if (!seen.has(key)) problems.push(problem);
+    seen.add(key);
+  }
+  return problems;
+}
+
+function describe(error: ValueError): string {
+  const property = error.path.split('/').pop() ?? '';
+  if (error.message.startsWith('Expected union') && /interval|close|start|heartbeat|duration|timeout/i.test(property)) {
+    return durationMessage(error.value);
+  }
+  const pattern = (error.schema as { pattern?: string }).pattern;
+  if (pattern && property === 'id') return `node id must match ${pattern}`;
+  if (error.message === 'Unexpected property') return `unknown property "${property}"`;
+  return error.message.charAt(0).toLowerCase() + error.message.slice(1);
+}
+
+function durationMessage(value: unknown): string {
+  return `${JSON.stringify(value)} is not a duration (use e.g. "500ms", "10s", "5m", "1h" or milliseconds)`;
+}
+
+/** True when the value at a config error's path is a whole-template string. */
+function isTemplateAt(config: Record<string, unknown>, errorPath: string, nodePath: string): boolean {
+  const pointer = errorPath.slice(`${nodePath}/config`.length);
+  let value: unknown = config;
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (value === null || typeof value !== 'object') return false;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return typeof value === 'string' && wholeTemplateExpression(value) !== undefined;
+}
