@@ -15,7 +15,7 @@ export function parseDuration(value: unknown): number | undefined {
   if (typeof value !== 'string') return undefined;
   const text = value.trim();
   if (text === '') return undefined;
-  if (/^\d+$/.test(text)) return Number(text);
+  if (/^\d+$/.test(text)) return finite(Number(text));
   let total = 0;
   PART.lastIndex = 0;
   while (PART.lastIndex < text.length) {
@@ -25,7 +25,12 @@ export function parseDuration(value: unknown): number | undefined {
     total += Number(match[1]) * (UNIT_MS[match[2] as string] as number);
     while (text[PART.lastIndex] === ' ') PART.lastIndex++;
   }
-  return Math.round(total);
+  return finite(Math.round(total));
+}
+
+/** A string of 400 digits parses to Infinity, which is no duration. */
+function finite(ms: number): number | undefined {
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 /** Like parseDuration but throws; for values that validation already accepted. */

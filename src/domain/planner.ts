@@ -106,6 +106,16 @@ export class DagPlanner {
     return this.order.every((id) => isTerminal(this.states.get(id)!.status));
   }
 
+  /** Ends every node that has not started as CANCELLED, without cascading: the run is stopping. */
+  cancelPending(): string[] {
+    const ids = this.pending();
+    for (const id of ids) {
+      this.decidedReady.delete(id);
+      this.states.set(id, { status: 'CANCELLED' });
+    }
+    return ids;
+  }
+
   /** Ids of nodes that are neither terminal nor started. */
   pending(): string[] {
     return this.order.filter((id) => this.states.get(id)!.status === 'PENDING');

@@ -2,7 +2,7 @@ import { Value, type ValueError } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { DefinitionSchema, MAX_NODES, type EdgeDef, type NodeDef, type WorkflowDefinition } from './definition';
 import { parseDuration } from './duration';
-import { escapePointer, expressionProblem, templateExpressions, wholeTemplateExpression } from './expressions';
+import { escapePointer, expressionProblem, parseTemplate, templateExpressions, wholeTemplateExpression } from './expressions';
 import { BUILTIN_CATALOG, type NodeCatalog, type NodeTypeSpec } from './node-types';
 import { findCycle } from './graph';
 
@@ -73,7 +73,18 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
   );
   if (cycle) errors.push({ path: '/edges', message: `cycle: ${[...cycle, cycle[0]].join(' -> ')}` });
 
-  return { valid: errors.length === 0, errors };
+  return { valid: errors.length === 0, errors: unique(errors) };
+}
+
+/** The schema and the duration check both reject e.g. a negative timeout: list it once. */
+function unique(problems: ValidationProblem[]): ValidationProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.path}\u0000${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function nodeProblems(node: NodeDef, path: string, spec: NodeTypeSpec | undefined): ValidationProblem[] {
@@ -92,12 +103,13 @@ function nodeProblems(node: NodeDef, path: string, spec: NodeTypeSpec | undefine
     }
     for (const field of spec.durationFields ?? []) {
       const value = config[field];
-      if (value === undefined || (typeof value === 'string' && wholeTemplateExpression(value) !== undefined)) continue;
+      // A template (whole or interpolated, e.g. "{{ input.n }}s") is only a duration once resolved.
+      if (value === undefined || (typeof value === 'string' && parseTemplate(value) !== undefined)) continue;
       if (parseDuration(value) === undefined) {
         problems.push({ path: `${path}/config/${escapePointer(field)}`, message: durationMessage(value) });
       }
     }
-    if (spec.type === 'delay' && typeof config.until === 'string' && wholeTemplateExpression(config.until) === undefined) {
+    if (spec.type === 'delay' && typeof config.until === 'string' && parseTemplate(config.until) === undefined) {
       if (Number.isNaN(Date.parse(config.until))) {
         problems.push({ path: `${path}/config/until`, message: `"${config.until}" is not an ISO date-time` });
       }

@@ -1,0 +1,271 @@
+import net from 'node:net';
+import { Type, type Static } from '@sinclair/typebox';
+import { ApplicationFailure } from '@temporalio/common';
+import { Agent, request, type Dispatcher } from 'undici';
+import { defineNodeType, type NodeRunContext } from '../registry';
+import { assertAddressAllowed, ForbiddenAddressError, guardedLookup } from './ssrf';
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
+const Status = Type.Integer({ minimum: 100, maximum: 599 });
+
+export const HttpConfigSchema = Type.Object(
+  {
+    method: Type.Optional(Type.Union(METHODS.map((m) => Type.Literal(m)), { default: 'GET' })),
+    url: Type.String({ minLength: 1 }),
+    headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+    query: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
+    body: Type.Optional(Type.Unknown()),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    expectStatus: Type.Optional(Type.Union([Status, Type.Array(Status, { minItems: 1 })])),
+    maxResponseBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type HttpConfig = Static<typeof HttpConfigSchema>;
+
+export interface HttpOutput {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+const DEFAULT_MAX_RESPONSE_BYTES = 5 * 1024 * 1024;
+/** How much of a rejected response's body goes into the failure details. */
+const ERROR_BODY_BYTES = 4 * 1024;
+/** Retry-After beyond this is clamped: the node's own retry policy stays in charge of long waits. */
+const MAX_RETRY_AFTER_MS = 5 * 60 * 1000;
+
+/**
+ * Every connection resolves names through the SSRF guard, so the address checked is the one
+ * connected to. Redirects are not followed (undici's default), which keeps them from bypassing
+ * the IP-literal check; 3xx responses are returned to the workflow.
+ */
+const agent = new Agent({ connect: { lookup: guardedLookup } });
+
+export const httpNodeType = defineNodeType({
+  type: 'http',
+  configSchema: HttpConfigSchema,
+  run: (config, ctx) => runHttp(config, ctx),
+});
+
+async function runHttp(config: HttpConfig, ctx: NodeRunContext): Promise<HttpOutput> {
+  const method = config.method ?? 'GET';
+  const url = targetUrl(config);
+  const where = `${method} ${url.origin}${url.pathname}`; // no query string: it may carry secrets
+  const hostLiteral = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (net.isIP(hostLiteral) !== 0) {
+    try {
+      assertAddressAllowed(hostLiteral, url.hostname);
+    } catch (err) {
+      throw classifyError(err, where, false);
+    }
+  }
+
+  const controller = new AbortController();
+  const onCancel = () => controller.abort(ctx.signal.reason);
+  if (ctx.signal.aborted) onCancel();
+  ctx.signal.addEventListener('abort', onCancel, { once: true });
+  let timedOut = false;
+  const timer =
+    config.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          controller.abort(new Error(`timed out after ${config.timeoutMs} ms`));
+        }, config.timeoutMs);
+
+  try {
+    const { headers: requestHeaders, body: requestBody } = encodeBody(config);
+    withUrlCredentials(url, requestHeaders);
+    const response = await request(url, {
+      method,
+      headers: requestHeaders,
+      body: requestBody,
+      signal: controller.signal,
+      dispatcher: agent,
+    });
+    const headers = flattenHeaders(response.headers);
+    if (!accepted(response.statusCode, config.expectStatus)) {
+      const { buffer, truncated } = await readBody(response.body, headers, ERROR_BODY_BYTES, false);
+      const text = decode(buffer, headers['content-type']);
+      const body = truncated ? `${text}…` : parseBody(text, headers['content-type']);
+      throw statusFailure(response.statusCode, headers, body, where);
+    }
+    const limit = config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    const { buffer } = await readBody(response.body, headers, limit, true);
+    const body = parseBody(decode(buffer, headers['content-type']), headers['content-type']);
+    return { status: response.statusCode, headers, body };
+  } catch (err) {
+    if (err instanceof ApplicationFailure || ctx.signal.aborted) throw err;
+    throw classifyError(err, where, timedOut);
+  } finally {
+    clearTimeout(timer);
+    ctx.signal.removeEventListener('abort', onCancel);
+  }
+}
+
+function targetUrl(config: HttpConfig): URL {
+  let url: URL;
+  try {
+    url = new URL(config.url);
+  } catch {
+    throw configError(`invalid URL "${config.url}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw configError(`unsupported URL scheme "${url.protocol}" (only http and https)`);
+  }
+  for (const [key, value] of Object.entries(config.query ?? {})) url.searchParams.append(key, String(value));
+  return url;
+}
+
+function encodeBody(config: HttpConfig): { headers: Record<string, string>; body?: string } {
+  const headers = { ...config.headers };
+  if (config.body === undefined) return { headers };
+  const hasContentType = Object.keys(headers).some((name) => name.toLowerCase() === 'content-type');
+  if (typeof config.body === 'string') {
+    if (!hasContentType) headers['content-type'] = 'text/plain; charset=utf-8';
+    return { headers, body: config.body };
+  }
+  if (!hasContentType) headers['content-type'] = 'application/json';
+  return { headers, body: JSON.stringify(config.body) };
+}
+
+/** undici silently drops user:pass@ from a URL; honour it as Basic auth unless one is given. */
+function withUrlCredentials(url: URL, headers: Record<string, string>): void {
+  if (url.username === '' && url.password === '') return;
+  const user = decodeURIComponent(url.username);
+  const password = decodeURIComponent(url.password);
+  url.username = '';
+  url.password = '';
+  if (Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) return;
+  headers.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+function accepted(status: number, expect: HttpConfig['expectStatus']): boolean {
+  if (expect === undefined) return status >= 200 && status < 400;
+  return Array.isArray(expect) ? expect.includes(status) : expect === status;
+}
+
+/**
+ * Reads at most `limit` bytes and then drops the connection, so an oversized response never
+ * sits in memory. `strict` turns overflow into HttpResponseTooLarge instead of a truncation.
+ */
+async function readBody(
+  body: Dispatcher.ResponseData['body'],
+  headers: Record<string, string>,
+  limit: number,
+  strict: boolean,
+): Promise<{ buffer: Buffer; truncated: boolean }> {
+  const tooLarge = () =>
+    ApplicationFailure.create({
+      type: 'HttpResponseTooLarge',
+      message: `response body exceeds maxResponseBytes (${limit} bytes)`,
+      nonRetryable: true,
+      details: [{ limit }],
+    });
+  const declared = Number(headers['content-length']);
+  if (strict && Number.isFinite(declared) && declared > limit) {
+    body.destroy();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (size + chunk.length > limit) {
+      body.destroy();
+      if (strict) throw tooLarge();
+      chunks.push(chunk.subarray(0, limit - size));
+      return { buffer: Buffer.concat(chunks), truncated: true };
+    }
+    size += chunk.length;
+    chunks.push(chunk);
+  }
+  return { buffer: Buffer.concat(chunks, size), truncated: false };
+}
+
+function decode(buffer: Buffer, contentType: string | undefined): string {
+  const charset = /charset="?([^";\s]+)/i.exec(contentType ?? '')?.[1];
+  try {
+    return new TextDecoder(charset ?? 'utf-8').decode(buffer);
+  } catch {
+    return new TextDecoder('utf-8').decode(buffer); // unknown charset label
+  }
+}
+
+function parseBody(text: string, contentType: string | undefined): unknown {
+  if (!/^application\/([\w.-]+\+)?json\b/i.test(contentType?.trim() ?? '')) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+function statusFailure(status: number, headers: Record<string, string>, body: unknown, where: string): ApplicationFailure {
+  const retryable = status === 408 || status === 429 || status >= 500;
+  const retryAfter = status === 429 || status === 503 ? retryAfterMs(headers['retry-after']) : undefined;
+  return ApplicationFailure.create({
+    type: retryable ? 'HttpServerError' : 'HttpClientError',
+    message: `${where} returned HTTP ${status}`,
+    nonRetryable: !retryable,
+    details: [{ status, body }],
+    nextRetryDelay: retryAfter,
+  });
+}
+
+function retryAfterMs(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const ms = /^\d+$/.test(value.trim()) ? Number(value) * 1000 : Date.parse(value) - Date.now();
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+}
+
+function classifyError(err: unknown, where: string, timedOut: boolean): ApplicationFailure {
+  const forbidden = findCause(err, (e) => e instanceof ForbiddenAddressError);
+  if (forbidden instanceof ForbiddenAddressError) {
+    return ApplicationFailure.create({
+      type: 'HttpForbiddenAddress',
+      message: `${where}: ${forbidden.message}`,
+      nonRetryable: true,
+      details: [{ address: forbidden.address, reason: forbidden.reason }],
+    });
+  }
+  const error = err instanceof Error ? err : new Error(String(err));
+  const code = (findCause(err, (e) => typeof (e as { code?: unknown }).code === 'string') as { code?: string } | undefined)?.code;
+  if (code === 'UND_ERR_INVALID_ARG') return configError(`${where}: ${error.message}`);
+  if (timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return ApplicationFailure.create({
+      type: 'HttpTimeoutError',
+      message: `${where}: ${timedOut ? 'request timed out' : error.message}`,
+      nonRetryable: false,
+      details: [{ code: code ?? 'TIMEOUT' }],
+    });
+  }
+  return ApplicationFailure.create({
+    type: 'HttpNetworkError',
+    message: `${where}: ${error.message}`,
+    nonRetryable: false,
+    details: [{ code: code ?? null }],
+    cause: error,
+  });
+}
+
+/** Walks an error's cause chain; undici and Node sometimes wrap the interesting error. */
+function findCause(err: unknown, match: (e: Error) => boolean): Error | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (match(e)) return e;
+  }
+  return undefined;
+}
+
+function configError(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: 'ConfigError', message, nonRetryable: true });
+}

