@@ -39,3 +39,12 @@ export function durationMs(value: Duration): number {
   if (ms === undefined) throw new Error(`invalid duration: ${JSON.stringify(value)}`);
   return ms;
 }
+
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+/** Epoch milliseconds of an ISO 8601 date-time with a zone ("2030-01-01T09:00:00Z"); else undefined. */
+export function parseIsoDateTime(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !ISO_DATE_TIME.test(value)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}

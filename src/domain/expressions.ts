@@ -25,6 +25,21 @@ export class ExpressionError extends Error {
 
 /** Guards against runaway recursion or sequences inside one run. */
 const LIMITS = { stack: 500, sequence: 1_000_000 };
+/**
+ * Tail recursion never deepens the stack, and the workflow clock stands still while an
+ * expression runs, so neither `stack` nor `timeout` stops `($f := function(){ $f() }; $f())`.
+ * Counting evaluation steps does.
+ */
+export const MAX_EVALUATION_STEPS = 1_000_000;
+const EVALUATE_ENTRY = Symbol.for('jsonata.__evaluate_entry');
+
+function countStep(_expr: unknown, _input: unknown, environment: { base: { trellisSteps?: number } }): void {
+  const base = environment.base;
+  base.trellisSteps = (base.trellisSteps ?? 0) + 1;
+  if (base.trellisSteps > MAX_EVALUATION_STEPS) {
+    throw { code: 'T1001', message: `evaluation exceeded ${MAX_EVALUATION_STEPS} steps (endless recursion?)` };
+  }
+}
 
 type Compiled = ReturnType<typeof jsonata>;
 
@@ -37,6 +52,7 @@ export class ExpressionCompiler {
     if (!compiled) {
       try {
         compiled = jsonata(expression, LIMITS);
+        (compiled.assign as unknown as (name: symbol, value: unknown) => void)(EVALUATE_ENTRY, countStep);
       } catch (err) {
         throw toExpressionError(err, expression);
       }
@@ -74,7 +90,16 @@ export function expressionProblem(expression: string): string | undefined {
 /** JSONata sequences carry extra properties and may hold undefined; runs store plain JSON. */
 function toJson(value: unknown): unknown {
   if (value === undefined) return null;
-  return JSON.parse(JSON.stringify(value)) as unknown;
+  if (isFunction(value)) throw { message: 'the expression returns a function, not a JSON value' };
+  return JSON.parse(JSON.stringify(value, (_key, v: unknown) => (isFunction(v) ? undefined : v))) as unknown;
+}
+
+/** JSONata lambdas are plain objects that reference their (circular) environment. */
+function isFunction(value: unknown): boolean {
+  if (typeof value === 'function') return true;
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as { _jsonata_lambda?: unknown; _jsonata_function?: unknown };
+  return v._jsonata_lambda === true || v._jsonata_function === true;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import { Value, type ValueError } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { DefinitionSchema, MAX_NODES, type EdgeDef, type NodeDef, type WorkflowDefinition } from './definition';
-import { parseDuration } from './duration';
+import { parseDuration, parseIsoDateTime } from './duration';
 import { escapePointer, expressionProblem, parseTemplate, templateExpressions, wholeTemplateExpression } from './expressions';
 import { BUILTIN_CATALOG, type NodeCatalog, type NodeTypeSpec } from './node-types';
 import { findCycle } from './graph';
@@ -110,8 +110,8 @@ function nodeProblems(node: NodeDef, path: string, spec: NodeTypeSpec | undefine
       }
     }
     if (spec.type === 'delay' && typeof config.until === 'string' && parseTemplate(config.until) === undefined) {
-      if (Number.isNaN(Date.parse(config.until))) {
-        problems.push({ path: `${path}/config/until`, message: `"${config.until}" is not an ISO date-time` });
+      if (parseIsoDateTime(config.until) === undefined) {
+        problems.push({ path: `${path}/config/until`, message: `"${config.until}" is not an ISO date-time with a zone (e.g. "2030-01-01T09:00:00Z")` });
       }
     }
   }
@@ -201,6 +201,10 @@ function describe(error: ValueError): string {
   const pattern = (error.schema as { pattern?: string }).pattern;
   if (pattern && property === 'id') return `node id must match ${pattern}`;
   if (error.message === 'Unexpected property') return `unknown property "${property}"`;
+  const literals = ((error.schema as { anyOf?: { const?: unknown }[] }).anyOf ?? []).map((s) => s.const);
+  if (literals.length > 0 && literals.every((l) => typeof l === 'string')) {
+    return `must be one of ${literals.map((l) => `"${String(l)}"`).join(', ')}`;
+  }
   return error.message.charAt(0).toLowerCase() + error.message.slice(1);
 }
 

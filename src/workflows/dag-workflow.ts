@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { ErrorInfo, NodeDef, NodeStatus, RunStatus, WorkflowDefinition } from '../domain/definition';
 import { isTerminal } from '../domain/definition';
-import { durationMs } from '../domain/duration';
+import { durationMs, parseDuration, parseIsoDateTime } from '../domain/duration';
 import { ExpressionCompiler, ExpressionError, resolveTemplates, type ExpressionContext } from '../domain/expressions';
 import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
@@ -264,9 +264,16 @@ class DagRun {
   }
 
   private async runDelay(config: Record<string, unknown>): Promise<Settled> {
-    const ms =
-      config.until !== undefined ? Math.max(0, Date.parse(String(config.until)) - Date.now()) : durationMs(config.duration as string | number);
-    if (Number.isNaN(ms)) throw ApplicationFailure.nonRetryable(`"${String(config.until)}" is not an ISO date-time`, 'ConfigError');
+    let ms: number;
+    if (config.until !== undefined) {
+      const until = parseIsoDateTime(config.until);
+      if (until === undefined) throw ApplicationFailure.nonRetryable(`"${String(config.until)}" is not an ISO date-time with a zone`, 'ConfigError');
+      ms = Math.max(0, until - Date.now());
+    } else {
+      const duration = parseDuration(config.duration);
+      if (duration === undefined) throw ApplicationFailure.nonRetryable(`${JSON.stringify(config.duration)} is not a duration`, 'ConfigError');
+      ms = duration;
+    }
     if (ms > 0) await sleep(ms);
     return { status: 'SUCCEEDED', attempt: 1, output: { firedAt: now() } };
   }

@@ -1,0 +1,35 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { NodeActivityInput, NodeActivityResult } from '../src/domain/activity-contract';
+
+// The same workflow bundle serves Trellis's interpreter and the hand-written baselines.
+export { dagWorkflow } from '../src/workflows';
+
+const { benchNoop } = proxyActivities<{ benchNoop(input: NodeActivityInput): Promise<NodeActivityResult> }>({
+  startToCloseTimeout: '1m',
+  retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/** What an engineer would write by hand: the same activity n times in a row. */
+export async function handWrittenChain(n: number): Promise<number> {
+  let last = 0;
+  for (let i = 0; i < n; i++) {
+    const result = await benchNoop({ nodeId: `n${i}`, executionId: 'bench', config: { i } });
+    last = result.attempt;
+  }
+  return last;
+}
+
+/** n activities at once, at most `bound` in flight, as the interpreter bounds its fan-out. */
+export async function handWrittenFanOut(n: number, bound: number): Promise<number> {
+  let next = 0;
+  let done = 0;
+  async function lane(): Promise<void> {
+    while (next < n) {
+      const i = next++;
+      await benchNoop({ nodeId: `n${i}`, executionId: 'bench', config: { i } });
+      done++;
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(bound, n) }, lane));
+  return done;
+}

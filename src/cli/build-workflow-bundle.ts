@@ -1,0 +1,21 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from '../worker';
+
+/**
+ * Builds the workflow bundle ahead of time so production workers start without webpack:
+ * run the worker with TRELLIS_WORKFLOW_BUNDLE pointing at the file this writes.
+ */
+async function main(): Promise<void> {
+  const out = path.resolve(process.argv[2] ?? 'dist/workflow-bundle.js');
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH });
+  await fs.mkdir(path.dirname(out), { recursive: true });
+  await fs.writeFile(out, code);
+  console.log(`workflow bundle written to ${out} (${Math.round(code.length / 1024)} KiB)`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
