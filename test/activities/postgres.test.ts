@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closePostgresPools, postgresNodeType } from '../../src/activities/nodes/postgres';
 import { toActivity } from '../../src/activities/registry';
 import type { NodeActivityResult } from '../../src/domain/activity-contract';
-import { startEmbeddedPostgres, type TestPostgres } from '../support/embedded-postgres';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/db/embedded-postgres';
 
 const activity = toActivity(postgresNodeType);
 /** Keeps the SDK's "Activity failed" warnings out of the test output. */
@@ -18,7 +18,7 @@ const suffix = randomBytes(4).toString('hex');
 const table = `trellis_pg_test_${suffix}`;
 const appName = `trellis-test-${suffix}`;
 
-let db: TestPostgres;
+let db: EmbeddedPostgresHandle;
 let admin: pg.Client;
 
 beforeAll(async () => {

@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-export interface TestPostgres {
+export interface EmbeddedPostgresHandle {
   /** A connection URL with superuser rights. */
   url: string;
   /** Stops the server and deletes its data; a no-op for an external DATABASE_URL. */
@@ -13,10 +13,10 @@ export interface TestPostgres {
 }
 
 /**
- * A throwaway Postgres for tests: DATABASE_URL when set (CI with a service container), else an
- * embedded server on a free port with its data under the temp dir.
+ * A throwaway Postgres for development and tests: DATABASE_URL when set, else an embedded
+ * server (real Postgres binaries from npm) on a free port with its data under the temp dir.
  */
-export async function startEmbeddedPostgres(): Promise<TestPostgres> {
+export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresHandle> {
   const external = process.env.DATABASE_URL;
   if (external) return { url: external, stop: async () => undefined };
 
@@ -63,11 +63,16 @@ async function prepareDataDir(dir: string): Promise<void> {
   let uid: number;
   let gid: number;
   try {
-    uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-    gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' });
   } catch {
-    throw new Error('running as root needs a "postgres" OS user for embedded Postgres (or set DATABASE_URL)');
+    try {
+      execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
+    } catch {
+      throw new Error('running as root needs a "postgres" OS user for embedded Postgres (or set DATABASE_URL)');
+    }
   }
+  uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+  gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
   await chown(dir, uid, gid);
 }
 
