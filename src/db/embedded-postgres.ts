@@ -60,8 +60,6 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresHandle> {
 async function prepareDataDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (process.getuid?.() !== 0) return;
-  let uid: number;
-  let gid: number;
   try {
     execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' });
   } catch {
@@ -71,8 +69,8 @@ async function prepareDataDir(dir: string): Promise<void> {
       throw new Error('running as root needs a "postgres" OS user for embedded Postgres (or set DATABASE_URL)');
     }
   }
-  uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-  gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+  const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
   await chown(dir, uid, gid);
 }
 
