@@ -10,6 +10,11 @@ export interface DagWorkflowInput {
   definition?: WorkflowDefinition;
   /** Upper bound on activity nodes in flight; overrides `defaults.maxConcurrency`. */
   maxConcurrency?: number;
+  /**
+   * Retry from failure: outputs of nodes that SUCCEEDED in an earlier run, by node id. Those
+   * nodes settle SUCCEEDED with that output (attempt 0) instead of running again.
+   */
+  reuse?: Record<string, unknown>;
 }
 
 export interface NodeState {

@@ -1,0 +1,65 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import rateLimit from '@fastify/rate-limit';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { bearerAuth } from './auth';
+import { DEFAULT_LIMITS, type AppDeps } from './deps';
+import { errorHandler } from './errors';
+import { metricsPlugin } from './metrics';
+import { healthRoutes } from './routes/health';
+import { hookRoutes } from './routes/hooks';
+import { workflowRoutes } from './routes/workflows';
+import { executionRoutes } from './routes/executions';
+import { hashSecret } from '../services/api-keys';
+
+/** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: limits.bodyLimit,
+    genReqId: () => crypto.randomUUID(),
+    requestIdHeader: 'x-request-id',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `route ${request.method} ${request.url.split('?')[0]} not found` } }),
+  );
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Trellis API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(rateLimit, {
+    max: limits.rateLimitPerMinute,
+    timeWindow: '1 minute',
+    // Per API key when there is one (hashed: keys never sit in memory maps), else per address.
+    keyGenerator: (request) => {
+      const auth = request.headers.authorization;
+      return auth ? `key:${hashSecret(auth)}` : `ip:${request.ip}`;
+    },
+    errorResponseBuilder: (_request, context) => ({
+      statusCode: 429,
+      error: { code: 'RATE_LIMITED', message: `rate limit of ${context.max} requests per ${context.after} exceeded` },
+    }),
+  });
+  await app.register(metricsPlugin, { db: deps.db });
+  await app.register(healthRoutes, { deps });
+  await app.register(hookRoutes, { deps, limits });
+  await app.register(async (authenticated) => {
+    await authenticated.register(bearerAuth, { db: deps.db });
+    await authenticated.register(workflowRoutes, { deps, limits });
+    await authenticated.register(executionRoutes, { deps, limits });
+  });
+  return app;
+}

@@ -1,0 +1,30 @@
+import fp from 'fastify-plugin';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Db } from '../db/client';
+import { tenantForKey } from '../services/api-keys';
+import { ApiError } from './errors';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook on every route inside the authenticated scope. */
+    tenantId: string;
+  }
+}
+
+/**
+ * `Authorization: Bearer <api key>` on every route of the scope it is registered in; the key's
+ * tenant scopes every query the routes make.
+ */
+export const bearerAuth: FastifyPluginAsync<{ db: Db }> = fp(async (app, { db }) => {
+  app.decorateRequest('tenantId', '');
+  app.addHook('onRequest', async (request, reply) => {
+    const header = request.headers.authorization;
+    const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
+    const tenantId = match ? await tenantForKey(db, match[1]!) : undefined;
+    if (!tenantId) {
+      reply.header('www-authenticate', 'Bearer');
+      throw new ApiError(401, 'UNAUTHORIZED', match ? 'invalid API key' : 'missing "Authorization: Bearer <api key>" header');
+    }
+    request.tenantId = tenantId;
+  });
+});

@@ -1,0 +1,32 @@
+import type { Db } from '../db/client';
+import type { NodeCatalog } from '../domain/node-types';
+import type { TemporalGateway } from './temporal-gateway';
+
+export interface ApiLimits {
+  /** Largest request body in bytes (413 past it). */
+  bodyLimit: number;
+  /** Largest definition in bytes once serialized (400 past it). */
+  definitionBytes: number;
+  /** Requests per key (or per client address without one) per minute (429 past it). */
+  rateLimitPerMinute: number;
+  /** Largest page a list returns. */
+  maxPageSize: number;
+}
+
+export const DEFAULT_LIMITS: ApiLimits = {
+  bodyLimit: 1024 * 1024,
+  definitionBytes: 512 * 1024,
+  rateLimitPerMinute: 600,
+  maxPageSize: 100,
+};
+
+/** What the API needs from the outside world; `buildApp` wires nothing itself. */
+export interface AppDeps {
+  db: Db;
+  temporal: TemporalGateway;
+  /** Node types this deployment knows (built-ins plus registered activity types). */
+  catalog: NodeCatalog;
+  limits?: Partial<ApiLimits>;
+  /** Fastify logger option; false in tests. */
+  logger?: boolean | object;
+}

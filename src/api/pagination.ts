@@ -1,0 +1,38 @@
+import { badRequest } from './errors';
+
+/** Keyset position in a list ordered by (createdAt DESC, id DESC); opaque to clients. */
+export interface Cursor {
+  createdAt: Date;
+  id: string;
+}
+
+export function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify([cursor.createdAt.toISOString(), cursor.id])).toString('base64url');
+}
+
+export function decodeCursor(value: string | undefined): Cursor | undefined {
+  if (value === undefined) return undefined;
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as [string, string];
+    const date = new Date(createdAt);
+    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error('bad cursor');
+    return { createdAt: date, id };
+  } catch {
+    throw badRequest('invalid cursor', [{ path: '/querystring/cursor', message: 'is not a cursor returned by this API' }]);
+  }
+}
+
+/** Prisma `where` fragment for rows strictly after the cursor in (createdAt DESC, id DESC) order. */
+export function afterCursor(cursor: Cursor | undefined) {
+  if (!cursor) return {};
+  return {
+    OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }],
+  };
+}
+
+/** Takes `limit + 1` rows' worth of result and splits it into the page and the next cursor. */
+export function page<T extends { createdAt: Date; id: string }>(rows: T[], limit: number): { items: T[]; nextCursor: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+}

@@ -1,0 +1,49 @@
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { buildApp } from '../../src/api/app';
+import type { ApiLimits } from '../../src/api/deps';
+import type { TemporalGateway } from '../../src/api/temporal-gateway';
+import { createNodeRegistry } from '../../src/activities';
+import { createApiKey } from '../../src/services/api-keys';
+import { createTestDatabase, type TestDatabase } from './database';
+import { FakeTemporalGateway } from './fake-temporal';
+
+export interface TestApi {
+  app: FastifyInstance;
+  database: TestDatabase;
+  temporal: FakeTemporalGateway;
+  /** API key of tenant "acme" and of a second tenant "globex" (for isolation tests). */
+  key: string;
+  otherKey: string;
+  /** app.inject with acme's key unless `headers.authorization` is given. */
+  request(options: InjectOptions): ReturnType<FastifyInstance['inject']>;
+  close(): Promise<void>;
+}
+
+/** The real app on a fresh migrated database, with Temporal behind the fake gateway unless given. */
+export async function createTestApi(options: { temporal?: TemporalGateway; limits?: Partial<ApiLimits> } = {}): Promise<TestApi> {
+  const database = await createTestDatabase();
+  const temporal = (options.temporal ?? new FakeTemporalGateway()) as FakeTemporalGateway;
+  const app = await buildApp({
+    db: database.db,
+    temporal,
+    catalog: createNodeRegistry().catalog(),
+    limits: options.limits,
+  });
+  await app.ready();
+  const { key } = await createApiKey(database.db, 'acme');
+  const { key: otherKey } = await createApiKey(database.db, 'globex');
+  return {
+    app,
+    database,
+    temporal,
+    key,
+    otherKey,
+    request(opts) {
+      return app.inject({ ...opts, headers: { authorization: `Bearer ${key}`, ...opts.headers } });
+    },
+    async close() {
+      await app.close();
+      await database.drop();
+    },
+  };
+}
