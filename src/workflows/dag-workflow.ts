@@ -1,27 +1,20 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
-  ChildWorkflowFailure,
-  TimeoutFailure,
   condition,
-  executeChild,
   isCancellation,
   proxyActivities,
   setHandler,
-  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ErrorInfo, NodeDef, NodeStatus, RunStatus, WorkflowDefinition } from '../domain/definition';
+import type { ErrorInfo, NodeDef, RunStatus, WorkflowDefinition } from '../domain/definition';
 import { isTerminal } from '../domain/definition';
-import { durationMs, parseDuration, parseIsoDateTime } from '../domain/duration';
-import { ExpressionCompiler, ExpressionError, resolveTemplates, type ExpressionContext } from '../domain/expressions';
+import { ExpressionCompiler, resolveTemplates, type ExpressionContext } from '../domain/expressions';
 import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
 import { DEFAULT_MAX_CONCURRENCY, resolveActivityPolicy } from '../domain/policy';
 import { validateDefinition } from '../domain/validate';
-import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
 import {
   RUN_FAILED_ERROR_TYPE,
   approveSignal,
@@ -34,21 +27,16 @@ import {
   type EngineActivities,
   type NodeState,
 } from './contract';
+import { describeFailure } from './failures';
 import { runInlineNode } from './inline-nodes';
+import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, type Settled } from './node-runners';
+import { RunMirror } from './run-mirror';
 
 const { loadDefinition } = proxyActivities<EngineActivities>({
   startToCloseTimeout: '30s',
   retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['WorkflowNotFound', 'InvalidDefinition'] },
 });
 
-/** A node's terminal result as the interpreter records it. */
-interface Settled {
-  status: NodeStatus;
-  output?: unknown;
-  error?: ErrorInfo;
-  attempt?: number;
-  branchValue?: unknown;
-}
 
 /**
  * The one generic workflow: interprets a stored DAG definition. Scheduling decisions come from
@@ -70,11 +58,13 @@ class DagRun {
   private readonly waitingActivities: string[] = [];
   private readonly compiler = new ExpressionCompiler();
   private readonly rootScope = CancellationScope.current();
-  private activitiesInFlight = 0;
+  /** Activity nodes launched and not settled: what the concurrency bound counts. */
+  private readonly activitiesInFlight = new Set<string>();
   private maxConcurrency = DEFAULT_MAX_CONCURRENCY;
   private cancelReason?: string;
   private cancelledByTemporal = false;
   private runError?: ErrorInfo;
+  private readonly mirror = new RunMirror(workflowInfo().workflowId);
 
   constructor(private readonly args: DagWorkflowInput) {
     setHandler(stateQuery, () => this.snapshot());
@@ -84,6 +74,7 @@ class DagRun {
 
   async execute(): Promise<DagRunResult> {
     await this.loadDefinition();
+    this.startMirror();
     const definition = this.definition!;
     const planner = (this.planner = new DagPlanner(definition));
     this.maxConcurrency = this.args.maxConcurrency ?? definition.defaults?.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
@@ -100,7 +91,23 @@ class DagRun {
 
     // Shielded so a Temporal cancellation still lets every node settle and be recorded.
     await CancellationScope.nonCancellable(() => condition(() => planner.isComplete()));
-    return this.finish();
+    return await this.finish();
+  }
+
+  /** Runs of stored workflows are mirrored into Postgres, however they were started. */
+  private startMirror(): void {
+    const info = workflowInfo();
+    if (!this.args.workflowId || this.version === undefined) return;
+    const scheduledBy = info.searchAttributes?.TemporalScheduledById?.[0];
+    this.mirror.start({
+      executionId: info.workflowId,
+      temporalRunId: info.runId,
+      workflowId: this.args.workflowId,
+      version: this.version,
+      input: this.args.input ?? null,
+      startedAt: info.startTime.toISOString(),
+      ...(typeof scheduledBy === 'string' && { scheduleId: scheduledBy }),
+    });
   }
 
   private async loadDefinition(): Promise<void> {
@@ -121,7 +128,7 @@ class DagRun {
     this.version = loaded.version;
   }
 
-  private finish(): DagRunResult {
+  private async finish(): Promise<DagRunResult> {
     const outputs: Record<string, unknown> = {};
     for (const [id, state] of this.states) if (state.status === 'SUCCEEDED') outputs[id] = state.output;
     const failedNode = this.planner!.failedNode;
@@ -141,6 +148,9 @@ class DagRun {
       this.status = 'SUCCEEDED';
     }
     const result: DagRunResult = { status: this.status, outputs, ...(this.runError && { error: this.runError }) };
+    this.mirror.run({ status: this.status, output: outputs, error: this.runError, finishedAt: now() });
+    // The run's only wait on the mirror: its final state is in Postgres before it completes.
+    await this.mirror.drain();
     if (this.cancelledByTemporal) throw new CancelledFailure(this.cancelReason);
     if (this.status === 'FAILED') {
       // Failing the Temporal execution makes the Web UI show the run as failed, with the node named.
@@ -154,17 +164,27 @@ class DagRun {
   private apply(decision: Decision): void {
     for (const id of decision.skipped) this.update(id, { status: 'SKIPPED', finishedAt: now() });
     for (const id of decision.ready) {
-      if (executionOf(this.nodes.get(id)!.type) === 'activity') this.waitingActivities.push(id);
+      if (this.args.reuse && Object.hasOwn(this.args.reuse, id)) this.reuse(id, this.args.reuse[id]);
+      else if (executionOf(this.nodes.get(id)!.type) === 'activity') this.waitingActivities.push(id);
       else this.launch(id);
     }
     this.launchActivities();
   }
 
+  /** Retry from failure: a node that succeeded before settles with its old output, attempt 0. */
+  private reuse(id: string, output: unknown): void {
+    const type = this.nodes.get(id)!.type;
+    const out = (output ?? {}) as { result?: unknown; case?: unknown };
+    const branchValue = type === 'condition' ? out.result : type === 'switch' ? out.case : undefined;
+    this.planner!.markStarted(id);
+    this.settle(id, { status: 'SUCCEEDED', output, attempt: 0, branchValue });
+  }
+
   /** Activity nodes past the concurrency bound wait here, first come first served. */
   private launchActivities(): void {
-    while (this.activitiesInFlight < this.maxConcurrency && this.waitingActivities.length > 0) {
+    while (this.activitiesInFlight.size < this.maxConcurrency && this.waitingActivities.length > 0) {
       const id = this.waitingActivities.shift()!;
-      this.activitiesInFlight++;
+      this.activitiesInFlight.add(id);
       this.launch(id);
     }
   }
@@ -187,7 +207,7 @@ class DagRun {
 
   private settle(id: string, settled: Settled): void {
     this.scopes.delete(id);
-    if (executionOf(this.nodes.get(id)!.type) === 'activity') this.activitiesInFlight--;
+    this.activitiesInFlight.delete(id);
     const { branchValue, ...rest } = settled;
     this.update(id, { ...rest, attempt: settled.attempt ?? this.states.get(id)!.attempt, finishedAt: now() });
     const planner = this.planner!;
@@ -240,67 +260,16 @@ class DagRun {
     const config = (await resolveTemplates(node.config ?? {}, context, this.compiler, spec?.expressionFields)) as Record<string, unknown>;
     switch (executionOf(node.type)) {
       case 'activity':
-        return this.runActivity(node, config);
+        return runActivityNode(node, config, this.definition!.defaults);
       case 'inline':
         return { status: 'SUCCEEDED', attempt: 1, ...(await runInlineNode(node, config, context, this.compiler)) };
       case 'timer':
-        return this.runDelay(config);
+        return runDelayNode(config);
       case 'signal':
-        return this.runApproval(node, config);
+        return runApprovalNode(node, config, this.decisions);
       case 'child':
-        return this.runSubworkflow(node, config);
+        return runSubworkflowNode(node, config);
     }
-  }
-
-  private async runActivity(node: NodeDef, config: Record<string, unknown>): Promise<Settled> {
-    const policy = resolveActivityPolicy(node, this.definition!.defaults);
-    const activities = proxyActivities<Record<string, (input: NodeActivityInput) => Promise<NodeActivityResult>>>({
-      ...policy,
-      activityId: node.id,
-    });
-    const input: NodeActivityInput = { nodeId: node.id, executionId: workflowInfo().workflowId, config };
-    const result = await activities[node.type]!(input);
-    return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };
-  }
-
-  private async runDelay(config: Record<string, unknown>): Promise<Settled> {
-    let ms: number;
-    if (config.until !== undefined) {
-      const until = parseIsoDateTime(config.until);
-      if (until === undefined) throw ApplicationFailure.nonRetryable(`"${String(config.until)}" is not an ISO date-time with a zone`, 'ConfigError');
-      ms = Math.max(0, until - Date.now());
-    } else {
-      const duration = parseDuration(config.duration);
-      if (duration === undefined) throw ApplicationFailure.nonRetryable(`${JSON.stringify(config.duration)} is not a duration`, 'ConfigError');
-      ms = duration;
-    }
-    if (ms > 0) await sleep(ms);
-    return { status: 'SUCCEEDED', attempt: 1, output: { firedAt: now() } };
-  }
-
-  private async runApproval(node: NodeDef, config: Record<string, unknown>): Promise<Settled> {
-    const timeout = config.timeout === undefined ? undefined : durationMs(config.timeout as string | number);
-    const decided = () => this.decisions.has(node.id);
-    const arrived = timeout === undefined ? (await condition(decided), true) : await condition(decided, timeout);
-    const decision: ApprovalDecision = arrived
-      ? this.decisions.get(node.id)!
-      : { nodeId: node.id, approved: config.onTimeout === 'approve', by: 'timeout' };
-    const output = { approved: decision.approved, by: decision.by ?? null, data: decision.data ?? null };
-    if (decision.approved) return { status: 'SUCCEEDED', attempt: 1, output };
-    return {
-      status: 'FAILED',
-      attempt: 1,
-      output,
-      error: { type: 'ApprovalRejected', message: `approval "${node.id}" rejected${decision.by ? ` by ${decision.by}` : ''}` },
-    };
-  }
-
-  private async runSubworkflow(node: NodeDef, config: Record<string, unknown>): Promise<Settled> {
-    const result = await executeChild(dagWorkflow, {
-      workflowId: `${workflowInfo().workflowId}.${node.id}`,
-      args: [{ workflowId: String(config.workflowId), version: config.version as number | undefined, input: config.input }],
-    });
-    return { status: 'SUCCEEDED', attempt: 1, output: result.outputs };
   }
 
   // -- state ------------------------------------------------------------------------------------
@@ -311,39 +280,14 @@ class DagRun {
       const message = this.cancelReason ?? (failed !== undefined ? `cancelled because node "${failed}" failed` : 'cancelled');
       return { status: 'CANCELLED', error: { type: 'Cancelled', message } };
     }
-    let attempt: number | undefined;
-    let error: ErrorInfo;
-    if (err instanceof ActivityFailure) {
-      const cause = err.cause;
-      if (cause instanceof ApplicationFailure) {
-        const detail = (cause.details?.[0] ?? {}) as { attempt?: number };
-        attempt = detail.attempt;
-        error = { type: cause.type ?? 'Error', message: cause.message, details: cause.details?.[0] };
-      } else if (cause instanceof TimeoutFailure) {
-        error = { type: 'ActivityTimeout', message: `activity timed out (${cause.timeoutType})`, details: { timeoutType: cause.timeoutType } };
-      } else {
-        error = { type: cause?.name ?? 'ActivityFailure', message: cause?.message ?? err.message };
-      }
-      if (attempt === undefined && err.retryState === 'MAXIMUM_ATTEMPTS_REACHED') {
-        attempt = resolveActivityPolicy(node, this.definition!.defaults).retry.maximumAttempts;
-      }
-    } else if (err instanceof ChildWorkflowFailure) {
-      const cause = err.cause;
-      error = { type: cause instanceof ApplicationFailure ? (cause.type ?? 'ChildFailed') : 'ChildFailed', message: cause?.message ?? err.message };
-    } else if (err instanceof ApplicationFailure) {
-      error = { type: err.type ?? 'Error', message: err.message, ...(err.details?.length ? { details: err.details[0] } : {}) };
-    } else if (err instanceof ExpressionError) {
-      error = { type: 'ExpressionError', message: err.message };
-    } else {
-      const e = err as Error;
-      error = { type: e?.name ?? 'Error', message: e?.message ?? String(err) };
-    }
-    return { status: 'FAILED', error, attempt };
+    const failure = describeFailure(err, () => resolveActivityPolicy(node, this.definition!.defaults).retry.maximumAttempts);
+    return { status: 'FAILED', ...failure };
   }
 
   private update(id: string, patch: Partial<NodeState>): void {
     const state = this.states.get(id)!;
     Object.assign(state, patch);
+    this.mirror.node({ nodeId: id, ...state });
   }
 
   private expressionContext(): ExpressionContext {

@@ -217,7 +217,7 @@ describe('dagWorkflow on a real Temporal server', () => {
   });
 
   serverIt('runs a stored workflow as a child dagWorkflow', async (h) => {
-    h.definitions.put('child-wf', {
+    await h.store('child-wf', {
       name: 'child',
       nodes: [{ id: 'double', type: 'transform', config: { expression: 'input.n * 2' } }],
     });

@@ -7,7 +7,8 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { createNodeRegistry } from '../../src/activities';
-import { InMemoryDefinitionStore } from '../../src/activities/engine';
+import { createApiKey } from '../../src/services/api-keys';
+import { createTestDatabase, type TestDatabase } from '../support/database';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { WORKFLOWS_PATH, createTrellisWorker } from '../../src/worker';
 import type { DagRunResult, DagWorkflowInput, dagWorkflow } from '../../src/workflows';
@@ -22,7 +23,9 @@ const RECORD = process.env.TRELLIS_RECORD_HISTORIES === '1';
 export interface Harness {
   server: ServerEnv;
   taskQueue: string;
-  definitions: InMemoryDefinitionStore;
+  database: TestDatabase;
+  /** Stores a workflow (tenant "acme") as the API would; returns its version. */
+  store(workflowId: string, definition: WorkflowDefinition): Promise<number>;
   httpBase: string;
   httpRequests: { method: string; url: string; body: string }[];
   start(name: string, definition: WorkflowDefinition, input?: unknown, extra?: Partial<DagWorkflowInput>): Promise<WorkflowHandle<typeof dagWorkflow>>;
@@ -36,14 +39,15 @@ export async function startHarness(suite: string): Promise<Harness | undefined> 
   if (!server) return undefined;
   process.env.TRELLIS_HTTP_ALLOW_PRIVATE = '1';
   const taskQueue = `trellis-test-${randomUUID()}`;
-  const definitions = new InMemoryDefinitionStore();
+  const database = await createTestDatabase();
+  const { tenantId } = await createApiKey(database.db, 'acme');
   const registry = createNodeRegistry([probeNodeType]);
   const worker = await createTrellisWorker({
     connection: server.env.nativeConnection,
     namespace: server.env.namespace,
     taskQueue,
     registry,
-    definitions,
+    db: database.db,
   });
   const running = worker.run();
   const { httpServer, httpBase, httpRequests } = await startHttpServer();
@@ -51,7 +55,18 @@ export async function startHarness(suite: string): Promise<Harness | undefined> 
   return {
     server,
     taskQueue,
-    definitions,
+    database,
+    async store(workflowId, definition) {
+      const existing = await database.db.workflow.findUnique({ where: { id: workflowId } });
+      const version = (existing?.latestVersion ?? 0) + 1;
+      await database.db.workflow.upsert({
+        where: { id: workflowId },
+        create: { id: workflowId, tenantId, name: definition.name, latestVersion: version },
+        update: { latestVersion: version },
+      });
+      await database.db.workflowVersion.create({ data: { workflowId, version, definition: definition as object } });
+      return version;
+    },
     httpBase,
     httpRequests,
     async start(name, definition, input, extra = {}) {
@@ -83,6 +98,7 @@ export async function startHarness(suite: string): Promise<Harness | undefined> 
       worker.shutdown();
       await running;
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      await database.drop();
       await server.env.teardown();
     },
   };

@@ -1,4 +1,4 @@
-import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import type { ApiLimits } from '../../src/api/deps';
 import type { TemporalGateway } from '../../src/api/temporal-gateway';
@@ -15,7 +15,7 @@ export interface TestApi {
   key: string;
   otherKey: string;
   /** app.inject with acme's key unless `headers.authorization` is given. */
-  request(options: InjectOptions): ReturnType<FastifyInstance['inject']>;
+  request(options: InjectOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,58 @@
+import type { Db } from '../db/client';
+import type { MirrorActivities, MirrorBatch, NodeTransition, RecordRunRequest, RunTransition } from '../workflows/mirror-contract';
+
+/**
+ * The Postgres side of the status mirror. Every write is idempotent and ordered by the run's
+ * sequence number: a row only moves forward (`last_seq < seq`), so retries, duplicates and
+ * late arrivals are harmless.
+ */
+export function createMirrorActivities(db: Db): MirrorActivities {
+  return {
+    async recordRun(request: RecordRunRequest): Promise<boolean> {
+      const workflow = await db.workflow.findUnique({ where: { id: request.workflowId }, select: { tenantId: true } });
+      if (!workflow) return false;
+      // The API inserts the row before it starts the run; a schedule, the Temporal UI or the CLI do not.
+      await db.$executeRaw`
+        INSERT INTO executions (id, tenant_id, workflow_id, version, status, trigger, schedule_id, temporal_run_id, input, started_at, updated_at)
+        VALUES (${request.executionId}, ${workflow.tenantId}::uuid, ${request.workflowId}, ${request.version}, 'RUNNING',
+                ${request.scheduleId ? 'SCHEDULE' : 'EXTERNAL'}::"ExecutionTrigger", ${request.scheduleId ?? null},
+                ${request.temporalRunId}, ${json(request.input)}::jsonb, ${new Date(request.startedAt)}, now())
+        ON CONFLICT (id) DO UPDATE SET temporal_run_id = EXCLUDED.temporal_run_id, updated_at = now()`;
+      return true;
+    },
+
+    async mirrorTransitions(batch: MirrorBatch): Promise<void> {
+      await db.$transaction([
+        ...batch.nodes.map((node) => upsertNode(db, batch.executionId, node)),
+        ...(batch.run ? [updateRun(db, batch.executionId, batch.run)] : []),
+      ]);
+    },
+  };
+}
+
+function upsertNode(db: Db, executionId: string, n: NodeTransition) {
+  return db.$executeRaw`
+    INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq)
+    VALUES (${executionId}, ${n.nodeId}, ${n.type}, ${n.status}::"NodeRunStatus", ${n.attempt}, ${json(n.output)}::jsonb,
+            ${json(n.error)}::jsonb, ${date(n.startedAt)}, ${date(n.finishedAt)}, ${n.seq})
+    ON CONFLICT (execution_id, node_id) DO UPDATE SET
+      type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
+      error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
+    WHERE node_runs.last_seq < EXCLUDED.last_seq`;
+}
+
+function updateRun(db: Db, executionId: string, r: RunTransition) {
+  return db.$executeRaw`
+    UPDATE executions SET status = ${r.status}::"ExecutionStatus", output = ${json(r.output)}::jsonb, error = ${json(r.error)}::jsonb,
+      finished_at = ${date(r.finishedAt)}, last_seq = ${r.seq}, updated_at = now()
+    WHERE id = ${executionId} AND last_seq < ${r.seq}`;
+}
+
+function json(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+function date(value: string | undefined): Date | null {
+  return value ? new Date(value) : null;
+}
+

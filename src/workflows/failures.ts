@@ -1,0 +1,44 @@
+import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, TimeoutFailure } from '@temporalio/workflow';
+import type { ErrorInfo } from '../domain/definition';
+import { ExpressionError } from '../domain/expressions';
+
+/** What a node's failure tells the run: the error to record and, when known, the attempt. */
+export interface NodeFailure {
+  error: ErrorInfo;
+  attempt?: number;
+}
+
+/**
+ * Turns whatever a node threw into the error kept on the node. `maxAttempts` is the node's retry
+ * bound, the attempt count when Temporal gave up after timeouts (no activity reported it).
+ */
+export function describeFailure(err: unknown, maxAttempts: () => number): NodeFailure {
+  if (err instanceof ActivityFailure) {
+    const cause = err.cause;
+    let failure: NodeFailure;
+    if (cause instanceof ApplicationFailure) {
+      const detail = (cause.details?.[0] ?? {}) as { attempt?: number };
+      failure = { error: { type: cause.type ?? 'Error', message: cause.message, details: cause.details?.[0] }, attempt: detail.attempt };
+    } else if (cause instanceof TimeoutFailure) {
+      failure = {
+        error: { type: 'ActivityTimeout', message: `activity timed out (${cause.timeoutType})`, details: { timeoutType: cause.timeoutType } },
+      };
+    } else {
+      failure = { error: { type: cause?.name ?? 'ActivityFailure', message: cause?.message ?? err.message } };
+    }
+    if (failure.attempt === undefined && err.retryState === 'MAXIMUM_ATTEMPTS_REACHED') failure.attempt = maxAttempts();
+    return failure;
+  }
+  if (err instanceof ChildWorkflowFailure) {
+    const cause = err.cause;
+    return {
+      error: { type: cause instanceof ApplicationFailure ? (cause.type ?? 'ChildFailed') : 'ChildFailed', message: cause?.message ?? err.message },
+    };
+  }
+  if (err instanceof ApplicationFailure) {
+    return { error: { type: err.type ?? 'Error', message: err.message, ...(err.details?.length ? { details: err.details[0] } : {}) } };
+  }
+  if (err instanceof ExpressionError) return { error: { type: 'ExpressionError', message: err.message } };
+  const e = err as Error;
+  return { error: { type: e?.name ?? 'Error', message: e?.message ?? String(err) } };
+}

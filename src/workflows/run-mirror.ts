@@ -1,0 +1,73 @@
+import { CancellationScope, condition, proxyActivities } from '@temporalio/workflow';
+import type { MirrorActivities, NodeTransition, RecordRunRequest, RunTransition } from './mirror-contract';
+
+const mirror = proxyActivities<MirrorActivities>({
+  startToCloseTimeout: '30s',
+  // Postgres may be down for a while; the mirror waits for it rather than losing a write.
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '15s' }, // no maximumAttempts: unlimited
+});
+
+const MAX_BATCH = 200;
+
+/**
+ * Writes node and run transitions to Postgres beside the DAG: the interpreter never waits for a
+ * write except once, before the run completes. Pending states of one node coalesce into the
+ * newest, and one batch is in flight at a time.
+ */
+export class RunMirror {
+  private seq = 0;
+  private readonly pendingNodes = new Map<string, NodeTransition>();
+  private pendingRun?: RunTransition;
+  private recorded?: Promise<boolean>;
+  private flushing = false;
+  private enabled = true;
+
+  constructor(private readonly executionId: string) {}
+
+  /** Starts recording the run; transitions queue until the execution row exists. */
+  start(request: RecordRunRequest): void {
+    this.recorded = CancellationScope.nonCancellable(() => mirror.recordRun(request));
+    this.kick();
+  }
+
+  node(transition: Omit<NodeTransition, 'seq'>): void {
+    if (!this.enabled) return;
+    this.pendingNodes.set(transition.nodeId, { ...transition, seq: ++this.seq });
+    this.kick();
+  }
+
+  run(transition: Omit<RunTransition, 'seq'>): void {
+    if (!this.enabled) return;
+    this.pendingRun = { ...transition, seq: ++this.seq };
+    this.kick();
+  }
+
+  /** Waits until every queued transition is in Postgres (or mirroring turned out to be off). */
+  async drain(): Promise<void> {
+    if (!this.recorded) return;
+    await condition(() => !this.flushing && (!this.enabled || (this.pendingNodes.size === 0 && !this.pendingRun)));
+  }
+
+  private kick(): void {
+    if (this.flushing || !this.recorded) return;
+    if (this.pendingNodes.size === 0 && !this.pendingRun) return;
+    this.flushing = true;
+    void this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      this.enabled = await this.recorded!;
+      while (this.enabled && (this.pendingNodes.size > 0 || this.pendingRun)) {
+        const nodes = [...this.pendingNodes.values()].slice(0, MAX_BATCH);
+        for (const n of nodes) this.pendingNodes.delete(n.nodeId);
+        // The run's own row goes last, after every node state it summarizes.
+        const run = this.pendingNodes.size === 0 ? this.pendingRun : undefined;
+        if (run) this.pendingRun = undefined;
+        await CancellationScope.nonCancellable(() => mirror.mirrorTransitions({ executionId: this.executionId, nodes, run }));
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+}

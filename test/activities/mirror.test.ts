@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMirrorActivities } from '../../src/activities/mirror';
+import { createApiKey } from '../../src/services/api-keys';
+import { reconcileOnce } from '../../src/services/reconciler';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { FakeTemporalGateway } from '../support/fake-temporal';
+import type { NodeTransition } from '../../src/workflows/mirror-contract';
+
+let t: TestDatabase;
+let mirror: ReturnType<typeof createMirrorActivities>;
+beforeAll(async () => {
+  t = await createTestDatabase();
+  mirror = createMirrorActivities(t.db);
+  const { tenantId } = await createApiKey(t.db, 'acme');
+  await t.db.workflow.create({ data: { id: 'wf_m', tenantId, name: 'm', latestVersion: 1 } });
+});
+afterAll(async () => t?.drop());
+
+const base = { executionId: '', temporalRunId: 'run-1', workflowId: 'wf_m', version: 1, input: { a: 1 }, startedAt: new Date().toISOString() };
+const node = (seq: number, status: NodeTransition['status'], extra: Partial<NodeTransition> = {}): NodeTransition => ({
+  seq,
+  nodeId: 'n1',
+  type: 'http',
+  status,
+  attempt: 1,
+  ...extra,
+});
+
+describe('status mirror activities', () => {
+  it('records a run started outside the API as EXTERNAL, and a scheduled one as SCHEDULE', async () => {
+    expect(await mirror.recordRun({ ...base, executionId: 'ex-ext' })).toBe(true);
+    expect(await mirror.recordRun({ ...base, executionId: 'ex-sch', scheduleId: 'sch_1' })).toBe(true);
+    const rows = await t.db.execution.findMany({ where: { id: { in: ['ex-ext', 'ex-sch'] } }, orderBy: { id: 'asc' } });
+    expect(rows.map((r) => [r.id, r.trigger, r.scheduleId, r.status])).toEqual([
+      ['ex-ext', 'EXTERNAL', null, 'RUNNING'],
+      ['ex-sch', 'SCHEDULE', 'sch_1', 'RUNNING'],
+    ]);
+    expect(rows[0]!.input).toEqual({ a: 1 });
+  });
+
+  it('keeps the row the API created (trigger, key) and only adds the Temporal run id', async () => {
+    const tenant = (await t.db.tenant.findFirstOrThrow()).id;
+    await t.db.execution.create({ data: { id: 'ex-api', tenantId: tenant, workflowId: 'wf_m', version: 1, trigger: 'MANUAL', idempotencyKey: 'k1' } });
+    await mirror.recordRun({ ...base, executionId: 'ex-api', temporalRunId: 'run-9' });
+    const row = await t.db.execution.findUniqueOrThrow({ where: { id: 'ex-api' } });
+    expect([row.trigger, row.idempotencyKey, row.temporalRunId]).toEqual(['MANUAL', 'k1', 'run-9']);
+  });
+
+  it('does not mirror runs of workflows that are not stored', async () => {
+    expect(await mirror.recordRun({ ...base, executionId: 'ex-none', workflowId: 'wf_unknown' })).toBe(false);
+    expect(await t.db.execution.findUnique({ where: { id: 'ex-none' } })).toBeNull();
+  });
+
+  it('never lets an older write overwrite a newer one, whatever the arrival order', async () => {
+    await mirror.recordRun({ ...base, executionId: 'ex-order' });
+    const done = node(5, 'SUCCEEDED', { attempt: 3, output: { ok: true }, finishedAt: new Date().toISOString() });
+    await mirror.mirrorTransitions({ executionId: 'ex-order', nodes: [done] });
+    await mirror.mirrorTransitions({ executionId: 'ex-order', nodes: [node(2, 'RUNNING')] });
+    await mirror.mirrorTransitions({ executionId: 'ex-order', nodes: [done] }); // a retried duplicate
+    const row = await t.db.nodeRun.findUniqueOrThrow({ where: { executionId_nodeId: { executionId: 'ex-order', nodeId: 'n1' } } });
+    expect([row.status, row.attempt, row.lastSeq, row.output]).toEqual(['SUCCEEDED', 3, 5, { ok: true }]);
+
+    await mirror.mirrorTransitions({ executionId: 'ex-order', nodes: [], run: { seq: 7, status: 'SUCCEEDED', output: { n1: 1 } } });
+    await mirror.mirrorTransitions({ executionId: 'ex-order', nodes: [], run: { seq: 6, status: 'FAILED' } });
+    const run = await t.db.execution.findUniqueOrThrow({ where: { id: 'ex-order' } });
+    expect([run.status, run.lastSeq, run.output]).toEqual(['SUCCEEDED', 7, { n1: 1 }]);
+  });
+});
+
+describe('reconciler', () => {
+  it('brings runs that ended outside the workflow into the mirror, once, and leaves running ones alone', async () => {
+    const temporal = new FakeTemporalGateway();
+    for (const id of ['ex-term', 'ex-timeout', 'ex-alive']) {
+      await mirror.recordRun({ ...base, executionId: id });
+      await mirror.mirrorTransitions({ executionId: id, nodes: [node(1, 'RUNNING')] });
+    }
+    temporal.descriptions.set('ex-term', { status: 'TERMINATED', closeTime: new Date() });
+    temporal.descriptions.set('ex-timeout', { status: 'TIMED_OUT', closeTime: new Date() });
+    temporal.descriptions.set('ex-alive', { status: 'RUNNING' });
+    await t.db.execution.updateMany({ data: { updatedAt: new Date(Date.now() - 60_000) } });
+
+    expect(await reconcileOnce({ db: t.db, temporal, graceMs: 1_000 })).toBe(2);
+    const rows = await t.db.execution.findMany({ where: { id: { in: ['ex-term', 'ex-timeout', 'ex-alive'] } }, orderBy: { id: 'asc' } });
+    expect(rows.map((r) => [r.id, r.status, (r.error as { type?: string } | null)?.type ?? null])).toEqual([
+      ['ex-alive', 'RUNNING', null],
+      ['ex-term', 'CANCELLED', 'Terminated'],
+      ['ex-timeout', 'TIMED_OUT', 'TimedOut'],
+    ]);
+    const nodeRun = await t.db.nodeRun.findUniqueOrThrow({ where: { executionId_nodeId: { executionId: 'ex-term', nodeId: 'n1' } } });
+    expect(nodeRun.status).toBe('CANCELLED');
+    // A mirror write still in flight when the run was terminated cannot undo the reconciler.
+    await mirror.mirrorTransitions({ executionId: 'ex-term', nodes: [node(9, 'SUCCEEDED')], run: { seq: 10, status: 'SUCCEEDED' } });
+    expect((await t.db.execution.findUniqueOrThrow({ where: { id: 'ex-term' } })).status).toBe('CANCELLED');
+    expect(await reconcileOnce({ db: t.db, temporal, graceMs: 1_000 })).toBe(0);
+  });
+
+  it('lets only one of several concurrent reconcilers work at a time', async () => {
+    const temporal = new FakeTemporalGateway();
+    const results = await Promise.all([1, 2, 3].map(() => reconcileOnce({ db: t.db, temporal, graceMs: 0 })));
+    expect(results.filter((r) => r > 0).length).toBeLessThanOrEqual(1);
+  });
+});
