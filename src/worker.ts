@@ -4,6 +4,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createNodeRegistry, type NodeRegistry } from './activities';
 import { createEngineActivities, InMemoryDefinitionStore, type DefinitionStore } from './activities/engine';
 import { createMirrorActivities } from './activities/mirror';
+import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
 import { createTemporalGateway } from './api/temporal-gateway';
 import { temporalSettings } from './config';
@@ -48,7 +49,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     taskQueue: deps.taskQueue,
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: {
-      ...registry.activities(),
+      ...registry.activities(deps.db ? new PrismaOutputStore(deps.db) : undefined),
       ...createEngineActivities({ store: definitions, catalog: registry.catalog() }),
       ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
     },

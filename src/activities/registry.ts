@@ -4,6 +4,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { BUILTIN_CATALOG, catalogOf, type NodeCatalog, type NodeTypeSpec } from '../domain/node-types';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
+import { resolveOutputRefs, type OutputStore } from './output-store';
 
 /** What a node type's run function receives besides its (resolved, schema-checked) config. */
 export interface NodeRunContext {
@@ -63,20 +64,22 @@ export class NodeRegistry {
   }
 
   /** One activity function per registered type, keyed by the type name, for the worker. */
-  activities(): Record<string, NodeActivity> {
-    return Object.fromEntries([...this.types.values()].map((t) => [t.type, toActivity(t)]));
+  activities(outputs?: OutputStore): Record<string, NodeActivity> {
+    return Object.fromEntries([...this.types.values()].map((t) => [t.type, toActivity(t, outputs)]));
   }
 }
 
 /**
  * Wraps a node type's run function as an activity: checks the resolved config, heartbeats so
  * cancellation is delivered, and reports the attempt number with the result or the failure.
+ * With an output store, outputs over its threshold travel as references and references in the
+ * config are resolved before the node runs.
  */
-export function toActivity(nodeType: NodeType): NodeActivity {
+export function toActivity(nodeType: NodeType, outputs?: OutputStore): NodeActivity {
   return async function nodeActivity(input: NodeActivityInput): Promise<NodeActivityResult> {
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
-    const config = input.config ?? {};
+    const config = outputs ? ((await resolveOutputRefs(input.config ?? {}, outputs)) as Record<string, unknown>) : (input.config ?? {});
     if (!Value.Check(nodeType.configSchema, config)) {
       const problems = [...Value.Errors(nodeType.configSchema, config)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`);
       throw ApplicationFailure.create({
@@ -95,7 +98,14 @@ export function toActivity(nodeType: NodeType): NodeActivity {
         signal: ctx.cancellationSignal,
         heartbeat: (details) => ctx.heartbeat(details),
       });
-      return { output: output === undefined ? null : output, attempt };
+      const value = output === undefined ? null : output;
+      if (outputs) {
+        const sizeBytes = Buffer.byteLength(JSON.stringify(value));
+        if (sizeBytes > outputs.thresholdBytes) {
+          return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes), attempt };
+        }
+      }
+      return { output: value, attempt };
     } catch (err) {
       if (ctx.cancellationSignal.aborted) {
         throw err instanceof CancelledFailure ? err : new CancelledFailure(`node "${input.nodeId}" cancelled`);

@@ -36,7 +36,13 @@ export function createTemporalGateway(client: Client, taskQueue: string): Tempor
   return {
     async startRun(executionId, input) {
       try {
-        await client.workflow.start(DAG_WORKFLOW_TYPE, { taskQueue, workflowId: executionId, args: [input] });
+        await client.workflow.start(DAG_WORKFLOW_TYPE, {
+          taskQueue,
+          workflowId: executionId,
+          args: [input],
+          // An execution id names one run forever: a retried start must never run it a second time.
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        });
       } catch (err) {
         // A retried request (same idempotency key) finds the run already started: that is success.
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

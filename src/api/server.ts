@@ -1,0 +1,56 @@
+import { Client, Connection } from '@temporalio/client';
+import { createNodeRegistry } from '../activities';
+import { temporalSettings } from '../config';
+import { createDb } from '../db/client';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../db/embedded-postgres';
+import { migrate } from '../db/migrator';
+import { buildApp } from './app';
+import { createTemporalGateway } from './temporal-gateway';
+
+/**
+ * The API process: migrations, then Fastify on HOST:PORT. Without DATABASE_URL it runs an
+ * embedded Postgres for development and says how to point a worker at it.
+ */
+export async function main(): Promise<void> {
+  let embedded: EmbeddedPostgresHandle | undefined;
+  let databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres();
+    databaseUrl = embedded.url;
+    console.log(`development mode: embedded Postgres at ${databaseUrl} (run the worker with DATABASE_URL=${databaseUrl})`);
+  }
+  await migrate(databaseUrl);
+  const db = createDb(databaseUrl);
+  const settings = temporalSettings();
+  // Lazy: the API starts (and /readyz says why it is not ready) while Temporal is unreachable.
+  const connection = Connection.lazy({ address: settings.address });
+  const client = new Client({ connection, namespace: settings.namespace });
+  const app = await buildApp({
+    db,
+    temporal: createTemporalGateway(client, settings.taskQueue),
+    catalog: createNodeRegistry().catalog(),
+    logger: { level: process.env.LOG_LEVEL ?? 'info' },
+  });
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down');
+    await app.close(); // stops accepting, lets in-flight requests finish
+    await db.$disconnect();
+    await connection.close();
+    await embedded?.stop();
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+  await app.listen({ host: process.env.HOST ?? '127.0.0.1', port: Number(process.env.PORT ?? 3000) });
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
