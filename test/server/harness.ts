@@ -34,12 +34,12 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(suite: string): Promise<Harness | undefined> {
+export async function startHarness(suite: string, options: { database?: TestDatabase } = {}): Promise<Harness | undefined> {
   const server = await connectTestServer(suite);
   if (!server) return undefined;
   process.env.TRELLIS_HTTP_ALLOW_PRIVATE = '1';
   const taskQueue = `trellis-test-${randomUUID()}`;
-  const database = await createTestDatabase();
+  const database = options.database ?? (await createTestDatabase());
   const { tenantId } = await createApiKey(database.db, 'acme');
   const registry = createNodeRegistry([probeNodeType]);
   const worker = await createTrellisWorker({
@@ -98,7 +98,7 @@ export async function startHarness(suite: string): Promise<Harness | undefined> 
       worker.shutdown();
       await running;
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
-      await database.drop();
+      if (!options.database) await database.drop();
       await server.env.teardown();
     },
   };
