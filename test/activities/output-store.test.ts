@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { defineNodeType, toActivity } from '../../src/activities/registry';
 import { PrismaOutputStore, isOutputRef } from '../../src/activities/output-store';
+import type { NodeActivityResult } from '../../src/domain/activity-contract';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 let t: TestDatabase;
@@ -26,14 +27,14 @@ describe('large node outputs travel by reference', () => {
     const store = new PrismaOutputStore(t.db, 1_000);
     const activity = toActivity(echo, store);
     const env = new MockActivityEnvironment();
-    const big = await env.run(activity, { nodeId: 'big', executionId: 'ex1', config: { size: 5_000 } });
+    const big: NodeActivityResult = await env.run(activity, { nodeId: 'big', executionId: 'ex1', config: { size: 5_000 } });
     expect(isOutputRef(big.output)).toBe(true);
     expect(big.output).toMatchObject({ sizeBytes: 5_011 });
     const rows = await t.db.outputBlob.findMany({ where: { executionId: 'ex1' } });
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ nodeId: 'big', sizeBytes: 5_011, data: { rows: 'x'.repeat(5_000) } });
 
-    const small = await env.run(activity, { nodeId: 'small', executionId: 'ex1', config: {} });
+    const small: NodeActivityResult = await env.run(activity, { nodeId: 'small', executionId: 'ex1', config: {} });
     expect(small.output).toEqual({ small: true });
 
     // A downstream node that gets the reference in its config sees the stored value.
