@@ -1,6 +1,9 @@
 import type { Db } from '../db/client';
 import type { MirrorActivities, MirrorBatch, NodeTransition, RecordRunRequest, RunTransition } from '../workflows/mirror-contract';
 
+/** Postgres NOTIFY channel announcing mirror writes: payload `{ executionId, seq }`. */
+export const EVENTS_CHANNEL = 'trellis_execution_events';
+
 /**
  * The Postgres side of the status mirror. Every write is idempotent and ordered by the run's
  * sequence number: a row only moves forward (`last_seq < seq`), so retries, duplicates and
@@ -22,9 +25,12 @@ export function createMirrorActivities(db: Db): MirrorActivities {
     },
 
     async mirrorTransitions(batch: MirrorBatch): Promise<void> {
+      const seqs = [...batch.nodes.map((n) => n.seq), batch.run?.seq ?? 0];
       await db.$transaction([
         ...batch.nodes.map((node) => upsertNode(db, batch.executionId, node)),
         ...(batch.run ? [updateRun(db, batch.executionId, batch.run)] : []),
+        // Delivered on commit: live listeners (SSE) re-read the rows instead of polling.
+        db.$executeRaw`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ executionId: batch.executionId, seq: Math.max(...seqs) })})`,
       ]);
     },
   };
