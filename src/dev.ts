@@ -13,6 +13,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './db/embedde
 import { migrate } from './db/migrator';
 import { createApiKey } from './services/api-keys';
 import { startReconciler } from './services/reconciler';
+import { ExecutionEventHub } from './services/execution-events';
 import { createWorkflow } from './services/workflows';
 import { validateDefinition } from './domain/validate';
 import type { NodeCatalog } from './domain/node-types';
@@ -78,7 +79,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const reconciler = startReconciler({ db, temporal, onError: (err) => console.error('reconciler:', err) });
     cleanups.push(() => reconciler.stop());
 
-    const app = await buildApp({ db, temporal, catalog: createNodeRegistry().catalog(), logger: { level: process.env.LOG_LEVEL ?? 'warn' } });
+    const events = new ExecutionEventHub();
+    await events.start(databaseUrl);
+    cleanups.push(() => events.close());
+    const app = await buildApp({ db, temporal, events, catalog: createNodeRegistry().catalog(), logger: { level: process.env.LOG_LEVEL ?? 'warn' } });
     cleanups.push(() => app.close());
     const host = process.env.HOST ?? '127.0.0.1';
     const port = Number(process.env.PORT ?? 3000);

@@ -4,13 +4,16 @@ import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { bearerAuth } from './auth';
+import { validatorCompiler } from './validation';
 import { DEFAULT_LIMITS, type AppDeps } from './deps';
-import { errorHandler } from './errors';
+import { ApiError, errorHandler } from './errors';
 import { metricsPlugin } from './metrics';
 import { healthRoutes } from './routes/health';
 import { hookRoutes } from './routes/hooks';
 import { workflowRoutes } from './routes/workflows';
 import { executionRoutes } from './routes/executions';
+import { scheduleRoutes } from './routes/schedules';
+import { executionEventRoutes } from './routes/execution-events';
 import { hashSecret } from '../services/api-keys';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
@@ -21,8 +24,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: limits.bodyLimit,
     genReqId: () => crypto.randomUUID(),
     requestIdHeader: 'x-request-id',
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler());
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
@@ -48,10 +51,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const auth = request.headers.authorization;
       return auth ? `key:${hashSecret(auth)}` : `ip:${request.ip}`;
     },
-    errorResponseBuilder: (_request, context) => ({
-      statusCode: 429,
-      error: { code: 'RATE_LIMITED', message: `rate limit of ${context.max} requests per ${context.after} exceeded` },
-    }),
+    // The plugin throws what this returns; an ApiError reaches the error handler with its message intact.
+    errorResponseBuilder: (_request, context) =>
+      new ApiError(429, 'RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded`),
   });
   await app.register(metricsPlugin, { db: deps.db });
   await app.register(healthRoutes, { deps });
@@ -60,6 +62,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await authenticated.register(bearerAuth, { db: deps.db });
     await authenticated.register(workflowRoutes, { deps, limits });
     await authenticated.register(executionRoutes, { deps, limits });
+    await authenticated.register(scheduleRoutes, { deps, limits });
+    await authenticated.register(executionEventRoutes, { deps });
   });
   return app;
 }

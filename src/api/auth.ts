@@ -15,7 +15,7 @@ declare module 'fastify' {
  * `Authorization: Bearer <api key>` on every route of the scope it is registered in; the key's
  * tenant scopes every query the routes make.
  */
-export const bearerAuth: FastifyPluginAsync<{ db: Db }> = fp(async (app, { db }) => {
+const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
   app.decorateRequest('tenantId', '');
   app.addHook('onRequest', async (request, reply) => {
     const header = request.headers.authorization;
@@ -27,4 +27,7 @@ export const bearerAuth: FastifyPluginAsync<{ db: Db }> = fp(async (app, { db })
     }
     request.tenantId = tenantId;
   });
-});
+};
+
+// fastify-plugin 6 cannot type an inline async plugin's parameters, hence the named function.
+export const bearerAuth = fp(plugin);

@@ -1,6 +1,7 @@
 import type { Db } from '../db/client';
 import type { NodeCatalog } from '../domain/node-types';
 import type { TemporalGateway } from './temporal-gateway';
+import type { ExecutionEventHub } from '../services/execution-events';
 
 export interface ApiLimits {
   /** Largest request body in bytes (413 past it). */
@@ -29,4 +30,6 @@ export interface AppDeps {
   limits?: Partial<ApiLimits>;
   /** Fastify logger option; false in tests. */
   logger?: boolean | object;
+  /** Mirror NOTIFY fan-out for GET /executions/:id/events; without it that route answers 503. */
+  events?: ExecutionEventHub;
 }

@@ -6,6 +6,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../db/embedd
 import { migrate } from '../db/migrator';
 import { buildApp } from './app';
 import { createTemporalGateway } from './temporal-gateway';
+import { ExecutionEventHub } from '../services/execution-events';
 
 /**
  * The API process: migrations, then Fastify on HOST:PORT. Without DATABASE_URL it runs an
@@ -25,8 +26,11 @@ export async function main(): Promise<void> {
   // Lazy: the API starts (and /readyz says why it is not ready) while Temporal is unreachable.
   const connection = Connection.lazy({ address: settings.address });
   const client = new Client({ connection, namespace: settings.namespace });
+  const events = new ExecutionEventHub();
+  await events.start(databaseUrl);
   const app = await buildApp({
     db,
+    events,
     temporal: createTemporalGateway(client, settings.taskQueue),
     catalog: createNodeRegistry().catalog(),
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
@@ -38,6 +42,7 @@ export async function main(): Promise<void> {
     closing = true;
     app.log.info({ signal }, 'shutting down');
     await app.close(); // stops accepting, lets in-flight requests finish
+    await events.close();
     await db.$disconnect();
     await connection.close();
     await embedded?.stop();

@@ -1,4 +1,12 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  ScheduleNotFoundError,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type ScheduleOptionsAction,
+  type ScheduleOverlapPolicy,
+  type ScheduleSpec,
+} from '@temporalio/client';
 import {
   DAG_WORKFLOW_TYPE,
   approveSignal,
@@ -8,11 +16,39 @@ import {
   type DagRunState,
   type DagWorkflowInput,
 } from '../workflows/contract';
+import { durationMs } from '../domain/duration';
 
 export interface RunDescription {
   /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT, ... */
   status: string;
   closeTime?: Date;
+}
+
+/** How a schedule's runs may overlap (DESIGN.md's lower-case names for Temporal's policies). */
+export const SCHEDULE_OVERLAPS = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all'] as const;
+export type ScheduleOverlap = (typeof SCHEDULE_OVERLAPS)[number];
+
+/** Everything a Trellis schedule asks of Temporal; the schedule id is Trellis's own (`sch_...`). */
+export interface ScheduleSpecInput {
+  /** The stored Trellis workflow each run starts (its latest version at run time). */
+  workflowId: string;
+  cron: string;
+  timezone: string;
+  input?: unknown;
+  overlap: ScheduleOverlap;
+  /** A Trellis duration ("10m", "1h30m"); absent leaves Temporal's default. */
+  catchupWindow?: string;
+  paused: boolean;
+  note?: string;
+}
+
+/** What Temporal knows about a schedule that Postgres does not. */
+export interface ScheduleRuntimeInfo {
+  paused: boolean;
+  note?: string;
+  nextActionTimes: Date[];
+  recentActions: { scheduledAt: Date; executionId: string }[];
+  numActionsTaken: number;
 }
 
 /**
@@ -29,6 +65,31 @@ export interface TemporalGateway {
   describe(executionId: string): Promise<RunDescription | undefined>;
   /** Resolves when Temporal answers; throws otherwise. */
   ping(): Promise<void>;
+
+  createSchedule(scheduleId: string, spec: ScheduleSpecInput): Promise<void>;
+  /** Replaces spec, action, policies and state with `spec`. */
+  updateSchedule(scheduleId: string, spec: ScheduleSpecInput): Promise<void>;
+  pauseSchedule(scheduleId: string, note?: string): Promise<void>;
+  unpauseSchedule(scheduleId: string, note?: string): Promise<void>;
+  /** Deleting a schedule Temporal does not know is not an error. */
+  deleteSchedule(scheduleId: string): Promise<void>;
+  /** Starts one run now, whatever the overlap policy. */
+  triggerSchedule(scheduleId: string): Promise<void>;
+  /** Undefined when Temporal does not know the schedule. */
+  describeSchedule(scheduleId: string): Promise<ScheduleRuntimeInfo | undefined>;
+}
+
+/** `skip` → `SKIP`, and so on: the SDK's names are the upper-case ones. */
+export function toOverlapPolicy(overlap: ScheduleOverlap): ScheduleOverlapPolicy {
+  return overlap.toUpperCase() as ScheduleOverlapPolicy;
+}
+
+/**
+ * Prefix of the workflow ids of scheduled runs; Temporal appends `-<scheduled time>`, so each
+ * run's execution id (= its Temporal workflow id) reads `ex_sch_..-2026-01-01T00:00:00Z`.
+ */
+export function scheduledRunIdPrefix(scheduleId: string): string {
+  return `ex_${scheduleId}`;
 }
 
 export function createTemporalGateway(client: Client, taskQueue: string): TemporalGateway {
@@ -73,6 +134,83 @@ export function createTemporalGateway(client: Client, taskQueue: string): Tempor
     },
     async ping() {
       await client.workflowService.getSystemInfo({});
+    },
+    ...createScheduleMethods(client, taskQueue),
+  };
+}
+
+type ScheduleMethods = Pick<
+  TemporalGateway,
+  'createSchedule' | 'updateSchedule' | 'pauseSchedule' | 'unpauseSchedule' | 'deleteSchedule' | 'triggerSchedule' | 'describeSchedule'
+>;
+
+function createScheduleMethods(client: Client, taskQueue: string): ScheduleMethods {
+  const handle = (id: string) => client.schedule.getHandle(id);
+  const spec = (s: ScheduleSpecInput): ScheduleSpec => ({ cronExpressions: [s.cron], timezone: s.timezone });
+  const action = (scheduleId: string, s: ScheduleSpecInput): ScheduleOptionsAction => ({
+    type: 'startWorkflow',
+    workflowType: DAG_WORKFLOW_TYPE,
+    taskQueue,
+    // No version: each run takes the workflow's latest version when it starts.
+    args: [{ workflowId: s.workflowId, input: s.input } satisfies DagWorkflowInput],
+    workflowId: scheduledRunIdPrefix(scheduleId),
+  });
+  const policies = (s: ScheduleSpecInput) => ({
+    overlap: toOverlapPolicy(s.overlap),
+    // Trellis durations ("1h30m") are a superset of the SDK's; milliseconds mean the same to both.
+    ...(s.catchupWindow === undefined ? {} : { catchupWindow: durationMs(s.catchupWindow) }),
+  });
+  return {
+    async createSchedule(scheduleId, s) {
+      await client.schedule.create({
+        scheduleId,
+        spec: spec(s),
+        action: action(scheduleId, s),
+        policies: policies(s),
+        state: { paused: s.paused, ...(s.note === undefined ? {} : { note: s.note }) },
+      });
+    },
+    async updateSchedule(scheduleId, s) {
+      // Everything is rebuilt from `s` rather than patched onto `previous`: Temporal describes a
+      // cron spec back as calendars, and keeping those beside the new cron would add, not replace.
+      await handle(scheduleId).update((previous) => ({
+        spec: spec(s),
+        action: action(scheduleId, s),
+        policies: { ...policies(s), pauseOnFailure: previous.policies.pauseOnFailure },
+        state: { paused: s.paused, note: s.note ?? previous.state.note },
+      }));
+    },
+    async pauseSchedule(scheduleId, note) {
+      // Without a note the SDK writes its own ("Paused via TypeScript SDK"); ours names the API.
+      await handle(scheduleId).pause(note ?? 'paused through the Trellis API');
+    },
+    async unpauseSchedule(scheduleId, note) {
+      await handle(scheduleId).unpause(note ?? 'resumed through the Trellis API');
+    },
+    async deleteSchedule(scheduleId) {
+      try {
+        await handle(scheduleId).delete();
+      } catch (err) {
+        if (!(err instanceof ScheduleNotFoundError)) throw err;
+      }
+    },
+    async triggerSchedule(scheduleId) {
+      await handle(scheduleId).trigger();
+    },
+    async describeSchedule(scheduleId) {
+      try {
+        const d = await handle(scheduleId).describe();
+        return {
+          paused: d.state.paused,
+          ...(d.state.note ? { note: d.state.note } : {}),
+          nextActionTimes: d.info.nextActionTimes,
+          recentActions: d.info.recentActions.map((a) => ({ scheduledAt: a.scheduledAt, executionId: a.action.workflow.workflowId })),
+          numActionsTaken: d.info.numActionsTaken,
+        };
+      } catch (err) {
+        if (err instanceof ScheduleNotFoundError) return undefined;
+        throw err;
+      }
     },
   };
 }

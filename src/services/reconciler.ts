@@ -1,5 +1,6 @@
 import type { Db } from '../db/client';
 import type { TemporalGateway } from '../api/temporal-gateway';
+import { EVENTS_CHANNEL } from '../activities/mirror';
 
 /** Temporal's closed statuses, mapped to the run status the mirror shows. */
 const CLOSED: Record<string, { status: 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT'; type: string; message: string }> = {
@@ -73,6 +74,8 @@ export async function reconcileOnce(options: ReconcilerOptions): Promise<number>
             where: { executionId: row.id, status: { in: ['PENDING', 'RUNNING', 'WAITING'] } },
             data: { status: 'CANCELLED', finishedAt, lastSeq: FINAL_SEQ },
           });
+          // Live streams of this run learn that it ended (delivered when the transaction commits).
+          await tx.$executeRaw`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ executionId: row.id, seq: FINAL_SEQ })})`;
           fixed++;
         }
       }

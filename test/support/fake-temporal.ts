@@ -1,4 +1,4 @@
-import type { RunDescription, TemporalGateway } from '../../src/api/temporal-gateway';
+import type { RunDescription, ScheduleRuntimeInfo, ScheduleSpecInput, TemporalGateway } from '../../src/api/temporal-gateway';
 import type { ApprovalDecision, DagRunState, DagWorkflowInput } from '../../src/workflows/contract';
 
 /**
@@ -13,6 +13,9 @@ export class FakeTemporalGateway implements TemporalGateway {
   readonly approvals: { executionId: string; decision: ApprovalDecision }[] = [];
   readonly states = new Map<string, DagRunState>();
   readonly descriptions = new Map<string, RunDescription>();
+  /** Schedules as Temporal would hold them, and every schedule call in order. */
+  readonly schedules = new Map<string, ScheduleSpecInput>();
+  readonly scheduleCalls: { method: string; scheduleId: string; spec?: ScheduleSpecInput; note?: string }[] = [];
   /** Set to make every call fail, as when Temporal is unreachable. */
   down = false;
 
@@ -43,5 +46,50 @@ export class FakeTemporalGateway implements TemporalGateway {
   }
   async ping(): Promise<void> {
     this.check();
+  }
+
+  async createSchedule(scheduleId: string, spec: ScheduleSpecInput): Promise<void> {
+    this.check();
+    this.scheduleCalls.push({ method: 'create', scheduleId, spec });
+    if (this.schedules.has(scheduleId)) throw new Error(`schedule ${scheduleId} already exists`);
+    this.schedules.set(scheduleId, { ...spec });
+  }
+  async updateSchedule(scheduleId: string, spec: ScheduleSpecInput): Promise<void> {
+    this.check();
+    this.scheduleCalls.push({ method: 'update', scheduleId, spec });
+    const existing = this.existingSchedule(scheduleId);
+    this.schedules.set(scheduleId, { ...spec, note: spec.note ?? existing.note });
+  }
+  async pauseSchedule(scheduleId: string, note?: string): Promise<void> {
+    this.check();
+    this.scheduleCalls.push({ method: 'pause', scheduleId, note });
+    Object.assign(this.existingSchedule(scheduleId), { paused: true, note });
+  }
+  async unpauseSchedule(scheduleId: string, note?: string): Promise<void> {
+    this.check();
+    this.scheduleCalls.push({ method: 'unpause', scheduleId, note });
+    Object.assign(this.existingSchedule(scheduleId), { paused: false, note });
+  }
+  async deleteSchedule(scheduleId: string): Promise<void> {
+    this.check();
+    this.scheduleCalls.push({ method: 'delete', scheduleId });
+    this.schedules.delete(scheduleId);
+  }
+  async triggerSchedule(scheduleId: string): Promise<void> {
+    this.check();
+    this.scheduleCalls.push({ method: 'trigger', scheduleId });
+    this.existingSchedule(scheduleId);
+  }
+  async describeSchedule(scheduleId: string): Promise<ScheduleRuntimeInfo | undefined> {
+    this.check();
+    const s = this.schedules.get(scheduleId);
+    if (!s) return undefined;
+    const triggers = this.scheduleCalls.filter((c) => c.method === 'trigger' && c.scheduleId === scheduleId).length;
+    return { paused: s.paused, ...(s.note === undefined ? {} : { note: s.note }), nextActionTimes: [], recentActions: [], numActionsTaken: triggers };
+  }
+  private existingSchedule(scheduleId: string): ScheduleSpecInput {
+    const s = this.schedules.get(scheduleId);
+    if (!s) throw new Error(`schedule not found: ${scheduleId}`);
+    return s;
   }
 }

@@ -1,0 +1,130 @@
+import fp from 'fastify-plugin';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Db } from '../db/client';
+import { PUBLIC_ROUTE } from './response-schemas';
+
+export interface TrellisMetrics {
+  registry: Registry;
+  /** Runs the API started, by trigger (MANUAL, WEBHOOK, RETRY, ...). */
+  runsStarted: Counter<'trigger'>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: TrellisMetrics;
+  }
+}
+
+const EXECUTION_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
+const NODE_RUN_STATUSES = ['PENDING', 'RUNNING', 'WAITING', 'SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'] as const;
+
+/**
+ * Prometheus metrics on a registry of this app's own: tests (and `npm run dev`) build several
+ * apps in one process, and the global registry refuses a metric registered twice.
+ */
+const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const httpDuration = new Histogram({
+    name: 'trellis_http_request_duration_seconds',
+    help: 'HTTP request duration by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const runsStarted = new Counter({
+    name: 'trellis_runs_started_total',
+    help: 'Runs started through the API, by trigger',
+    labelNames: ['trigger'] as const,
+    registers: [registry],
+  });
+
+  // Run and node states live in Postgres (the mirror is written by workflows on any worker),
+  // so these are read at scrape time rather than counted in this process.
+  const logScrapeFailure = (metric: string, err: unknown) =>
+    app.log.warn({ err, metric }, 'metrics: could not read from Postgres; the metric is left out of this scrape');
+
+  new Gauge({
+    name: 'trellis_executions',
+    help: 'Executions in the mirror, by status',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      try {
+        const rows = await db.$queryRaw<{ status: string; n: number }[]>`
+          SELECT status::text AS status, count(*)::int AS n FROM executions GROUP BY status`;
+        setByStatus(this, EXECUTION_STATUSES, rows);
+      } catch (err) {
+        logScrapeFailure('trellis_executions', err);
+      }
+    },
+  });
+  new Gauge({
+    name: 'trellis_node_runs',
+    help: 'Node runs in the mirror, by status',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      try {
+        const rows = await db.$queryRaw<{ status: string; n: number }[]>`
+          SELECT status::text AS status, count(*)::int AS n FROM node_runs GROUP BY status`;
+        setByStatus(this, NODE_RUN_STATUSES, rows);
+      } catch (err) {
+        logScrapeFailure('trellis_node_runs', err);
+      }
+    },
+  });
+  new Gauge({
+    name: 'trellis_node_run_duration_seconds',
+    help: 'Duration of node runs finished in the last hour: p50 and p95 per node type',
+    labelNames: ['type', 'quantile'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      try {
+        const rows = await db.$queryRaw<{ type: string; p50: number; p95: number }[]>`
+          SELECT type,
+                 percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))::float8 AS p50,
+                 percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))::float8 AS p95
+          FROM node_runs
+          WHERE finished_at >= now() - interval '1 hour' AND started_at IS NOT NULL
+          GROUP BY type`;
+        for (const row of rows) {
+          this.set({ type: row.type, quantile: '0.5' }, row.p50);
+          this.set({ type: row.type, quantile: '0.95' }, row.p95);
+        }
+      } catch (err) {
+        logScrapeFailure('trellis_node_run_duration_seconds', err);
+      }
+    },
+  });
+
+  app.decorate('metrics', { registry, runsStarted });
+
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern, not the URL: ids in paths would make one series per resource.
+    const route = request.routeOptions.url ?? 'unmatched';
+    httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  app.get(
+    '/metrics',
+    { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)', ...PUBLIC_ROUTE } },
+    async (_request, reply) => {
+      const text = await registry.metrics();
+      return reply.type(registry.contentType).send(text);
+    },
+  );
+};
+
+/** Not encapsulated: the metrics decorator and the timing hook must reach every route. */
+export const metricsPlugin = fp(plugin, { name: 'trellis-metrics' });
+
+function setByStatus(gauge: Gauge<'status'>, statuses: readonly string[], rows: { status: string; n: number }[]): void {
+  for (const status of statuses) gauge.set({ status }, 0);
+  for (const row of rows) gauge.set({ status: row.status }, row.n);
+}

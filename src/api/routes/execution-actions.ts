@@ -1,0 +1,141 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { AppDeps } from '../deps';
+import { conflict, notFound } from '../errors';
+import { isTerminal } from '../../domain/definition';
+import { startExecution, temporalUnavailable, type ExecutionTrigger } from '../../services/runs';
+import { findExecution, pinnedDefinition } from '../../services/execution-view';
+import {
+  ApproveBody,
+  ApproveResponse,
+  CancelBody,
+  CancelResponse,
+  ExecutionIdParams,
+  IdempotencyHeaders,
+  NodeParams,
+  RetryResponse,
+  errorResponses,
+} from './execution-schemas';
+
+const TAGS = ['executions'];
+/** Runs that ended without succeeding; only those can be retried. */
+const RETRYABLE = new Set(['FAILED', 'CANCELLED', 'TIMED_OUT']);
+
+/** Cancel, approve and retry: each checks the mirror first so a doomed signal is a 409, not a silent no-op. */
+export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; onCreated: (trigger: ExecutionTrigger) => void }> = async (
+  app,
+  { deps, onCreated },
+) => {
+  app.post(
+    '/executions/:id/cancel',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Cancel a running run',
+        description: 'Sent to the workflow as the `cancel` signal; the run ends CANCELLED once in-flight nodes have stopped.',
+        params: ExecutionIdParams,
+        body: CancelBody,
+        response: { 202: CancelResponse, ...errorResponses(400, 404, 409, 503) },
+      },
+      // The reason is optional, so a bare POST without a body is a valid cancel request too.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request, reply) => {
+      const execution = await findExecution(deps.db, request.tenantId, request.params.id);
+      if (execution.status !== 'RUNNING') {
+        throw conflict(`execution ${execution.id} is ${execution.status}; only a RUNNING run can be cancelled`, { status: execution.status });
+      }
+      try {
+        await deps.temporal.cancelRun(execution.id, request.body.reason);
+      } catch {
+        throw temporalUnavailable('the cancel signal was not delivered');
+      }
+      return reply.status(202).send({ id: execution.id, status: 'RUNNING', cancelRequested: true });
+    },
+  );
+
+  app.post(
+    '/executions/:id/nodes/:nodeId/approve',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Decide an approval node',
+        description: 'Sent as the `approve` signal. A decision that arrives before the node waits is kept for it.',
+        params: NodeParams,
+        body: ApproveBody,
+        response: { 202: ApproveResponse, ...errorResponses(400, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { id, nodeId } = request.params;
+      const execution = await findExecution(deps.db, request.tenantId, id);
+      const definition = await pinnedDefinition(deps.db, execution);
+      const node = definition?.nodes.find((n) => n.id === nodeId);
+      if (!node) throw notFound(`node ${nodeId} of execution ${id}`);
+      if (node.type !== 'approval') throw conflict(`node ${nodeId} is a ${node.type} node, not an approval node`);
+      if (execution.status !== 'RUNNING') {
+        throw conflict(`execution ${id} is ${execution.status}; it takes no more decisions`, { status: execution.status });
+      }
+      const run = await deps.db.nodeRun.findUnique({ where: { executionId_nodeId: { executionId: id, nodeId } }, select: { status: true } });
+      if (run && isTerminal(run.status)) {
+        throw conflict(`node ${nodeId} is already ${run.status}`, { status: run.status });
+      }
+      const { approved, data } = request.body;
+      const by = request.body.by ?? 'api';
+      try {
+        await deps.temporal.approve(id, { nodeId, approved, ...(data === undefined ? {} : { data }), by });
+      } catch {
+        throw temporalUnavailable('the approval signal was not delivered');
+      }
+      return reply.status(202).send({ id, nodeId, approved, by });
+    },
+  );
+
+  app.post(
+    '/executions/:id/retry',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Retry a run that did not succeed',
+        description:
+          'Starts a new run of the same workflow version with the same input. Nodes that SUCCEEDED in this run are not run ' +
+          'again: the new run reuses their outputs (listed in `reused`).',
+        params: ExecutionIdParams,
+        headers: IdempotencyHeaders,
+        response: { 202: RetryResponse, ...errorResponses(400, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const failed = await findExecution(deps.db, request.tenantId, request.params.id);
+      if (!RETRYABLE.has(failed.status)) {
+        throw conflict(`execution ${failed.id} is ${failed.status}; only FAILED, CANCELLED or TIMED_OUT runs can be retried`, {
+          status: failed.status,
+        });
+      }
+      const succeeded = await deps.db.nodeRun.findMany({
+        where: { executionId: failed.id, status: 'SUCCEEDED' },
+        select: { nodeId: true, output: true },
+        orderBy: { nodeId: 'asc' },
+      });
+      const reuse = Object.fromEntries(succeeded.map((run) => [run.nodeId, run.output]));
+      const { execution, created } = await startExecution(deps, {
+        tenantId: request.tenantId,
+        workflowId: failed.workflowId,
+        version: failed.version,
+        input: failed.input ?? undefined,
+        idempotencyKey: request.headers['idempotency-key'],
+        trigger: 'RETRY',
+        retryOf: failed.id,
+        reuse,
+      });
+      // A reused key must name a retry of this very run, or `reused` would describe the wrong run.
+      if (!created && execution.retryOf !== failed.id) {
+        throw conflict(`idempotency key already used for execution ${execution.id}`, { executionId: execution.id });
+      }
+      if (created) onCreated('RETRY');
+      else reply.header('idempotent-replayed', 'true');
+      return reply.status(202).send({ ...execution, reused: Object.keys(reuse) });
+    },
+  );
+};

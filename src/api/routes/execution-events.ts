@@ -1,0 +1,213 @@
+import type { ServerResponse } from 'node:http';
+import { Type } from '@sinclair/typebox';
+import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Db } from '../../db/client';
+import type { Execution, NodeRun } from '../../generated/prisma/client';
+import type { AppDeps } from '../deps';
+import { ApiError } from '../errors';
+import { findExecution } from '../../services/execution-view';
+import type { ExecutionEventHub } from '../../services/execution-events';
+import { toExecutionSummary } from '../../services/runs';
+import { ExecutionIdParams, errorResponses } from './execution-schemas';
+
+// Sequence numbers are small integers; the bound keeps parseInt exact and rejects junk early.
+const SEQ = Type.String({ pattern: '^[0-9]{1,15}$' });
+
+const EventsQuery = Type.Object({
+  lastEventId: Type.Optional({ ...SEQ, description: 'Same as the Last-Event-ID header (which wins when both are given)' }),
+});
+const EventsHeaders = Type.Object({
+  'last-event-id': Type.Optional({ ...SEQ, description: 'Resume after this event id: no snapshot, only newer transitions' }),
+});
+
+interface SseEvent {
+  event: 'snapshot' | 'node' | 'run';
+  id: number;
+  data: unknown;
+}
+
+/**
+ * GET /executions/:id/events: the run's transitions as Server-Sent Events, pushed by the mirror's
+ * NOTIFY (through the process-wide ExecutionEventHub) and read back from the mirror rows, so the
+ * stream carries exactly what GET /executions/:id would show, in sequence order.
+ */
+export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
+  // Open streams never finish by themselves; app.close() would wait on them forever.
+  const open = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...open]) end();
+  });
+
+  app.get(
+    '/executions/:id/events',
+    {
+      schema: {
+        tags: ['executions'],
+        summary: 'Stream node and run transitions (Server-Sent Events)',
+        description:
+          'A `snapshot` event (run and node rows), then `node` and `run` events as the mirror records them; ' +
+          'each event id is the mirror sequence number. With Last-Event-ID (header or `lastEventId`) the snapshot ' +
+          'is skipped and only newer transitions are sent. `: ping` comments keep the connection alive. ' +
+          'The stream ends after the run reaches a terminal status.',
+        params: ExecutionIdParams,
+        querystring: EventsQuery,
+        headers: EventsHeaders,
+        response: {
+          // Per content type, so OpenAPI shows the stream as text/event-stream and the errors as JSON.
+          200: { description: 'the event stream', content: { 'text/event-stream': { schema: Type.String() } } },
+          ...errorResponses(400, 404, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const hub = deps.events;
+      if (!hub) throw new ApiError(503, 'EVENTS_UNAVAILABLE', 'live execution events are not enabled on this server');
+      // Tenant check (404 for another tenant's run) before anything is streamed.
+      const execution = await findExecution(deps.db, request.tenantId, request.params.id);
+      const resumeFrom = request.headers['last-event-id'] ?? request.query.lastEventId;
+      const since = resumeFrom === undefined ? undefined : Number(resumeFrom); // the schema allows digits only
+
+      reply.hijack();
+      // Hijacked replies skip onSend hooks: carry over the headers other plugins set (request id, rate limit).
+      for (const [name, value] of Object.entries(reply.getHeaders())) {
+        if (value !== undefined) reply.raw.setHeader(name, value);
+      }
+      reply.raw.writeHead(200, {
+        'x-request-id': request.id,
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no', // nginx would otherwise buffer the stream
+      });
+      reply.raw.flushHeaders();
+      const end = streamExecution({ db: deps.db, hub, log: request.log, res: reply.raw, executionId: execution.id, since });
+      open.add(end);
+      reply.raw.once('close', () => open.delete(end));
+    },
+  );
+};
+
+/** Drives one stream; returns a function that ends it (idempotent). */
+function streamExecution(options: {
+  db: Db;
+  hub: ExecutionEventHub;
+  log: FastifyBaseLogger;
+  res: ServerResponse;
+  executionId: string;
+  since: number | undefined;
+}): () => void {
+  const { db, hub, log, res, executionId } = options;
+  // The highest seq the client has; undefined until the snapshot (or the resume point) is known.
+  let lastSeq = options.since;
+  let finished = false;
+  let queued = false;
+  let chain: Promise<void> = Promise.resolve();
+
+  const end = () => {
+    if (finished) return;
+    finished = true;
+    unsubscribe();
+    clearInterval(heartbeat);
+    res.end();
+  };
+
+  // Serialized: each read starts after the previous one wrote its events, so ids only ascend.
+  // One queued read is enough however many notifications arrive meanwhile: it reads every row past lastSeq.
+  const schedule = (step: () => Promise<void>) => {
+    if (queued || finished) return;
+    queued = true;
+    chain = chain.then(async () => {
+      queued = false;
+      if (finished) return;
+      try {
+        await step();
+      } catch (err) {
+        // The client reconnects with Last-Event-ID and loses nothing; better than a stream that silently stalls.
+        log.error({ err, executionId }, 'execution events: reading the mirror failed; closing the stream');
+        end();
+      }
+    });
+  };
+  const catchUp = () => schedule(() => send(false));
+
+  // Subscribe before the first read, so a write committed in between triggers a read rather than going unseen.
+  const unsubscribe = hub.subscribe(executionId, (notice) => {
+    if (!notice.resync && lastSeq !== undefined && notice.seq <= lastSeq) return; // already sent
+    catchUp();
+  });
+  const heartbeat = setInterval(() => {
+    if (!finished) res.write(': ping\n\n');
+  }, hub.heartbeatMs);
+  res.once('close', end); // client went away (or we ended): drop the subscription and the timer
+
+  async function send(snapshot: boolean): Promise<void> {
+    const since = snapshot ? -1 : (lastSeq ?? -1);
+    const rows = await readSince(db, executionId, since);
+    if (finished) return;
+    if (!rows) return end(); // the execution was deleted (its workflow was): nothing more will come
+    const { run, nodes } = rows;
+    if (snapshot) {
+      const seq = Math.max(run.lastSeq, ...nodes.map((n) => n.lastSeq));
+      write(res, { event: 'snapshot', id: seq, data: { run: runSnapshot(run), nodes: nodes.map(nodeData) } });
+      lastSeq = seq;
+    } else {
+      const events: SseEvent[] = nodes.map((n) => ({ event: 'node', id: n.lastSeq, data: nodeData(n) }));
+      if (run.lastSeq > since) events.push({ event: 'run', id: run.lastSeq, data: runData(run) });
+      // Stable sort: at an equal seq the run event stays after the node events of the same batch.
+      events.sort((a, b) => a.id - b.id);
+      for (const event of events) write(res, event);
+      lastSeq = Math.max(since, ...events.map((e) => e.id));
+    }
+    // The run's terminal write is its last (the workflow flushes the mirror before completing).
+    if (run.status !== 'RUNNING') end();
+  }
+
+  schedule(() => send(options.since === undefined));
+  return end;
+}
+
+/**
+ * The run row and the node rows past `since`, from one snapshot of the database: read apart, a run
+ * write committed between the two reads could sit below a node seq already sent, and be skipped.
+ */
+async function readSince(db: Db, executionId: string, since: number): Promise<{ run: Execution; nodes: NodeRun[] } | undefined> {
+  const [run, nodes] = await db.$transaction(
+    [
+      db.execution.findUnique({ where: { id: executionId } }),
+      db.nodeRun.findMany({ where: { executionId, lastSeq: { gt: since } }, orderBy: [{ lastSeq: 'asc' }, { nodeId: 'asc' }] }),
+    ],
+    { isolationLevel: 'RepeatableRead' },
+  );
+  return run ? { run, nodes } : undefined;
+}
+
+function write(res: ServerResponse, event: SseEvent): void {
+  // JSON.stringify escapes CR and LF, so the payload is always a single `data:` line.
+  res.write(`event: ${event.event}\nid: ${event.id}\ndata: ${JSON.stringify(event.data)}\n\n`);
+}
+
+function nodeData(row: NodeRun) {
+  return {
+    nodeId: row.nodeId,
+    type: row.type,
+    status: row.status,
+    attempt: row.attempt,
+    startedAt: iso(row.startedAt),
+    finishedAt: iso(row.finishedAt),
+    output: row.output,
+    error: row.error,
+  };
+}
+
+function runData(row: Execution) {
+  return { status: row.status, output: row.output, error: row.error, finishedAt: iso(row.finishedAt) };
+}
+
+function runSnapshot(row: Execution) {
+  return { ...toExecutionSummary(row), output: row.output, error: row.error };
+}
+
+function iso(date: Date | null): string | null {
+  return date ? date.toISOString() : null;
+}

@@ -1,0 +1,130 @@
+import { Type, type TSchema, type TUnsafe } from '@sinclair/typebox';
+
+/**
+ * A string enum as one `enum` keyword rather than a union of literals, so a bad value yields one
+ * validation error ("must be equal to one of the allowed values") and OpenAPI shows a plain enum.
+ */
+function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string } = {}): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const DateTime = Type.String({ format: 'date-time' });
+const AnyJson = Type.Unknown();
+
+export const EXECUTION_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
+export const NODE_STATUSES = ['PENDING', 'RUNNING', 'WAITING', 'SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'] as const;
+const TRIGGERS = ['MANUAL', 'SCHEDULE', 'RETRY', 'WEBHOOK', 'EXTERNAL'] as const;
+
+export const ExecutionStatusSchema = StringEnum(EXECUTION_STATUSES);
+const IdempotencyKey = (description: string) => Type.String({ minLength: 1, maxLength: 255, description });
+
+export { ErrorSchema, errorResponses } from '../response-schemas';
+
+export const ExecutionIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
+export const NodeParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 200 }),
+  nodeId: Type.String({ minLength: 1, maxLength: 64 }),
+});
+
+const summaryProperties = {
+  id: Type.String({ description: 'Also the Temporal workflow id of the run' }),
+  workflowId: Type.String(),
+  version: Type.Integer({ description: 'The workflow version the run is pinned to' }),
+  status: ExecutionStatusSchema,
+  trigger: StringEnum(TRIGGERS),
+  idempotencyKey: Nullable(Type.String()),
+  retryOf: Nullable(Type.String({ description: 'The run this one retries' })),
+  createdAt: DateTime,
+  startedAt: DateTime,
+  finishedAt: Nullable(DateTime),
+};
+
+export const ExecutionSummarySchema = Type.Object(summaryProperties);
+
+export const StartBody = Type.Object(
+  {
+    workflowId: Type.String({ minLength: 1, maxLength: 200 }),
+    version: Type.Optional(Type.Integer({ minimum: 1, description: 'Defaults to the latest version' })),
+    input: Type.Optional(AnyJson),
+    idempotencyKey: Type.Optional(IdempotencyKey('Same key, same run (per tenant)')),
+  },
+  { additionalProperties: false },
+);
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(IdempotencyKey('Alternative to the body field; both given must be equal')),
+});
+
+export function listQuery(maxPageSize: number) {
+  return Type.Object({
+    workflowId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    status: Type.Optional(ExecutionStatusSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: maxPageSize, default: Math.min(20, maxPageSize) })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'nextCursor of the previous page' })),
+  });
+}
+
+export const ExecutionListSchema = Type.Object({
+  items: Type.Array(ExecutionSummarySchema),
+  nextCursor: Nullable(Type.String()),
+});
+
+export const DetailQuery = Type.Object({
+  live: Type.Optional(
+    StringEnum(['1', '0', 'true', 'false'], { description: "Merge the workflow's live `state` query over the mirror" }),
+  ),
+});
+
+const NodeViewSchema = Type.Object({
+  nodeId: Type.String(),
+  type: Type.String(),
+  status: StringEnum(NODE_STATUSES),
+  attempt: Type.Integer({ description: "Temporal's attempt number; 0 before the node has run" }),
+  startedAt: Nullable(DateTime),
+  finishedAt: Nullable(DateTime),
+  output: AnyJson,
+  error: AnyJson,
+});
+
+export const ExecutionDetailSchema = Type.Object({
+  ...summaryProperties,
+  input: AnyJson,
+  output: AnyJson,
+  error: AnyJson,
+  progress: Type.Object({
+    total: Type.Integer({ description: 'Nodes in the pinned definition' }),
+    done: Type.Integer({ description: 'Nodes in a terminal state' }),
+  }),
+  nodes: Type.Array(NodeViewSchema),
+  live: Type.Optional(Type.Boolean({ description: 'With ?live=1: whether the live query answered' })),
+});
+
+export const CancelBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false });
+
+export const CancelResponse = Type.Object({
+  id: Type.String(),
+  status: ExecutionStatusSchema,
+  cancelRequested: Type.Boolean(),
+});
+
+export const ApproveBody = Type.Object(
+  {
+    approved: Type.Boolean(),
+    data: Type.Optional(AnyJson),
+    by: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Who decided; defaults to "api"' })),
+  },
+  { additionalProperties: false },
+);
+
+export const ApproveResponse = Type.Object({
+  id: Type.String(),
+  nodeId: Type.String(),
+  approved: Type.Boolean(),
+  by: Type.String(),
+});
+
+export const RetryResponse = Type.Object({
+  ...summaryProperties,
+  reused: Type.Array(Type.String(), { description: 'Nodes whose earlier output the new run reuses instead of running again' }),
+});

@@ -1,0 +1,112 @@
+import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { AppDeps, ApiLimits } from '../deps';
+import { badRequest } from '../errors';
+import { afterCursor, decodeCursor, page } from '../pagination';
+import { startExecution, toExecutionSummary, type ExecutionTrigger } from '../../services/runs';
+import { executionDetail } from '../../services/execution-view';
+import { executionActionRoutes } from './execution-actions';
+import {
+  DetailQuery,
+  ExecutionDetailSchema,
+  ExecutionIdParams,
+  ExecutionListSchema,
+  ExecutionSummarySchema,
+  IdempotencyHeaders,
+  StartBody,
+  errorResponses,
+  listQuery,
+} from './execution-schemas';
+
+const TAGS = ['executions'];
+
+/** Runs: start, list, inspect; the state-changing actions live in ./execution-actions. */
+export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiLimits }> = async (app, { deps, limits }) => {
+  app.post(
+    '/executions',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Start a run',
+        description: 'Starts a run of a stored workflow. Repeating a request with the same idempotency key answers with the same run.',
+        body: StartBody,
+        headers: IdempotencyHeaders,
+        response: { 202: ExecutionSummarySchema, ...errorResponses(400, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { workflowId, version, input, idempotencyKey: bodyKey } = request.body;
+      const headerKey = request.headers['idempotency-key'];
+      if (bodyKey !== undefined && headerKey !== undefined && bodyKey !== headerKey) {
+        throw badRequest('the Idempotency-Key header and body.idempotencyKey differ', [
+          { path: '/body/idempotencyKey', message: 'must equal the Idempotency-Key header when both are given' },
+        ]);
+      }
+      const { execution, created } = await startExecution(deps, {
+        tenantId: request.tenantId,
+        workflowId,
+        version,
+        input,
+        idempotencyKey: bodyKey ?? headerKey,
+        trigger: 'MANUAL',
+      });
+      if (created) countStarted(app, 'MANUAL');
+      else reply.header('idempotent-replayed', 'true');
+      return reply.status(202).send(execution);
+    },
+  );
+
+  app.get(
+    '/executions',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'List runs, newest first',
+        querystring: listQuery(limits.maxPageSize),
+        response: { 200: ExecutionListSchema, ...errorResponses(400) },
+      },
+    },
+    async (request) => {
+      const { workflowId, status, cursor } = request.query;
+      const limit = request.query.limit ?? Math.min(20, limits.maxPageSize);
+      const rows = await deps.db.execution.findMany({
+        where: {
+          tenantId: request.tenantId,
+          ...(workflowId === undefined ? {} : { workflowId }),
+          ...(status === undefined ? {} : { status }),
+          ...afterCursor(decodeCursor(cursor)),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: limit + 1,
+      });
+      const { items, nextCursor } = page(rows, limit);
+      return { items: items.map(toExecutionSummary), nextCursor };
+    },
+  );
+
+  app.get(
+    '/executions/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'One run with every node of its pinned definition',
+        description:
+          'Nodes come from the Postgres mirror, in definition order; nodes the run has not reached are PENDING. ' +
+          "With ?live=1 the workflow's `state` query is merged in (skipped, with `live: false`, when Temporal does not answer).",
+        params: ExecutionIdParams,
+        querystring: DetailQuery,
+        response: { 200: ExecutionDetailSchema, ...errorResponses(400, 404) },
+      },
+    },
+    async (request) => {
+      const live = request.query.live === '1' || request.query.live === 'true';
+      return executionDetail(deps, request.tenantId, request.params.id, { live });
+    },
+  );
+
+  await app.register(executionActionRoutes, { deps, onCreated: (trigger) => countStarted(app, trigger) });
+};
+
+function countStarted(app: FastifyInstance, trigger: ExecutionTrigger): void {
+  app.metrics.runsStarted.inc({ trigger });
+}

@@ -1,0 +1,93 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { hashSecret } from '../../services/api-keys';
+import { startExecution } from '../../services/runs';
+import type { ApiLimits, AppDeps } from '../deps';
+import { ApiError } from '../errors';
+import { PUBLIC_ROUTE, errorResponses } from '../response-schemas';
+
+/** Compared against when there is no stored hash, so an unknown workflow costs the same as a wrong token. */
+const NO_HASH = hashSecret('');
+
+/** One answer for every way a hook call can be unauthorized: it must not reveal which workflows exist. */
+const hookNotFound = () => new ApiError(404, 'NOT_FOUND', 'hook not found');
+
+const Accepted = Type.Object({
+  id: Type.String(),
+  status: Type.String(),
+  workflowId: Type.String(),
+  version: Type.Integer(),
+});
+
+/**
+ * POST /hooks/:workflowId/:token starts a run with the request body as input. The token in the
+ * path is the only credential (senders such as SaaS webhooks cannot add headers), so it is
+ * checked in constant time against the stored hash.
+ */
+export const hookRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiLimits }> = async (app, { deps }) => {
+  // Webhook senders often POST an empty body with a JSON content type; that is a run without input.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text.trim() === '') return done(null, {});
+    return parseJson(request, text, done);
+  });
+
+  const schema = {
+    tags: ['hooks'],
+    summary: 'Start a run of the workflow with the request body as input',
+    description: 'The token from POST /workflows/:id/hook-token is the only credential. Idempotency-Key is honoured.',
+    ...PUBLIC_ROUTE,
+    headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
+    body: Type.Optional(Type.Unknown({ description: 'any JSON; becomes the run input' })),
+    response: { 202: Accepted, ...errorResponses(400, 404, 409, 413, 429, 503) },
+  };
+
+  const params = Type.Object({ workflowId: Type.String(), token: Type.String() });
+  app.post('/hooks/:workflowId/:token', { schema: { ...schema, params } }, async (request, reply) => {
+    const workflowId = request.params.workflowId;
+    const tenantId = await authorize(request, workflowId, request.params.token);
+    const { execution, created } = await startExecution(
+      { db: deps.db, temporal: deps.temporal },
+      {
+        tenantId,
+        workflowId,
+        input: request.body ?? {},
+        // Scoped to the hook, so a key can never answer with (or collide with) a run started another way.
+        idempotencyKey: idempotencyKey(request, workflowId),
+        trigger: 'WEBHOOK',
+      },
+    );
+    if (created) app.metrics.runsStarted.inc({ trigger: 'WEBHOOK' });
+    const { id, status, version } = execution;
+    return reply.status(202).send({ id, status, workflowId: execution.workflowId, version });
+  });
+
+  // Without a token the answer is the same 404 as with a wrong one.
+  app.post('/hooks/:workflowId', { schema: { hide: true, ...PUBLIC_ROUTE, response: errorResponses(404) } }, async () => {
+    throw hookNotFound();
+  });
+
+  /** The tenant of the workflow the token opens, or a 404 whatever the reason it does not. */
+  async function authorize(request: FastifyRequest, workflowId: string, token: string): Promise<string> {
+    const workflow = await deps.db.workflow.findUnique({
+      where: { id: workflowId },
+      select: { tenantId: true, hookTokenHash: true, archivedAt: true },
+    });
+    const presented = Buffer.from(hashSecret(token), 'hex');
+    const stored = Buffer.from(workflow?.hookTokenHash ?? NO_HASH, 'hex');
+    const matches = stored.length === presented.length && timingSafeEqual(stored, presented);
+    if (!workflow || !workflow.hookTokenHash || workflow.archivedAt || !matches) {
+      request.log.info({ workflowId }, 'hook call refused');
+      throw hookNotFound();
+    }
+    return workflow.tenantId;
+  }
+};
+
+function idempotencyKey(request: FastifyRequest, workflowId: string): string | undefined {
+  const header = request.headers['idempotency-key'];
+  return typeof header === 'string' && header !== '' ? `hook:${workflowId}:${header}` : undefined;
+}

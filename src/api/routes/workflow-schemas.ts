@@ -1,0 +1,100 @@
+import { Type } from '@sinclair/typebox';
+import { EXECUTION_STATUSES } from '../../services/workflow-stats';
+
+/** Dates leave as ISO strings; handlers hand over the Date objects Prisma returns. */
+export const DateTime = Type.Unsafe<Date>(Type.String({ format: 'date-time' }));
+
+/**
+ * The definition is checked by validateDefinition (every problem with its path), not by the
+ * envelope schema, which would stop at the first layer and word things differently.
+ */
+export const Definition = Type.Unknown({ description: 'workflow definition (DESIGN.md §1)' });
+
+export const DEFAULT_PAGE_SIZE = 20;
+export const DEFAULT_STATS_WINDOW = '24h';
+
+const Name = Type.String({ minLength: 1, maxLength: 200 });
+const Description = Type.String({ maxLength: 2_000 });
+
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+export const VersionParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 128 }),
+  // Bounded so a huge number is a 400, not an integer overflow in Postgres.
+  version: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }),
+});
+
+export const CreateBody = Type.Object(
+  { name: Name, description: Type.Optional(Description), definition: Definition },
+  { additionalProperties: false },
+);
+export const UpdateBody = Type.Object(
+  { definition: Definition, name: Type.Optional(Name), description: Type.Optional(Description) },
+  { additionalProperties: false },
+);
+export const ValidateBody = Type.Object({ definition: Definition }, { additionalProperties: false });
+
+export function listQuery(maxPageSize: number) {
+  return Type.Object({
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: maxPageSize, default: Math.min(DEFAULT_PAGE_SIZE, maxPageSize) })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 1_024, description: 'nextCursor of the previous page' })),
+    includeArchived: Type.Optional(Type.Boolean({ default: false })),
+  });
+}
+
+export const StatsQuery = Type.Object({
+  window: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 32,
+      default: DEFAULT_STATS_WINDOW,
+      description: 'duration such as "1h", "24h", "7d" (at most 90d)',
+    }),
+  ),
+});
+
+const summaryProperties = {
+  id: Type.String(),
+  name: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  version: Type.Integer({ description: 'latest version' }),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+  archived: Type.Boolean(),
+};
+
+export const WorkflowSummary = Type.Object(summaryProperties);
+export const WorkflowDetail = Type.Object({ ...summaryProperties, definition: Definition });
+export const WorkflowPage = Type.Object({
+  items: Type.Array(WorkflowSummary),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+export const WorkflowVersion = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  version: Type.Integer(),
+  createdAt: DateTime,
+  definition: Definition,
+});
+
+export const ValidationResult = Type.Object({
+  valid: Type.Boolean(),
+  errors: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
+});
+
+const nullableNumber = Type.Union([Type.Number(), Type.Null()]);
+export const WorkflowStats = Type.Object({
+  window: Type.String(),
+  total: Type.Integer(),
+  byStatus: Type.Object(Object.fromEntries(EXECUTION_STATUSES.map((s) => [s, Type.Integer()])) as Record<
+    (typeof EXECUTION_STATUSES)[number],
+    ReturnType<typeof Type.Integer>
+  >),
+  successRate: nullableNumber,
+  avgDurationMs: nullableNumber,
+  p95DurationMs: nullableNumber,
+});
+
+export const HookToken = Type.Object({
+  token: Type.String({ description: 'shown once; only its hash is stored' }),
+  url: Type.String({ description: 'POST here to start a run (path relative to the API root)' }),
+});

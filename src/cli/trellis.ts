@@ -1,0 +1,140 @@
+import { parseArgs } from 'node:util';
+import { createDb } from '../db/client';
+import { migrate } from '../db/migrator';
+import { createApiKey } from '../services/api-keys';
+
+const USAGE = `Usage: trellis <command> [options]
+
+Commands:
+  api                                     start the REST API (HOST, PORT, DATABASE_URL, TEMPORAL_*)
+  worker                                  start a Temporal worker (TEMPORAL_*, TRELLIS_TASK_QUEUE, DATABASE_URL)
+  migrate                                 apply pending database migrations (DATABASE_URL)
+  apikey create --tenant NAME [--name KEYNAME]
+                                          create an API key for a tenant (created if new); the key is the last line
+  help                                    show this help
+`;
+
+/** A mistake in how the CLI was called or configured: exit code 2, with the usage when it helps. */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly showUsage = true,
+  ) {
+    super(message);
+  }
+}
+
+interface EntryModule {
+  main?: () => Promise<void>;
+}
+
+/**
+ * Entry points are loaded on demand: `trellis migrate` should not pay for (or fail on) the
+ * Temporal SDK, and each entry keeps its own process wiring (signals, shutdown).
+ */
+function loadEntry(specifier: string): EntryModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- resolved at run time, relative to this file (src or dist)
+  return require(specifier) as EntryModule;
+}
+
+async function startEntry(specifier: string, what: string): Promise<void> {
+  let entry: EntryModule;
+  try {
+    entry = loadEntry(specifier);
+  } catch (err) {
+    const missing = (err as { code?: string }).code === 'MODULE_NOT_FOUND' && String((err as Error).message).includes(specifier);
+    if (missing) throw new Error(`this build has no ${what} entry (${specifier} relative to src/cli)`);
+    throw err;
+  }
+  if (typeof entry.main !== 'function') throw new Error(`${what} entry (${specifier}) does not export main()`);
+  await entry.main();
+}
+
+function databaseUrl(env: NodeJS.ProcessEnv): string {
+  const url = env.DATABASE_URL;
+  if (!url) {
+    throw new UsageError('DATABASE_URL is not set; it must point at the Trellis Postgres database (postgres://user:pass@host:5432/db)', false);
+  }
+  return url;
+}
+
+async function runMigrate(env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
+  const result = await migrate(databaseUrl(env));
+  for (const name of result.applied) out(`applied ${name}`);
+  if (result.applied.length === 0) {
+    out(`nothing to apply: the database is up to date (${result.alreadyApplied.length} migration(s) already applied)`);
+  } else {
+    out(`${result.applied.length} migration(s) applied, ${result.alreadyApplied.length} already applied`);
+  }
+}
+
+async function runApiKey(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { tenant: { type: 'string' }, name: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals[0] !== 'create' || positionals.length > 1) {
+    throw new UsageError('expected: trellis apikey create --tenant NAME [--name KEYNAME]');
+  }
+  if (!values.tenant) throw new UsageError('--tenant NAME is required');
+  const db = createDb(databaseUrl(env), { max: 1 });
+  try {
+    const { tenantId, key } = await createApiKey(db, values.tenant, values.name);
+    const named = values.name ? `, named "${values.name}"` : '';
+    out(`API key for tenant "${values.tenant}" (${tenantId})${named}; it is shown once, store it now:`);
+    // Last line, alone, so scripts can take it with `| tail -n 1`.
+    out(key);
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+/** Runs one CLI invocation; resolves to the process exit code (long-running commands resolve when they stop). */
+export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'migrate':
+        await runMigrate(env, out);
+        return 0;
+      case 'apikey':
+        await runApiKey(rest, env, out);
+        return 0;
+      case 'api':
+        await startEntry('../api/server', 'API server');
+        return 0;
+      case 'worker':
+        await startEntry('../worker', 'worker');
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      const usage = err instanceof UsageError && !err.showUsage ? '' : `\n${USAGE}`;
+      process.stderr.write(`trellis: ${(err as Error).message}\n${usage}`);
+      return 2;
+    }
+    const detail = err instanceof Error ? (env.TRELLIS_DEBUG ? (err.stack ?? err.message) : err.message) : String(err);
+    process.stderr.write(`trellis ${command}: ${detail}\n`);
+    return 1;
+  }
+}
+
+/** Used by bin/trellis.js and by `tsx src/cli/trellis.ts`. */
+export function cli(argv = process.argv.slice(2)): void {
+  run(argv).then((code) => {
+    process.exitCode = code;
+  });
+}
+
+if (require.main === module) cli();

@@ -1,0 +1,206 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../db/client';
+import { Prisma, type Execution } from '../generated/prisma/client';
+import type { ExecutionStatus, ExecutionTrigger } from '../generated/prisma/enums';
+import { ApiError, badRequest, conflict, notFound } from '../api/errors';
+import type { TemporalGateway } from '../api/temporal-gateway';
+import type { DagWorkflowInput } from '../workflows/contract';
+
+export type { ExecutionStatus, ExecutionTrigger };
+
+/** Largest run input, as JSON; Temporal payloads and the mirror row both carry it. */
+export const MAX_INPUT_BYTES = 256 * 1024;
+
+export interface RunContext {
+  db: Db;
+  temporal: TemporalGateway;
+}
+
+export interface StartRequest {
+  tenantId: string;
+  workflowId: string;
+  version?: number;
+  input?: unknown;
+  idempotencyKey?: string;
+  trigger: ExecutionTrigger;
+  retryOf?: string;
+  /** Outputs of nodes that succeeded in an earlier run (retry from failure), by node id. */
+  reuse?: Record<string, unknown>;
+}
+
+export interface ExecutionSummary {
+  id: string;
+  workflowId: string;
+  version: number;
+  status: ExecutionStatus;
+  trigger: ExecutionTrigger;
+  idempotencyKey: string | null;
+  retryOf: string | null;
+  createdAt: string;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+type SummaryRow = Pick<
+  Execution,
+  'id' | 'workflowId' | 'version' | 'status' | 'trigger' | 'idempotencyKey' | 'retryOf' | 'createdAt' | 'startedAt' | 'finishedAt'
+>;
+
+export function toExecutionSummary(row: SummaryRow): ExecutionSummary {
+  return {
+    id: row.id,
+    workflowId: row.workflowId,
+    version: row.version,
+    status: row.status,
+    trigger: row.trigger,
+    idempotencyKey: row.idempotencyKey,
+    retryOf: row.retryOf,
+    createdAt: row.createdAt.toISOString(),
+    startedAt: row.startedAt.toISOString(),
+    finishedAt: row.finishedAt ? row.finishedAt.toISOString() : null,
+  };
+}
+
+/** The error kept on a run whose start never reached Temporal; a retry with the same key heals it. */
+export const START_FAILED = 'StartFailed';
+
+export function newExecutionId(): string {
+  // 16 random bytes are exactly 22 base64url characters: unguessable, and a valid Temporal workflow id.
+  return `ex_${randomBytes(16).toString('base64url')}`;
+}
+
+export function temporalUnavailable(what: string): ApiError {
+  return new ApiError(503, 'TEMPORAL_UNAVAILABLE', `Temporal is unavailable: ${what}; retry later (with the same idempotency key, if any)`);
+}
+
+/**
+ * Creates the run's row and starts its workflow. The row is written first so a run is never
+ * live in Temporal without its mirror; a crash between the two is healed by the client retrying
+ * with the same idempotency key, because a replay starts the workflow again (starting is idempotent).
+ */
+export async function startExecution(
+  ctx: RunContext,
+  request: StartRequest,
+): Promise<{ execution: ExecutionSummary; created: boolean }> {
+  checkInputSize(request.input);
+  const { tenantId, idempotencyKey } = request;
+
+  if (idempotencyKey !== undefined) {
+    const existing = await ctx.db.execution.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey } } });
+    if (existing) return replay(ctx, existing, request);
+  }
+
+  const workflow = await ctx.db.workflow.findFirst({ where: { id: request.workflowId, tenantId } });
+  if (!workflow) throw notFound(`workflow ${request.workflowId}`);
+  if (workflow.archivedAt) throw conflict(`workflow ${workflow.id} is archived; it starts no new runs`);
+  const version = request.version ?? workflow.latestVersion;
+  const pinned = await ctx.db.workflowVersion.findUnique({
+    where: { workflowId_version: { workflowId: workflow.id, version } },
+    select: { version: true },
+  });
+  if (!pinned) throw notFound(`version ${version} of workflow ${workflow.id}`);
+
+  let row: Execution;
+  try {
+    row = await ctx.db.execution.create({
+      data: {
+        id: newExecutionId(),
+        tenantId,
+        workflowId: workflow.id,
+        version,
+        status: 'RUNNING',
+        trigger: request.trigger,
+        retryOf: request.retryOf ?? null,
+        idempotencyKey: idempotencyKey ?? null,
+        input: toJsonInput(request.input),
+      },
+    });
+  } catch (err) {
+    // Two requests with one key raced past the lookup: the loser answers with the winner's run.
+    if (idempotencyKey !== undefined && isUniqueViolation(err)) {
+      const winner = await ctx.db.execution.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey } } });
+      if (winner) return replay(ctx, winner, request);
+    }
+    throw err;
+  }
+
+  try {
+    await ctx.temporal.startRun(row.id, workflowInput(row, request.reuse));
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    // Only while still RUNNING: a racing replay may have started it after all, and the mirror moved on.
+    await ctx.db.execution.updateMany({
+      where: { id: row.id, status: 'RUNNING', lastSeq: 0 },
+      data: { status: 'FAILED', error: { type: START_FAILED, message }, finishedAt: new Date() },
+    });
+    throw temporalUnavailable('the run could not be started');
+  }
+  return { execution: toExecutionSummary(row), created: true };
+}
+
+/** A request whose idempotency key already names a run: answer with that run, making sure it started. */
+async function replay(
+  ctx: RunContext,
+  row: Execution,
+  request: StartRequest,
+): Promise<{ execution: ExecutionSummary; created: boolean }> {
+  if (row.workflowId !== request.workflowId) {
+    throw conflict(`idempotency key already used for a run of workflow ${row.workflowId}`, { executionId: row.id });
+  }
+  if (request.version !== undefined && request.version !== row.version) {
+    throw conflict(`idempotency key already used for a run of version ${row.version}`, { executionId: row.id });
+  }
+  // lastSeq 0: the workflow never wrote to the mirror, so it really did not start.
+  const startFailed = row.status === 'FAILED' && row.lastSeq === 0 && errorType(row.error) === START_FAILED;
+  // A finished run is left alone: starting its workflow id again would run it a second time.
+  if (row.status !== 'RUNNING' && !startFailed) return { execution: toExecutionSummary(row), created: false };
+
+  try {
+    await ctx.temporal.startRun(row.id, workflowInput(row, request.reuse));
+  } catch {
+    // Not marked FAILED: an earlier request created this run, and it may well be running already.
+    throw temporalUnavailable('the run could not be started');
+  }
+  if (startFailed) {
+    // The earlier attempt never reached Temporal; now it has, so the run is live again.
+    await ctx.db.execution.updateMany({
+      where: { id: row.id, status: 'FAILED', lastSeq: 0 },
+      data: { status: 'RUNNING', error: Prisma.DbNull, finishedAt: null },
+    });
+    const healed = await ctx.db.execution.findUniqueOrThrow({ where: { id: row.id } });
+    return { execution: toExecutionSummary(healed), created: false };
+  }
+  return { execution: toExecutionSummary(row), created: false };
+}
+
+function workflowInput(row: Execution, reuse: Record<string, unknown> | undefined): DagWorkflowInput {
+  return {
+    workflowId: row.workflowId,
+    version: row.version,
+    ...(row.input === null ? {} : { input: row.input }),
+    ...(reuse === undefined ? {} : { reuse }),
+  };
+}
+
+function checkInputSize(input: unknown): void {
+  if (input === undefined) return;
+  const bytes = Buffer.byteLength(JSON.stringify(input) ?? '', 'utf8');
+  if (bytes > MAX_INPUT_BYTES) {
+    throw badRequest(`input is ${bytes} bytes of JSON; the limit is ${MAX_INPUT_BYTES}`, [
+      { path: '/input', message: `must be at most ${MAX_INPUT_BYTES} bytes as JSON` },
+    ]);
+  }
+}
+
+function toJsonInput(input: unknown): Prisma.InputJsonValue | typeof Prisma.JsonNull | undefined {
+  if (input === undefined) return undefined;
+  return input === null ? Prisma.JsonNull : (input as Prisma.InputJsonValue);
+}
+
+function errorType(error: Prisma.JsonValue | null): unknown {
+  return error !== null && typeof error === 'object' && !Array.isArray(error) ? error.type : undefined;
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
+}
