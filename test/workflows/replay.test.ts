@@ -28,7 +28,7 @@ describe('dagWorkflow determinism (no server needed)', () => {
     quietTemporalLogs();
     const histories = [...historiesIn(FIXTURES), ...historiesIn(SHARED)];
     // The server tests record one history per scenario; an empty folder would make this vacuous.
-    expect(histories.length).toBeGreaterThanOrEqual(12);
+    expect(histories.length).toBeGreaterThanOrEqual(20);
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories({ workflowsPath: WORKFLOWS_PATH }, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
