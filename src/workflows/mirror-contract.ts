@@ -1,20 +1,14 @@
-import type { ErrorInfo, NodeStatus, RunStatus } from '../domain/definition';
+import type { ErrorInfo, RunStatus } from '../domain/definition';
+import type { NodeState } from './contract';
 
 /**
  * One state written to the Postgres mirror. Each carries the full state of its node (or run)
  * and the run's sequence number, so applying only the newest is enough and an older write that
  * arrives late never overwrites a newer one.
  */
-export interface NodeTransition {
+export interface NodeTransition extends NodeState {
   seq: number;
   nodeId: string;
-  type: string;
-  status: NodeStatus;
-  attempt: number;
-  startedAt?: string;
-  finishedAt?: string;
-  output?: unknown;
-  error?: ErrorInfo;
 }
 
 export interface RunTransition {
