@@ -5,6 +5,7 @@ import type { ExecutionStatus, ExecutionTrigger } from '../generated/prisma/enum
 import { ApiError, badRequest, conflict, notFound } from '../api/errors';
 import type { TemporalGateway } from '../api/temporal-gateway';
 import type { DagWorkflowInput } from '../workflows/contract';
+import type { WorkflowDefinition } from '../domain/definition';
 
 export type { ExecutionStatus, ExecutionTrigger };
 
@@ -96,7 +97,7 @@ export async function startExecution(
   const version = request.version ?? workflow.latestVersion;
   const pinned = await ctx.db.workflowVersion.findUnique({
     where: { workflowId_version: { workflowId: workflow.id, version } },
-    select: { version: true },
+    select: { version: true, definition: true },
   });
   if (!pinned) throw notFound(`version ${version} of workflow ${workflow.id}`);
 
@@ -125,7 +126,9 @@ export async function startExecution(
   }
 
   try {
-    await ctx.temporal.startRun(row.id, workflowInput(row, request.reuse));
+    // The pinned definition travels with the start: the run skips a loadDefinition round trip,
+    // and the Temporal UI shows exactly what ran.
+    await ctx.temporal.startRun(row.id, { ...workflowInput(row, request.reuse), definition: pinned.definition as unknown as WorkflowDefinition });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // Only while still RUNNING: a racing replay may have started it after all, and the mirror moved on.

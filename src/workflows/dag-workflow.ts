@@ -114,7 +114,8 @@ class DagRun {
     if (this.args.definition) {
       const result = validateDefinition(this.args.definition, { allowUnknownTypes: true });
       if (!result.valid) {
-        throw ApplicationFailure.nonRetryable('invalid workflow definition', 'InvalidDefinition', result.errors);
+        const summary = result.errors.slice(0, 5).map((e) => `${e.path}: ${e.message}`).join('; ');
+        throw ApplicationFailure.nonRetryable(`invalid workflow definition: ${summary}`, 'InvalidDefinition', result.errors);
       }
       this.definition = this.args.definition;
       this.version = this.args.version;

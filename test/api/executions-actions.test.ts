@@ -152,6 +152,7 @@ describe('POST /executions/:id/retry', () => {
       version: 1,
       input: { orderId: 9 },
       reuse: { fetch: { status: 200, body: [1] }, check: { approved: true, by: 'ann' } },
+      definition: ORDER_FLOW,
     });
     expect(await db.execution.findUniqueOrThrow({ where: { id: body.id } })).toMatchObject({
       tenantId: acme,
