@@ -22,9 +22,10 @@ RUN npm ci || npm install
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY src ./src
+COPY ui ./ui
 # tsc -> dist/ (dist/cli/trellis.js is what bin/trellis.js loads when it exists), then the
 # workflow bundle, so workers start without webpack.
-RUN npm run build && npm run build:workflows
+RUN npm run build && npm run build:workflows && npm run build:ui
 # Dev dependencies (tsx, prisma CLI, typescript, vitest, ...) are not needed at run time: with
 # dist/ present bin/trellis.js never falls back to tsx, and migrations are applied by Trellis's
 # own migrator over pg.

@@ -14,6 +14,7 @@ import { workflowRoutes } from './routes/workflows';
 import { executionRoutes } from './routes/executions';
 import { scheduleRoutes } from './routes/schedules';
 import { executionEventRoutes } from './routes/execution-events';
+import { uiRoutes } from './routes/ui';
 import { hashSecret } from '../services/api-keys';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
@@ -58,6 +59,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(metricsPlugin, { db: deps.db });
   await app.register(healthRoutes, { deps });
   await app.register(hookRoutes, { deps, limits });
+  await app.register(uiRoutes); // the web console; public: its API calls carry the key
   await app.register(async (authenticated) => {
     await authenticated.register(bearerAuth, { db: deps.db });
     await authenticated.register(workflowRoutes, { deps, limits });

@@ -1,0 +1,66 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyPluginAsync } from 'fastify';
+import fastifyStatic from '@fastify/static';
+
+export interface UiOptions {
+  /** The built console (`npm run build:ui`); default dist/ui next to the sources or the compiled code. */
+  root?: string;
+  /** Base URL of the Temporal Web UI the console links runs to; default TEMPORAL_UI_URL or http://127.0.0.1:8233. */
+  temporalUiUrl?: string;
+  /** Temporal namespace in those links; default TEMPORAL_NAMESPACE or `default`. */
+  namespace?: string;
+}
+
+/** Where `npm run build:ui` writes the console: from src/api/routes (tsx) or dist/api/routes (compiled). */
+export function defaultUiRoot(): string {
+  const candidates = [path.resolve(__dirname, '../../../dist/ui'), path.resolve(__dirname, '../../ui')];
+  return candidates.find((dir) => existsSync(path.join(dir, 'index.html'))) ?? candidates[0]!;
+}
+
+const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Trellis console</title>
+<p>The Trellis console is not built. Run <code>npm run build:ui</code> and restart the API.</p>`;
+
+/**
+ * The web console at /ui: static files of the Vite build, index.html for every other path under
+ * /ui/ (client-side routes), and /ui/config.json. Public: the page holds no data; every API call
+ * it makes carries the API key the user enters.
+ */
+export const uiRoutes: FastifyPluginAsync<UiOptions> = async (app, options) => {
+  const root = options.root ?? defaultUiRoot();
+  const config = {
+    temporalUiUrl: (options.temporalUiUrl ?? process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233').replace(/\/+$/, ''),
+    namespace: options.namespace ?? (process.env.TEMPORAL_NAMESPACE || 'default'),
+  };
+  const hide = { schema: { hide: true } };
+  const built = existsSync(path.join(root, 'index.html'));
+
+  app.get('/ui', hide, async (_request, reply) => reply.redirect('/ui/'));
+  app.get('/ui/config.json', hide, async (_request, reply) => reply.header('cache-control', 'no-cache').send(config));
+
+  if (!built) {
+    app.get('/ui/*', hide, async (_request, reply) => reply.status(503).type('text/html; charset=utf-8').send(NOT_BUILT));
+    return;
+  }
+
+  await app.register(fastifyStatic, {
+    root,
+    prefix: '/ui/',
+    // Routes for the files that exist; everything else under /ui/ is the SPA fallback below.
+    wildcard: false,
+    index: 'index.html',
+    schemaHide: true,
+    cacheControl: false, // set below instead
+    setHeaders(res, file) {
+      // Vite puts a content hash in every asset name; index.html must always be revalidated.
+      res.setHeader('cache-control', file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache');
+    },
+  });
+
+  app.get('/ui/*', hide, async (request, reply) => {
+    const last = request.url.split('?')[0]!.split('/').pop() ?? '';
+    // A missing asset is a 404; a client-side route (no extension) gets the app.
+    if (/\.[a-z0-9]+$/i.test(last)) return reply.callNotFound();
+    return reply.header('cache-control', 'no-cache').sendFile('index.html');
+  });
+};

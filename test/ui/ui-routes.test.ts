@@ -1,0 +1,47 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Fastify from 'fastify';
+import { describe, expect, it } from 'vitest';
+import { uiRoutes } from '../../src/api/routes/ui';
+
+async function serve(root: string, options: { temporalUiUrl?: string; namespace?: string } = {}) {
+  const app = Fastify();
+  await app.register(uiRoutes, { root, ...options });
+  await app.ready();
+  return app;
+}
+
+describe('/ui routes', () => {
+  it('serves the build: files, index.html for client routes, 404 for missing assets, the config', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'trellis-ui-'));
+    mkdirSync(path.join(root, 'assets'));
+    writeFileSync(path.join(root, 'index.html'), '<!doctype html><div id="root"></div>');
+    writeFileSync(path.join(root, 'assets/app-abc123.js'), 'console.log(1)');
+    const app = await serve(root, { temporalUiUrl: 'http://temporal-ui:8080/', namespace: 'prod' });
+    try {
+      const index = await app.inject('/ui/');
+      expect([index.statusCode, index.headers['cache-control']]).toEqual([200, 'no-cache']);
+      const route = await app.inject('/ui/runs/ex_1?x=1');
+      expect([route.statusCode, route.body]).toEqual([200, '<!doctype html><div id="root"></div>']);
+      const asset = await app.inject('/ui/assets/app-abc123.js');
+      expect([asset.statusCode, asset.headers['cache-control']]).toEqual([200, 'public, max-age=31536000, immutable']);
+      expect((await app.inject('/ui/assets/gone-000.js')).statusCode).toBe(404);
+      expect((await app.inject('/ui/config.json')).json()).toEqual({ temporalUiUrl: 'http://temporal-ui:8080', namespace: 'prod' });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('says how to build the console when it is not built, and still serves the config', async () => {
+    const app = await serve(path.join(tmpdir(), 'trellis-ui-missing-' + process.pid));
+    try {
+      const page = await app.inject('/ui/');
+      expect(page.statusCode).toBe(503);
+      expect(page.body).toContain('npm run build:ui');
+      expect((await app.inject('/ui/config.json')).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});

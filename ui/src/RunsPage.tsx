@@ -1,0 +1,104 @@
+import { useEffect, useState } from 'react';
+import { api, RUN_STATUSES, type ExecutionSummary, type Page } from './api';
+import { duration, when } from './format';
+import { useLoad } from './hooks';
+import { Link } from './router';
+
+export function RunsPage() {
+  return (
+    <>
+      <h1>Runs</h1>
+      <RunsList />
+    </>
+  );
+}
+
+/** Runs, newest first, with a status filter and cursor pagination; refreshed every few seconds. */
+export function RunsList({ workflowId }: { workflowId?: string }) {
+  const [status, setStatus] = useState('');
+  const [cursors, setCursors] = useState<string[]>([]);
+  const cursor = cursors[cursors.length - 1];
+  const query = new URLSearchParams({ limit: '20' });
+  if (workflowId) query.set('workflowId', workflowId);
+  if (status) query.set('status', status);
+  if (cursor) query.set('cursor', cursor);
+  const { data, error, reload } = useLoad(() => api<Page<ExecutionSummary>>('GET', `/executions?${query.toString()}`), [query.toString()]);
+  useEffect(() => {
+    const timer = setInterval(reload, 5000);
+    return () => clearInterval(timer);
+  }, [reload]);
+
+  return (
+    <div className="runs">
+      <div className="row">
+        <label>
+          status{' '}
+          <select
+            aria-label="status filter"
+            value={status}
+            onChange={(e) => {
+              setStatus(e.target.value);
+              setCursors([]);
+            }}
+          >
+            <option value="">any</option>
+            {RUN_STATUSES.map((s) => (
+              <option key={s}>{s}</option>
+            ))}
+          </select>
+        </label>
+        <button onClick={reload}>Refresh</button>
+      </div>
+      {error && <p className="error">{error}</p>}
+      <table className="list">
+        <thead>
+          <tr>
+            <th>Run</th>
+            <th>Status</th>
+            {!workflowId && <th>Workflow</th>}
+            <th>Version</th>
+            <th>Trigger</th>
+            <th>Started</th>
+            <th>Duration</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data?.items.map((r) => (
+            <tr key={r.id}>
+              <td className="mono">
+                <Link to={`/runs/${r.id}`}>{r.id}</Link>
+              </td>
+              <td>
+                <span className={`badge ${r.status}`}>{r.status}</span>
+              </td>
+              {!workflowId && (
+                <td className="mono">
+                  <Link to={`/workflows/${r.workflowId}`}>{r.workflowId}</Link>
+                </td>
+              )}
+              <td>v{r.version}</td>
+              <td>{r.trigger.toLowerCase()}</td>
+              <td>{when(r.startedAt)}</td>
+              <td>{duration(r.startedAt, r.finishedAt)}</td>
+            </tr>
+          ))}
+          {data && data.items.length === 0 && (
+            <tr>
+              <td colSpan={7} className="muted">
+                No runs{status ? ` with status ${status}` : ''}.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+      <div className="pager">
+        <button disabled={cursors.length === 0} onClick={() => setCursors((c) => c.slice(0, -1))}>
+          ← Newer
+        </button>
+        <button disabled={!data?.nextCursor} onClick={() => data?.nextCursor && setCursors((c) => [...c, data.nextCursor!])}>
+          Older →
+        </button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,93 @@
+import { useState, type FormEvent } from 'react';
+import { api, type Page, type WorkflowDetail, type WorkflowSummary } from './api';
+import { errorText, when } from './format';
+import { useLoad } from './hooks';
+import { Link, navigate } from './router';
+
+const STARTER = (name: string) => ({
+  name,
+  nodes: [
+    { id: 'greet', type: 'transform', config: { expression: "'hello ' & input.who" } },
+    { id: 'done', type: 'noop' },
+  ],
+  edges: [{ from: 'greet', to: 'done' }],
+});
+
+export function WorkflowsPage() {
+  const [cursors, setCursors] = useState<string[]>([]);
+  const cursor = cursors[cursors.length - 1];
+  const { data, error } = useLoad(
+    () => api<Page<WorkflowSummary>>('GET', `/workflows?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
+    [cursor],
+  );
+  return (
+    <>
+      <h1>Workflows</h1>
+      <CreateWorkflow />
+      {error && <p className="error">{error}</p>}
+      <table className="list">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Id</th>
+            <th>Version</th>
+            <th>Updated</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data?.items.map((w) => (
+            <tr key={w.id}>
+              <td>
+                <Link to={`/workflows/${w.id}`}>{w.name}</Link>
+                {w.description && <div className="muted">{w.description}</div>}
+              </td>
+              <td className="mono">{w.id}</td>
+              <td>v{w.version}</td>
+              <td>{when(w.updatedAt)}</td>
+            </tr>
+          ))}
+          {data && data.items.length === 0 && (
+            <tr>
+              <td colSpan={4} className="muted">
+                No workflows yet: create one above.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+      <div className="pager">
+        <button disabled={cursors.length === 0} onClick={() => setCursors((c) => c.slice(0, -1))}>
+          ← Newer
+        </button>
+        <button disabled={!data?.nextCursor} onClick={() => data?.nextCursor && setCursors((c) => [...c, data.nextCursor!])}>
+          Older →
+        </button>
+      </div>
+    </>
+  );
+}
+
+function CreateWorkflow() {
+  const [name, setName] = useState('');
+  const [error, setError] = useState<string>();
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      const created = await api<WorkflowDetail>('POST', '/workflows', { name: name.trim(), definition: STARTER(name.trim()) });
+      navigate(`/workflows/${created.id}`);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  return (
+    <form className="inline card" onSubmit={submit}>
+      <label htmlFor="new-name">New workflow</label>
+      <input id="new-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="name" />
+      <button type="submit" disabled={!name.trim()}>
+        Create
+      </button>
+      <span className="muted">starts from a two-node example you can edit</span>
+      {error && <span className="error">{error}</span>}
+    </form>
+  );
+}

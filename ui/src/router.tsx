@@ -1,0 +1,42 @@
+import { useEffect, useState, type MouseEvent, type ReactNode } from 'react';
+
+// A few client-side routes under /ui/; the server answers index.html for each of them.
+const BASE = '/ui';
+
+function current(): string {
+  const path = window.location.pathname.startsWith(BASE) ? window.location.pathname.slice(BASE.length) : '/';
+  return path || '/';
+}
+
+export function navigate(to: string): void {
+  window.history.pushState(null, '', BASE + to);
+  window.dispatchEvent(new Event('trellis:navigate'));
+  window.scrollTo(0, 0);
+}
+
+export function useRoute(): string {
+  const [path, setPath] = useState(current);
+  useEffect(() => {
+    const update = () => setPath(current());
+    window.addEventListener('popstate', update);
+    window.addEventListener('trellis:navigate', update);
+    return () => {
+      window.removeEventListener('popstate', update);
+      window.removeEventListener('trellis:navigate', update);
+    };
+  }, []);
+  return path;
+}
+
+export function Link({ to, children, className }: { to: string; children: ReactNode; className?: string }) {
+  const onClick = (e: MouseEvent) => {
+    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    navigate(to);
+  };
+  return (
+    <a href={BASE + to} onClick={onClick} className={className}>
+      {children}
+    </a>
+  );
+}
