@@ -145,6 +145,16 @@ export function* templateExpressions(value: unknown, path: string): Generator<{ 
   }
 }
 
+/** Whether any string in a config value (outside `skipKeys` at the top) holds a `{{ }}` template. */
+export function containsTemplate(value: unknown, skipKeys: readonly string[] = []): boolean {
+  if (typeof value === 'string') return value.includes('{{');
+  if (Array.isArray(value)) return value.some((item) => containsTemplate(item));
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).some(([key, child]) => !skipKeys.includes(key) && containsTemplate(child));
+  }
+  return false;
+}
+
 export function escapePointer(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
