@@ -3,6 +3,7 @@ import { api, RUN_STATUSES, type ExecutionSummary, type Page } from './api';
 import { duration, when } from './format';
 import { useLoad } from './hooks';
 import { Link } from './router';
+import { useCursorPages } from './Pager';
 
 export function RunsPage() {
   return (
@@ -16,8 +17,7 @@ export function RunsPage() {
 /** Runs, newest first, with a status filter and cursor pagination; refreshed every few seconds. */
 export function RunsList({ workflowId }: { workflowId?: string }) {
   const [status, setStatus] = useState('');
-  const [cursors, setCursors] = useState<string[]>([]);
-  const cursor = cursors[cursors.length - 1];
+  const { cursor, reset, pager } = useCursorPages();
   const query = new URLSearchParams({ limit: '20' });
   if (workflowId) query.set('workflowId', workflowId);
   if (status) query.set('status', status);
@@ -38,7 +38,7 @@ export function RunsList({ workflowId }: { workflowId?: string }) {
             value={status}
             onChange={(e) => {
               setStatus(e.target.value);
-              setCursors([]);
+              reset();
             }}
           >
             <option value="">any</option>
@@ -91,14 +91,7 @@ export function RunsList({ workflowId }: { workflowId?: string }) {
           )}
         </tbody>
       </table>
-      <div className="pager">
-        <button disabled={cursors.length === 0} onClick={() => setCursors((c) => c.slice(0, -1))}>
-          ← Newer
-        </button>
-        <button disabled={!data?.nextCursor} onClick={() => data?.nextCursor && setCursors((c) => [...c, data.nextCursor!])}>
-          Older →
-        </button>
-      </div>
+      {pager(data?.nextCursor)}
     </div>
   );
 }

@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import { useCursorPages } from './Pager';
 import { api, type Page, type WorkflowDetail, type WorkflowSummary } from './api';
 import { errorText, when } from './format';
 import { useLoad } from './hooks';
@@ -14,8 +15,7 @@ const STARTER = (name: string) => ({
 });
 
 export function WorkflowsPage() {
-  const [cursors, setCursors] = useState<string[]>([]);
-  const cursor = cursors[cursors.length - 1];
+  const { cursor, pager } = useCursorPages();
   const { data, error } = useLoad(
     () => api<Page<WorkflowSummary>>('GET', `/workflows?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
     [cursor],
@@ -55,14 +55,7 @@ export function WorkflowsPage() {
           )}
         </tbody>
       </table>
-      <div className="pager">
-        <button disabled={cursors.length === 0} onClick={() => setCursors((c) => c.slice(0, -1))}>
-          ← Newer
-        </button>
-        <button disabled={!data?.nextCursor} onClick={() => data?.nextCursor && setCursors((c) => [...c, data.nextCursor!])}>
-          Older →
-        </button>
-      </div>
+      {pager(data?.nextCursor)}
     </>
   );
 }
