@@ -55,7 +55,23 @@ function updateRun(db: Db, executionId: string, r: RunTransition) {
 }
 
 function json(value: unknown): string | null {
-  return value === undefined ? null : JSON.stringify(value);
+  return value === undefined ? null : JSON.stringify(storable(value));
+}
+
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * jsonb refuses U+0000 and unpaired surrogates, and a mirror write that can never succeed would
+ * hold its run open forever (the mirror retries without limit). Those characters become U+FFFD in
+ * the mirror; Temporal's history keeps the exact value.
+ */
+export function storable(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(UNSTORABLE, '\uFFFD');
+  if (Array.isArray(value)) return value.map(storable);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replace(UNSTORABLE, '\uFFFD'), storable(v)]));
+  }
+  return value;
 }
 
 function date(value: string | undefined): Date | null {
