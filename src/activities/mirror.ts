@@ -58,7 +58,8 @@ function json(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(storable(value));
 }
 
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const clean = (text: string) => text.replaceAll('\0', '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
 
 /**
  * jsonb refuses U+0000 and unpaired surrogates, and a mirror write that can never succeed would
@@ -66,10 +67,10 @@ const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF
  * the mirror; Temporal's history keeps the exact value.
  */
 export function storable(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(UNSTORABLE, '\uFFFD');
+  if (typeof value === 'string') return clean(value);
   if (Array.isArray(value)) return value.map(storable);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replace(UNSTORABLE, '\uFFFD'), storable(v)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [clean(k), storable(v)]));
   }
   return value;
 }

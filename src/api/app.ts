@@ -4,9 +4,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { bearerAuth } from './auth';
-import { validatorCompiler } from './validation';
+import { unstorable, validatorCompiler } from './validation';
 import { DEFAULT_LIMITS, type AppDeps } from './deps';
-import { ApiError, errorHandler } from './errors';
+import { ApiError, badRequest, errorHandler } from './errors';
 import { metricsPlugin } from './metrics';
 import { healthRoutes } from './routes/health';
 import { hookRoutes } from './routes/hooks';
@@ -25,10 +25,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: limits.bodyLimit,
     genReqId: () => crypto.randomUUID(),
     requestIdHeader: 'x-request-id',
+    // Bad percent-encoding and over-long path parameters are rejected by the router before any
+    // route runs; answer them in the API's error shape too.
+    frameworkErrors: (error, request, reply) => {
+      errorHandler(error, request, reply);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler());
 
   app.setErrorHandler(errorHandler);
+  // Postgres cannot store U+0000 or unpaired UTF-16 surrogates (text or jsonb): refuse them up front as bad input.
+  app.addHook('preValidation', async (request) => {
+    const problem = unstorable(request.body, '/body') ?? unstorable(request.params, '/params') ?? unstorable(request.query, '/querystring');
+    if (problem) throw badRequest(`${problem.path} ${problem.message}`, [problem]);
+  });
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({ error: { code: 'NOT_FOUND', message: `route ${request.method} ${request.url.split('?')[0]} not found` } }),
   );

@@ -158,10 +158,13 @@ function edgeProblems(
         problems.push({ path: `${path}/${end}`, message: `edge ${end} unknown node "${edge[end]}"` });
       }
     }
-    if (edge.from === edge.to) problems.push({ path, message: `node "${edge.from}" cannot depend on itself` });
-    const key = `${edge.from}\u0000${edge.to}\u0000${edge.when ?? ''}\u0000${edge.on ?? ''}`;
-    if (seen.has(key)) problems.push({ path, message: `duplicate edge ${edge.from} -> ${edge.to}` });
-    seen.add(key);
+    // Schema problems of `from`/`to` are already listed; these checks need both to be names.
+    if (typeof edge.from === 'string' && typeof edge.to === 'string') {
+      if (edge.from === edge.to) problems.push({ path, message: `node "${edge.from}" cannot depend on itself` });
+      const key = `${edge.from}\u0000${edge.to}\u0000${edge.when ?? ''}\u0000${edge.on ?? ''}`;
+      if (seen.has(key)) problems.push({ path, message: `duplicate edge ${edge.from} -> ${edge.to}` });
+      seen.add(key);
+    }
 
     if (!index.has(edge.from)) return;
     const labels = specs.get(edge.from)?.branchLabels;

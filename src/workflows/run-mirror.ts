@@ -2,7 +2,8 @@ import { CancellationScope, condition, proxyActivities } from '@temporalio/workf
 import type { MirrorActivities, NodeTransition, RecordRunRequest, RunTransition } from './mirror-contract';
 
 const mirror = proxyActivities<MirrorActivities>({
-  startToCloseTimeout: '30s',
+  // Short: a write caught by a worker crash is retried after this long, and the run waits on it.
+  startToCloseTimeout: '10s',
   // Postgres may be down for a while; the mirror waits for it rather than losing a write.
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '15s' }, // no maximumAttempts: unlimited
 });

@@ -256,6 +256,12 @@ describe('validateDefinition', () => {
     expect(errorsOf(def([{ id: 'w', type: 'delay', config: { until: '{{ input.at }}' } }]))).toEqual([]);
   });
 
+  it('reports an edge without ends once, not as a self-loop or a duplicate of another', () => {
+    const errors = errorsOf({ name: 'x', nodes: [{ id: 'a', type: 'noop' }], edges: [{}, {}] });
+    expect(errors.map((e) => e.message).join('\n')).not.toMatch(/depend on itself|duplicate edge/);
+    expect(errors.filter((e) => e.path.startsWith('/edges/0')).length).toBeGreaterThan(0);
+  });
+
   it('names the allowed values of an enumerated field', () => {
     expectOnly(def([{ id: 'a', type: 'noop', trigger: 'sometimes' }]), '/nodes/0/trigger', 'must be one of "all_success", "none_failed", "all_done"');
   });

@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from '../../src/worker';
+
+/** What the `journaled` node type of test/support/fault-worker.ts appends to, one row per start and finish. */
+export const JOURNAL_DDL = `CREATE TABLE IF NOT EXISTS fault_journal (
+  seq bigserial PRIMARY KEY, execution_id text NOT NULL, node_id text NOT NULL, attempt int NOT NULL,
+  event text NOT NULL, generation int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`;
+
+/** One row of `fault_journal`, written by test/support/fault-worker.ts. */
+export interface JournalRow {
+  seq: number;
+  execution_id: string;
+  node_id: string;
+  attempt: number;
+  event: 'start' | 'end';
+  generation: number;
+}
+
+const ROOT = path.join(__dirname, '..', '..');
+
+/** A child process the fault tests start and SIGKILL: `node --import tsx <script>`. */
+export interface FaultProcess {
+  child: ChildProcess;
+  /** Everything it printed (stdout and stderr), for the test log when something goes wrong. */
+  output: string[];
+  /** SIGKILL, and wait until the OS reaped it. */
+  kill(): Promise<void>;
+}
+
+/** Spawns a TypeScript script and resolves once it prints a line starting with `readyPrefix`. */
+export async function spawnReady(script: string, env: Record<string, string>, readyPrefix = 'READY', timeoutMs = 60_000): Promise<FaultProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} not ready after ${timeoutMs} ms:\n${output.join('')}`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString();
+      output.push(text);
+      if (text.split('\n').some((line) => line.startsWith(readyPrefix))) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited (${code ?? signal}) before it was ready:\n${output.join('')}`));
+    });
+  });
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  try {
+    await ready;
+  } catch (err) {
+    await kill();
+    throw err;
+  }
+  return { child, output, kill };
+}
+
+/** Builds the workflow bundle once, so each worker restart skips webpack; returns its path. */
+export async function prebuiltWorkflowBundle(): Promise<string> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundleLogger });
+  const file = path.join(os.tmpdir(), `trellis-fault-bundle-${randomBytes(4).toString('hex')}.js`);
+  await fs.writeFile(file, code);
+  return file;
+}
+
+const noop = () => undefined;
+const quietBundleLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` returns a value other than undefined/false, or throws after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
