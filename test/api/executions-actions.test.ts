@@ -1,19 +1,14 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestApi, type TestApi } from '../support/api';
-import { ORDER_FLOW, seedExecution, seedNodeRun, seedWorkflow, tenantId } from '../support/runs';
+import { describe, expect, it } from 'vitest';
+import { useTestApi, type TestApi } from '../support/api';
+import { ORDER_FLOW, seedExecution, seedNodeRun, seedWorkflow } from '../support/runs';
 
 let api: TestApi;
 let acme: string;
 let globex: string;
-
-beforeAll(async () => {
-  api = await createTestApi();
-  acme = await tenantId(api.database.db, 'acme');
-  globex = await tenantId(api.database.db, 'globex');
-});
-afterAll(() => api?.close());
-beforeEach(() => {
-  api.temporal.down = false;
+useTestApi((t) => {
+  api = t;
+  acme = t.acmeTenantId;
+  globex = t.globexTenantId;
 });
 
 const post = (url: string, payload?: object, headers: Record<string, string> = {}) =>

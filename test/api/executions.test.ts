@@ -1,20 +1,15 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestApi, type TestApi } from '../support/api';
+import { describe, expect, it } from 'vitest';
+import { useTestApi, type TestApi } from '../support/api';
 import { startExecution } from '../../src/services/runs';
-import { ORDER_FLOW, seedWorkflow, tenantId } from '../support/runs';
+import { ORDER_FLOW, seedWorkflow } from '../support/runs';
 
 let api: TestApi;
 let acme: string;
 let globex: string;
-
-beforeAll(async () => {
-  api = await createTestApi();
-  acme = await tenantId(api.database.db, 'acme');
-  globex = await tenantId(api.database.db, 'globex');
-});
-afterAll(() => api?.close());
-beforeEach(() => {
-  api.temporal.down = false;
+useTestApi((t) => {
+  api = t;
+  acme = t.acmeTenantId;
+  globex = t.globexTenantId;
 });
 
 const start = (payload: object, headers: Record<string, string> = {}) =>

@@ -1,4 +1,5 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { buildApp } from '../../src/api/app';
 import type { ApiLimits } from '../../src/api/deps';
 import type { TemporalGateway } from '../../src/api/temporal-gateway';
@@ -14,6 +15,8 @@ export interface TestApi {
   /** API key of tenant "acme" and of a second tenant "globex" (for isolation tests). */
   key: string;
   otherKey: string;
+  acmeTenantId: string;
+  globexTenantId: string;
   /** app.inject with acme's key unless `headers.authorization` is given. */
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
@@ -30,14 +33,16 @@ export async function createTestApi(options: { temporal?: TemporalGateway; limit
     limits: options.limits,
   });
   await app.ready();
-  const { key } = await createApiKey(database.db, 'acme');
-  const { key: otherKey } = await createApiKey(database.db, 'globex');
+  const { key, tenantId: acmeTenantId } = await createApiKey(database.db, 'acme');
+  const { key: otherKey, tenantId: globexTenantId } = await createApiKey(database.db, 'globex');
   return {
     app,
     database,
     temporal,
     key,
     otherKey,
+    acmeTenantId,
+    globexTenantId,
     request(opts) {
       return app.inject({ ...opts, headers: { authorization: `Bearer ${key}`, ...opts.headers } });
     },
@@ -46,4 +51,17 @@ export async function createTestApi(options: { temporal?: TemporalGateway; limit
       await database.drop();
     },
   };
+}
+
+/** One test API for the whole file, closed after it; Temporal is reachable again before each test. */
+export function useTestApi(onReady: (api: TestApi) => void, options?: Parameters<typeof createTestApi>[0]): void {
+  let api: TestApi | undefined;
+  beforeAll(async () => {
+    api = await createTestApi(options);
+    onReady(api);
+  });
+  afterAll(() => api?.close());
+  beforeEach(() => {
+    if (api) api.temporal.down = false;
+  });
 }
