@@ -159,7 +159,10 @@ export class DagPlanner {
       case 'none_failed':
         return !resolved.includes('failed') && resolved.includes('taken');
       case 'all_done':
-        return resolved.some((r) => r !== 'untaken');
+        // "Runs whatever the upstream states" (DESIGN.md): a plain edge counts even from a SKIPPED
+        // node, so cleanup runs after a failure wound the run down; only untaken branch and
+        // error edges keep it from running.
+        return edges.some((e, i) => resolved[i] !== 'untaken' || (e.when === undefined && e.on === undefined));
     }
   }
 

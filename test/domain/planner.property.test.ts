@@ -115,8 +115,8 @@ function oracle({ nodes, edges, outcomes }: Scenario): { statuses: Record<string
   const branches: Record<string, string | undefined> = {};
   const fatal = new Set<string>();
   nodes.forEach((node, i) => {
-    const resolved = edges
-      .filter((e) => e.to === node.id)
+    const incoming = edges.filter((e) => e.to === node.id);
+    const resolved = incoming
       .map((e) => {
         const status = statuses[e.from]!;
         if (e.on === 'error') return status === 'FAILED' ? 'taken' : 'untaken';
@@ -128,7 +128,7 @@ function oracle({ nodes, edges, outcomes }: Scenario): { statuses: Record<string
       resolved.length === 0 ||
       (trigger === 'all_success' && resolved.every((r) => r === 'taken')) ||
       (trigger === 'none_failed' && !resolved.includes('failed') && resolved.includes('taken')) ||
-      (trigger === 'all_done' && resolved.some((r) => r !== 'untaken'));
+      (trigger === 'all_done' && resolved.some((r, k) => r !== 'untaken' || (incoming[k]!.when === undefined && incoming[k]!.on === undefined)));
     const { fails, value } = outcomes[i]!;
     statuses[node.id] = !runs ? 'SKIPPED' : fails ? 'FAILED' : 'SUCCEEDED';
     branches[node.id] = String(value);

@@ -150,13 +150,13 @@ describe('DagPlanner', () => {
       expect(p.settle('work', { status: 'CANCELLED' })).toEqual({ ready: ['cleanup'], skipped: [] });
     });
 
-    it('is skipped when its only edge is an untaken branch or a skipped node', () => {
+    it('is skipped when its only edge is an untaken branch, but runs after a skipped node', () => {
       const p = plan(
         [cond('c'), n('mid'), n('after', { trigger: 'all_done' }), n('tail', { trigger: 'all_done' })],
         [e('c', 'after', { when: 'true' }), e('c', 'mid', { when: 'true' }), e('mid', 'tail')],
       );
       p.start();
-      expect(run(p, 'c', 'SUCCEEDED', 'false')).toEqual({ ready: [], skipped: ['after', 'mid', 'tail'] });
+      expect(run(p, 'c', 'SUCCEEDED', 'false')).toEqual({ ready: ['tail'], skipped: ['after', 'mid'] });
     });
   });
 
@@ -212,10 +212,10 @@ describe('DagPlanner', () => {
       expect(statusMap(p)).toEqual({ a: 'FAILED', b: 'SUCCEEDED', c: 'SKIPPED', d: 'SKIPPED', cleanup: 'SUCCEEDED' });
     });
 
-    it('still decides all_done by its edges: a cleanup behind only skipped nodes is SKIPPED', () => {
+    it('runs a cleanup (all_done) that sits behind nodes the failure skipped', () => {
       const p = plan([n('a'), n('b'), n('cleanup', { trigger: 'all_done' })], [e('a', 'b'), e('b', 'cleanup')]);
       p.start();
-      expect(run(p, 'a', 'FAILED')).toEqual({ ready: [], skipped: ['b', 'cleanup'] });
+      expect(run(p, 'a', 'FAILED')).toEqual({ ready: ['cleanup'], skipped: ['b'] });
     });
 
     it('keeps the first fatal node', () => {
@@ -293,12 +293,13 @@ describe('DagPlanner', () => {
     expect(run(q, 'c', 'SUCCEEDED', 'false')).toEqual({ ready: ['x'], skipped: [] });
   });
 
-  it('skips a diamond join exactly once when both sides are skipped', () => {
+  it('decides a diamond join (all_done) exactly once when both sides are skipped', () => {
     const p = plan(
       [n('top', { onError: 'continue' }), n('l'), n('r'), n('join', { trigger: 'all_done' }), n('end')],
       [e('top', 'l'), e('top', 'r'), e('l', 'join'), e('r', 'join'), e('join', 'end')],
     );
     p.start();
-    expect(run(p, 'top', 'FAILED')).toEqual({ ready: [], skipped: ['l', 'r', 'join', 'end'] });
+    expect(run(p, 'top', 'FAILED')).toEqual({ ready: ['join'], skipped: ['l', 'r'] });
+    expect(run(p, 'join')).toEqual({ ready: ['end'], skipped: [] });
   });
 });

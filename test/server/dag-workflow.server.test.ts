@@ -243,8 +243,12 @@ describe('dagWorkflow on a real Temporal server', () => {
         { id: 'boom', type: 'fail', config: { message: 'bad input', type: 'BadInput' } },
         { id: 'long', type: 'probe', config: { sleepMs: 60_000 } },
         { id: 'next', type: 'noop' },
+        { id: 'cleanup', type: 'noop', trigger: 'all_done' },
       ],
-      edges: [{ from: 'long', to: 'next' }],
+      edges: [
+        { from: 'long', to: 'next' },
+        { from: 'next', to: 'cleanup' },
+      ],
     };
     const handle = await h.start('fail-fast', definition);
     const { result } = await h.outcome(handle, 'fail-fast');
@@ -253,6 +257,8 @@ describe('dagWorkflow on a real Temporal server', () => {
     const state = await handle.query(stateQuery);
     expect(state.nodes.long!.status).toBe('CANCELLED');
     expect(state.nodes.next!.status).toBe('SKIPPED');
+    // Cleanup still runs, even behind a node the failure skipped.
+    expect(state.nodes.cleanup!.status).toBe('SUCCEEDED');
   });
 
   serverIt('bounds activities in flight by maxConcurrency', async (h) => {
