@@ -79,7 +79,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const reconciler = startReconciler({ db, temporal, onError: (err) => console.error('reconciler:', err) });
     cleanups.push(() => reconciler.stop());
 
-    const events = new ExecutionEventHub();
+    const events = new ExecutionEventHub({ onError: (err, context) => console.warn(`event hub: ${context}:`, err) });
     await events.start(databaseUrl);
     cleanups.push(() => events.close());
     const app = await buildApp({ db, temporal, events, catalog: createNodeRegistry().catalog(), logger: { level: process.env.LOG_LEVEL ?? 'warn' } });

@@ -26,7 +26,7 @@ export async function main(): Promise<void> {
   // Lazy: the API starts (and /readyz says why it is not ready) while Temporal is unreachable.
   const connection = Connection.lazy({ address: settings.address });
   const client = new Client({ connection, namespace: settings.namespace });
-  const events = new ExecutionEventHub();
+  const events = new ExecutionEventHub({ onError: (err, context) => console.warn(`event hub: ${context}:`, err) });
   await events.start(databaseUrl);
   const app = await buildApp({
     db,
