@@ -1,12 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { CancelledFailure } from '@temporalio/common';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { httpNodeType } from '../../src/activities/nodes/http';
 import { classifyAddress } from '../../src/activities/nodes/ssrf';
 import { toActivity } from '../../src/activities/registry';
 import type { NodeActivityResult } from '../../src/domain/activity-contract';
+import { failure, newActivityEnv } from '../support/activity';
 
 const activity = toActivity(httpNodeType);
 
@@ -44,21 +44,9 @@ async function startServer(handle: (req: http.IncomingMessage, res: http.ServerR
 }
 type TestServer = Awaited<ReturnType<typeof startServer>>;
 
-/** Keeps the SDK's "Activity failed" warnings out of the test output. */
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-const newEnv = () => new MockActivityEnvironment({ attempt: 2 }, { logger: quiet });
 
-function run(config: Record<string, unknown>, env = newEnv()): Promise<NodeActivityResult> {
+function run(config: Record<string, unknown>, env = newActivityEnv()): Promise<NodeActivityResult> {
   return env.run(activity, { nodeId: 'n', executionId: 'e', config }) as Promise<NodeActivityResult>;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await promise.then(
-    () => expect.fail('expected the activity to fail'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApplicationFailure);
-  return err as ApplicationFailure;
 }
 
 function json(res: http.ServerResponse, status: number, value: unknown, headers: http.OutgoingHttpHeaders = {}) {
@@ -261,7 +249,7 @@ describe('http node: cancellation', () => {
         resolve();
       });
     });
-    const env = newEnv();
+    const env = newActivityEnv();
     const pending = run({ url: `${server.base}/slow?hold=1` }, env);
     await arrived;
     const started = Date.now();

@@ -1,17 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { CancelledFailure } from '@temporalio/common';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closePostgresPools, postgresNodeType } from '../../src/activities/nodes/postgres';
 import { toActivity } from '../../src/activities/registry';
 import type { NodeActivityResult } from '../../src/domain/activity-contract';
+import { failure, newActivityEnv } from '../support/activity';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/db/embedded-postgres';
 
 const activity = toActivity(postgresNodeType);
-/** Keeps the SDK's "Activity failed" warnings out of the test output. */
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-const newEnv = () => new MockActivityEnvironment({ attempt: 2 }, { logger: quiet });
 
 // Unique names so the suite can share an external DATABASE_URL with other runs.
 const suffix = randomBytes(4).toString('hex');
@@ -39,17 +36,8 @@ afterAll(async () => {
   await db?.stop();
 });
 
-function run(config: Record<string, unknown>, env = newEnv()): Promise<NodeActivityResult> {
+function run(config: Record<string, unknown>, env = newActivityEnv()): Promise<NodeActivityResult> {
   return env.run(activity, { nodeId: 'q', executionId: 'e', config }) as Promise<NodeActivityResult>;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await promise.then(
-    () => expect.fail('expected the activity to fail'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApplicationFailure);
-  return err as ApplicationFailure;
 }
 
 describe('postgres node', () => {
@@ -163,7 +151,7 @@ describe('postgres node', () => {
   });
 
   it('env.cancel() cancels a running query on the server', async () => {
-    const env = newEnv();
+    const env = newActivityEnv();
     const started = Date.now();
     const pending = run({ connection: 'main', sql: 'SELECT pg_sleep(30)' }, env);
     await waitFor(async () => (await sleepingBackends()).length === 1, 5_000);
