@@ -5,6 +5,7 @@ import { notFound } from '../api/errors';
 import type { TemporalGateway } from '../api/temporal-gateway';
 import type { DagRunState } from '../workflows/contract';
 import { toExecutionSummary, type ExecutionSummary } from './runs';
+import { withTimeout } from '../util/timeout';
 
 /** How long GET /executions/:id?live=1 waits for the workflow's query before answering from the mirror alone. */
 export const LIVE_QUERY_TIMEOUT_MS = 3_000;
@@ -122,17 +123,7 @@ export function mergeLive(nodes: NodeView[], state: DagRunState): NodeView[] {
 
 /** The workflow's `state` query, or undefined when it fails, is unknown or takes too long: live data is a bonus. */
 async function liveState(temporal: TemporalGateway, id: string): Promise<DagRunState | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), LIVE_QUERY_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([temporal.queryState(id), timeout]);
-  } catch {
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
+  return withTimeout(temporal.queryState(id), LIVE_QUERY_TIMEOUT_MS).catch(() => undefined);
 }
 
 function rowView(row: NodeRun): NodeView {

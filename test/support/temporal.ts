@@ -1,5 +1,6 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { withTimeout } from '../../src/util/timeout';
 
 export interface ServerEnv {
   env: TestWorkflowEnvironment;
@@ -34,22 +35,6 @@ export async function connectTestServer(suite: string): Promise<ServerEnv | unde
     );
     return undefined;
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
 }
 
 /** Worker state changes at INFO drown the test output; warnings and errors still show. */

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 import { defineNodeType, type NodeRunContext } from '../registry';
+import { withTimeout } from '../../util/timeout';
 
 export const PostgresConfigSchema = Type.Object(
   {
@@ -153,14 +154,6 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal, onLate: (late: P
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Keeps the output plain JSON so it survives Temporal's payload converter unchanged. */

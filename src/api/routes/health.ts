@@ -2,6 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { AppDeps } from '../deps';
 import { ApiError } from '../errors';
 import { PUBLIC_ROUTE, errorResponses } from '../response-schemas';
+import { withTimeout } from '../../util/timeout';
 
 /** A readiness probe must answer before the orchestrator's own probe timeout, even when a dependency hangs. */
 const CHECK_TIMEOUT_MS = 2_000;
@@ -47,7 +48,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
       const results = await Promise.all(
         (Object.keys(checks) as CheckName[]).map(async (name) => {
           try {
-            await withTimeout(checks[name](), CHECK_TIMEOUT_MS);
+            await withTimeout(checks[name](), CHECK_TIMEOUT_MS, `no answer within ${CHECK_TIMEOUT_MS} ms`);
             return { check: name, ok: true as const };
           } catch (err) {
             return { check: name, ok: false as const, message: err instanceof Error ? err.message : String(err) };
@@ -67,11 +68,3 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
     },
   );
 };
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
