@@ -3,6 +3,12 @@ import { Type, type Static } from '@sinclair/typebox';
 /** A duration: "500ms", "10s", "5m", "1h" (combinable, e.g. "1h30m") or milliseconds. */
 export const DurationSchema = Type.Union([Type.String({ minLength: 1 }), Type.Number({ minimum: 0 })]);
 
+/**
+ * A workflow version number. Bounded by Postgres's integer so a huge number is a validation
+ * error, not an overflow where it is looked up.
+ */
+export const VersionSchema = (options: { description?: string } = {}) => Type.Integer({ minimum: 1, maximum: 2_147_483_647, ...options });
+
 export const NODE_ID_PATTERN = '^[A-Za-z][A-Za-z0-9_-]{0,63}$';
 export const MAX_NODES = 1_000;
 

@@ -1,5 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { DurationSchema } from './definition';
+import { DurationSchema, VersionSchema } from './definition';
 
 /**
  * How a node type executes. Only `activity` types leave the workflow; the rest are evaluated by
@@ -71,7 +71,7 @@ export const BUILTIN_NODE_TYPES: readonly NodeTypeSpec[] = [
     configSchema: Type.Object(
       {
         workflowId: Type.String({ minLength: 1 }),
-        version: Type.Optional(Type.Integer({ minimum: 1 })),
+        version: Type.Optional(VersionSchema()),
         input: Type.Optional(Type.Unknown()),
       },
       { additionalProperties: false },

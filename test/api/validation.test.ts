@@ -27,3 +27,12 @@ describe('request validation', () => {
     expect((await api.request({ method: 'GET', url: '/workflows?limit=five' })).statusCode).toBe(400);
   });
 });
+
+describe('version numbers', () => {
+  it('refuses a version past Postgres integer range with a 400, not an overflow', async () => {
+    const created = await api.request({ method: 'POST', url: '/workflows', payload: { name: 'v', definition } });
+    const res = await api.request({ method: 'POST', url: '/executions', payload: { workflowId: created.json().id, version: 9007199254740992 } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.details).toEqual([expect.objectContaining({ path: '/body/version' })]);
+  });
+});

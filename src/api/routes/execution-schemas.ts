@@ -1,4 +1,5 @@
 import { Type, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { VersionSchema } from '../../domain/definition';
 
 /**
  * A string enum as one `enum` keyword rather than a union of literals, so a bad value yields one
@@ -45,7 +46,7 @@ export const ExecutionSummarySchema = Type.Object(summaryProperties);
 export const StartBody = Type.Object(
   {
     workflowId: Type.String({ minLength: 1, maxLength: 200 }),
-    version: Type.Optional(Type.Integer({ minimum: 1, description: 'Defaults to the latest version' })),
+    version: Type.Optional(VersionSchema({ description: 'Defaults to the latest version' })),
     input: Type.Optional(AnyJson),
     idempotencyKey: Type.Optional(IdempotencyKey('Same key, same run (per tenant)')),
   },

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { VersionSchema } from '../../domain/definition';
 import { EXECUTION_STATUSES } from '../../services/workflow-stats';
 
 /** Dates leave as ISO strings; handlers hand over the Date objects Prisma returns. */
@@ -19,8 +20,7 @@ const Description = Type.String({ maxLength: 2_000 });
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 export const VersionParams = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 128 }),
-  // Bounded so a huge number is a 400, not an integer overflow in Postgres.
-  version: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }),
+  version: VersionSchema(),
 });
 
 export const CreateBody = Type.Object(
