@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     globalSetup: ['./test/support/global-setup.ts'],
+    setupFiles: ['./test/support/fast-check-seed.ts'],
     reporters: ['default', './test/support/summary-reporter.mts'],
   },
 });
