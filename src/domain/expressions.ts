@@ -1,8 +1,14 @@
-import jsonata from 'jsonata';
+import jsonata from 'jsonata-sync';
+import { EXPRESSION_LIMITS, EvaluationMeter, LinearRegExp, isLimitBreach, type ExpressionLimitName } from './expression-limits';
 
 /**
  * JSONata expressions and `{{ }}` templates. Pure: the same code runs in the API (validation)
  * and inside the workflow sandbox, where `$now()` reads Temporal's deterministic clock.
+ *
+ * The engine is JSONata 1.8, whose evaluator is synchronous (generators). JSONata 2's evaluator
+ * creates several promises per step, and inside the Temporal workflow sandbox (which hooks every
+ * promise to keep stack traces) a few thousand of them made evaluation quadratic and then
+ * aborted the whole worker process ("async hook stack has become corrupted").
  */
 
 /** Evaluation context of every expression in a run. */
@@ -17,42 +23,83 @@ export class ExpressionError extends Error {
     message: string,
     readonly expression: string,
     readonly position?: number,
+    /** Set when the evaluation was stopped by one of EXPRESSION_LIMITS. */
+    readonly limit?: ExpressionLimitName,
   ) {
     super(message);
-    this.name = 'ExpressionError';
+    this.name = limit ? 'ExpressionLimitExceeded' : 'ExpressionError';
   }
 }
 
-/** Guards against runaway recursion or sequences inside one run. */
-const LIMITS = { stack: 500, sequence: 1_000_000 };
-/**
- * Tail recursion never deepens the stack, and the workflow clock stands still while an
- * expression runs, so neither `stack` nor `timeout` stops `($f := function(){ $f() }; $f())`.
- * Counting evaluation steps does.
- */
-export const MAX_EVALUATION_STEPS = 1_000_000;
-const EVALUATE_ENTRY = Symbol.for('jsonata.__evaluate_entry');
+export { EXPRESSION_LIMITS };
+/** Kept for callers of the earlier name: the per-evaluation step bound. */
+export const MAX_EVALUATION_STEPS = EXPRESSION_LIMITS.steps;
 
-function countStep(_expr: unknown, _input: unknown, environment: { base: { trellisSteps?: number } }): void {
-  const base = environment.base;
-  base.trellisSteps = (base.trellisSteps ?? 0) + 1;
-  if (base.trellisSteps > MAX_EVALUATION_STEPS) {
-    throw { code: 'T1001', message: `evaluation exceeded ${MAX_EVALUATION_STEPS} steps (endless recursion?)` };
-  }
-}
+// Regex literals run on RE2 everywhere (linear time), in the API's validation and in workflows.
+const compileWithLinearRegex = (expression: string): Compiled =>
+  (jsonata as unknown as (e: string, o: object) => Compiled)(expression, { RegexEngine: LinearRegExp });
 
 type Compiled = ReturnType<typeof jsonata>;
+interface JsonataFunction {
+  implementation: (...args: unknown[]) => unknown;
+  signature?: unknown;
+  _jsonata_function: true;
+}
+
+/** The built-ins whose result can be far larger than their arguments, wrapped to check first. */
+const builtins = (() => {
+  const get = (name: string) => compileWithLinearRegex(`$${name}`).evaluate({}) as JsonataFunction;
+  return { pad: get('pad'), replace: get('replace'), join: get('join') };
+})();
+
+function bounded(original: JsonataFunction, precheck: (args: unknown[]) => void): JsonataFunction {
+  return {
+    ...original,
+    implementation(this: unknown, ...args: unknown[]) {
+      precheck(args);
+      return original.implementation.apply(this, args);
+    },
+  };
+}
+
+function stringLength(value: unknown): number {
+  return typeof value === 'string' ? value.length : 0;
+}
+
+function boundedBuiltins(meter: EvaluationMeter): Record<string, JsonataFunction> {
+  const max = EXPRESSION_LIMITS.stringLength;
+  return {
+    pad: bounded(builtins.pad, ([str, width]) => {
+      const wanted = Math.max(stringLength(str), Math.abs(typeof width === 'number' ? width : 0));
+      meter.allocate(wanted, 'stringLength', max, 'a string');
+    }),
+    replace: bounded(builtins.replace, ([str, , replacement, limit]) => {
+      const length = stringLength(str);
+      const matches = typeof limit === 'number' ? Math.min(limit, length + 1) : length + 1;
+      // Each match may insert the replacement; a function replacement is bounded by its own steps.
+      const worst = length + matches * stringLength(replacement);
+      if (worst > max) meter.allocate(worst, 'stringLength', max, 'a replaced string');
+    }),
+    join: bounded(builtins.join, ([strings, separator]) => {
+      const list = Array.isArray(strings) ? strings : [strings];
+      let total = stringLength(separator) * Math.max(0, list.length - 1);
+      for (const s of list) total += stringLength(s);
+      meter.allocate(total, 'stringLength', max, 'a joined string');
+    }),
+  };
+}
 
 /** Compiles expressions once per distinct text; a run evaluates the same few many times. */
 export class ExpressionCompiler {
   private readonly cache = new Map<string, Compiled>();
+  /** Evaluation steps used by every evaluation of this compiler so far (a run's budget reads it). */
+  stepsUsed = 0;
 
   compile(expression: string): Compiled {
     let compiled = this.cache.get(expression);
     if (!compiled) {
       try {
-        compiled = jsonata(expression, LIMITS);
-        (compiled.assign as unknown as (name: symbol, value: unknown) => void)(EVALUATE_ENTRY, countStep);
+        compiled = compileWithLinearRegex(expression);
       } catch (err) {
         throw toExpressionError(err, expression);
       }
@@ -61,26 +108,47 @@ export class ExpressionCompiler {
     return compiled;
   }
 
+  /** Synchronous inside (see the module comment); async so callers need not care. */
   async evaluate(expression: string, context: ExpressionContext): Promise<unknown> {
+    return this.evaluateSync(expression, context);
+  }
+
+  evaluateSync(expression: string, context: ExpressionContext): unknown {
     const compiled = this.compile(expression);
+    const meter = new EvaluationMeter();
+    const bindings: Record<string, unknown> = {
+      ...boundedBuiltins(meter),
+      __evaluate_entry: () => meter.enter(),
+      __evaluate_exit: (_expr: unknown, _input: unknown, _env: unknown, result: unknown) => meter.exit(result),
+    };
     try {
-      return toJson(await compiled.evaluate(context));
+      return toJson(compiled.evaluate(context, bindings));
     } catch (err) {
       throw toExpressionError(err, expression);
+    } finally {
+      this.stepsUsed += meter.steps;
     }
   }
 }
 
 function toExpressionError(err: unknown, expression: string): ExpressionError {
+  const shown = expression.length > 200 ? `${expression.slice(0, 200)}…` : expression;
+  if (isLimitBreach(err)) {
+    return new ExpressionError(`expression limit "${err.limit}" exceeded: ${err.message} in expression "${shown}"`, expression, undefined, err.limit);
+  }
+  if (err instanceof RangeError) {
+    // Invalid string or array length, or a native stack overflow: the expression built too much.
+    return new ExpressionError(`expression limit exceeded: ${err.message} in expression "${shown}"`, expression, undefined, 'allocation');
+  }
   const e = err as { message?: string; position?: number; code?: string };
   const where = typeof e.position === 'number' ? ` at position ${e.position}` : '';
-  return new ExpressionError(`${e.message ?? String(err)}${where} in expression "${expression}"`, expression, e.position);
+  return new ExpressionError(`${e.message ?? String(err)}${where} in expression "${shown}"`, expression, e.position);
 }
 
 /** Returns the parse error of an expression, or undefined when it compiles. */
 export function expressionProblem(expression: string): string | undefined {
   try {
-    jsonata(expression);
+    compileWithLinearRegex(expression);
     return undefined;
   } catch (err) {
     return toExpressionError(err, expression).message;

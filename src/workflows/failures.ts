@@ -38,7 +38,7 @@ export function describeFailure(err: unknown, maxAttempts: () => number): NodeFa
   if (err instanceof ApplicationFailure) {
     return { error: { type: err.type ?? 'Error', message: err.message, ...(err.details?.length ? { details: err.details[0] } : {}) } };
   }
-  if (err instanceof ExpressionError) return { error: { type: 'ExpressionError', message: err.message } };
+  if (err instanceof ExpressionError) return { error: { type: err.name, message: err.message, ...(err.limit && { details: { limit: err.limit } }) } };
   const e = err as Error;
   return { error: { type: e?.name ?? 'Error', message: e?.message ?? String(err) } };
 }
