@@ -10,7 +10,7 @@ import { createTemporalGateway } from './api/temporal-gateway';
 import { temporalSettings } from './config';
 import { createDb, type Db } from './db/client';
 import { migrate } from './db/migrator';
-import { PrismaDefinitionStore } from './services/definition-store';
+import { PrismaDefinitionStore, PrismaRunLimiter } from './services/definition-store';
 import { startReconciler } from './services/reconciler';
 import type { MirrorActivities } from './workflows/mirror-contract';
 
@@ -50,7 +50,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: {
       ...registry.activities(deps.db ? new PrismaOutputStore(deps.db) : undefined),
-      ...createEngineActivities({ store: definitions, catalog: registry.catalog() }),
+      ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaRunLimiter(deps.db) }) }),
       ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
     },
     // Cancellation reaches an activity only through a heartbeat response; keep that short.

@@ -4,41 +4,74 @@ import type { NodeCatalog } from '../domain/node-types';
 import { validateDefinition } from '../domain/validate';
 import type { EngineActivities, LoadDefinitionRequest, LoadedDefinition } from '../workflows/contract';
 
+/** A stored version as the engine sees it: its definition, owner and whether it is archived. */
+export interface StoredVersion extends LoadedDefinition {
+  archived?: boolean;
+}
+
 /** Where stored workflow versions come from (Postgres in the API; a map in tests). */
 export interface DefinitionStore {
-  /** The given version, or the latest one; undefined when the workflow or version does not exist. */
-  getVersion(workflowId: string, version?: number): Promise<LoadedDefinition | undefined>;
+  /**
+   * The given version, or the latest one; undefined when the workflow or version does not
+   * exist or, with `tenantId`, belongs to another tenant.
+   */
+  getVersion(workflowId: string, version?: number, tenantId?: string): Promise<StoredVersion | undefined>;
+}
+
+/** Bounds a tenant's concurrent runs, however they start (child runs included). */
+export interface RunLimiter {
+  maxRunning: number;
+  running(tenantId: string): Promise<number>;
 }
 
 /** A store held in memory: for tests and for embedding the engine without a database. */
 export class InMemoryDefinitionStore implements DefinitionStore {
   private readonly versions = new Map<string, WorkflowDefinition[]>();
 
+  private readonly owners = new Map<string, string>();
+
   /** Saves a new immutable version and returns its number. */
-  put(workflowId: string, definition: WorkflowDefinition): number {
+  put(workflowId: string, definition: WorkflowDefinition, tenantId?: string): number {
     const list = this.versions.get(workflowId) ?? [];
     list.push(structuredClone(definition));
     this.versions.set(workflowId, list);
+    if (tenantId !== undefined) this.owners.set(workflowId, tenantId);
     return list.length;
   }
 
-  async getVersion(workflowId: string, version?: number): Promise<LoadedDefinition | undefined> {
+  async getVersion(workflowId: string, version?: number, tenantId?: string): Promise<StoredVersion | undefined> {
     const list = this.versions.get(workflowId);
     if (!list || list.length === 0) return undefined;
+    const owner = this.owners.get(workflowId);
+    if (tenantId !== undefined && owner !== undefined && owner !== tenantId) return undefined;
     const number = version ?? list.length;
     const definition = list[number - 1];
-    return definition ? { version: number, definition: structuredClone(definition) } : undefined;
+    return definition ? { version: number, definition: structuredClone(definition), ...(owner && { tenantId: owner }) } : undefined;
   }
 }
 
 /** Activities the interpreter itself needs (not node types). */
-export function createEngineActivities(deps: { store: DefinitionStore; catalog: NodeCatalog }): EngineActivities {
+export function createEngineActivities(deps: { store: DefinitionStore; catalog: NodeCatalog; limiter?: RunLimiter }): EngineActivities {
   return {
-    async loadDefinition({ workflowId, version }: LoadDefinitionRequest): Promise<LoadedDefinition> {
-      const loaded = await deps.store.getVersion(workflowId, version);
-      if (!loaded) {
+    async loadDefinition({ workflowId, version, tenantId }: LoadDefinitionRequest): Promise<LoadedDefinition> {
+      // Scoped by tenant: another tenant's workflow is as absent as an unknown one.
+      const stored = await deps.store.getVersion(workflowId, version, tenantId);
+      if (!stored) {
         const which = version === undefined ? 'any version' : `version ${version}`;
         throw ApplicationFailure.nonRetryable(`workflow "${workflowId}" has no ${which}`, 'WorkflowNotFound');
+      }
+      const { archived, ...loaded } = stored;
+      if (archived) throw ApplicationFailure.nonRetryable(`workflow "${workflowId}" is archived; it starts no new runs`, 'WorkflowArchived');
+      const owner = loaded.tenantId ?? tenantId;
+      if (deps.limiter && owner !== undefined) {
+        const running = await deps.limiter.running(owner);
+        // This run's own row is not written yet (the mirror starts after the definition loads).
+        if (running >= deps.limiter.maxRunning) {
+          throw ApplicationFailure.nonRetryable(
+            `tenant has ${running} runs in progress; the limit is ${deps.limiter.maxRunning} (TRELLIS_MAX_RUNNING_PER_TENANT)`,
+            'TenantRunLimitExceeded',
+          );
+        }
       }
       // Stored versions were validated on save; a node type missing on this worker shows up here.
       const result = validateDefinition(loaded.definition, { catalog: deps.catalog });

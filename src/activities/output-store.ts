@@ -16,8 +16,9 @@ export const DEFAULT_OFFLOAD_BYTES = 256 * 1024;
  */
 export interface OutputStore {
   thresholdBytes: number;
-  save(executionId: string, nodeId: string, output: unknown, sizeBytes: number): Promise<OutputRef>;
-  load(ref: OutputRef): Promise<unknown>;
+  save(executionId: string, nodeId: string, output: unknown, sizeBytes: number, tenantId?: string): Promise<OutputRef>;
+  /** The stored output, only when it belongs to `tenantId` (references are not trusted). */
+  load(ref: OutputRef, tenantId?: string): Promise<unknown>;
 }
 
 export function isOutputRef(value: unknown): value is OutputRef {
@@ -30,26 +31,37 @@ export class PrismaOutputStore implements OutputStore {
     readonly thresholdBytes = DEFAULT_OFFLOAD_BYTES,
   ) {}
 
-  async save(executionId: string, nodeId: string, output: unknown, sizeBytes: number): Promise<OutputRef> {
+  async save(executionId: string, nodeId: string, output: unknown, sizeBytes: number, tenantId?: string): Promise<OutputRef> {
     const id = randomUUID();
-    await this.db.outputBlob.create({ data: { id, executionId, nodeId, data: output as object, sizeBytes } });
+    await this.db.outputBlob.create({ data: { id, tenantId: tenantId ?? null, executionId, nodeId, data: output as object, sizeBytes } });
     return { $trellisRef: `output_blobs/${id}`, sizeBytes };
   }
 
-  async load(ref: OutputRef): Promise<unknown> {
+  async load(ref: OutputRef, tenantId?: string): Promise<unknown> {
     const id = ref.$trellisRef.replace(/^output_blobs\//, '');
-    const row = await this.db.outputBlob.findUnique({ where: { id } });
-    if (!row) throw new Error(`stored output ${ref.$trellisRef} not found`);
+    // A reference is only a claim: it may have been typed into a definition or an input. Only
+    // the run's own tenant's outputs are found, and another tenant's look exactly like none.
+    const row = UUID.test(id) ? await this.db.outputBlob.findFirst({ where: { id, tenantId: tenantId ?? null } }) : null;
+    if (!row) throw new StoredOutputNotFound(ref.$trellisRef);
     return row.data;
   }
 }
 
-/** Replaces every reference inside a config value with the stored output it names. */
-export async function resolveOutputRefs(value: unknown, store: OutputStore): Promise<unknown> {
-  if (isOutputRef(value)) return store.load(value);
-  if (Array.isArray(value)) return Promise.all(value.map((v) => resolveOutputRefs(v, store)));
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class StoredOutputNotFound extends Error {
+  constructor(ref: string) {
+    super(`stored output ${ref} not found for this run's tenant`);
+    this.name = 'StoredOutputNotFound';
+  }
+}
+
+/** Replaces every reference inside a config value with the stored output it names (the run's tenant's only). */
+export async function resolveOutputRefs(value: unknown, store: OutputStore, tenantId?: string): Promise<unknown> {
+  if (isOutputRef(value)) return store.load(value, tenantId);
+  if (Array.isArray(value)) return Promise.all(value.map((v) => resolveOutputRefs(v, store, tenantId)));
   if (value !== null && typeof value === 'object') {
-    const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolveOutputRefs(v, store)] as const));
+    const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolveOutputRefs(v, store, tenantId)] as const));
     return Object.fromEntries(entries);
   }
   return value;

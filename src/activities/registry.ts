@@ -4,7 +4,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { BUILTIN_CATALOG, catalogOf, type NodeCatalog, type NodeTypeSpec } from '../domain/node-types';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
-import { resolveOutputRefs, type OutputStore } from './output-store';
+import { StoredOutputNotFound, resolveOutputRefs, type OutputStore } from './output-store';
 
 /** What a node type's run function receives besides its (resolved, schema-checked) config. */
 export interface NodeRunContext {
@@ -79,7 +79,13 @@ export function toActivity(nodeType: NodeType, outputs?: OutputStore): NodeActiv
   return async function nodeActivity(input: NodeActivityInput): Promise<NodeActivityResult> {
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
-    const config = outputs ? ((await resolveOutputRefs(input.config ?? {}, outputs)) as Record<string, unknown>) : (input.config ?? {});
+    let config: Record<string, unknown>;
+    try {
+      config = outputs ? ((await resolveOutputRefs(input.config ?? {}, outputs, input.tenantId)) as Record<string, unknown>) : (input.config ?? {});
+    } catch (err) {
+      if (!(err instanceof StoredOutputNotFound)) throw err;
+      throw ApplicationFailure.create({ type: err.name, message: `node "${input.nodeId}": ${err.message}`, nonRetryable: true, details: [{ attempt }] });
+    }
     if (!Value.Check(nodeType.configSchema, config)) {
       const problems = [...Value.Errors(nodeType.configSchema, config)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`);
       throw ApplicationFailure.create({
@@ -102,7 +108,7 @@ export function toActivity(nodeType: NodeType, outputs?: OutputStore): NodeActiv
       if (outputs) {
         const sizeBytes = Buffer.byteLength(JSON.stringify(value));
         if (sizeBytes > outputs.thresholdBytes) {
-          return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes), attempt };
+          return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes, input.tenantId), attempt };
         }
       }
       return { output: value, attempt };

@@ -32,6 +32,8 @@ export type ScheduleOverlap = (typeof SCHEDULE_OVERLAPS)[number];
 export interface ScheduleSpecInput {
   /** The stored Trellis workflow each run starts (its latest version at run time). */
   workflowId: string;
+  /** Its tenant, carried by every scheduled run. */
+  tenantId: string;
   cron: string;
   timezone: string;
   input?: unknown;
@@ -152,7 +154,7 @@ function createScheduleMethods(client: Client, taskQueue: string): ScheduleMetho
     workflowType: DAG_WORKFLOW_TYPE,
     taskQueue,
     // No version: each run takes the workflow's latest version when it starts.
-    args: [{ workflowId: s.workflowId, input: s.input } satisfies DagWorkflowInput],
+    args: [{ tenantId: s.tenantId, workflowId: s.workflowId, input: s.input } satisfies DagWorkflowInput],
     workflowId: scheduledRunIdPrefix(scheduleId),
   });
   const policies = (s: ScheduleSpecInput) => ({

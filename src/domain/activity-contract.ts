@@ -3,6 +3,8 @@ export interface NodeActivityInput {
   nodeId: string;
   /** The Temporal workflow id of the run (the execution id). */
   executionId: string;
+  /** The run's tenant: every lookup the activity makes is scoped by it. */
+  tenantId?: string;
   /** Config with every `{{ }}` template already resolved. */
   config: Record<string, unknown>;
 }

@@ -10,7 +10,7 @@ const PART = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/y;
 /** Parses a duration into milliseconds; returns undefined when it does not parse. */
 export function parseDuration(value: unknown): number | undefined {
   if (typeof value === 'number') {
-    return Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+    return value >= 0 ? finite(Math.round(value)) : undefined;
   }
   if (typeof value !== 'string') return undefined;
   const text = value.trim();
@@ -28,9 +28,15 @@ export function parseDuration(value: unknown): number | undefined {
   return finite(Math.round(total));
 }
 
-/** A string of 400 digits parses to Infinity, which is no duration. */
+/**
+ * The longest duration anything in a definition may take (a delay, a timeout, a retry interval):
+ * one year. Beyond it Temporal's timers overflow and a run would fail its workflow task forever.
+ */
+export const MAX_DURATION_MS = 366 * 86_400_000;
+
+/** A string of 400 digits parses to Infinity, which is no duration; nor is anything over the maximum. */
 function finite(ms: number): number | undefined {
-  return Number.isFinite(ms) ? ms : undefined;
+  return Number.isFinite(ms) && ms <= MAX_DURATION_MS ? ms : undefined;
 }
 
 /** Like parseDuration but throws; for values that validation already accepted. */

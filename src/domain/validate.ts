@@ -115,6 +115,8 @@ function nodeProblems(node: NodeDef, path: string, spec: NodeTypeSpec | undefine
       }
     }
   }
+  const forged = findOutputRef(config, `${path}/config`);
+  if (forged) problems.push({ path: forged, message: 'references to stored outputs ($trellisRef) are made by Trellis at run time, not written in a definition' });
   const rawFields = new Set(spec?.expressionFields ?? []);
   for (const [key, value] of Object.entries(config)) {
     if (rawFields.has(key)) continue;
@@ -124,6 +126,23 @@ function nodeProblems(node: NodeDef, path: string, spec: NodeTypeSpec | undefine
     }
   }
   return problems;
+}
+
+/** The path of the first object with a `$trellisRef` key, if any. */
+function findOutputRef(value: unknown, path: string): string | undefined {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findOutputRef(value[i], `${path}/${i}`);
+      if (found) return found;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    if (Object.hasOwn(value, '$trellisRef')) return `${path}/$trellisRef`;
+    for (const [key, child] of Object.entries(value)) {
+      const found = findOutputRef(child, `${path}/${escapePointer(key)}`);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 const DURATION_KEYS = ['initialInterval', 'maximumInterval', 'startToClose', 'scheduleToClose', 'scheduleToStart', 'heartbeat'];
@@ -212,7 +231,7 @@ function describe(error: ValueError): string {
 }
 
 function durationMessage(value: unknown): string {
-  return `${JSON.stringify(value)} is not a duration (use e.g. "500ms", "10s", "5m", "1h" or milliseconds)`;
+  return `${JSON.stringify(value)} is not a duration of at most 366d (use e.g. "500ms", "10s", "5m", "1h" or milliseconds)`;
 }
 
 /** True when the value at a config error's path is a whole-template string. */

@@ -1,4 +1,4 @@
-import type { DefinitionStore } from '../activities/engine';
+import type { DefinitionStore, RunLimiter, StoredVersion } from '../activities/engine';
 import type { Db } from '../db/client';
 import type { WorkflowDefinition } from '../domain/definition';
 
@@ -6,11 +6,40 @@ import type { WorkflowDefinition } from '../domain/definition';
 export class PrismaDefinitionStore implements DefinitionStore {
   constructor(private readonly db: Db) {}
 
-  async getVersion(workflowId: string, version?: number) {
-    const workflow = await this.db.workflow.findUnique({ where: { id: workflowId }, select: { latestVersion: true } });
+  async getVersion(workflowId: string, version?: number, tenantId?: string): Promise<StoredVersion | undefined> {
+    const workflow = await this.db.workflow.findFirst({
+      where: { id: workflowId, ...(tenantId !== undefined && { tenantId }) },
+      select: { latestVersion: true, tenantId: true, archivedAt: true },
+    });
     if (!workflow) return undefined;
     const number = version ?? workflow.latestVersion;
     const row = await this.db.workflowVersion.findUnique({ where: { workflowId_version: { workflowId, version: number } } });
-    return row ? { version: number, definition: row.definition as unknown as WorkflowDefinition } : undefined;
+    if (!row) return undefined;
+    return {
+      version: number,
+      definition: row.definition as unknown as WorkflowDefinition,
+      tenantId: workflow.tenantId,
+      archived: workflow.archivedAt !== null,
+    };
+  }
+}
+
+/** Default bound on a tenant's runs in progress; TRELLIS_MAX_RUNNING_PER_TENANT overrides it. */
+export const DEFAULT_MAX_RUNNING_PER_TENANT = 1_000;
+
+export function maxRunningPerTenant(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number(env.TRELLIS_MAX_RUNNING_PER_TENANT);
+  return Number.isInteger(value) && value > 0 ? value : DEFAULT_MAX_RUNNING_PER_TENANT;
+}
+
+/** Counts a tenant's RUNNING executions in the mirror (indexed by tenant, status). */
+export class PrismaRunLimiter implements RunLimiter {
+  constructor(
+    private readonly db: Db,
+    readonly maxRunning = maxRunningPerTenant(),
+  ) {}
+
+  running(tenantId: string): Promise<number> {
+    return this.db.execution.count({ where: { tenantId, status: 'RUNNING' } });
   }
 }

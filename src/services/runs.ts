@@ -178,6 +178,7 @@ async function replay(
 
 function workflowInput(row: Execution, reuse: Record<string, unknown> | undefined): DagWorkflowInput {
   return {
+    tenantId: row.tenantId,
     workflowId: row.workflowId,
     version: row.version,
     ...(row.input === null ? {} : { input: row.input }),

@@ -58,6 +58,7 @@ export function toScheduleView(row: ScheduleRow): ScheduleView {
 function specOf(row: ScheduleRow): ScheduleSpecInput {
   return {
     workflowId: row.workflowId,
+    tenantId: row.tenantId,
     cron: row.cron,
     timezone: row.timezone,
     input: row.input ?? undefined,

@@ -5,6 +5,14 @@ import type { ErrorInfo, NodeStatus, RunStatus, WorkflowDefinition } from '../do
 export interface DagWorkflowInput {
   /** The stored Trellis workflow id (not Temporal's). */
   workflowId?: string;
+  /**
+   * The tenant the run belongs to. Every lookup the run makes (child workflows, stored outputs,
+   * connections) is scoped by it. Runs started from outside Trellis (Temporal UI, CLI) take the
+   * tenant of the stored workflow they name.
+   */
+  tenantId?: string;
+  /** How many subworkflow levels sit above this run (0 for a top-level run); bounded. */
+  depth?: number;
   version?: number;
   input?: unknown;
   definition?: WorkflowDefinition;
@@ -59,10 +67,14 @@ export interface ApprovalDecision {
 export interface LoadDefinitionRequest {
   workflowId: string;
   version?: number;
+  /** When set, only this tenant's workflows are found (child runs always set it). */
+  tenantId?: string;
 }
 export interface LoadedDefinition {
   version: number;
   definition: WorkflowDefinition;
+  /** The tenant that owns the workflow. */
+  tenantId?: string;
 }
 export interface EngineActivities {
   loadDefinition(request: LoadDefinitionRequest): Promise<LoadedDefinition>;

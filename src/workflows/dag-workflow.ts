@@ -50,6 +50,7 @@ class DagRun {
   private status: RunStatus = 'RUNNING';
   private definition?: WorkflowDefinition;
   private version?: number;
+  private tenantId?: string;
   private planner?: DagPlanner;
   private readonly nodes = new Map<string, NodeDef>();
   private readonly states = new Map<string, NodeState>();
@@ -119,14 +120,20 @@ class DagRun {
       }
       this.definition = this.args.definition;
       this.version = this.args.version;
+      this.tenantId = this.args.tenantId;
       return;
     }
     if (!this.args.workflowId) {
       throw ApplicationFailure.nonRetryable('dagWorkflow needs a workflowId or a definition', 'InvalidInput');
     }
-    const loaded = await loadDefinition({ workflowId: this.args.workflowId, version: this.args.version });
+    const loaded = await loadDefinition({
+      workflowId: this.args.workflowId,
+      version: this.args.version,
+      ...(this.args.tenantId !== undefined && { tenantId: this.args.tenantId }),
+    });
     this.definition = loaded.definition;
     this.version = loaded.version;
+    this.tenantId = this.args.tenantId ?? loaded.tenantId;
   }
 
   private async finish(): Promise<DagRunResult> {
@@ -266,7 +273,7 @@ class DagRun {
     const config = (templated ? await resolveTemplates(raw, context!, this.compiler, spec?.expressionFields) : raw) as Record<string, unknown>;
     switch (execution) {
       case 'activity':
-        return runActivityNode(node, config, this.definition!.defaults);
+        return runActivityNode(node, config, this.definition!.defaults, this.tenantId);
       case 'inline':
         return { status: 'SUCCEEDED', attempt: 1, ...(await runInlineNode(node, config, context!, this.compiler)) };
       case 'timer':
@@ -274,7 +281,7 @@ class DagRun {
       case 'signal':
         return runApprovalNode(node, config, this.decisions);
       case 'child':
-        return runSubworkflowNode(node, config);
+        return runSubworkflowNode(node, config, { tenantId: this.tenantId, depth: this.args.depth ?? 0 });
     }
   }
 

@@ -21,9 +21,10 @@ export async function runActivityNode(
   node: NodeDef,
   config: Record<string, unknown>,
   defaults: WorkflowDefinition['defaults'],
+  tenantId: string | undefined,
 ): Promise<Settled> {
   const activities = proxyActivities<NodeActivities>({ ...resolveActivityPolicy(node, defaults), activityId: node.id });
-  const input: NodeActivityInput = { nodeId: node.id, executionId: workflowInfo().workflowId, config };
+  const input: NodeActivityInput = { nodeId: node.id, executionId: workflowInfo().workflowId, ...(tenantId !== undefined && { tenantId }), config };
   const result = await activities[node.type]!(input);
   return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };
 }
@@ -66,11 +67,35 @@ export async function runApprovalNode(
   };
 }
 
-/** A stored workflow run as a child dagWorkflow; its outputs are this node's output. */
-export async function runSubworkflowNode(node: NodeDef, config: Record<string, unknown>): Promise<Settled> {
+/** Subworkflows nest at most this deep, so a workflow that calls itself cannot fork without bound. */
+export const MAX_SUBWORKFLOW_DEPTH = 5;
+
+/**
+ * A stored workflow run as a child dagWorkflow; its outputs are this node's output. The child
+ * carries the parent's tenant, so it can only find that tenant's workflows.
+ */
+export async function runSubworkflowNode(
+  node: NodeDef,
+  config: Record<string, unknown>,
+  parent: { tenantId?: string; depth: number },
+): Promise<Settled> {
+  if (parent.depth + 1 > MAX_SUBWORKFLOW_DEPTH) {
+    throw ApplicationFailure.nonRetryable(
+      `subworkflow "${node.id}" would nest ${parent.depth + 1} levels deep; the limit is ${MAX_SUBWORKFLOW_DEPTH}`,
+      'SubworkflowDepthExceeded',
+    );
+  }
   const result = await executeChild<(input: DagWorkflowInput) => Promise<DagRunResult>>(DAG_WORKFLOW_TYPE, {
     workflowId: `${workflowInfo().workflowId}.${node.id}`,
-    args: [{ workflowId: String(config.workflowId), version: config.version as number | undefined, input: config.input }],
+    args: [
+      {
+        workflowId: String(config.workflowId),
+        version: config.version as number | undefined,
+        input: config.input,
+        ...(parent.tenantId !== undefined && { tenantId: parent.tenantId }),
+        depth: parent.depth + 1,
+      },
+    ],
   });
   return { status: 'SUCCEEDED', attempt: 1, output: result.outputs };
 }

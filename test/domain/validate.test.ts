@@ -181,7 +181,7 @@ describe('validateDefinition', () => {
   ])('rejects a %s that does not parse', (_what, mutate, path, value) => {
     const d = example();
     mutate(d);
-    expectOnly(d, path, `"${value}" is not a duration (use e.g. "500ms", "10s", "5m", "1h" or milliseconds)`);
+    expectOnly(d, path, `"${value}" is not a duration of at most 366d (use e.g. "500ms", "10s", "5m", "1h" or milliseconds)`);
   });
 
   it('lists a negative timeout once, although both the schema and the duration check reject it', () => {

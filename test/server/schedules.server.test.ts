@@ -89,7 +89,7 @@ describe('schedules on a real Temporal server', () => {
     const cases = [...crons.map((cron) => ({ cron, timezone: 'UTC' })), ...zones.map((timezone) => ({ cron: '@daily', timezone }))];
     for (const [i, c] of cases.entries()) {
       const id = `sch_accept_${i}_${Date.now()}`;
-      await temporal.createSchedule(id, { workflowId: 'wf_none', ...c, overlap: 'skip', paused: true });
+      await temporal.createSchedule(id, { workflowId: 'wf_none', tenantId: 'tenant-none', ...c, overlap: 'skip', paused: true });
       try {
         const info = await temporal.describeSchedule(id);
         expect(info?.nextActionTimes.length, JSON.stringify(c)).toBeGreaterThan(0);
