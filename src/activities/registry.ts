@@ -105,10 +105,16 @@ export function toActivity(nodeType: NodeType, outputs?: OutputStore): NodeActiv
         heartbeat: (details) => ctx.heartbeat(details),
       });
       const value = output === undefined ? null : output;
-      if (outputs) {
+      const inlineLimit = Math.min(outputs?.thresholdBytes ?? Infinity, input.inlineOutputBytes ?? Infinity);
+      if (inlineLimit !== Infinity) {
         const sizeBytes = Buffer.byteLength(JSON.stringify(value));
-        if (sizeBytes > outputs.thresholdBytes) {
-          return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes, input.tenantId), attempt };
+        if (sizeBytes > inlineLimit) {
+          if (outputs) return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes, input.tenantId), attempt };
+          throw ApplicationFailure.create({
+            type: 'OutputLimitExceeded',
+            message: `node "${input.nodeId}" returned ${sizeBytes} bytes; at most ${inlineLimit} fit in the run and no output store is configured`,
+            nonRetryable: true,
+          });
         }
       }
       return { output: value, attempt };

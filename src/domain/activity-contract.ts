@@ -7,6 +7,11 @@ export interface NodeActivityInput {
   tenantId?: string;
   /** Config with every `{{ }}` template already resolved. */
   config: Record<string, unknown>;
+  /**
+   * Largest output the activity may return inline (the run's remaining budget); a larger one is
+   * stored by reference, or fails the node where no store is configured.
+   */
+  inlineOutputBytes?: number;
 }
 
 export interface NodeActivityResult {

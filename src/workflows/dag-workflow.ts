@@ -30,6 +30,7 @@ import {
 import { describeFailure } from './failures';
 import { runInlineNode } from './inline-nodes';
 import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, type Settled } from './node-runners';
+import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
 
 const { loadDefinition } = proxyActivities<EngineActivities>({
@@ -58,6 +59,7 @@ class DagRun {
   private readonly decisions = new Map<string, ApprovalDecision>();
   private readonly waitingActivities: string[] = [];
   private readonly compiler = new ExpressionCompiler();
+  private readonly budget = new RunBudget(this.compiler);
   private readonly rootScope = CancellationScope.current();
   /** Activity nodes launched and not settled: what the concurrency bound counts. */
   private readonly activitiesInFlight = new Set<string>();
@@ -185,6 +187,7 @@ class DagRun {
     const out = (output ?? {}) as { result?: unknown; case?: unknown };
     const branchValue = type === 'condition' ? out.result : type === 'switch' ? out.case : undefined;
     this.planner!.markStarted(id);
+    this.budget.count(output);
     this.settle(id, { status: 'SUCCEEDED', output, attempt: 0, branchValue });
   }
 
@@ -269,20 +272,31 @@ class DagRun {
     // The context copies every node's state; building it for each of 1,000 plain activity
     // nodes made wide fan-outs quadratic, so only nodes that evaluate something get one.
     const templated = containsTemplate(raw, spec?.expressionFields);
+    if (templated || execution === 'inline') await this.budget.beforeEvaluation();
     const context = templated || execution === 'inline' ? this.expressionContext() : undefined;
     const config = (templated ? await resolveTemplates(raw, context!, this.compiler, spec?.expressionFields) : raw) as Record<string, unknown>;
     switch (execution) {
       case 'activity':
-        return runActivityNode(node, config, this.definition!.defaults, this.tenantId);
-      case 'inline':
-        return { status: 'SUCCEEDED', attempt: 1, ...(await runInlineNode(node, config, context!, this.compiler)) };
+        this.budget.checkActivityConfig(node.id, config);
+        return this.budget.withActivityRoom((room) => runActivityNode(node, config, this.definition!.defaults, this.tenantId, room));
+      case 'inline': {
+        const result = await runInlineNode(node, config, context!, this.compiler);
+        this.budget.admitInlineOutput(node.id, result.output);
+        return { status: 'SUCCEEDED', attempt: 1, ...result };
+      }
       case 'timer':
         return runDelayNode(config);
       case 'signal':
-        return runApprovalNode(node, config, this.decisions);
+        return this.admitted(node.id, await runApprovalNode(node, config, this.decisions));
       case 'child':
-        return runSubworkflowNode(node, config, { tenantId: this.tenantId, depth: this.args.depth ?? 0 });
+        return this.admitted(node.id, await runSubworkflowNode(node, config, { tenantId: this.tenantId, depth: this.args.depth ?? 0 }));
     }
+  }
+
+  /** A result that arrived whole (a child's outputs, approval data) counts against the run's budget. */
+  private admitted(nodeId: string, settled: Settled): Settled {
+    this.budget.admitOutput(nodeId, settled.output);
+    return settled;
   }
 
   // -- state ------------------------------------------------------------------------------------

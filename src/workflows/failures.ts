@@ -30,9 +30,15 @@ export function describeFailure(err: unknown, maxAttempts: () => number): NodeFa
     return failure;
   }
   if (err instanceof ChildWorkflowFailure) {
-    const cause = err.cause;
+    // The child's own reason may sit below an ActivityFailure (e.g. its definition did not load).
+    let cause: unknown = err.cause;
+    while (cause instanceof Error && !(cause instanceof ApplicationFailure) && cause.cause) cause = cause.cause;
+    const reason = cause instanceof Error ? cause : err.cause;
     return {
-      error: { type: cause instanceof ApplicationFailure ? (cause.type ?? 'ChildFailed') : 'ChildFailed', message: cause?.message ?? err.message },
+      error: {
+        type: reason instanceof ApplicationFailure ? (reason.type ?? 'ChildFailed') : reason instanceof TimeoutFailure ? 'ChildTimeout' : 'ChildFailed',
+        message: reason?.message ?? err.message,
+      },
     };
   }
   if (err instanceof ApplicationFailure) {
