@@ -9,8 +9,8 @@ import { RE2JS } from 're2js';
 export const EXPRESSION_LIMITS = {
   /** Nested evaluation depth (non-tail recursion); far below where the native stack would overflow. */
   depth: 200,
-  /** Evaluation steps (one per evaluated sub-expression); ~50 ms of work in the workflow sandbox. */
-  steps: 100_000,
+  /** Evaluation steps (one per evaluated sub-expression); about 0.4 s in the workflow sandbox on a slow core. */
+  steps: 50_000,
   /** Length of any one string an expression builds, in UTF-16 units. */
   stringLength: 1_000_000,
   /** Length of any one array an expression builds. */

@@ -17,7 +17,7 @@ export const RUN_LIMITS = {
    * it, the next evaluation waits for a fresh workflow task, so no task runs into Temporal's
    * deadlock detector (2 s) however many heavy transforms become ready at once.
    */
-  stepsPerWorkflowTask: 300_000,
+  stepsPerWorkflowTask: 60_000,
 } as const;
 
 /** Size of a value as the JSON Temporal and Postgres will carry. */

@@ -206,7 +206,7 @@ describe('expression guards', () => {
     await expect(compiler.evaluate('($f := function($x){ $f($x) }; $f(1))', context)).rejects.toMatchObject({
       name: 'ExpressionLimitExceeded',
       limit: 'steps',
-      message: expect.stringMatching(/more than 100000 evaluation steps/),
+      message: expect.stringMatching(/more than 50000 evaluation steps/),
     });
   });
 
