@@ -22,6 +22,8 @@ export interface NodeType<S extends TSchema = TSchema> {
   configSchema: S;
   /** Config fields holding durations, checked at validation time. */
   durationFields?: readonly string[];
+  /** Config fields that must be written out in the definition: a `{{ }}` template there is refused. */
+  literalFields?: readonly string[];
   run(config: Static<S>, context: NodeRunContext): Promise<unknown>;
 }
 
@@ -59,6 +61,7 @@ export class NodeRegistry {
       execution: 'activity',
       configSchema: t.configSchema,
       durationFields: t.durationFields,
+      literalFields: t.literalFields,
     }));
     return catalogOf([...BUILTIN_CATALOG.values(), ...activitySpecs]);
   }

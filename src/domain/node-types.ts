@@ -18,6 +18,8 @@ export interface NodeTypeSpec {
   branchLabels?: readonly string[] | 'any';
   /** Config fields holding durations (checked by validation when not a template). */
   durationFields?: readonly string[];
+  /** Config fields that must stay literal: a `{{ }}` template there is a validation error. */
+  literalFields?: readonly string[];
 }
 
 export type NodeCatalog = ReadonlyMap<string, NodeTypeSpec>;

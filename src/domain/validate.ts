@@ -115,6 +115,15 @@ function nodeProblems(node: NodeDef, path: string, spec: NodeTypeSpec | undefine
       }
     }
   }
+  for (const field of spec?.literalFields ?? []) {
+    const value = config[field];
+    if (typeof value === 'string' && value.includes('{{')) {
+      problems.push({
+        path: `${path}/config/${escapePointer(field)}`,
+        message: `"${field}" must be written out in the definition, not built from a {{ }} template (run-time values go in "params" as $1, $2, so they can never change the statement)`,
+      });
+    }
+  }
   const forged = findOutputRef(config, `${path}/config`);
   if (forged) problems.push({ path: forged, message: 'references to stored outputs ($trellisRef) are made by Trellis at run time, not written in a definition' });
   const rawFields = new Set(spec?.expressionFields ?? []);

@@ -321,3 +321,28 @@ describe('classifyAddress', () => {
     expect(classifyAddress('::1')).toBe('loopback');
   });
 });
+
+describe('classifyAddress: IPv6 forms that carry an IPv4 address, and documentation ranges (issue 9)', () => {
+  it.each([
+    ['2002:7f00:1::', /6to4 of loopback 127.0.0.1/],
+    ['2002:a00:1::1', /6to4 of private 10.0.0.1/],
+    ['2001:0:7f00:1::', /Teredo of loopback 127.0.0.1/],
+    ['2001:0:4136:e378:8000:63bf:80ff:fffe', /Teredo of loopback 127.0.0.1/],
+    ['64:ff9b:1::7f00:1', /local-use NAT64/],
+    ['::7f00:1', /IPv4-compatible/],
+    ['::a9fe:a9fe', /IPv4-compatible/],
+    ['::ffff:0:7f00:1', /SIIT of loopback 127.0.0.1/],
+    ['::ffff:0:a9fe:a9fe', /SIIT of cloud metadata/],
+    ['192.0.2.1', /reserved or documentation/],
+    ['198.51.100.7', /reserved or documentation/],
+    ['203.0.113.9', /reserved or documentation/],
+    ['2001:db8::1', /reserved or documentation/],
+    ['100::1', /discard/],
+  ])('refuses %s', (address, reason) => {
+    expect(classifyAddress(address)).toMatch(reason);
+  });
+
+  it.each(['2002:808:808::1', '2001:0:4136:e378:8000:63bf:f7f7:f7f7'])('allows %s, whose embedded IPv4 addresses are public', (address) => {
+    expect(classifyAddress(address)).toBeUndefined();
+  });
+});

@@ -41,6 +41,13 @@ function run(config: Record<string, unknown>, env = newActivityEnv()): Promise<N
 }
 
 describe('postgres node', () => {
+  it("treats an injection attempt passed as a parameter as a plain value (issue 9's SQL injection)", async () => {
+    await admin.query(`INSERT INTO ${table} (name, score) VALUES ('inj-a', 1), ('inj-b', 2) ON CONFLICT DO NOTHING`);
+    const result = await run({ connection: 'main', sql: `SELECT name FROM ${table} WHERE name = $1`, params: ["zzz' or '1'='1"] });
+    expect(result.output).toEqual({ rows: [], rowCount: 0 });
+    await admin.query(`DELETE FROM ${table} WHERE name LIKE 'inj-%'`);
+  });
+
   it('selects with params and reports the attempt', async () => {
     const result = await run({ connection: 'main', sql: 'SELECT $1::int + $2::int AS sum, $3::text AS label', params: [2, 3, 'x'] });
     expect(result).toEqual({ output: { rows: [{ sum: 5, label: 'x' }], rowCount: 1 }, attempt: 2 });

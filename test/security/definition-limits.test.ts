@@ -31,4 +31,18 @@ describe('hostile definitions are refused at save time', () => {
     expect(result.valid).toBe(false);
     expect(result.errors).toContainEqual({ path: '/nodes/0/config/body/stolen/$trellisRef', message: expect.stringMatching(/made by Trellis/) });
   });
+
+  it('postgres sql and connection cannot be templated (SQL injection), params can', () => {
+    const sql = validateDefinition(def([{ id: 'q', type: 'postgres', config: { connection: 'main', sql: "select * from t where name = '{{ input.name }}'" } }]), { catalog });
+    expect(sql.errors).toEqual([{ path: '/nodes/0/config/sql', message: expect.stringMatching(/must be written out.*params/) }]);
+    const connection = validateDefinition(def([{ id: 'q', type: 'postgres', config: { connection: '{{ input.c }}', sql: 'select 1' } }]), { catalog });
+    expect(connection.errors).toEqual([{ path: '/nodes/0/config/connection', message: expect.stringMatching(/must be written out/) }]);
+    const safe = validateDefinition(def([{ id: 'q', type: 'postgres', config: { connection: 'main', sql: 'select * from t where name = $1', params: ['{{ input.name }}'] } }]), { catalog });
+    expect(safe).toEqual({ valid: true, errors: [] });
+  });
+
+  it('http timeouts and response limits are bounded', () => {
+    const result = validateDefinition(def([{ id: 'h', type: 'http', config: { url: 'https://x.test', timeoutMs: 1e30, maxResponseBytes: 1e12 } }]), { catalog });
+    expect(result.errors.map((e) => e.path).sort()).toEqual(['/nodes/0/config/maxResponseBytes', '/nodes/0/config/timeoutMs']);
+  });
 });

@@ -15,9 +15,9 @@ export const HttpConfigSchema = Type.Object(
     headers: Type.Optional(Type.Record(Type.String(), Type.String())),
     query: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
     body: Type.Optional(Type.Unknown()),
-    timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'at most one day' })),
     expectStatus: Type.Optional(Type.Union([Status, Type.Array(Status, { minItems: 1 })])),
-    maxResponseBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    maxResponseBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 * 1024 * 1024, description: 'at most 16 MiB' })),
   },
   { additionalProperties: false },
 );

@@ -9,7 +9,7 @@ export const PostgresConfigSchema = Type.Object(
     connection: Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*$' }),
     sql: Type.String({ minLength: 1 }),
     params: Type.Optional(Type.Array(Type.Unknown())),
-    timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'at most one day' })),
   },
   { additionalProperties: false },
 );
@@ -49,6 +49,8 @@ export function connectionEnvVar(connection: string): string {
 export const postgresNodeType = defineNodeType({
   type: 'postgres',
   configSchema: PostgresConfigSchema,
+  // Values reach SQL only as $1, $2 parameters: a template in the text would be SQL injection.
+  literalFields: ['connection', 'sql'],
   run: (config, ctx) => runPostgres(config, ctx),
 });
 

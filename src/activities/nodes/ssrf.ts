@@ -1,64 +1,81 @@
 import dns from 'node:dns';
-import net, { BlockList, type LookupFunction } from 'node:net';
+import net, { type LookupFunction } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 /** Set to `1` to let the http node reach loopback, private, link-local and metadata addresses. */
 export const ALLOW_PRIVATE_ENV = 'TRELLIS_HTTP_ALLOW_PRIVATE';
 
-type Family = 'ipv4' | 'ipv6';
+/** What each non-global range of ipaddr.js is called in a refusal. */
+const RANGE_REASONS: Record<string, string> = {
+  unspecified: 'unspecified ("this network")',
+  broadcast: 'broadcast',
+  multicast: 'multicast',
+  linkLocal: 'link-local',
+  loopback: 'loopback',
+  carrierGradeNat: 'carrier-grade NAT',
+  private: 'private',
+  reserved: 'reserved or documentation',
+  uniqueLocal: 'unique local',
+  benchmarking: 'benchmarking',
+  discard: 'discard-only',
+  orchid2: 'ORCHIDv2',
+  amt: 'AMT',
+  as112: 'AS112',
+  as112v6: 'AS112',
+  deprecated: 'deprecated',
+  droneRemoteIdProtocolEntityTags: 'reserved',
+};
+
+const METADATA = new Set(['169.254.169.254', 'fd00:ec2::254']);
 
 /**
- * Ranges the http node refuses, most specific first so the message names the metadata endpoint
- * rather than just "link-local". IPv4 rules also match IPv4-mapped IPv6 (::ffff:a.b.c.d),
- * which BlockList handles itself.
- */
-const RULES: ReadonlyArray<readonly [reason: string, family: Family, network: string, prefix: number]> = [
-  ['cloud metadata', 'ipv4', '169.254.169.254', 32],
-  ['cloud metadata', 'ipv6', 'fd00:ec2::254', 128],
-  ['"this network"', 'ipv4', '0.0.0.0', 8],
-  ['loopback', 'ipv4', '127.0.0.0', 8],
-  ['private', 'ipv4', '10.0.0.0', 8],
-  ['private', 'ipv4', '172.16.0.0', 12],
-  ['private', 'ipv4', '192.168.0.0', 16],
-  ['carrier-grade NAT', 'ipv4', '100.64.0.0', 10],
-  ['link-local', 'ipv4', '169.254.0.0', 16],
-  ['IETF protocol assignment', 'ipv4', '192.0.0.0', 24],
-  ['benchmarking', 'ipv4', '198.18.0.0', 15],
-  ['multicast', 'ipv4', '224.0.0.0', 4],
-  ['reserved', 'ipv4', '240.0.0.0', 4],
-  ['unspecified', 'ipv6', '::', 128],
-  ['loopback', 'ipv6', '::1', 128],
-  ['unique local', 'ipv6', 'fc00::', 7],
-  ['link-local', 'ipv6', 'fe80::', 10],
-  ['site-local', 'ipv6', 'fec0::', 10],
-  ['multicast', 'ipv6', 'ff00::', 8],
-];
-
-const BLOCKS = RULES.map(([reason, family, network, prefix]) => {
-  const list = new BlockList();
-  list.addSubnet(network, prefix, family);
-  return { reason, list };
-});
-
-/** NAT64 (RFC 6052) embeds an IPv4 address that a NAT64 gateway would then connect to. */
-const NAT64 = new BlockList();
-NAT64.addSubnet('64:ff9b::', 96, 'ipv6');
-
-/**
- * Why an IP address is refused (e.g. "loopback"), or undefined when it is a public address.
- * Anything that is not an IP address is refused: the guard fails closed.
+ * Why an IP address is refused (e.g. "loopback"), or undefined when it is a global unicast
+ * address. Allow-list, not deny-list: anything ipaddr.js does not classify as global unicast is
+ * refused, and IPv6 forms that carry an IPv4 address (IPv4-mapped, NAT64, 6to4, Teredo,
+ * IPv4-compatible, SIIT) are judged by the IPv4 address they would reach. Anything that is not
+ * an IP address is refused: the guard fails closed.
  */
 export function classifyAddress(address: string): string | undefined {
   const ip = address.replace(/%.*$/, ''); // an IPv6 zone id does not change the range
-  const version = net.isIP(ip);
-  if (version === 0) return 'not an IP address';
-  const family: Family = version === 4 ? 'ipv4' : 'ipv6';
-  for (const { reason, list } of BLOCKS) if (list.check(ip, family)) return reason;
-  if (family === 'ipv6' && NAT64.check(ip, 'ipv6')) {
-    const inner = embeddedIpv4(ip);
-    const reason = classifyAddress(inner);
-    return reason === undefined ? undefined : `NAT64 of ${reason} ${inner}`;
+  if (!net.isIP(ip) || !ipaddr.isValid(ip)) return 'not an IP address';
+  const parsed = ipaddr.parse(ip);
+  const normalized = parsed.toNormalizedString();
+  if (METADATA.has(ip) || METADATA.has(normalized) || (parsed.kind() === 'ipv6' && METADATA.has(parsed.toString()))) return 'cloud metadata';
+  if (parsed.kind() === 'ipv4') return rangeReason(parsed.range());
+  const v6 = parsed as ipaddr.IPv6;
+  const parts = v6.parts;
+  const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  const range = v6.range();
+  switch (range) {
+    case 'ipv4Mapped':
+      return classifyAddress(v6.toIPv4Address().toString());
+    case 'rfc6052': {
+      // 64:ff9b::/96 is the well-known NAT64 prefix; 64:ff9b:1::/48 is for local use only.
+      if (parts[2] !== 0) return 'local-use NAT64';
+      return embedding('NAT64', v4(parts[6]!, parts[7]!));
+    }
+    case 'rfc6145':
+      return embedding('SIIT', v4(parts[6]!, parts[7]!));
+    case '6to4':
+      return embedding('6to4', v4(parts[1]!, parts[2]!));
+    case 'teredo':
+      // The Teredo server's address, and the client's (stored inverted) in the last 32 bits.
+      return embedding('Teredo', v4(parts[2]!, parts[3]!)) ?? embedding('Teredo', v4(parts[6]! ^ 0xffff, parts[7]! ^ 0xffff));
+    default:
+      break;
   }
-  return undefined;
+  if (range === 'unicast' && parts.slice(0, 6).every((p) => p === 0)) return `IPv4-compatible (deprecated) form of ${v4(parts[6]!, parts[7]!)}`;
+  return rangeReason(range);
+}
+
+function rangeReason(range: string): string | undefined {
+  return range === 'unicast' ? undefined : (RANGE_REASONS[range] ?? range);
+}
+
+/** A transition address is as good as the IPv4 address it leads to. */
+function embedding(form: string, ipv4: string): string | undefined {
+  const reason = classifyAddress(ipv4);
+  return reason === undefined ? undefined : `${form} of ${reason} ${ipv4}`;
 }
 
 /** Read at call time so operators (and tests) can flip it without a restart. */
@@ -117,17 +134,3 @@ export const guardedLookup: LookupFunction = (hostname, options, callback) => {
     else callback(null, first.address, first.family);
   });
 };
-
-/** The IPv4 address in the low 32 bits of an IPv6 address. */
-function embeddedIpv4(ipv6: string): string {
-  // The URL parser canonicalises to hex groups, so no dotted-quad tail is left to handle.
-  const canonical = new URL(`http://[${ipv6}]/`).hostname.slice(1, -1);
-  const [head = '', tail] = canonical.split('::');
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = tail ? tail.split(':') : [];
-  const groups =
-    tail === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
-  const high = parseInt(groups[6] ?? '0', 16);
-  const low = parseInt(groups[7] ?? '0', 16);
-  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
-}
