@@ -15,7 +15,6 @@ import { executionRoutes } from './routes/executions';
 import { scheduleRoutes } from './routes/schedules';
 import { executionEventRoutes } from './routes/execution-events';
 import { uiRoutes } from './routes/ui';
-import { hashSecret } from '../services/api-keys';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -54,24 +53,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  await app.register(rateLimit, {
-    max: limits.rateLimitPerMinute,
-    timeWindow: '1 minute',
-    // Per API key when there is one (hashed: keys never sit in memory maps), else per address.
-    keyGenerator: (request) => {
-      const auth = request.headers.authorization;
-      return auth ? `key:${hashSecret(auth)}` : `ip:${request.ip}`;
-    },
-    // The plugin throws what this returns; an ApiError reaches the error handler with its message intact.
-    errorResponseBuilder: (_request, context) =>
-      new ApiError(429, 'RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded`),
-  });
+  // The plugin throws what this returns; an ApiError reaches the error handler with its message intact.
+  const tooMany = (_request: unknown, context: { max: number; after: string }) =>
+    new ApiError(429, 'RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded`);
+  // Before authentication, per client address: bounds floods and key guessing whatever the header
+  // says. A root hook, so it runs before the authenticated scope's own onRequest (auth) hook.
+  await app.register(rateLimit, { global: false });
+  app.addHook(
+    'onRequest',
+    app.rateLimit({ max: limits.addressRateLimitPerMinute, timeWindow: '1 minute', keyGenerator: (request) => `ip:${request.ip}`, errorResponseBuilder: tooMany }),
+  );
+
   await app.register(metricsPlugin, { db: deps.db });
   await app.register(healthRoutes, { deps });
   await app.register(hookRoutes, { deps, limits });
   await app.register(uiRoutes); // the web console; public: its API calls carry the key
   await app.register(async (authenticated) => {
     await authenticated.register(bearerAuth, { db: deps.db });
+    // After authentication, per API key (its id, so "bearer K" and "Bearer  K" share one bucket),
+    // with separate buckets for reads and writes so polling runs never starves starting them.
+    // A second registration: each keeps its own "already counted" mark on the request.
+    await authenticated.register(rateLimit, {
+      hook: 'preHandler',
+      max: (request) => request.principal?.rateLimitPerMinute ?? limits.rateLimitPerMinute,
+      timeWindow: '1 minute',
+      keyGenerator: (request) => `key:${request.principal.keyId}:${request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write'}`,
+      errorResponseBuilder: tooMany,
+    });
     await authenticated.register(workflowRoutes, { deps, limits });
     await authenticated.register(executionRoutes, { deps, limits });
     await authenticated.register(scheduleRoutes, { deps, limits });

@@ -1,13 +1,15 @@
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../db/client';
-import { tenantForKey } from '../services/api-keys';
+import { authenticate, type Principal } from '../services/api-keys';
 import { ApiError } from './errors';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the auth hook on every route inside the authenticated scope. */
     tenantId: string;
+    /** The API key that authenticated the request, with its tenant's limits. */
+    principal: Principal;
   }
 }
 
@@ -17,15 +19,17 @@ declare module 'fastify' {
  */
 const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
   app.decorateRequest('tenantId', '');
+  app.decorateRequest('principal', undefined as unknown as Principal);
   app.addHook('onRequest', async (request, reply) => {
     const header = request.headers.authorization;
     const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-    const tenantId = match ? await tenantForKey(db, match[1]!) : undefined;
-    if (!tenantId) {
+    const principal = match ? await authenticate(db, match[1]!) : undefined;
+    if (!principal) {
       reply.header('www-authenticate', 'Bearer');
       throw new ApiError(401, 'UNAUTHORIZED', match ? 'invalid API key' : 'missing "Authorization: Bearer <api key>" header');
     }
-    request.tenantId = tenantId;
+    request.tenantId = principal.tenantId;
+    request.principal = principal;
   });
 };
 

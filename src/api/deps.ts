@@ -8,8 +8,13 @@ export interface ApiLimits {
   bodyLimit: number;
   /** Largest definition in bytes once serialized (400 past it). */
   definitionBytes: number;
-  /** Requests per key (or per client address without one) per minute (429 past it). */
+  /**
+   * Requests per API key per minute, counted separately for reads (GET) and writes (429 past
+   * it); a tenant's own `rate_limit_per_minute` overrides it. TRELLIS_RATE_LIMIT_PER_MINUTE sets it.
+   */
   rateLimitPerMinute: number;
+  /** Requests per client address per minute, before authentication. */
+  addressRateLimitPerMinute: number;
   /** Largest page a list returns. */
   maxPageSize: number;
 }
@@ -18,8 +23,20 @@ export const DEFAULT_LIMITS: ApiLimits = {
   bodyLimit: 1024 * 1024,
   definitionBytes: 512 * 1024,
   rateLimitPerMinute: 600,
+  addressRateLimitPerMinute: 6_000,
   maxPageSize: 100,
 };
+
+/** Limits an operator sets through the environment (positive integers; anything else is ignored). */
+export function limitsFromEnv(env: NodeJS.ProcessEnv): Partial<ApiLimits> {
+  const positive = (name: string) => {
+    const value = Number(env[name]);
+    return Number.isInteger(value) && value > 0 ? value : undefined;
+  };
+  const perKey = positive('TRELLIS_RATE_LIMIT_PER_MINUTE');
+  const perAddress = positive('TRELLIS_ADDRESS_RATE_LIMIT_PER_MINUTE');
+  return { ...(perKey && { rateLimitPerMinute: perKey }), ...(perAddress && { addressRateLimitPerMinute: perAddress }) };
+}
 
 /** What the API needs from the outside world; `buildApp` wires nothing itself. */
 export interface AppDeps {

@@ -1,4 +1,6 @@
+import { timingSafeEqual } from 'node:crypto';
 import fp from 'fastify-plugin';
+import { ApiError } from './errors';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../db/client';
@@ -106,12 +108,31 @@ const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
   app.get(
     '/metrics',
     { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)', ...PUBLIC_ROUTE } },
-    async (_request, reply) => {
+    async (request, reply) => {
+      // Counts across every tenant: for the operator's scraper, not for tenants' API keys.
+      if (!metricsAllowed(request.ip, request.headers.authorization)) {
+        throw new ApiError(
+          403,
+          'FORBIDDEN',
+          'metrics are served to loopback clients, or to "Authorization: Bearer $TRELLIS_METRICS_TOKEN" when the server sets that variable',
+        );
+      }
       const text = await registry.metrics();
       return reply.type(registry.contentType).send(text);
     },
   );
 };
+
+/** The operator's token when TRELLIS_METRICS_TOKEN is set; otherwise only clients on this machine. */
+function metricsAllowed(ip: string, authorization: string | undefined): boolean {
+  const token = process.env.TRELLIS_METRICS_TOKEN;
+  if (token) {
+    const given = Buffer.from(authorization?.replace(/^Bearer\s+/i, '') ?? '');
+    const wanted = Buffer.from(token);
+    return given.length === wanted.length && timingSafeEqual(given, wanted);
+  }
+  return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+}
 
 /** Not encapsulated: the metrics decorator and the timing hook must reach every route. */
 export const metricsPlugin = fp(plugin, { name: 'trellis-metrics' });

@@ -5,6 +5,7 @@ import { createDb } from '../db/client';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../db/embedded-postgres';
 import { migrate } from '../db/migrator';
 import { buildApp } from './app';
+import { limitsFromEnv } from './deps';
 import { createTemporalGateway } from './temporal-gateway';
 import { ExecutionEventHub } from '../services/execution-events';
 
@@ -34,6 +35,7 @@ export async function main(): Promise<void> {
     temporal: createTemporalGateway(client, settings.taskQueue),
     catalog: createNodeRegistry().catalog(),
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
+    limits: limitsFromEnv(process.env),
   });
 
   let closing = false;
@@ -50,7 +52,16 @@ export async function main(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
 
-  await app.listen({ host: process.env.HOST ?? '127.0.0.1', port: Number(process.env.PORT ?? 3000) });
+  const host = process.env.HOST ?? '127.0.0.1';
+  const port = Number(process.env.PORT ?? 3000);
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    // Close what is open, or its handles would keep a process that cannot serve alive forever.
+    await shutdown('listen failed');
+    const code = (err as { code?: string }).code;
+    throw new Error(code === 'EADDRINUSE' ? `${host}:${port} is already in use (set HOST/PORT)` : `cannot listen on ${host}:${port}: ${(err as Error).message}`);
+  }
 }
 
 if (require.main === module) {

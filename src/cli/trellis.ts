@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createDb } from '../db/client';
 import { migrate } from '../db/migrator';
-import { createApiKey } from '../services/api-keys';
+import { createApiKey, listApiKeys, revokeApiKey, setTenantRateLimit } from '../services/api-keys';
 
 const USAGE = `Usage: trellis <command> [options]
 
@@ -11,6 +11,10 @@ Commands:
   migrate                                 apply pending database migrations (DATABASE_URL)
   apikey create --tenant NAME [--name KEYNAME]
                                           create an API key for a tenant (created if new); the key is the last line
+  apikey list --tenant NAME               list a tenant's keys (ids, names, dates; never the keys)
+  apikey revoke --tenant NAME --id KEYID  revoke a key (effective on its next request)
+  tenant rate-limit --tenant NAME (--per-minute N | --default)
+                                          set a tenant's requests per key and minute
   help                                    show this help
 `;
 
@@ -71,21 +75,56 @@ async function runMigrate(env: NodeJS.ProcessEnv, out: (line: string) => void): 
 async function runApiKey(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
-    options: { tenant: { type: 'string' }, name: { type: 'string' } },
+    options: { tenant: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
-  if (positionals[0] !== 'create' || positionals.length > 1) {
-    throw new UsageError('expected: trellis apikey create --tenant NAME [--name KEYNAME]');
+  const action = positionals[0];
+  if (!['create', 'list', 'revoke'].includes(action ?? '') || positionals.length > 1) {
+    throw new UsageError('expected: trellis apikey create|list|revoke --tenant NAME');
   }
   if (!values.tenant) throw new UsageError('--tenant NAME is required');
+  if (action === 'revoke' && !values.id) throw new UsageError('--id KEYID is required (see trellis apikey list)');
   const db = createDb(databaseUrl(env), { max: 1 });
   try {
+    if (action === 'list') {
+      const keys = await listApiKeys(db, values.tenant);
+      if (!keys) throw new UsageError(`no tenant named "${values.tenant}"`, false);
+      for (const k of keys) out(`${k.id}  ${k.name ?? '-'}  created ${k.createdAt}${k.revokedAt ? `  revoked ${k.revokedAt}` : ''}`);
+      return;
+    }
+    if (action === 'revoke') {
+      if (!(await revokeApiKey(db, values.tenant, values.id!))) throw new UsageError(`tenant "${values.tenant}" has no active key ${values.id}`, false);
+      out(`revoked key ${values.id} of tenant "${values.tenant}"`);
+      return;
+    }
     const { tenantId, key } = await createApiKey(db, values.tenant, values.name);
     const named = values.name ? `, named "${values.name}"` : '';
     out(`API key for tenant "${values.tenant}" (${tenantId})${named}; it is shown once, store it now:`);
     // Last line, alone, so scripts can take it with `| tail -n 1`.
     out(key);
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+async function runTenant(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { tenant: { type: 'string' }, 'per-minute': { type: 'string' }, default: { type: 'boolean' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals[0] !== 'rate-limit' || positionals.length > 1) throw new UsageError('expected: trellis tenant rate-limit --tenant NAME (--per-minute N | --default)');
+  if (!values.tenant) throw new UsageError('--tenant NAME is required');
+  const perMinute = values.default ? null : Number(values['per-minute']);
+  if (perMinute !== null && !(Number.isInteger(perMinute) && perMinute > 0 && perMinute <= 1_000_000)) {
+    throw new UsageError('--per-minute takes a whole number from 1 to 1000000 (or use --default)');
+  }
+  const db = createDb(databaseUrl(env), { max: 1 });
+  try {
+    if (!(await setTenantRateLimit(db, values.tenant, perMinute))) throw new UsageError(`no tenant named "${values.tenant}"`, false);
+    out(`tenant "${values.tenant}": ${perMinute === null ? 'the deployment default' : perMinute} requests per API key and minute (reads and writes counted apart)`);
   } finally {
     await db.$disconnect();
   }
@@ -102,6 +141,9 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
         return 0;
       case 'apikey':
         await runApiKey(rest, env, out);
+        return 0;
+      case 'tenant':
+        await runTenant(rest, env, out);
         return 0;
       case 'api':
         await startEntry('../api/server', 'API server');

@@ -6,6 +6,7 @@ import { ApiError, badRequest, conflict, notFound } from '../api/errors';
 import type { TemporalGateway } from '../api/temporal-gateway';
 import type { DagWorkflowInput } from '../workflows/contract';
 import type { WorkflowDefinition } from '../domain/definition';
+import { maxRunningPerTenant } from './definition-store';
 
 export type { ExecutionStatus, ExecutionTrigger };
 
@@ -93,6 +94,11 @@ export async function startExecution(
 
   const workflow = await ctx.db.workflow.findFirst({ where: { id: request.workflowId, tenantId } });
   if (!workflow) throw notFound(`workflow ${request.workflowId}`);
+  const running = await ctx.db.execution.count({ where: { tenantId, status: 'RUNNING' } });
+  const maxRunning = maxRunningPerTenant();
+  if (running >= maxRunning) {
+    throw new ApiError(429, 'TOO_MANY_RUNS', `${running} runs of this tenant are in progress; the limit is ${maxRunning} (TRELLIS_MAX_RUNNING_PER_TENANT)`);
+  }
   if (workflow.archivedAt) throw conflict(`workflow ${workflow.id} is archived; it starts no new runs`);
   const version = request.version ?? workflow.latestVersion;
   const pinned = await ctx.db.workflowVersion.findUnique({

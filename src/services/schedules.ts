@@ -1,3 +1,4 @@
+import { MAX_INPUT_BYTES } from './runs';
 import { randomBytes } from 'node:crypto';
 import { Prisma } from '../generated/prisma/client';
 import type { AppDeps } from '../api/deps';
@@ -70,7 +71,7 @@ function specOf(row: ScheduleRow): ScheduleSpecInput {
 }
 
 /** Every problem with cron, timezone and catchupWindow at once, as 400 details with body paths. */
-function checkFields(fields: { cron?: string; timezone?: string; catchupWindow?: string | null }): void {
+function checkFields(fields: { cron?: string; timezone?: string; catchupWindow?: string | null; input?: unknown }): void {
   const details: { path: string; message: string }[] = [];
   const cron = fields.cron === undefined ? undefined : cronError(fields.cron);
   if (cron) details.push({ path: '/body/cron', message: cron });
@@ -79,9 +80,12 @@ function checkFields(fields: { cron?: string; timezone?: string; catchupWindow?:
   if (fields.catchupWindow !== undefined && fields.catchupWindow !== null) {
     const ms = parseDuration(fields.catchupWindow);
     if (ms === undefined || ms < MIN_CATCHUP_MS) {
-      details.push({ path: '/body/catchupWindow', message: 'must be a duration of at least 10s, such as "10m" or "1h30m"' });
+      details.push({ path: '/body/catchupWindow', message: 'must be a duration from 10s to 366d, such as "10m" or "1h30m"' });
     }
   }
+  // Every run the schedule starts carries this input: the same limit as POST /executions.
+  const inputBytes = fields.input === undefined ? 0 : Buffer.byteLength(JSON.stringify(fields.input) ?? '', 'utf8');
+  if (inputBytes > MAX_INPUT_BYTES) details.push({ path: '/body/input', message: `must be at most ${MAX_INPUT_BYTES} bytes as JSON (it is ${inputBytes})` });
   if (details.length > 0) throw badRequest(`invalid schedule: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}`, details);
 }
 

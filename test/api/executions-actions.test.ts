@@ -64,17 +64,19 @@ describe('POST /executions/:id/nodes/:nodeId/approve', () => {
     await seedNodeRun(api.database.db, { executionId: id, nodeId: 'check', type: 'approval', status: 'WAITING' });
     const res = await post(`/executions/${id}/nodes/check/approve`, { approved: true, data: { note: 'ok' } });
     expect(res.statusCode).toBe(202);
-    expect(res.json()).toEqual({ id, nodeId: 'check', approved: true, by: 'api' });
+    // The decision is recorded as the calling key's, whatever the body claims (issue 9).
+    const by = expect.stringMatching(/^apikey:/);
+    expect(res.json()).toEqual({ id, nodeId: 'check', approved: true, by });
     expect(api.temporal.approvals).toContainEqual({
       executionId: id,
-      decision: { nodeId: 'check', approved: true, data: { note: 'ok' }, by: 'api' },
+      decision: { nodeId: 'check', approved: true, data: { note: 'ok' }, by },
     });
 
     // Before the run reaches the node (no row yet) the decision is sent too: the workflow keeps it.
     const early = await run();
     const rejected = await post(`/executions/${early.id}/nodes/check/approve`, { approved: false, by: 'ann' });
     expect(rejected.statusCode).toBe(202);
-    expect(api.temporal.approvals).toContainEqual({ executionId: early.id, decision: { nodeId: 'check', approved: false, by: 'ann' } });
+    expect(api.temporal.approvals).toContainEqual({ executionId: early.id, decision: { nodeId: 'check', approved: false, by } });
   });
 
   it('answers 404 for an unknown node, 409 for a non-approval node, a terminal node or a finished run', async () => {
@@ -143,6 +145,7 @@ describe('POST /executions/:id/retry', () => {
     expect(body.id).not.toBe(failed);
     expect(body.reused.sort()).toEqual(['check', 'fetch']);
     expect(api.temporal.started.get(body.id)).toEqual({
+      tenantId: api.acmeTenantId,
       workflowId,
       version: 1,
       input: { orderId: 9 },

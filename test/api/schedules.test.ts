@@ -51,7 +51,7 @@ describe('POST /workflows/:id/schedules', () => {
       {
         method: 'create',
         scheduleId: body.id,
-        spec: { workflowId: wf, cron: '0 9 * * MON-FRI', timezone: 'UTC', input: undefined, overlap: 'skip', paused: false },
+        spec: { workflowId: wf, tenantId: api.acmeTenantId, cron: '0 9 * * MON-FRI', timezone: 'UTC', input: undefined, overlap: 'skip', paused: false },
       },
     ]);
     const row = await api.database.db.schedule.findUniqueOrThrow({ where: { id: body.id } });
@@ -63,7 +63,7 @@ describe('POST /workflows/:id/schedules', () => {
     const payload = { cron: '@daily', timezone: 'Europe/Paris', input: { n: 1 }, overlap: 'buffer_one', paused: true, catchupWindow: '1h30m', note: 'later' };
     const body = await createSchedule(wf, payload);
     expect(body).toMatchObject(payload);
-    expect(api.temporal.schedules.get(body.id)).toEqual({ workflowId: wf, ...payload });
+    expect(api.temporal.schedules.get(body.id)).toEqual({ workflowId: wf, tenantId: api.acmeTenantId, ...payload });
   });
 
   it('answers 400 with the field path for a bad cron, timezone or catch-up window (all at once)', async () => {
@@ -180,7 +180,7 @@ describe('PATCH /schedules/:id', () => {
     expect(update).toEqual({
       method: 'update',
       scheduleId: s.id,
-      spec: { workflowId: wf, cron: '30 2 * * *', timezone: 'America/New_York', input: [1, 2], overlap: 'allow_all', paused: false },
+      spec: { workflowId: wf, tenantId: api.acmeTenantId, cron: '30 2 * * *', timezone: 'America/New_York', input: [1, 2], overlap: 'allow_all', paused: false },
     });
   });
 

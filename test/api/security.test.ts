@@ -201,8 +201,59 @@ describe('rate limit', () => {
       const headers = { authorization: `Bearer ${limited.otherKey}` };
       const other = await limited.app.inject({ method: 'GET', url: '/workflows', headers });
       expect(other.statusCode).toBe(200);
+      // Another spelling of the same key is the same key: no fresh bucket (issue 9).
+      for (const spelling of [`bearer ${limited.key}`, `BEARER ${limited.key}`, `Bearer  ${limited.key}`, `Bearer\t${limited.key}`]) {
+        const res = await limited.app.inject({ method: 'GET', url: '/workflows', headers: { authorization: spelling } });
+        expect(res.statusCode, JSON.stringify(spelling)).toBe(429);
+      }
+      // Reads and writes are counted apart: a poller at its read limit can still start runs.
+      const write = await limited.request({ method: 'POST', url: '/workflows/validate', payload: { definition: { name: 'x', nodes: [{ id: 'a', type: 'noop' }] } } });
+      expect(write.statusCode).toBe(200);
     } finally {
       await limited.close();
+    }
+  });
+
+  it('a tenant can have its own limit', async () => {
+    const limited = await createTestApi({ limits: { rateLimitPerMinute: 2 } });
+    try {
+      await limited.database.db.tenant.update({ where: { id: limited.acmeTenantId }, data: { rateLimitPerMinute: 4 } });
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await limited.request({ method: 'GET', url: '/workflows' })).statusCode);
+      expect(statuses).toEqual([200, 200, 200, 200, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('before authentication, requests are limited per client address', async () => {
+    const limited = await createTestApi({ limits: { addressRateLimitPerMinute: 3 } });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await limited.app.inject({ method: 'GET', url: '/workflows', headers: { authorization: `Bearer trl_guess${i}` } })).statusCode);
+      expect(statuses).toEqual([401, 401, 401, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('/metrics', () => {
+  it('answers loopback clients, and others only with TRELLIS_METRICS_TOKEN', async () => {
+    const api = await createTestApi();
+    try {
+      expect((await api.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
+      const remote = await api.app.inject({ method: 'GET', url: '/metrics', remoteAddress: '203.0.113.7' });
+      expect(remote.statusCode).toBe(403);
+      process.env.TRELLIS_METRICS_TOKEN = 'scrape-token';
+      try {
+        expect((await api.app.inject({ method: 'GET', url: '/metrics', remoteAddress: '203.0.113.7', headers: { authorization: 'Bearer scrape-token' } })).statusCode).toBe(200);
+        expect((await api.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(403);
+      } finally {
+        delete process.env.TRELLIS_METRICS_TOKEN;
+      }
+    } finally {
+      await api.close();
     }
   });
 });

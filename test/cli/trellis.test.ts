@@ -64,4 +64,45 @@ describe('trellis CLI', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('apikey create --tenant NAME');
   });
+
+  it('apikey list shows ids and names, never keys; revoke makes the key stop working', async () => {
+    const created = await trellis(['apikey', 'create', '--tenant', 't2', '--name', 'deploy'], { DATABASE_URL: database.url });
+    const key = created.stdout.trimEnd().split('\n').pop()!;
+    const listed = await trellis(['apikey', 'list', '--tenant', 't2'], { DATABASE_URL: database.url });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain('deploy');
+    expect(listed.stdout).not.toContain(key);
+    const id = listed.stdout.trim().split(/\s+/)[0]!;
+    const revoked = await trellis(['apikey', 'revoke', '--tenant', 't2', '--id', id], { DATABASE_URL: database.url });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(await tenantForKey(database.db, key)).toBeUndefined();
+    // Another tenant's key id is not found under this tenant.
+    const other = await trellis(['apikey', 'revoke', '--tenant', 't1', '--id', id], { DATABASE_URL: database.url });
+    expect(other.code).toBe(2);
+  });
+
+  it('tenant rate-limit sets and clears a tenant budget', async () => {
+    const set = await trellis(['tenant', 'rate-limit', '--tenant', 't1', '--per-minute', '1200'], { DATABASE_URL: database.url });
+    expect(set.code, set.stderr).toBe(0);
+    expect((await database.db.tenant.findUniqueOrThrow({ where: { name: 't1' } })).rateLimitPerMinute).toBe(1200);
+    const cleared = await trellis(['tenant', 'rate-limit', '--tenant', 't1', '--default'], { DATABASE_URL: database.url });
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect((await database.db.tenant.findUniqueOrThrow({ where: { name: 't1' } })).rateLimitPerMinute).toBeNull();
+    const bad = await trellis(['tenant', 'rate-limit', '--tenant', 't1', '--per-minute', '-3'], { DATABASE_URL: database.url });
+    expect(bad.code).toBe(2);
+  });
+
+  it('api on a port that is in use exits non-zero with a clear message', async () => {
+    const net = await import('node:net');
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as import('node:net').AddressInfo).port;
+    try {
+      const result = await trellis(['api'], { DATABASE_URL: database.url, HOST: '127.0.0.1', PORT: String(port), TEMPORAL_ADDRESS: '127.0.0.1:1' });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`127.0.0.1:${port} is already in use`);
+    } finally {
+      blocker.close();
+    }
+  });
 });

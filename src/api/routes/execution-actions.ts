@@ -82,7 +82,8 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
         throw conflict(`node ${nodeId} is already ${run.status}`, { status: run.status });
       }
       const { approved, data } = request.body;
-      const by = request.body.by ?? 'api';
+      // Recorded from the key that made the call, never from what the client claims.
+      const by = `apikey:${request.principal.keyName ?? request.principal.keyId}`;
       try {
         await deps.temporal.approve(id, { nodeId, approved, ...(data === undefined ? {} : { data }), by });
       } catch {

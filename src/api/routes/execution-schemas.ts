@@ -113,7 +113,9 @@ export const ApproveBody = Type.Object(
   {
     approved: Type.Boolean(),
     data: Type.Optional(AnyJson),
-    by: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Who decided; defaults to "api"' })),
+    by: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'Ignored: the decision is recorded as made by the calling API key ("apikey:<name or id>")' }),
+    ),
   },
   { additionalProperties: false },
 );

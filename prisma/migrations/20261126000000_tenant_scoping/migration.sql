@@ -6,3 +6,6 @@ UPDATE "output_blobs" AS b SET "tenant_id" = e."tenant_id" FROM "executions" AS 
 
 -- CreateIndex
 CREATE INDEX "output_blobs_tenant_id_id_idx" ON "output_blobs"("tenant_id", "id");
+
+-- A tenant's own request budget per API key and minute; null takes the deployment's default.
+ALTER TABLE "tenants" ADD COLUMN "rate_limit_per_minute" INTEGER;
