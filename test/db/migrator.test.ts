@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { migrate } from '../../src/db/migrator';
+import fs from 'node:fs/promises';
+import { MIGRATIONS_DIR, migrate } from '../../src/db/migrator';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 let t: TestDatabase;
@@ -16,12 +17,15 @@ describe('migrator', () => {
     expect(again.alreadyApplied).toContain('20261122000000_init');
     const client = new pg.Client({ connectionString: t.url });
     await client.connect();
-    const { rows } = await client.query('SELECT migration_name, checksum, finished_at, applied_steps_count FROM "_prisma_migrations"');
+    const { rows } = await client.query('SELECT migration_name, checksum, finished_at, applied_steps_count FROM "_prisma_migrations" ORDER BY migration_name');
     await client.end();
-    expect(rows).toHaveLength(1);
+    const onDisk = (await fs.readdir(MIGRATIONS_DIR, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    expect(rows.map((r) => r.migration_name)).toEqual(onDisk);
     expect(rows[0]).toMatchObject({ migration_name: '20261122000000_init', applied_steps_count: 1 });
-    expect(rows[0].checksum).toMatch(/^[0-9a-f]{64}$/);
-    expect(rows[0].finished_at).toBeInstanceOf(Date);
+    for (const row of rows) {
+      expect(row.checksum).toMatch(/^[0-9a-f]{64}$/);
+      expect(row.finished_at).toBeInstanceOf(Date);
+    }
   });
 
   it('serializes concurrent migrators (API and worker starting together)', async () => {
