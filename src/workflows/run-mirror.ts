@@ -1,4 +1,5 @@
 import { CancellationScope, condition, proxyActivities } from '@temporalio/workflow';
+import { jsonBytes } from '../domain/run-limits';
 import type { MirrorActivities, NodeTransition, RecordRunRequest, RunTransition } from './mirror-contract';
 
 const mirror = proxyActivities<MirrorActivities>({
@@ -9,6 +10,12 @@ const mirror = proxyActivities<MirrorActivities>({
 });
 
 const MAX_BATCH = 200;
+/**
+ * Bytes of node and run states one write may carry: far below Temporal's 2 MB payload limit, so
+ * a run that holds its full output budget is written in several activities rather than failing
+ * its workflow task on an oversized one. Runs below it batch exactly as before.
+ */
+const MAX_BATCH_BYTES = 768 * 1024;
 
 /**
  * Writes node and run transitions to Postgres beside the DAG: the interpreter never waits for a
@@ -60,10 +67,18 @@ export class RunMirror {
     try {
       this.enabled = await this.recorded!;
       while (this.enabled && (this.pendingNodes.size > 0 || this.pendingRun)) {
-        const nodes = [...this.pendingNodes.values()].slice(0, MAX_BATCH);
+        const nodes: NodeTransition[] = [];
+        let bytes = 0;
+        for (const n of this.pendingNodes.values()) {
+          const size = jsonBytes(n);
+          if (nodes.length >= MAX_BATCH || (nodes.length > 0 && bytes + size > MAX_BATCH_BYTES)) break;
+          nodes.push(n);
+          bytes += size;
+        }
         for (const n of nodes) this.pendingNodes.delete(n.nodeId);
-        // The run's own row goes last, after every node state it summarizes.
-        const run = this.pendingNodes.size === 0 ? this.pendingRun : undefined;
+        // The run's own row goes last, after every node state it summarizes (alone when the batch is full).
+        const fits = nodes.length === 0 || (this.pendingRun !== undefined && bytes + jsonBytes(this.pendingRun) <= MAX_BATCH_BYTES);
+        const run = this.pendingNodes.size === 0 && fits ? this.pendingRun : undefined;
         if (run) this.pendingRun = undefined;
         await CancellationScope.nonCancellable(() => mirror.mirrorTransitions({ executionId: this.executionId, nodes, run }));
       }

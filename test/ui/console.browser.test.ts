@@ -205,7 +205,7 @@ describe.skipIf(!haveChromium)('web console (/ui) in chromium', () => {
     await panel.getByLabel('approval data').fill('{"note": "looks right"}');
     await panel.getByRole('button', { name: 'Approve' }).click();
     await page.getByText('approval sent').waitFor();
-    expect(temporal.approvals).toEqual([{ executionId: runId, decision: { nodeId: 'review', approved: true, data: { note: 'looks right' }, by: 'console' } }]);
+    expect(temporal.approvals).toEqual([{ executionId: runId, decision: { nodeId: 'review', approved: true, data: { note: 'looks right' }, by: expect.stringMatching(/^apikey:/) } }]);
     await worker.nodes({ nodeId: 'review', type: 'approval', status: 'SUCCEEDED', attempt: 1, startedAt: worker.at(1856), finishedAt: worker.at(9000), output: { approved: true, by: 'console' } });
     await worker.finish(
       { status: 'SUCCEEDED', output: { id: 'o-1' }, finishedAt: worker.at(9010) },
