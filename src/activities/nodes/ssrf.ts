@@ -3,6 +3,8 @@ import net, { BlockList, type LookupFunction } from 'node:net';
 
 /** Set to `1` to let the http node reach loopback, private, link-local and metadata addresses. */
 export const ALLOW_PRIVATE_ENV = 'TRELLIS_HTTP_ALLOW_PRIVATE';
+/** Set to `1` to let the http node reach loopback only (`npm run dev` sets it for its own worker and demo target). */
+export const ALLOW_LOOPBACK_ENV = 'TRELLIS_HTTP_ALLOW_LOOPBACK';
 
 type Family = 'ipv4' | 'ipv6';
 
@@ -52,7 +54,9 @@ export function classifyAddress(address: string): string | undefined {
   const version = net.isIP(ip);
   if (version === 0) return 'not an IP address';
   const family: Family = version === 4 ? 'ipv4' : 'ipv6';
-  for (const { reason, list } of BLOCKS) if (list.check(ip, family)) return reason;
+  for (const { reason, list } of BLOCKS) {
+    if (list.check(ip, family)) return reason === 'loopback' && process.env[ALLOW_LOOPBACK_ENV] === '1' ? undefined : reason;
+  }
   if (family === 'ipv6' && NAT64.check(ip, 'ipv6')) {
     const inner = embeddedIpv4(ip);
     const reason = classifyAddress(inner);
