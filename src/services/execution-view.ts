@@ -6,6 +6,7 @@ import type { TemporalGateway } from '../api/temporal-gateway';
 import type { DagRunState } from '../workflows/contract';
 import { toExecutionSummary, type ExecutionSummary } from './runs';
 import { withTimeout } from '../util/timeout';
+import { approvalPrompts, withRetryInfo, type ApprovalPrompt, type RetryInfo } from './node-insight';
 
 /** How long GET /executions/:id?live=1 waits for the workflow's query before answering from the mirror alone. */
 export const LIVE_QUERY_TIMEOUT_MS = 3_000;
@@ -19,6 +20,10 @@ export interface NodeView {
   finishedAt: string | null;
   output: unknown;
   error: unknown;
+  /** With ?live=1, for a node Temporal is running or retrying: the real attempt, last failure, next retry. */
+  retry?: RetryInfo;
+  /** For an approval node that waits: the rendered message and the deadline. */
+  approval?: ApprovalPrompt;
 }
 
 export interface ExecutionDetail extends ExecutionSummary {
@@ -63,7 +68,7 @@ export async function executionDetail(
   let error: unknown = execution.error;
   let live: boolean | undefined;
   if (options.live) {
-    const state = await liveState(deps.temporal, id);
+    const [state, pending] = await Promise.all([liveState(deps.temporal, id), status === 'RUNNING' ? pendingActivities(deps.temporal, id) : undefined]);
     live = state !== undefined;
     if (state) {
       nodes = mergeLive(nodes, state);
@@ -73,7 +78,16 @@ export async function executionDetail(
         error = state.error ?? error;
       }
     }
+    nodes = withRetryInfo(nodes, pending);
   }
+  const prompts = await approvalPrompts(definition, nodes, {
+    id,
+    workflowId: execution.workflowId,
+    version: execution.version,
+    startedAt: execution.startedAt.toISOString(),
+    input: execution.input,
+  });
+  if (prompts.size > 0) nodes = nodes.map((n) => (prompts.has(n.nodeId) ? { ...n, approval: prompts.get(n.nodeId)! } : n));
   return {
     ...toExecutionSummary(execution),
     status,
@@ -124,6 +138,13 @@ export function mergeLive(nodes: NodeView[], state: DagRunState): NodeView[] {
 /** The workflow's `state` query, or undefined when it fails, is unknown or takes too long: live data is a bonus. */
 async function liveState(temporal: TemporalGateway, id: string): Promise<DagRunState | undefined> {
   return withTimeout(temporal.queryState(id), LIVE_QUERY_TIMEOUT_MS).catch(() => undefined);
+}
+
+/** Temporal's pending activities of the run, or undefined when describe fails or is slow: a bonus, like the query. */
+async function pendingActivities(temporal: TemporalGateway, id: string) {
+  return withTimeout(temporal.describe(id), LIVE_QUERY_TIMEOUT_MS)
+    .then((d) => d?.pendingActivities)
+    .catch(() => undefined);
 }
 
 function rowView(row: NodeRun): NodeView {

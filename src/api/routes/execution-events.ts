@@ -10,6 +10,8 @@ import { findExecution } from '../../services/execution-view';
 import type { ExecutionEventHub } from '../../services/execution-events';
 import { toExecutionSummary } from '../../services/runs';
 import { ExecutionIdParams, errorResponses } from './execution-schemas';
+import type { TemporalGateway } from '../temporal-gateway';
+import { withTimeout } from '../../util/timeout';
 
 // Sequence numbers are small integers; the bound keeps parseInt exact and rejects junk early.
 const SEQ = Type.String({ pattern: '^[0-9]{1,15}$' });
@@ -26,6 +28,9 @@ interface SseEvent {
   id: number;
   data: unknown;
 }
+
+/** How often an open stream asks Temporal about nodes that are running or waiting to retry. */
+export const RETRY_POLL_MS = 2_000;
 
 /**
  * GET /executions/:id/events: the run's transitions as Server-Sent Events, pushed by the mirror's
@@ -49,6 +54,8 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
           'A `snapshot` event (run and node rows), then `node` and `run` events as the mirror records them; ' +
           'each event id is the mirror sequence number. With Last-Event-ID (header or `lastEventId`) the snapshot ' +
           'is skipped and only newer transitions are sent. `: ping` comments keep the connection alive. ' +
+          'While a node is being retried, `retry` events (no id; not replayed on resume) carry ' +
+          "Temporal's view of it: `{ nodeId, state, attempt, maximumAttempts, lastFailure, nextAttemptAt }`. " +
           'The stream ends after the run reaches a terminal status.',
         params: ExecutionIdParams,
         querystring: EventsQuery,
@@ -81,7 +88,7 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
         'x-accel-buffering': 'no', // nginx would otherwise buffer the stream
       });
       reply.raw.flushHeaders();
-      const end = streamExecution({ db: deps.db, hub, log: request.log, res: reply.raw, executionId: execution.id, since });
+      const end = streamExecution({ db: deps.db, temporal: deps.temporal, hub, log: request.log, res: reply.raw, executionId: execution.id, since });
       open.add(end);
       reply.raw.once('close', () => open.delete(end));
     },
@@ -91,6 +98,7 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
 /** Drives one stream; returns a function that ends it (idempotent). */
 function streamExecution(options: {
   db: Db;
+  temporal: TemporalGateway;
   hub: ExecutionEventHub;
   log: FastifyBaseLogger;
   res: ServerResponse;
@@ -109,6 +117,7 @@ function streamExecution(options: {
     finished = true;
     unsubscribe();
     clearInterval(heartbeat);
+    clearInterval(retryPoll);
     res.end();
   };
 
@@ -140,6 +149,37 @@ function streamExecution(options: {
     if (!finished) res.write(': ping\n\n');
   }, hub.heartbeatMs);
   res.once('close', end); // client went away (or we ended): drop the subscription and the timer
+
+  // Retries happen inside Temporal, invisible to the mirror until the node settles: ask Temporal.
+  const retrySent = new Map<string, string>();
+  let polling = false;
+  const retryPoll = setInterval(() => {
+    if (finished || polling) return;
+    polling = true;
+    withTimeout(options.temporal.describe(executionId), RETRY_POLL_MS)
+      .then((description) => {
+        if (finished) return;
+        for (const p of description?.pendingActivities ?? []) {
+          if (p.attempt <= 1 && !p.lastFailure) continue; // a first attempt with no failure yet is just "running"
+          const data = {
+            nodeId: p.activityId,
+            state: p.state,
+            attempt: p.attempt,
+            maximumAttempts: p.maximumAttempts,
+            lastFailure: p.lastFailure ?? null,
+            nextAttemptAt: p.nextAttemptAt ? p.nextAttemptAt.toISOString() : null,
+          };
+          const text = JSON.stringify(data);
+          if (retrySent.get(p.activityId) === text) continue;
+          retrySent.set(p.activityId, text);
+          res.write(`event: retry\ndata: ${text}\n\n`);
+        }
+      })
+      .catch(() => undefined) // Temporal slow or away: the mirror's events still flow
+      .finally(() => {
+        polling = false;
+      });
+  }, RETRY_POLL_MS);
 
   async function send(snapshot: boolean): Promise<void> {
     const since = snapshot ? -1 : (lastSeq ?? -1);
