@@ -111,6 +111,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const consoleState = await consoleBuild;
     // The console links runs to the Temporal UI (src/api/routes/ui.ts reads it when the app is built).
     if (temporal.uiUrl) process.env.TEMPORAL_UI_URL = temporal.uiUrl;
+    process.env.TRELLIS_DEMO_BASE_URL = demo.baseUrl; // the console points the examples' sampleInput here
     const catalog = createNodeRegistry().catalog();
     const app = await buildApp({
       db,

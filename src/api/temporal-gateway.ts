@@ -24,6 +24,8 @@ export interface RunDescription {
   /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT, ... */
   status: string;
   closeTime?: Date;
+  /** Temporal's run id of the workflow (the Web UI's links need it). */
+  runId?: string;
   /** Activities Temporal is running or retrying: what the workflow itself learns only once they settle. */
   pendingActivities?: PendingActivity[];
 }
@@ -164,7 +166,7 @@ export function createTemporalGateway(client: Client, taskQueue: string): Tempor
     async describe(executionId) {
       try {
         const d = await handle(executionId).describe();
-        return { status: d.status.name, closeTime: d.closeTime, pendingActivities: (d.raw.pendingActivities ?? []).map(toPendingActivity) };
+        return { status: d.status.name, closeTime: d.closeTime, runId: d.runId, pendingActivities: (d.raw.pendingActivities ?? []).map(toPendingActivity) };
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return undefined;
         throw err;

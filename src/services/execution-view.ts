@@ -34,6 +34,8 @@ export interface ExecutionDetail extends ExecutionSummary {
   nodes: NodeView[];
   /** Present only when live state was asked for: whether the workflow's query answered. */
   live?: boolean;
+  /** With live state: Temporal's run id of the workflow, for links into the Temporal Web UI. */
+  temporalRunId?: string;
 }
 
 /** The tenant's execution, or 404 (also for another tenant's: ids must not leak across tenants). */
@@ -67,8 +69,10 @@ export async function executionDetail(
   let status = execution.status;
   let error: unknown = execution.error;
   let live: boolean | undefined;
+  let temporalRunId: string | undefined;
   if (options.live) {
-    const [state, pending] = await Promise.all([liveState(deps.temporal, id), status === 'RUNNING' ? pendingActivities(deps.temporal, id) : undefined]);
+    const [state, description] = await Promise.all([liveState(deps.temporal, id), describeRun(deps.temporal, id)]);
+    temporalRunId = description?.runId;
     live = state !== undefined;
     if (state) {
       nodes = mergeLive(nodes, state);
@@ -78,7 +82,7 @@ export async function executionDetail(
         error = state.error ?? error;
       }
     }
-    nodes = withRetryInfo(nodes, pending);
+    if (status === 'RUNNING') nodes = withRetryInfo(nodes, description?.pendingActivities);
   }
   const prompts = await approvalPrompts(definition, nodes, {
     id,
@@ -97,6 +101,7 @@ export async function executionDetail(
     progress: { total: definition ? definition.nodes.length : nodes.length, done: nodes.filter((n) => isTerminal(n.status)).length },
     nodes,
     ...(live === undefined ? {} : { live }),
+    ...(temporalRunId === undefined ? {} : { temporalRunId }),
   };
 }
 
@@ -140,11 +145,9 @@ async function liveState(temporal: TemporalGateway, id: string): Promise<DagRunS
   return withTimeout(temporal.queryState(id), LIVE_QUERY_TIMEOUT_MS).catch(() => undefined);
 }
 
-/** Temporal's pending activities of the run, or undefined when describe fails or is slow: a bonus, like the query. */
-async function pendingActivities(temporal: TemporalGateway, id: string) {
-  return withTimeout(temporal.describe(id), LIVE_QUERY_TIMEOUT_MS)
-    .then((d) => d?.pendingActivities)
-    .catch(() => undefined);
+/** Temporal's description of the run (run id, pending activities), or undefined when it fails or is slow: a bonus, like the query. */
+async function describeRun(temporal: TemporalGateway, id: string) {
+  return withTimeout(temporal.describe(id), LIVE_QUERY_TIMEOUT_MS).catch(() => undefined);
 }
 
 function rowView(row: NodeRun): NodeView {

@@ -123,6 +123,7 @@ export const ExecutionDetailSchema = Type.Object({
   }),
   nodes: Type.Array(NodeViewSchema),
   live: Type.Optional(Type.Boolean({ description: 'With ?live=1: whether the live query answered' })),
+  temporalRunId: Type.Optional(Type.String({ description: "With ?live=1: Temporal's run id (for Web UI links)" })),
 });
 
 export const CancelBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false });
