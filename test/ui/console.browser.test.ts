@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -24,7 +24,6 @@ import { seedExecution, seedWorkflow, tenantId as tenantOf } from '../support/ru
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ROOT = path.resolve(__dirname, '../..');
-const SCREENSHOT = path.join(ROOT, 'docs/console-run.png');
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
@@ -201,10 +200,7 @@ describe.skipIf(!haveChromium)('web console (/ui) in chromium', () => {
     await panel.getByRole('button', { name: 'Approve' }).waitFor();
     const shot = await page.screenshot({ type: 'png' });
     checkNotBlank(shot);
-    if (!existsSync(SCREENSHOT) || process.env.TRELLIS_UPDATE_SCREENSHOTS === '1') {
-      mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
-      writeFileSync(SCREENSHOT, shot);
-    }
+    // The README's screenshots come from the real journey (test/ui/journey.browser.test.ts).
     expect(shot.length).toBeLessThan(300 * 1024);
 
     await panel.getByLabel('approval data').fill('{"note": "looks right"}');
