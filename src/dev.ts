@@ -51,6 +51,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const dataDir = devDataDir();
   if (values.reset) await resetDataDir(dataDir);
   await ensureDataDir(dataDir);
+  // The hook for dev-mode state of other features (e.g. a secrets master key, generated once and kept
+  // here with mode 0600): everything in this process can find the data dir in TRELLIS_DATA_DIR.
+  process.env.TRELLIS_DATA_DIR = dataDir;
   installDevLogger();
   // The dev worker (this process only) may call loopback: the demo target and the user's own local services.
   process.env[ALLOW_LOOPBACK_ENV] = '1';

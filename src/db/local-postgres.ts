@@ -29,8 +29,12 @@ const ROOT_FALLBACK = '/var/lib/trellis';
  * /var/lib/trellis, and when it cannot write the data dir the cluster lives in
  * /var/lib/trellis/data-<hash of the data dir> instead.
  */
-export async function startLocalPostgres(dataDir: string, onLog: (line: string) => void = () => undefined): Promise<LocalPostgresHandle> {
-  const binaries = await postgresBinaries();
+export async function startLocalPostgres(
+  dataDir: string,
+  options: { onLog?: (line: string) => void; /** Tests: binaries from elsewhere than the npm package. */ binaries?: { initdb: string; version: string } } = {},
+): Promise<LocalPostgresHandle> {
+  const onLog = options.onLog ?? (() => undefined);
+  const binaries = options.binaries ?? (await postgresBinaries());
   const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
   let binDir = path.dirname(binaries.initdb);
   let pgdata = path.join(dataDir, 'postgres');
