@@ -141,6 +141,17 @@ describe('what a run shows while it is in flight', () => {
       onTimeout: 'reject',
     });
 
+    // The event stream says the same: its snapshot carries the rendered prompt.
+    const stream = await SseClient.open(`${base}/executions/${id}/events`, { authorization: `Bearer ${key}` });
+    try {
+      const snapshot = await stream.next({ timeoutMs: 10_000 });
+      expect(snapshot.event).toBe('snapshot');
+      const nodes = (JSON.parse(snapshot.data!) as { nodes: LiveNode[] }).nodes;
+      expect(nodes.find((n) => n.nodeId === 'sign_off')?.approval).toEqual(waiting.approval);
+    } finally {
+      stream.close();
+    }
+
     const listed = (await call('GET', '/executions?waiting=approval&limit=100')).json() as { items: { id: string }[] };
     expect(listed.items.map((r) => r.id)).toContain(id);
     expect((await call('POST', `/executions/${id}/nodes/sign_off/approve`, { approved: true })).statusCode).toBe(202);

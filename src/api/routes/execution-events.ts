@@ -6,7 +6,8 @@ import type { Db } from '../../db/client';
 import type { Execution, NodeRun } from '../../generated/prisma/client';
 import type { AppDeps } from '../deps';
 import { ApiError } from '../errors';
-import { findExecution } from '../../services/execution-view';
+import { findExecution, pinnedDefinition } from '../../services/execution-view';
+import { approvalPrompts } from '../../services/node-insight';
 import type { ExecutionEventHub } from '../../services/execution-events';
 import { toExecutionSummary } from '../../services/runs';
 import { ExecutionIdParams, errorResponses } from './execution-schemas';
@@ -54,6 +55,7 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
           'A `snapshot` event (run and node rows), then `node` and `run` events as the mirror records them; ' +
           'each event id is the mirror sequence number. With Last-Event-ID (header or `lastEventId`) the snapshot ' +
           'is skipped and only newer transitions are sent. `: ping` comments keep the connection alive. ' +
+          'A waiting approval node\'s `node` event carries `approval: { message, deadline, onTimeout }` (the message rendered). ' +
           'While a node is being retried, `retry` events (no id; not replayed on resume) carry ' +
           "Temporal's view of it: `{ nodeId, state, attempt, maximumAttempts, lastFailure, nextAttemptAt }`. " +
           'The stream ends after the run reaches a terminal status.',
@@ -187,12 +189,15 @@ function streamExecution(options: {
     if (finished) return;
     if (!rows) return end(); // the execution was deleted (its workflow was): nothing more will come
     const { run, nodes } = rows;
+    const prompts = await promptsFor(db, run, nodes);
+    const withPrompt = (row: NodeRun) => (prompts.has(row.nodeId) ? { ...nodeData(row), approval: prompts.get(row.nodeId) } : nodeData(row));
+    if (finished) return;
     if (snapshot) {
       const seq = Math.max(run.lastSeq, ...nodes.map((n) => n.lastSeq));
-      write(res, { event: 'snapshot', id: seq, data: { run: runSnapshot(run), nodes: nodes.map(nodeData) } });
+      write(res, { event: 'snapshot', id: seq, data: { run: runSnapshot(run), nodes: nodes.map(withPrompt) } });
       lastSeq = seq;
     } else {
-      const events: SseEvent[] = nodes.map((n) => ({ event: 'node', id: n.lastSeq, data: nodeData(n) }));
+      const events: SseEvent[] = nodes.map((n) => ({ event: 'node', id: n.lastSeq, data: withPrompt(n) }));
       if (run.lastSeq > since) events.push({ event: 'run', id: run.lastSeq, data: runData(run) });
       // Stable sort: at an equal seq the run event stays after the node events of the same batch.
       events.sort((a, b) => a.id - b.id);
@@ -220,6 +225,19 @@ async function readSince(db: Db, executionId: string, since: number): Promise<{ 
     { isolationLevel: 'RepeatableRead' },
   );
   return run ? { run, nodes } : undefined;
+}
+
+/**
+ * The rendered message and deadline of approval nodes that just started waiting. Rendering reads
+ * the pinned definition and every node row (the message may use any upstream output), so it is
+ * done only when such a node is in the batch.
+ */
+async function promptsFor(db: Db, run: Execution, batch: NodeRun[]) {
+  if (!batch.some((n) => n.status === 'WAITING' && n.type === 'approval')) return new Map<string, unknown>();
+  const [definition, all] = await Promise.all([pinnedDefinition(db, run), db.nodeRun.findMany({ where: { executionId: run.id } })]);
+  const views = all.map((row) => ({ ...nodeData(row), nodeId: row.nodeId, status: row.status }));
+  const context = { id: run.id, workflowId: run.workflowId, version: run.version, startedAt: run.startedAt.toISOString(), input: run.input };
+  return approvalPrompts(definition, views, context);
 }
 
 function write(res: ServerResponse, event: SseEvent): void {
