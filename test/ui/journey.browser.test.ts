@@ -158,6 +158,13 @@ describe.skipIf(!haveChromium)('the newcomer journey: npm run dev and the consol
     await schedule.getByText('paused', { exact: true }).waitFor();
     await schedule.getByRole('button', { name: 'Resume' }).click();
     await schedule.getByText('active', { exact: true }).waitFor();
+    // The tenant's schedules page lists it by workflow name; its link leads back to the workflow.
+    await page.locator('header nav').getByRole('link', { name: 'Schedules' }).click();
+    const row = page.locator('table.list tbody tr', { hasText: 'Europe/Paris' });
+    await row.waitFor();
+    expect(await row.textContent()).toMatch(/fetch-transform-post.*0 9 \* \* \*.*active/);
+    await row.getByRole('link', { name: 'fetch-transform-post' }).click();
+    await schedule.waitFor();
     await schedule.getByRole('button', { name: 'Trigger now' }).click();
     const triggered = page.getByText('triggered:').getByRole('link');
     await triggered.waitFor({ timeout: 15_000 });
