@@ -47,7 +47,10 @@ export function RunPage({ id }: { id: string }) {
         if (!alive) return;
         setRun(detail);
         setNodes(new Map(detail.nodes.map((n) => [n.nodeId, n])));
-        void workflowNames().then((names) => alive && setWorkflowName(names.get(detail.workflowId)));
+        // A workflow made after the names were cached is not in them yet: ask again once.
+        void workflowNames()
+          .then((names) => (names.has(detail.workflowId) ? names : workflowNames(true)))
+          .then((names) => alive && setWorkflowName(names.get(detail.workflowId)));
         const v = await api<WorkflowVersion>('GET', `/workflows/${encodeURIComponent(detail.workflowId)}/versions/${detail.version}`);
         if (alive) setDefinition(v.definition);
       },
