@@ -38,9 +38,13 @@ export async function ensureConsoleBuilt(): Promise<{ built: boolean; note?: str
   } catch {
     return { built: existsSync(index), note: 'console not rebuilt: vite is not installed (npm install without --omit=dev)' };
   }
+  // Built beside dist/ui and swapped in, so a console being served (or a second dev process
+  // building at the same time) never sees a half-written directory.
+  const staging = `${CONSOLE_DIST}.build-${process.pid}-${Date.now()}`;
   const output: string[] = [];
   const code = await new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, [vite, 'build', '--config', path.join(UI_DIR, 'vite.config.mts'), '--logLevel', 'warn'], {
+    const args = [vite, 'build', '--config', path.join(UI_DIR, 'vite.config.mts'), '--outDir', staging, '--emptyOutDir', '--logLevel', 'warn'];
+    const child = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -52,7 +56,15 @@ export async function ensureConsoleBuilt(): Promise<{ built: boolean; note?: str
     });
     child.on('exit', (exitCode) => resolve(exitCode));
   });
-  if (code === 0) return { built: true };
+  if (code === 0) {
+    const old = `${CONSOLE_DIST}.old-${process.pid}-${Date.now()}`;
+    await fs.rename(CONSOLE_DIST, old).catch(() => undefined);
+    // Another dev process may have swapped its build in meanwhile: then that one stays.
+    await fs.rename(staging, CONSOLE_DIST).catch(() => fs.rm(staging, { recursive: true, force: true }));
+    await fs.rm(old, { recursive: true, force: true });
+    return { built: true };
+  }
+  await fs.rm(staging, { recursive: true, force: true });
   const tail = output.join('').trim().split('\n').slice(-3).join(' | ');
   return { built: existsSync(index), note: `console build failed (npm run build:ui to see why): ${tail}` };
 }
