@@ -6,7 +6,7 @@
 # TEMPORAL_NAMESPACE, TRELLIS_TASK_QUEUE, HOST, PORT (see docker-compose.yml).
 
 # ---- build: install everything, compile TypeScript, prebuild the workflow bundle -------------
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 
@@ -32,7 +32,7 @@ RUN npm run build && npm run build:workflows && npm run build:ui
 RUN npm prune --omit=dev
 
 # ---- runtime -------------------------------------------------------------------------------
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production \
     TRELLIS_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js \

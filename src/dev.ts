@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -7,11 +8,17 @@ import { NativeConnection } from '@temporalio/worker';
 import { buildApp } from './api/app';
 import { createTemporalGateway } from './api/temporal-gateway';
 import { createNodeRegistry } from './activities';
+import { ALLOW_LOOPBACK_ENV } from './activities/nodes/ssrf';
+import { closePostgresPools } from './activities/nodes/postgres';
 import { temporalSettings } from './config';
 import { createDb } from './db/client';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './db/embedded-postgres';
+import { LocalPostgresError, startLocalPostgres } from './db/local-postgres';
 import { migrate } from './db/migrator';
-import { createApiKey } from './services/api-keys';
+import { ensureConsoleBuilt } from './dev/console-build';
+import { devApiKey, devDataDir, ensureDataDir, resetDataDir } from './dev/data-dir';
+import { DEMO_DEFAULT_PORT, startDemoTarget, withDemoBase } from './dev/demo-target';
+import { ensureDemoReportsDatabase } from './dev/demo-reports';
+import { installDevLogger } from './dev/dev-logger';
 import { startReconciler } from './services/reconciler';
 import { ExecutionEventHub } from './services/execution-events';
 import { createWorkflow } from './services/workflows';
@@ -23,95 +30,192 @@ import { createTrellisWorker } from './worker';
 class DevSetupError extends Error {}
 
 const EXAMPLES_DIR = path.join(__dirname, '..', 'examples');
+const USAGE = `Usage: npm run dev -- [--examples] [--reset]
+  --examples  load examples/*.json into the development tenant
+  --reset     delete the data directory (${path.relative(process.cwd(), devDataDir()) || '.'}) first: a new database, key and Temporal state
+Environment: PORT (3000), HOST (127.0.0.1), TRELLIS_DATA_DIR, DATABASE_URL, TEMPORAL_ADDRESS, TRELLIS_DEMO_PORT (${DEMO_DEFAULT_PORT}), LOG_LEVEL`;
 
 /**
- * Everything in one process for a newcomer: Postgres (embedded unless DATABASE_URL), migrations,
- * Temporal (the SDK's dev server unless TEMPORAL_ADDRESS), a worker, the reconciler and the API.
- * `--examples` loads examples/*.json into the development tenant. Ctrl-C stops it all.
+ * Everything in one process for a newcomer: Postgres (a persistent cluster in the data dir unless
+ * DATABASE_URL), migrations, Temporal (the CLI's dev server, persisted in the data dir, unless
+ * TEMPORAL_ADDRESS), a worker that may call loopback, a demo HTTP target for the examples, the
+ * reconciler, the API and the console. State survives restarts; `--reset` starts clean.
+ * Ctrl-C stops it all in reverse order.
  */
 export async function main(argv = process.argv.slice(2)): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { examples: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { examples: { type: 'boolean', default: false }, reset: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) return console.log(USAGE);
+  const dataDir = devDataDir();
+  if (values.reset) await resetDataDir(dataDir);
+  await ensureDataDir(dataDir);
+  // The hook for dev-mode state of other features (e.g. a secrets master key, generated once and kept
+  // here with mode 0600): everything in this process can find the data dir in TRELLIS_DATA_DIR.
+  process.env.TRELLIS_DATA_DIR = dataDir;
+  installDevLogger();
+  // The dev worker (this process only) may call loopback: the demo target and the user's own local services.
+  process.env[ALLOW_LOOPBACK_ENV] = '1';
+
   const cleanups: (() => Promise<unknown>)[] = [];
+  let stopping = false;
   const stopAll = async () => {
-    while (cleanups.length > 0) await cleanups.pop()!().catch((err) => console.error(err));
+    stopping = true;
+    while (cleanups.length > 0) await cleanups.pop()!().catch((err: unknown) => console.error(`trellis dev: while stopping: ${String(err)}`));
   };
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  // A second Ctrl-C while stopping: leave at once.
+  void stopped.then(() => process.once('SIGINT', () => process.exit(130)));
   try {
+    const consoleBuild = ensureConsoleBuilt();
     let databaseUrl = process.env.DATABASE_URL;
-    let pg: EmbeddedPostgresHandle | undefined;
+    let pgNote = '(external DATABASE_URL)';
     if (!databaseUrl) {
-      pg = await startEmbeddedPostgres();
-      cleanups.push(() => pg!.stop());
+      const pg = await startLocalPostgres(dataDir);
+      cleanups.push(() => pg.stop());
       databaseUrl = pg.url;
+      pgNote = `(data in ${pg.pgdata})`;
     }
     await migrate(databaseUrl);
     const db = createDb(databaseUrl);
     cleanups.push(() => db.$disconnect());
+    const reports = process.env.TRELLIS_PG_REPORTS_URL ? {} : await ensureDemoReportsDatabase(databaseUrl);
+    if (reports.url) process.env.TRELLIS_PG_REPORTS_URL = reports.url;
+    cleanups.push(() => closePostgresPools());
+
+    const demo = await startDemoTarget(Number(process.env.TRELLIS_DEMO_PORT ?? DEMO_DEFAULT_PORT)).catch((err: Error) => {
+      throw new DevSetupError(`trellis dev: the demo target cannot listen on port ${process.env.TRELLIS_DEMO_PORT ?? DEMO_DEFAULT_PORT} (${err.message}); set TRELLIS_DEMO_PORT`);
+    });
+    cleanups.push(() => demo.close());
 
     const settings = temporalSettings();
-    let address = process.env.TEMPORAL_ADDRESS;
-    let uiUrl = process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233';
-    if (!address) {
-      try {
-        const env = await TestWorkflowEnvironment.createLocal({ server: { ip: '127.0.0.1', ui: true, uiPort: 8233 } });
-        cleanups.push(() => env.teardown());
-        address = env.address;
-        uiUrl = 'http://127.0.0.1:8233';
-      } catch (err) {
-        const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-        throw new DevSetupError(
-          `trellis dev: no Temporal server: the SDK's dev server could not be started (${why}). Set TEMPORAL_ADDRESS=host:7233 to use a running server.`,
-        );
-      }
-    }
-    const nativeConnection = await NativeConnection.connect({ address });
-    cleanups.push(() => nativeConnection.close());
-    const connection = await Connection.connect({ address });
-    cleanups.push(() => connection.close());
-    const client = new Client({ connection, namespace: settings.namespace });
-    const temporal = createTemporalGateway(client, settings.taskQueue);
+    const temporal = await connectTemporal(dataDir);
+    cleanups.push(temporal.close);
+    const client = new Client({ connection: temporal.connection, namespace: settings.namespace });
+    const gateway = createTemporalGateway(client, settings.taskQueue);
 
-    const worker = await createTrellisWorker({ connection: nativeConnection, namespace: settings.namespace, taskQueue: settings.taskQueue, db });
+    const worker = await createTrellisWorker({ connection: temporal.native, namespace: settings.namespace, taskQueue: settings.taskQueue, db });
     const running = worker.run();
     cleanups.push(async () => {
-      worker.shutdown();
+      // Worker.run() also reacts to SIGINT itself: shut down only if it has not begun to.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
     });
-    const reconciler = startReconciler({ db, temporal, onError: (err) => console.error('reconciler:', err) });
+    const reconciler = startReconciler({ db, temporal: gateway, onError: (err) => stopping || console.error(`trellis dev: reconciler: ${String(err)}`) });
     cleanups.push(() => reconciler.stop());
 
-    const events = new ExecutionEventHub({ onError: (err, context) => console.warn(`event hub: ${context}:`, err) });
+    const events = new ExecutionEventHub({ onError: (err, context) => stopping || console.warn(`trellis dev: event hub: ${context}: ${String(err)}`) });
     await events.start(databaseUrl);
     cleanups.push(() => events.close());
-    const app = await buildApp({ db, temporal, events, catalog: createNodeRegistry().catalog(), logger: { level: process.env.LOG_LEVEL ?? 'warn' } });
+    const consoleState = await consoleBuild;
+    // The console links runs to the Temporal UI (src/api/routes/ui.ts reads it when the app is built).
+    if (temporal.uiUrl) process.env.TEMPORAL_UI_URL = temporal.uiUrl;
+    process.env.TRELLIS_DEMO_BASE_URL = demo.baseUrl; // the console points the examples' sampleInput here
+    const catalog = createNodeRegistry().catalog();
+    const app = await buildApp({
+      db,
+      temporal: gateway,
+      events,
+      catalog,
+      logger: { level: process.env.LOG_LEVEL ?? 'warn' },
+    });
     cleanups.push(() => app.close());
     const host = process.env.HOST ?? '127.0.0.1';
     const port = Number(process.env.PORT ?? 3000);
-    await app.listen({ host, port });
+    await app.listen({ host, port }).catch((err: Error) => {
+      throw new DevSetupError(`trellis dev: the API cannot listen on ${host}:${port} (${err.message}); set PORT`);
+    });
 
-    const { key, tenantId } = await createApiKey(db, 'dev', 'trellis dev');
-    const loaded = values.examples ? await loadExamples(db, tenantId, createNodeRegistry().catalog()) : [];
+    const { key } = await devApiKey(db, dataDir);
+    const tenantId = (await db.tenant.findUniqueOrThrow({ where: { name: 'dev' } })).id;
+    const loaded = values.examples ? await loadExamples(db, tenantId, catalog) : [];
     const apiUrl = `http://${host}:${port}`;
     console.log(
       [
         '',
-        `Trellis is running.`,
-        `  API        ${apiUrl}   (OpenAPI: ${apiUrl}/docs)`,
-        `  Temporal   ${address}   (Web UI: ${uiUrl})`,
-        `  Postgres   ${databaseUrl}${pg ? '   (embedded, removed on exit)' : ''}`,
-        ...(loaded.length ? [`  Examples   ${loaded.join(', ')}`] : []),
-        `  Development API key (tenant "dev"):`,
+        `Trellis is running (state in ${dataDir}).`,
+        `  API          ${apiUrl}`,
+        `  Console      ${apiUrl}/ui/${consoleState.note ? `   (${consoleState.note})` : ''}`,
+        `  OpenAPI      ${apiUrl}/docs`,
+        `  Temporal UI  ${temporal.uiUrl ?? '(none: TEMPORAL_UI_URL not set)'}   (server ${temporal.address})`,
+        `  Demo target  ${demo.baseUrl}   (echo, delay, flaky, fail; the examples' sampleInput calls it)`,
+        `  Postgres     ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}   ${pgNote}`,
+        ...(reports.note ? [`  Note         ${reports.note}`] : []),
+        ...(loaded.length ? [`  Examples     ${loaded.join(', ')}`] : []),
+        `  API key      (tenant "dev"; the same after a restart, kept in ${path.join(dataDir, 'dev-api-key')})`,
         key,
+        '',
+        `Ctrl-C stops everything; \`npm run dev -- --reset\` starts from scratch.`,
         '',
       ].join('\n'),
     );
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    console.log('trellis dev: stopping');
+    const signal = await stopped;
+    console.log(`trellis dev: ${signal}, stopping`);
   } finally {
     await stopAll();
   }
+  console.log('trellis dev: stopped');
+}
+
+interface TemporalHandles {
+  address: string;
+  uiUrl?: string;
+  native: NativeConnection;
+  connection: Connection;
+  close(): Promise<void>;
+}
+
+/** TEMPORAL_ADDRESS, or the Temporal CLI's dev server with its database in the data dir (runs and schedules survive a restart). */
+async function connectTemporal(dataDir: string): Promise<TemporalHandles> {
+  let address = process.env.TEMPORAL_ADDRESS;
+  let uiUrl = process.env.TEMPORAL_UI_URL;
+  let env: TestWorkflowEnvironment | undefined;
+  if (!address) {
+    const cli = process.env.TEMPORAL_CLI ?? onPath('temporal');
+    try {
+      env = await TestWorkflowEnvironment.createLocal({
+        server: {
+          ip: '127.0.0.1',
+          ui: true,
+          uiPort: 8233,
+          dbFilename: path.join(dataDir, 'temporal.sqlite'),
+          ...(cli ? { executable: { type: 'existing-path' as const, path: cli } } : {}),
+        },
+      });
+    } catch (err) {
+      const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      throw new DevSetupError(
+        `trellis dev: no Temporal server: the Temporal CLI's dev server could not be started (${why}). ` +
+          'Install the `temporal` CLI (or set TEMPORAL_CLI=/path/to/temporal), or set TEMPORAL_ADDRESS=host:7233 to use a running server.',
+      );
+    }
+    address = env.address;
+    uiUrl = 'http://127.0.0.1:8233';
+  }
+  const native = await NativeConnection.connect({ address }).catch((err: Error) => {
+    throw new DevSetupError(`trellis dev: cannot reach Temporal at ${address} (${err.message.split('\n')[0]})`);
+  });
+  const connection = await Connection.connect({ address });
+  return {
+    address,
+    uiUrl,
+    native,
+    connection,
+    close: async () => {
+      await connection.close();
+      await native.close();
+      await env?.teardown();
+    },
+  };
+}
+
+function onPath(command: string): string | undefined {
+  const found = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim() || undefined : undefined;
 }
 
 /** Stores every examples/*.json (`{ name, description, definition }`) not already there by name. */
@@ -126,17 +230,21 @@ async function loadExamples(db: ReturnType<typeof createDb>, tenantId: string, c
       continue;
     }
     const existing = await db.workflow.findFirst({ where: { tenantId, name: example.name, archivedAt: null }, select: { id: true } });
-    const id = existing?.id ?? (await createWorkflow(db, tenantId, example)).id;
-    loaded.push(`${example.name} (${id})`);
+    if (!existing) await createWorkflow(db, tenantId, example);
+    loaded.push(example.name);
   }
   return loaded;
 }
 
+/** Used by the console's "new from example" and the examples test: the file with the demo target's real URL. */
+export { withDemoBase };
+
 if (require.main === module) {
   main().then(
     () => process.exit(0),
-    (err) => {
-      console.error(err instanceof DevSetupError ? err.message : err);
+    (err: unknown) => {
+      const oneLine = err instanceof DevSetupError || err instanceof LocalPostgresError;
+      console.error(oneLine ? (err as Error).message : err);
       process.exit(1);
     },
   );

@@ -16,12 +16,32 @@ import {
   type DagRunState,
   type DagWorkflowInput,
 } from '../workflows/contract';
+import { optionalTsToDate } from '@temporalio/common/lib/time';
+import type { temporal } from '@temporalio/proto';
 import { durationMs } from '../domain/duration';
 
 export interface RunDescription {
   /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT, ... */
   status: string;
   closeTime?: Date;
+  /** Temporal's run id of the workflow (the Web UI's links need it). */
+  runId?: string;
+  /** Activities Temporal is running or retrying: what the workflow itself learns only once they settle. */
+  pendingActivities?: PendingActivity[];
+}
+
+/** One pending activity (a node's), from DescribeWorkflowExecution. */
+export interface PendingActivity {
+  /** The node id (Trellis uses it as the activity id). */
+  activityId: string;
+  /** SCHEDULED (waiting for a worker or for its next retry), STARTED, CANCEL_REQUESTED, PAUSED, ... */
+  state: string;
+  attempt: number;
+  /** 0 means unlimited. */
+  maximumAttempts: number;
+  lastFailure?: { message: string; type?: string };
+  lastStartedAt?: Date;
+  nextAttemptAt?: Date;
 }
 
 /** How a schedule's runs may overlap (DESIGN.md's lower-case names for Temporal's policies). */
@@ -81,6 +101,26 @@ export interface TemporalGateway {
   describeSchedule(scheduleId: string): Promise<ScheduleRuntimeInfo | undefined>;
 }
 
+const ACTIVITY_STATES: Record<number, string> = { 1: 'SCHEDULED', 2: 'STARTED', 3: 'CANCEL_REQUESTED', 4: 'PAUSED', 5: 'PAUSE_REQUESTED' };
+
+function toPendingActivity(p: temporal.api.workflow.v1.IPendingActivityInfo): PendingActivity {
+  const failure = p.lastFailure;
+  const state = ACTIVITY_STATES[Number(p.state ?? 0)] ?? 'UNSPECIFIED';
+  // Servers before 1.21 have no nextAttemptScheduleTime; while a retry backs off they put its time in scheduledTime.
+  const next = p.nextAttemptScheduleTime ?? (state === 'SCHEDULED' && (p.attempt ?? 0) > 1 ? p.scheduledTime : undefined);
+  return {
+    activityId: p.activityId ?? '',
+    state,
+    attempt: p.attempt ?? 0,
+    maximumAttempts: p.maximumAttempts ?? 0,
+    ...(failure
+      ? { lastFailure: { message: failure.message ?? '', ...(failure.applicationFailureInfo?.type ? { type: failure.applicationFailureInfo.type } : {}) } }
+      : {}),
+    ...(p.lastStartedTime ? { lastStartedAt: optionalTsToDate(p.lastStartedTime) } : {}),
+    ...(next ? { nextAttemptAt: optionalTsToDate(next) } : {}),
+  };
+}
+
 /** `skip` → `SKIP`, and so on: the SDK's names are the upper-case ones. */
 export function toOverlapPolicy(overlap: ScheduleOverlap): ScheduleOverlapPolicy {
   return overlap.toUpperCase() as ScheduleOverlapPolicy;
@@ -128,7 +168,7 @@ export function createTemporalGateway(client: Client, taskQueue: string): Tempor
     async describe(executionId) {
       try {
         const d = await handle(executionId).describe();
-        return { status: d.status.name, closeTime: d.closeTime };
+        return { status: d.status.name, closeTime: d.closeTime, runId: d.runId, pendingActivities: (d.raw.pendingActivities ?? []).map(toPendingActivity) };
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return undefined;
         throw err;

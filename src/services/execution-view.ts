@@ -6,6 +6,7 @@ import type { TemporalGateway } from '../api/temporal-gateway';
 import type { DagRunState } from '../workflows/contract';
 import { toExecutionSummary, type ExecutionSummary } from './runs';
 import { withTimeout } from '../util/timeout';
+import { approvalPrompts, withRetryInfo, type ApprovalPrompt, type RetryInfo } from './node-insight';
 
 /** How long GET /executions/:id?live=1 waits for the workflow's query before answering from the mirror alone. */
 export const LIVE_QUERY_TIMEOUT_MS = 3_000;
@@ -19,6 +20,10 @@ export interface NodeView {
   finishedAt: string | null;
   output: unknown;
   error: unknown;
+  /** With ?live=1, for a node Temporal is running or retrying: the real attempt, last failure, next retry. */
+  retry?: RetryInfo;
+  /** For an approval node that waits: the rendered message and the deadline. */
+  approval?: ApprovalPrompt;
 }
 
 export interface ExecutionDetail extends ExecutionSummary {
@@ -29,6 +34,8 @@ export interface ExecutionDetail extends ExecutionSummary {
   nodes: NodeView[];
   /** Present only when live state was asked for: whether the workflow's query answered. */
   live?: boolean;
+  /** With live state: Temporal's run id of the workflow, for links into the Temporal Web UI. */
+  temporalRunId?: string;
 }
 
 /** The tenant's execution, or 404 (also for another tenant's: ids must not leak across tenants). */
@@ -62,8 +69,10 @@ export async function executionDetail(
   let status = execution.status;
   let error: unknown = execution.error;
   let live: boolean | undefined;
+  let temporalRunId: string | undefined;
   if (options.live) {
-    const state = await liveState(deps.temporal, id);
+    const [state, description] = await Promise.all([liveState(deps.temporal, id), describeRun(deps.temporal, id)]);
+    temporalRunId = description?.runId;
     live = state !== undefined;
     if (state) {
       nodes = mergeLive(nodes, state);
@@ -73,7 +82,16 @@ export async function executionDetail(
         error = state.error ?? error;
       }
     }
+    if (status === 'RUNNING') nodes = withRetryInfo(nodes, description?.pendingActivities);
   }
+  const prompts = await approvalPrompts(definition, nodes, {
+    id,
+    workflowId: execution.workflowId,
+    version: execution.version,
+    startedAt: execution.startedAt.toISOString(),
+    input: execution.input,
+  });
+  if (prompts.size > 0) nodes = nodes.map((n) => (prompts.has(n.nodeId) ? { ...n, approval: prompts.get(n.nodeId)! } : n));
   return {
     ...toExecutionSummary(execution),
     status,
@@ -83,6 +101,7 @@ export async function executionDetail(
     progress: { total: definition ? definition.nodes.length : nodes.length, done: nodes.filter((n) => isTerminal(n.status)).length },
     nodes,
     ...(live === undefined ? {} : { live }),
+    ...(temporalRunId === undefined ? {} : { temporalRunId }),
   };
 }
 
@@ -124,6 +143,11 @@ export function mergeLive(nodes: NodeView[], state: DagRunState): NodeView[] {
 /** The workflow's `state` query, or undefined when it fails, is unknown or takes too long: live data is a bonus. */
 async function liveState(temporal: TemporalGateway, id: string): Promise<DagRunState | undefined> {
   return withTimeout(temporal.queryState(id), LIVE_QUERY_TIMEOUT_MS).catch(() => undefined);
+}
+
+/** Temporal's description of the run (run id, pending activities), or undefined when it fails or is slow: a bonus, like the query. */
+async function describeRun(temporal: TemporalGateway, id: string) {
+  return withTimeout(temporal.describe(id), LIVE_QUERY_TIMEOUT_MS).catch(() => undefined);
 }
 
 function rowView(row: NodeRun): NodeView {

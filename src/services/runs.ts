@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../db/client';
 import { Prisma, type Execution } from '../generated/prisma/client';
 import type { ExecutionStatus, ExecutionTrigger } from '../generated/prisma/enums';
@@ -159,6 +159,15 @@ async function replay(
   if (request.version !== undefined && request.version !== row.version) {
     throw conflict(`idempotency key already used for a run of version ${row.version}`, { executionId: row.id });
   }
+  // Stripe's rule: a key names one request. The same key with another input is a client bug, not a retry.
+  const [first, now] = [inputFingerprint(row.input), inputFingerprint(request.input)];
+  if (first !== now) {
+    throw conflict(
+      `idempotency key "${row.idempotencyKey}" was first used with a different input (fingerprint ${first}; this request's is ${now}). ` +
+        'Re-send a key only to retry the very same request; use a new key for a new run.',
+      { executionId: row.id, storedInputFingerprint: first, requestInputFingerprint: now },
+    );
+  }
   // lastSeq 0: the workflow never wrote to the mirror, so it really did not start.
   const startFailed = row.status === 'FAILED' && row.lastSeq === 0 && errorType(row.error) === START_FAILED;
   // A finished run is left alone: starting its workflow id again would run it a second time.
@@ -190,6 +199,24 @@ function workflowInput(row: Execution, reuse: Record<string, unknown> | undefine
     ...(row.input === null ? {} : { input: row.input }),
     ...(reuse === undefined ? {} : { reuse }),
   };
+}
+
+/**
+ * A short SHA-256 of the input as canonical JSON (object keys sorted), so `{a,b}` and `{b,a}` are
+ * one input; a missing input and `null` are the same run input too.
+ */
+export function inputFingerprint(input: unknown): string {
+  return createHash('sha256').update(canonicalJson(input ?? null)).digest('hex').slice(0, 16);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }
 
 function checkInputSize(input: unknown): void {

@@ -6,6 +6,7 @@ import { ApiError, badRequest, conflict, notFound } from '../api/errors';
 import type { ScheduleOverlap, ScheduleRuntimeInfo, ScheduleSpecInput } from '../api/temporal-gateway';
 import { cronError, timezoneError } from '../domain/cron';
 import { parseDuration } from '../domain/duration';
+import { afterCursor, page, type Cursor } from '../api/pagination';
 import { findWorkflow } from './workflows';
 
 type Deps = Pick<AppDeps, 'db' | 'temporal'>;
@@ -139,6 +140,34 @@ export async function createSchedule(deps: Deps, tenantId: string, workflowId: s
   return toScheduleView(row);
 }
 
+/** How many schedules one GET /schedules page holds at most. */
+export const MAX_SCHEDULES_PAGE = 200;
+
+/**
+ * The tenant's schedules (optionally one workflow's, or only paused / running ones), newest first
+ * with keyset pagination, each with its workflow's name so a list can say what it runs.
+ */
+export async function listTenantSchedules(
+  deps: Deps,
+  tenantId: string,
+  query: { workflowId?: string; paused?: boolean; limit?: number; cursor?: Cursor },
+): Promise<{ items: (ScheduleView & { workflowName: string })[]; nextCursor: string | null }> {
+  const limit = Math.min(query.limit ?? 50, MAX_SCHEDULES_PAGE);
+  const rows = await deps.db.schedule.findMany({
+    where: {
+      tenantId,
+      ...(query.workflowId === undefined ? {} : { workflowId: query.workflowId }),
+      ...(query.paused === undefined ? {} : { paused: query.paused }),
+      ...afterCursor(query.cursor),
+    },
+    include: { workflow: { select: { name: true } } },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: limit + 1,
+  });
+  const { items, nextCursor } = page(rows, limit);
+  return { items: items.map(({ workflow, ...row }) => ({ ...toScheduleView(row), workflowName: workflow.name })), nextCursor };
+}
+
 export async function listSchedules(deps: Deps, tenantId: string, workflowId: string): Promise<ScheduleView[]> {
   await findWorkflow(deps.db, tenantId, workflowId);
   const rows = await deps.db.schedule.findMany({ where: { tenantId, workflowId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
@@ -177,8 +206,8 @@ export async function updateSchedule(deps: Deps, tenantId: string, id: string, p
   }
   const specChanged = ['cron', 'timezone', 'input', 'overlap', 'catchupWindow'].some((k) => k in patch);
   const stateChanged = patch.paused !== undefined || patch.note !== undefined;
-  // A new pause state without a note clears the old note, which described the old state.
-  const note = patch.note ?? (patch.paused !== undefined && patch.paused !== current.paused ? null : current.note);
+  // Pausing or resuming without a note keeps the one there is: only a given note replaces it.
+  const note = patch.note ?? current.note;
   return deps.db.$transaction(async (tx) => {
     const { count } = await tx.schedule.updateMany({
       where: { id, tenantId },
@@ -217,17 +246,37 @@ export async function deleteSchedule(deps: Deps, tenantId: string, id: string): 
   await deps.db.schedule.deleteMany({ where: { id, tenantId } });
 }
 
-/** One run now, paused or not; the run appears in GET /executions with trigger SCHEDULE. */
-export async function triggerSchedule(deps: Deps, tenantId: string, id: string): Promise<{ scheduleId: string; triggeredAt: Date }> {
+/** How long trigger waits for Temporal to report the run it started (its id is Temporal's to choose). */
+const TRIGGER_RUN_WAIT_MS = 5_000;
+
+/**
+ * One run now, paused or not; the run appears in GET /executions with trigger SCHEDULE. Temporal
+ * picks the run's id when it takes the action, so this watches the schedule's recent actions for
+ * the new one; `executionId` is null if Temporal has not reported it within a few seconds.
+ */
+export async function triggerSchedule(
+  deps: Deps,
+  tenantId: string,
+  id: string,
+): Promise<{ scheduleId: string; triggeredAt: Date; executionId: string | null }> {
   const row = await findSchedule(deps, tenantId, id);
   const workflow = await findWorkflow(deps.db, tenantId, row.workflowId);
   if (workflow.archivedAt) throw archived(row.workflowId);
+  const seen = new Set(((await deps.temporal.describeSchedule(id).catch(() => undefined))?.recentActions ?? []).map((a) => a.executionId));
+  const triggeredAt = new Date();
   try {
     await deps.temporal.triggerSchedule(id);
   } catch (err) {
     throw unavailable('trigger the schedule', err);
   }
-  return { scheduleId: id, triggeredAt: new Date() };
+  const deadline = Date.now() + TRIGGER_RUN_WAIT_MS;
+  for (let delay = 50; Date.now() < deadline; delay = Math.min(delay * 2, 500)) {
+    const info = await deps.temporal.describeSchedule(id).catch(() => undefined);
+    const started = info?.recentActions.find((a) => !seen.has(a.executionId));
+    if (started) return { scheduleId: id, triggeredAt, executionId: started.executionId };
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+  return { scheduleId: id, triggeredAt, executionId: null };
 }
 
 /**

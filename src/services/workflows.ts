@@ -3,6 +3,7 @@ import type { Db } from '../db/client';
 import { Prisma } from '../generated/prisma/client';
 import { conflict, notFound } from '../api/errors';
 import { afterCursor, page, type Cursor } from '../api/pagination';
+import { canonicalKeyOrder } from '../domain/definition-order';
 
 export interface WorkflowSummary {
   id: string;
@@ -96,7 +97,7 @@ export async function getWorkflow(db: Db, tenantId: string, id: string): Promise
   });
   if (!row) throw notFound(`workflow ${id}`);
   const latest = row.versions[0];
-  return { ...summary(row), version: latest?.version ?? row.latestVersion, definition: latest?.definition ?? null };
+  return { ...summary(row), version: latest?.version ?? row.latestVersion, definition: canonicalKeyOrder(latest?.definition ?? null) };
 }
 
 export async function getWorkflowVersion(db: Db, tenantId: string, id: string, version: number) {
@@ -105,7 +106,7 @@ export async function getWorkflowVersion(db: Db, tenantId: string, id: string, v
     include: { workflow: { select: { name: true } } },
   });
   if (!row) throw notFound(`version ${version} of workflow ${id}`);
-  return { id, name: row.workflow.name, version: row.version, createdAt: row.createdAt, definition: row.definition };
+  return { id, name: row.workflow.name, version: row.version, createdAt: row.createdAt, definition: canonicalKeyOrder(row.definition) };
 }
 
 /**

@@ -94,6 +94,33 @@ describe('POST /executions', () => {
     expect(differ.json().error.details).toEqual([expect.objectContaining({ path: '/body/idempotencyKey' })]);
   });
 
+  it('answers 409 for a key reused with another input, naming both fingerprints; key order and null vs absent do not count', async () => {
+    const workflowId = await seedWorkflow(api.database.db, acme);
+    const first = await start({ workflowId, idempotencyKey: 'input-1', input: { a: 1, b: [1, { c: 2, d: 3 }] } });
+    expect(first.statusCode).toBe(202);
+    const reordered = await start({ workflowId, idempotencyKey: 'input-1', input: { b: [1, { d: 3, c: 2 }], a: 1 } });
+    expect(reordered.statusCode).toBe(202);
+    expect(reordered.json().id).toBe(first.json().id);
+
+    const other = await start({ workflowId, idempotencyKey: 'input-1', input: { a: 2, b: [1, { c: 2, d: 3 }] } });
+    expect(other.statusCode).toBe(409);
+    const error = other.json().error;
+    expect(error.code).toBe('CONFLICT');
+    expect(error.message).toMatch(/different input/);
+    expect(error.message).toMatch(/new key/);
+    expect(error.details).toEqual({
+      executionId: first.json().id,
+      storedInputFingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
+      requestInputFingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
+    });
+    expect(error.details.storedInputFingerprint).not.toBe(error.details.requestInputFingerprint);
+    expect(error.message).toContain(error.details.storedInputFingerprint);
+
+    const absent = await start({ workflowId, idempotencyKey: 'no-input' });
+    expect((await start({ workflowId, idempotencyKey: 'no-input', input: null })).json().id).toBe(absent.json().id);
+    expect((await start({ workflowId, idempotencyKey: 'no-input', input: {} })).statusCode).toBe(409);
+  });
+
   it('keeps keys per tenant', async () => {
     const ours = await seedWorkflow(api.database.db, acme);
     const theirs = await seedWorkflow(api.database.db, globex);

@@ -184,18 +184,21 @@ describe('PATCH /schedules/:id', () => {
     });
   });
 
-  it('pauses and resumes with a note through pause/unpause', async () => {
+  it('pauses and resumes through pause/unpause; a PATCH without a note keeps the note there is', async () => {
     const wf = await createWorkflow();
     const s = await createSchedule(wf);
     const paused = await api.request({ method: 'PATCH', url: `/schedules/${s.id}`, payload: { paused: true, note: 'maintenance' } });
     expect(paused.json()).toMatchObject({ paused: true, note: 'maintenance' });
     const resumed = await api.request({ method: 'PATCH', url: `/schedules/${s.id}`, payload: { paused: false } });
-    expect(resumed.json()).toMatchObject({ paused: false, note: null });
+    expect(resumed.json()).toMatchObject({ paused: false, note: 'maintenance' });
+    const pausedAgain = await api.request({ method: 'PATCH', url: `/schedules/${s.id}`, payload: { paused: true, note: 'freeze' } });
+    expect(pausedAgain.json()).toMatchObject({ paused: true, note: 'freeze' });
     expect(api.temporal.scheduleCalls.slice(1)).toEqual([
       { method: 'pause', scheduleId: s.id, note: 'maintenance' },
-      { method: 'unpause', scheduleId: s.id, note: undefined },
+      { method: 'unpause', scheduleId: s.id, note: 'maintenance' },
+      { method: 'pause', scheduleId: s.id, note: 'freeze' },
     ]);
-    expect(api.temporal.schedules.get(s.id)?.paused).toBe(false);
+    expect(api.temporal.schedules.get(s.id)?.paused).toBe(true);
   });
 
   it('answers 400 with paths for bad values or an empty body, and changes nothing', async () => {
@@ -229,13 +232,42 @@ describe('PATCH /schedules/:id', () => {
   });
 });
 
+describe('GET /schedules', () => {
+  it("lists the tenant's schedules newest first with their workflow's name, filters by workflow and paused, and pages", async () => {
+    const one = await createWorkflow();
+    const two = await createWorkflow();
+    const a = await createSchedule(one);
+    const b = await createSchedule(two, { cron: '@daily', paused: true, note: 'off' });
+    const c = await createSchedule(two);
+    const all = await api.request({ method: 'GET', url: '/schedules?limit=200' });
+    expect(all.statusCode).toBe(200);
+    const ids = all.json().items.map((s: { id: string }) => s.id);
+    expect(ids.indexOf(c.id)).toBeLessThan(ids.indexOf(b.id));
+    expect(ids.indexOf(b.id)).toBeLessThan(ids.indexOf(a.id));
+    const names = await api.database.db.workflow.findMany({ where: { id: { in: [one, two] } }, select: { id: true, name: true } });
+    const listedB = all.json().items.find((s: { id: string }) => s.id === b.id);
+    expect(listedB).toMatchObject({ workflowId: two, workflowName: names.find((w) => w.id === two)!.name, paused: true, note: 'off' });
+
+    const ofTwo = await api.request({ method: 'GET', url: `/schedules?workflowId=${two}` });
+    expect(ofTwo.json().items.map((s: { id: string }) => s.id)).toEqual([c.id, b.id]);
+    const pausedOfTwo = await api.request({ method: 'GET', url: `/schedules?workflowId=${two}&paused=true` });
+    expect(pausedOfTwo.json().items.map((s: { id: string }) => s.id)).toEqual([b.id]);
+
+    const first = await api.request({ method: 'GET', url: `/schedules?workflowId=${two}&limit=1` });
+    expect(first.json().items.map((s: { id: string }) => s.id)).toEqual([c.id]);
+    const next = await api.request({ method: 'GET', url: `/schedules?workflowId=${two}&limit=1&cursor=${first.json().nextCursor}` });
+    expect(next.json()).toMatchObject({ items: [expect.objectContaining({ id: b.id })], nextCursor: null });
+    expect((await api.request({ method: 'GET', url: '/schedules?cursor=nope' })).statusCode).toBe(400);
+  });
+});
+
 describe('DELETE /schedules/:id and POST /schedules/:id/trigger', () => {
   it('triggers (202) and deletes (204) in Temporal and Postgres', async () => {
     const wf = await createWorkflow();
     const s = await createSchedule(wf);
     const trigger = await api.request({ method: 'POST', url: `/schedules/${s.id}/trigger` });
     expect(trigger.statusCode).toBe(202);
-    expect(trigger.json()).toEqual({ scheduleId: s.id, triggeredAt: expect.any(String) });
+    expect(trigger.json()).toEqual({ scheduleId: s.id, triggeredAt: expect.any(String), executionId: `${s.id}-run-1` });
 
     const del = await api.request({ method: 'DELETE', url: `/schedules/${s.id}` });
     expect(del.statusCode).toBe(204);

@@ -198,10 +198,10 @@ describe('Dockerfile', () => {
   const last = (keyword: string) => instructions.filter((l) => l.toUpperCase().startsWith(`${keyword} `)).pop();
   const finalStage = instructions.slice(instructions.map((l) => l.toUpperCase().startsWith('FROM ')).lastIndexOf(true));
 
-  it('builds on node:20-bookworm-slim in stages', () => {
+  it('builds on node:24-bookworm-slim in stages', () => {
     const froms = instructions.filter((l) => /^FROM /i.test(l));
     expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const from of froms) expect(from).toMatch(/^FROM node:20-bookworm-slim\b/);
+    for (const from of froms) expect(from).toMatch(/^FROM node:24-bookworm-slim\b/);
   });
 
   it('runs as a non-root user', () => {

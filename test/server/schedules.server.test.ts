@@ -50,12 +50,13 @@ describe('schedules on a real Temporal server', () => {
       // Midnight of 1 January in Paris (UTC+1 in winter): the time zone reached Temporal.
       expect(before.info?.nextActionTimes[0]?.toISOString()).toMatch(/-12-31T23:00:00\.000Z$/);
 
-      await triggerSchedule(deps, tenantId, schedule.id);
+      const triggered = await triggerSchedule(deps, tenantId, schedule.id);
       const run = await until('the scheduled run in Postgres', () =>
         h.database.db.execution.findFirst({ where: { scheduleId: schedule.id, status: 'SUCCEEDED' } }),
       );
       expect(run).toMatchObject({ trigger: 'SCHEDULE', scheduleId: schedule.id, workflowId: 'wf_scheduled', input: { n: 21 }, output: { echo: 42 } });
       expect(run.id.startsWith(`ex_${schedule.id}-`)).toBe(true);
+      expect(triggered.executionId).toBe(run.id);
       const after = await getSchedule(deps, tenantId, schedule.id);
       expect(after.info?.recentActions.map((a) => a.executionId)).toEqual([run.id]);
 

@@ -85,7 +85,9 @@ export class FakeTemporalGateway implements TemporalGateway {
     const s = this.schedules.get(scheduleId);
     if (!s) return undefined;
     const triggers = this.scheduleCalls.filter((c) => c.method === 'trigger' && c.scheduleId === scheduleId).length;
-    return { paused: s.paused, ...(s.note === undefined ? {} : { note: s.note }), nextActionTimes: [], recentActions: [], numActionsTaken: triggers };
+    // Like Temporal, each triggered run shows up among the recent actions with an id of its own.
+    const recentActions = Array.from({ length: triggers }, (_, i) => ({ scheduledAt: new Date(0), executionId: `${scheduleId}-run-${i + 1}` }));
+    return { paused: s.paused, ...(s.note === undefined ? {} : { note: s.note }), nextActionTimes: [], recentActions, numActionsTaken: triggers };
   }
   private existingSchedule(scheduleId: string): ScheduleSpecInput {
     const s = this.schedules.get(scheduleId);

@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify from 'fastify';
@@ -30,6 +30,7 @@ describe('/ui routes', () => {
       expect((await app.inject('/ui/config.json')).json()).toEqual({ temporalUiUrl: 'http://temporal-ui:8080', namespace: 'prod' });
     } finally {
       await app.close();
+      rmSync(root, { recursive: true, force: true });
     }
   });
 

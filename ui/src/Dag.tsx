@@ -1,20 +1,7 @@
 import { useMemo } from 'react';
 import { Graph, layout } from '@dagrejs/dagre';
-import type { Definition, NodeStatus, NodeView } from './api';
-import { duration } from './format';
-
-const NODE_W = 200;
-const NODE_H = 54;
-
-export const STATUS_COLORS: Record<NodeStatus, { fill: string; stroke: string }> = {
-  PENDING: { fill: '#f3f4f6', stroke: '#9ca3af' },
-  RUNNING: { fill: '#dbeafe', stroke: '#2563eb' },
-  WAITING: { fill: '#fef3c7', stroke: '#d97706' },
-  SUCCEEDED: { fill: '#dcfce7', stroke: '#16a34a' },
-  FAILED: { fill: '#fee2e2', stroke: '#dc2626' },
-  SKIPPED: { fill: '#fafafa', stroke: '#d4d4d4' },
-  CANCELLED: { fill: '#ede9fe', stroke: '#7c3aed' },
-};
+import type { Definition, NodeView } from './api';
+import { DagNode, NODE_H, NODE_W } from './DagNode';
 
 interface Laid {
   nodes: { id: string; type: string; x: number; y: number }[];
@@ -104,39 +91,9 @@ export function Dag(props: { definition: Definition; nodes: Map<string, NodeView
             )}
           </g>
         ))}
-        {laid.nodes.map((n) => {
-          const view = nodes.get(n.id);
-          const status: NodeStatus = view?.status ?? 'PENDING';
-          const colors = STATUS_COLORS[status];
-          const took = view ? duration(view.startedAt, view.finishedAt, now) : '';
-          const detail = [status.toLowerCase(), view && view.attempt > 0 ? `attempt ${view.attempt}` : '', took]
-            .filter(Boolean)
-            .join(' · ');
-          return (
-            <g
-              key={n.id}
-              className={`node ${status}${selected === n.id ? ' selected' : ''}`}
-              data-node-id={n.id}
-              data-status={status}
-              transform={`translate(${n.x - NODE_W / 2},${n.y - NODE_H / 2})`}
-              onClick={() => onSelect(n.id)}
-              role="button"
-              aria-label={`node ${n.id}: ${status}`}
-            >
-              <rect width={NODE_W} height={NODE_H} rx={8} fill={colors.fill} stroke={selected === n.id ? '#111827' : colors.stroke} strokeWidth={selected === n.id ? 2.5 : 1.5} strokeDasharray={status === 'SKIPPED' ? '4 3' : undefined} />
-              <rect width={6} height={NODE_H} rx={3} fill={colors.stroke} />
-              <text x={14} y={21} className="node-title">
-                {n.id.length > 18 ? `${n.id.slice(0, 17)}…` : n.id}
-                <tspan className="node-type" dx={6}>
-                  {n.type}
-                </tspan>
-              </text>
-              <text x={14} y={40} className="node-detail">
-                {detail}
-              </text>
-            </g>
-          );
-        })}
+        {laid.nodes.map((n) => (
+          <DagNode key={n.id} id={n.id} type={n.type} x={n.x} y={n.y} view={nodes.get(n.id)} selected={selected === n.id} onSelect={onSelect} now={now} />
+        ))}
       </svg>
     </div>
   );

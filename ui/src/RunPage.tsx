@@ -2,19 +2,22 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import {
   api,
   streamEvents,
+  temporalRunUrl,
   uiConfig,
+  workflowNames,
   type Definition,
-  type DefinitionNode,
   type ExecutionDetail,
   type ExecutionSummary,
   type NodeView,
+  type RetryInfo,
   type RunStatus,
   type UiConfig,
   type WorkflowVersion,
 } from './api';
 import { Dag } from './Dag';
-import { duration, errorText, json, when } from './format';
+import { duration, errorText, when } from './format';
 import { Link, navigate } from './router';
+import { Legend, NodePanel, RunPanel } from './NodePanel';
 
 const TERMINAL_NODE = new Set(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED']);
 
@@ -30,6 +33,7 @@ export function RunPage({ id }: { id: string }) {
   const [message, setMessage] = useState<string>();
   const [config, setConfig] = useState<UiConfig>();
   const [now, setNow] = useState(Date.now());
+  const [workflowName, setWorkflowName] = useState<string>();
   const status = useRef<RunStatus | undefined>(undefined);
   status.current = run?.status;
 
@@ -37,11 +41,16 @@ export function RunPage({ id }: { id: string }) {
   useEffect(() => {
     let alive = true;
     void uiConfig().then(setConfig);
-    api<ExecutionDetail>('GET', `/executions/${encodeURIComponent(id)}`).then(
+    // live=1: Temporal's run id (for the Web UI link) and what a retrying node is going through.
+    api<ExecutionDetail>('GET', `/executions/${encodeURIComponent(id)}?live=1`).then(
       async (detail) => {
         if (!alive) return;
         setRun(detail);
         setNodes(new Map(detail.nodes.map((n) => [n.nodeId, n])));
+        // A workflow made after the names were cached is not in them yet: ask again once.
+        void workflowNames()
+          .then((names) => (names.has(detail.workflowId) ? names : workflowNames(true)))
+          .then((names) => alive && setWorkflowName(names.get(detail.workflowId)));
         const v = await api<WorkflowVersion>('GET', `/workflows/${encodeURIComponent(detail.workflowId)}/versions/${detail.version}`);
         if (alive) setDefinition(v.definition);
       },
@@ -61,8 +70,24 @@ export function RunPage({ id }: { id: string }) {
     const mergeNodes = (list: NodeView[]) =>
       setNodes((prev) => {
         const next = new Map(prev);
-        for (const n of list) next.set(n.nodeId, { ...prev.get(n.nodeId), ...n });
+        for (const n of list) {
+          const before = prev.get(n.nodeId);
+          // Retry info holds only while the node is still in flight; approval prompts only while it waits.
+          next.set(n.nodeId, {
+            ...before,
+            ...n,
+            retry: TERMINAL_NODE.has(n.status) ? undefined : (n.retry ?? before?.retry),
+            approval: n.status === 'WAITING' ? (n.approval ?? before?.approval) : undefined,
+          });
+        }
         return next;
+      });
+    const mergeRetry = (r: RetryInfo & { nodeId: string }) =>
+      setNodes((prev) => {
+        const before = prev.get(r.nodeId);
+        if (!before || TERMINAL_NODE.has(before.status)) return prev;
+        const { nodeId: _n, ...retry } = r;
+        return new Map(prev).set(r.nodeId, { ...before, attempt: Math.max(before.attempt, retry.attempt), retry });
       });
     const mergeRun = (fields: Partial<RunFields>) => setRun((prev) => (prev ? { ...prev, ...fields } : prev));
     const stop = streamEvents(
@@ -75,6 +100,7 @@ export function RunPage({ id }: { id: string }) {
           mergeNodes(snap.nodes);
         } else if (m.event === 'node') mergeNodes([data as NodeView]);
         else if (m.event === 'run') mergeRun(data as RunFields);
+        else if (m.event === 'retry') mergeRetry(data as RetryInfo & { nodeId: string });
         if ((m.event === 'run' || m.event === 'snapshot') && status.current !== undefined) setNow(Date.now());
       },
       () => status.current !== undefined && status.current !== 'RUNNING',
@@ -99,6 +125,26 @@ export function RunPage({ id }: { id: string }) {
       setLive(false);
     };
   }, [id, loaded]);
+
+  // An approval that starts waiting: fetch its rendered message and deadline (the event stream carries rows only).
+  const waitingWithoutPrompt = [...nodes.values()].filter((n) => n.status === 'WAITING' && !n.approval).map((n) => n.nodeId).join(',');
+  useEffect(() => {
+    if (!waitingWithoutPrompt) return;
+    let alive = true;
+    api<ExecutionDetail>('GET', `/executions/${encodeURIComponent(id)}`).then(
+      (detail) =>
+        alive &&
+        setNodes((prev) => {
+          const next = new Map(prev);
+          for (const n of detail.nodes) if (n.approval && next.get(n.nodeId)?.status === 'WAITING') next.set(n.nodeId, { ...next.get(n.nodeId)!, approval: n.approval });
+          return next;
+        }),
+      () => undefined,
+    );
+    return () => {
+      alive = false;
+    };
+  }, [id, waitingWithoutPrompt]);
 
   const running = run?.status === 'RUNNING';
   useEffect(() => {
@@ -125,19 +171,24 @@ export function RunPage({ id }: { id: string }) {
       setMessage(errorText(err));
     }
   };
-  const cancel = () => act(() => api('POST', `/executions/${encodeURIComponent(id)}/cancel`, { reason: 'cancelled from the console' }), 'cancel requested');
+  const cancel = () => {
+    if (!window.confirm(`Cancel run ${id}? Running nodes are cancelled and nothing further starts.`)) return;
+    void act(() => api('POST', `/executions/${encodeURIComponent(id)}/cancel`, { reason: 'cancelled from the console' }), 'cancel requested');
+  };
   const retry = () =>
     act(async () => {
       const next = await api<ExecutionSummary>('POST', `/executions/${encodeURIComponent(id)}/retry`);
       navigate(`/runs/${next.id}`);
     });
-  const temporalUrl = config ? `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.namespace)}/workflows/${encodeURIComponent(run.id)}` : undefined;
+  const temporalUrl = config ? temporalRunUrl(config, run.id, run.temporalRunId) : undefined;
+  // Retrying re-runs what failed and reuses what succeeded: it means something only after a failure.
+  const retryable = run.status === 'FAILED' || run.status === 'TIMED_OUT';
   const node = selected ? definition?.nodes?.find((n) => n.id === selected) : undefined;
 
   return (
     <>
       <p className="crumbs">
-        <Link to="/runs">Runs</Link> / <span className="mono">{run.id}</span>
+        <Link to="/runs">Runs</Link> / <Link to={`/workflows/${run.workflowId}`}>{workflowName ?? run.workflowId}</Link> / <span className="mono">{run.id}</span>
       </p>
       <div className="row run-head">
         <h1>
@@ -149,11 +200,11 @@ export function RunPage({ id }: { id: string }) {
         {live && running && <span className="live">● live</span>}
         <span className="spacer" />
         {running && (
-          <button className="danger" onClick={() => void cancel()}>
+          <button className="danger" onClick={cancel}>
             Cancel
           </button>
         )}
-        {['FAILED', 'CANCELLED', 'TIMED_OUT'].includes(run.status) && <button onClick={() => void retry()}>Retry from failure</button>}
+        {retryable && <button onClick={() => void retry()}>Retry from failure</button>}
         {temporalUrl && (
           <a className="button" href={temporalUrl} target="_blank" rel="noreferrer">
             Temporal UI ↗
@@ -161,7 +212,7 @@ export function RunPage({ id }: { id: string }) {
         )}
       </div>
       <p className="meta">
-        <Link to={`/workflows/${run.workflowId}`}>{run.workflowId}</Link> v{run.version} · {run.trigger.toLowerCase()} · started {when(run.startedAt)} ·{' '}
+        <Link to={`/workflows/${run.workflowId}`}>{workflowName ?? run.workflowId}</Link> v{run.version} · {run.trigger.toLowerCase()} · started {when(run.startedAt)} ·{' '}
         {duration(run.startedAt, run.finishedAt, now)} · {progress.done}/{progress.total} nodes done
         {run.retryOf && (
           <>
@@ -198,106 +249,5 @@ export function RunPage({ id }: { id: string }) {
         </aside>
       </div>
     </>
-  );
-}
-
-function Legend() {
-  return (
-    <div className="legend">
-      {['PENDING', 'RUNNING', 'WAITING', 'SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'].map((s) => (
-        <span key={s} className={`badge ${s}`}>
-          {s.toLowerCase()}
-        </span>
-      ))}
-      <span className="muted">click a node for its config, output and error</span>
-    </div>
-  );
-}
-
-function RunPanel({ run }: { run: ExecutionDetail }) {
-  return (
-    <>
-      <h2>Run</h2>
-      <h3>Input</h3>
-      <pre>{json(run.input) || '—'}</pre>
-      {run.output != null && (
-        <>
-          <h3>Output</h3>
-          <pre>{json(run.output)}</pre>
-        </>
-      )}
-      {run.error != null && (
-        <>
-          <h3>Error</h3>
-          <pre className="error-box">{json(run.error)}</pre>
-        </>
-      )}
-    </>
-  );
-}
-
-function NodePanel(props: {
-  nodeId: string;
-  config: DefinitionNode | undefined;
-  view: NodeView | undefined;
-  now: number;
-  runStatus: RunStatus;
-  onApprove: (approved: boolean, data?: unknown) => Promise<void>;
-}) {
-  const { nodeId, config, view, now, runStatus, onApprove } = props;
-  const [data, setData] = useState('');
-  const status = view?.status ?? 'PENDING';
-  const { id: _id, type, ...rest } = config ?? { id: nodeId, type: view?.type ?? '?' };
-  const approvable = type === 'approval' && status === 'WAITING' && runStatus === 'RUNNING';
-  const decide = (approved: boolean) => {
-    let parsed: unknown;
-    try {
-      parsed = data.trim() ? JSON.parse(data) : undefined;
-    } catch {
-      parsed = data;
-    }
-    void onApprove(approved, parsed);
-  };
-  return (
-    <div data-testid="node-panel">
-      <h2>
-        <span className="mono">{nodeId}</span> <span className="muted small">{type}</span>
-      </h2>
-      <p>
-        <span className={`badge ${status}`}>{status}</span> {view && view.attempt > 0 && <>attempt {view.attempt}</>}{' '}
-        {view && duration(view.startedAt, view.finishedAt, now)}
-      </p>
-      {view?.startedAt && (
-        <p className="muted small">
-          started {when(view.startedAt)}
-          {view.finishedAt && <> · finished {when(view.finishedAt)}</>}
-        </p>
-      )}
-      {approvable && (
-        <div className="approve">
-          <textarea aria-label="approval data" className="small-area" placeholder='optional data (JSON), e.g. {"note": "ok"}' value={data} onChange={(e) => setData(e.target.value)} />
-          <div className="row">
-            <button onClick={() => decide(true)}>Approve</button>
-            <button className="danger" onClick={() => decide(false)}>
-              Reject
-            </button>
-          </div>
-        </div>
-      )}
-      <h3>Config</h3>
-      <pre>{json(rest)}</pre>
-      {view?.output != null && (
-        <>
-          <h3>Output</h3>
-          <pre>{json(view.output)}</pre>
-        </>
-      )}
-      {view?.error != null && (
-        <>
-          <h3>Error</h3>
-          <pre className="error-box">{json(view.error)}</pre>
-        </>
-      )}
-    </div>
   );
 }

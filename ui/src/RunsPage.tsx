@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { api, RUN_STATUSES, type ExecutionSummary, type Page } from './api';
+import { api, RUN_STATUSES, workflowNames, type ExecutionSummary, type Page } from './api';
 import { duration, when } from './format';
 import { useLoad } from './hooks';
 import { Link } from './router';
@@ -14,23 +14,53 @@ export function RunsPage() {
   );
 }
 
-/** Runs, newest first, with a status filter and cursor pagination; refreshed every few seconds. */
+/** Status filter values: the run statuses, plus runs that wait on a human. */
+const WAITING_APPROVAL = 'waiting-approval';
+
+/** Runs, newest first, filtered by workflow and status, with cursor pagination; refreshed every few seconds. */
 export function RunsList({ workflowId }: { workflowId?: string }) {
   const [status, setStatus] = useState('');
+  const [workflow, setWorkflow] = useState(workflowId ?? '');
+  const [names, setNames] = useState<Map<string, string>>(new Map());
   const { cursor, reset, pager } = useCursorPages();
   const query = new URLSearchParams({ limit: '20' });
-  if (workflowId) query.set('workflowId', workflowId);
-  if (status) query.set('status', status);
+  if (workflow) query.set('workflowId', workflow);
+  if (status === WAITING_APPROVAL) query.set('waiting', 'approval');
+  else if (status) query.set('status', status);
   if (cursor) query.set('cursor', cursor);
   const { data, error, reload } = useLoad(() => api<Page<ExecutionSummary>>('GET', `/executions?${query.toString()}`), [query.toString()]);
   useEffect(() => {
     const timer = setInterval(reload, 5000);
     return () => clearInterval(timer);
   }, [reload]);
+  useEffect(() => {
+    void workflowNames(true).then(setNames);
+  }, []);
+  const name = (id: string) => names.get(id) ?? id;
 
   return (
     <div className="runs">
       <div className="row">
+        {!workflowId && (
+          <label>
+            workflow{' '}
+            <select
+              aria-label="workflow filter"
+              value={workflow}
+              onChange={(e) => {
+                setWorkflow(e.target.value);
+                reset();
+              }}
+            >
+              <option value="">any</option>
+              {[...names].map(([id, n]) => (
+                <option key={id} value={id}>
+                  {n}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
         <label>
           status{' '}
           <select
@@ -45,6 +75,7 @@ export function RunsList({ workflowId }: { workflowId?: string }) {
             {RUN_STATUSES.map((s) => (
               <option key={s}>{s}</option>
             ))}
+            <option value={WAITING_APPROVAL}>waiting for approval</option>
           </select>
         </label>
         <button onClick={reload}>Refresh</button>
@@ -72,8 +103,8 @@ export function RunsList({ workflowId }: { workflowId?: string }) {
                 <span className={`badge ${r.status}`}>{r.status}</span>
               </td>
               {!workflowId && (
-                <td className="mono">
-                  <Link to={`/workflows/${r.workflowId}`}>{r.workflowId}</Link>
+                <td>
+                  <Link to={`/workflows/${r.workflowId}`}>{name(r.workflowId)}</Link>
                 </td>
               )}
               <td>v{r.version}</td>
@@ -85,7 +116,7 @@ export function RunsList({ workflowId }: { workflowId?: string }) {
           {data && data.items.length === 0 && (
             <tr>
               <td colSpan={7} className="muted">
-                No runs{status ? ` with status ${status}` : ''}.
+                No runs{status === WAITING_APPROVAL ? ' waiting for approval' : status ? ` with status ${status}` : ''}.
               </td>
             </tr>
           )}

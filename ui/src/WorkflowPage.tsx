@@ -1,10 +1,50 @@
-import { useCallback, useEffect, useState } from 'react';
-import { api, ApiError, type ErrorDetail, type ExecutionSummary, type Schedule, type WorkflowDetail, type WorkflowVersion } from './api';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { api, ApiError, uiConfig, type Definition, type ErrorDetail, type ExecutionSummary, type NodeView, type WorkflowDetail, type WorkflowVersion } from './api';
+import { Dag } from './Dag';
 import { DefinitionEditor } from './DefinitionEditor';
-import { errorText, json, when } from './format';
+import { exampleNamed, sampleInputOf } from './examples';
+import { errorText, json } from './format';
 import { useLoad } from './hooks';
 import { Link, navigate } from './router';
 import { RunsList } from './RunsPage';
+import { SchedulesPanel } from './SchedulesPanel';
+
+const NO_NODES = new Map<string, NodeView>();
+
+/** The input a run of this workflow likely wants: its example's sampleInput (pointed at this server's demo target). */
+function useSampleInput(workflowName: string | undefined): unknown {
+  const [input, setInput] = useState<unknown>();
+  useEffect(() => {
+    const example = exampleNamed(workflowName);
+    if (!example) return setInput(undefined);
+    void uiConfig().then((config) => setInput(sampleInputOf(example, config.demoBaseUrl)));
+  }, [workflowName]);
+  return input;
+}
+
+/** The graph of the definition being edited, redrawn as it changes (the last text that parsed). */
+function DagPreview({ text }: { text: string }) {
+  const [selected, setSelected] = useState<string>();
+  const definition = useMemo(() => {
+    try {
+      const parsed = JSON.parse(text) as Definition;
+      return parsed && Array.isArray(parsed.nodes) && parsed.nodes.every((n) => n && typeof n.id === 'string') ? parsed : undefined;
+    } catch {
+      return undefined;
+    }
+  }, [text]);
+  const [last, setLast] = useState<Definition>();
+  useEffect(() => {
+    if (definition) setLast(definition);
+  }, [definition]);
+  const shown = definition ?? last;
+  return (
+    <div className="dag-preview" data-testid="dag-preview">
+      <h3>Preview{!definition && shown ? ' (last valid JSON)' : ''}</h3>
+      {shown ? <Dag definition={shown} nodes={NO_NODES} selected={selected} onSelect={setSelected} now={0} /> : <p className="muted">no graph yet</p>}
+    </div>
+  );
+}
 
 export function WorkflowPage({ id }: { id: string }) {
   const { data: workflow, error, reload } = useLoad(() => api<WorkflowDetail>('GET', `/workflows/${encodeURIComponent(id)}`), [id]);
@@ -41,6 +81,7 @@ export function WorkflowPage({ id }: { id: string }) {
     }
   };
   const onValidity = useCallback((v: boolean) => setValid(v), []);
+  const sampleInput = useSampleInput(workflow?.name);
 
   if (error) return <p className="error">{error}</p>;
   if (!workflow) return <p className="muted">loading…</p>;
@@ -76,12 +117,15 @@ export function WorkflowPage({ id }: { id: string }) {
               Save as new version
             </button>
           </div>
-          <DefinitionEditor text={text} onChange={setText} onValidity={onValidity} extraErrors={saveErrors} />
+          <div className="editor-and-preview">
+            <DefinitionEditor text={text} onChange={setText} onValidity={onValidity} extraErrors={saveErrors} />
+            <DagPreview text={text} />
+          </div>
           {message && <p className="muted">{message}</p>}
         </section>
         <aside className="side">
-          <StartRun workflowId={workflow.id} disabled={workflow.archived} />
-          <Schedules workflowId={workflow.id} />
+          <StartRun workflowId={workflow.id} disabled={workflow.archived} sampleInput={sampleInput} />
+          <SchedulesPanel workflowId={workflow.id} defaultInput={sampleInput} />
         </aside>
       </div>
 
@@ -93,8 +137,11 @@ export function WorkflowPage({ id }: { id: string }) {
   );
 }
 
-function StartRun({ workflowId, disabled }: { workflowId: string; disabled: boolean }) {
+function StartRun({ workflowId, disabled, sampleInput }: { workflowId: string; disabled: boolean; sampleInput: unknown }) {
   const [input, setInput] = useState('{\n  "who": "world"\n}');
+  useEffect(() => {
+    if (sampleInput !== undefined) setInput(json(sampleInput));
+  }, [sampleInput]);
   const [error, setError] = useState<string>();
   const start = async () => {
     setError(undefined);
@@ -119,74 +166,6 @@ function StartRun({ workflowId, disabled }: { workflowId: string; disabled: bool
         Start run
       </button>
       {error && <p className="error">{error}</p>}
-    </div>
-  );
-}
-
-function Schedules({ workflowId }: { workflowId: string }) {
-  const { data, error, reload } = useLoad(
-    () => api<{ items: Schedule[] }>('GET', `/workflows/${encodeURIComponent(workflowId)}/schedules`),
-    [workflowId],
-  );
-  const [message, setMessage] = useState<string>();
-  const [cron, setCron] = useState('');
-  const act = async (what: () => Promise<unknown>, done: string) => {
-    setMessage(undefined);
-    try {
-      await what();
-      setMessage(done);
-      reload();
-    } catch (err) {
-      setMessage(errorText(err));
-    }
-  };
-  return (
-    <div className="card">
-      <h2>Schedules</h2>
-      {error && <p className="error">{error}</p>}
-      {data?.items.length === 0 && <p className="muted">No schedules yet.</p>}
-      <ul className="schedules">
-        {data?.items.map((s) => (
-          <li key={s.id}>
-            <div>
-              <code>{s.cron}</code> <span className="muted">{s.timezone}</span>{' '}
-              <span className={`badge ${s.paused ? 'CANCELLED' : 'SUCCEEDED'}`}>{s.paused ? 'paused' : 'active'}</span>
-            </div>
-            {s.note && <div className="muted">{s.note}</div>}
-            <div className="muted mono small">
-              {s.id} · updated {when(s.updatedAt)}
-            </div>
-            <div className="row">
-              <button
-                onClick={() =>
-                  void act(
-                    () => api('PATCH', `/schedules/${encodeURIComponent(s.id)}`, { paused: !s.paused, note: `${s.paused ? 'resumed' : 'paused'} from the console` }),
-                    s.paused ? 'schedule resumed' : 'schedule paused',
-                  )
-                }
-              >
-                {s.paused ? 'Unpause' : 'Pause'}
-              </button>
-              <button onClick={() => void act(() => api('POST', `/schedules/${encodeURIComponent(s.id)}/trigger`), 'triggered: a run is starting')}>
-                Trigger now
-              </button>
-            </div>
-          </li>
-        ))}
-      </ul>
-      <form
-        className="row"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void act(() => api('POST', `/workflows/${encodeURIComponent(workflowId)}/schedules`, { cron: cron.trim() }), 'schedule created').then(() => setCron(''));
-        }}
-      >
-        <input aria-label="cron" className="grow" value={cron} onChange={(e) => setCron(e.target.value)} placeholder="cron, e.g. 0 9 * * MON-FRI (UTC)" />
-        <button type="submit" disabled={!cron.trim()}>
-          Add schedule
-        </button>
-      </form>
-      {message && <p className="muted">{message}</p>}
     </div>
   );
 }

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useCursorPages } from './Pager';
 import { api, type Page, type WorkflowDetail, type WorkflowSummary } from './api';
+import { EXAMPLES } from './examples';
 import { errorText, when } from './format';
 import { useLoad } from './hooks';
 import { Link, navigate } from './router';
@@ -24,12 +25,12 @@ export function WorkflowsPage() {
     <>
       <h1>Workflows</h1>
       <CreateWorkflow />
+      <CreateFromExample />
       {error && <p className="error">{error}</p>}
       <table className="list">
         <thead>
           <tr>
             <th>Name</th>
-            <th>Id</th>
             <th>Version</th>
             <th>Updated</th>
           </tr>
@@ -41,14 +42,13 @@ export function WorkflowsPage() {
                 <Link to={`/workflows/${w.id}`}>{w.name}</Link>
                 {w.description && <div className="muted">{w.description}</div>}
               </td>
-              <td className="mono">{w.id}</td>
               <td>v{w.version}</td>
               <td>{when(w.updatedAt)}</td>
             </tr>
           ))}
           {data && data.items.length === 0 && (
             <tr>
-              <td colSpan={4} className="muted">
+              <td colSpan={3} className="muted">
                 No workflows yet: create one above.
               </td>
             </tr>
@@ -80,6 +80,39 @@ function CreateWorkflow() {
         Create
       </button>
       <span className="muted">starts from a two-node example you can edit</span>
+      {error && <span className="error">{error}</span>}
+    </form>
+  );
+}
+
+/** "New from example": one of examples/ (bundled into the console) stored as a new workflow. */
+function CreateFromExample() {
+  const [name, setName] = useState(EXAMPLES[0]?.name ?? '');
+  const [error, setError] = useState<string>();
+  if (EXAMPLES.length === 0) return null;
+  const example = EXAMPLES.find((e) => e.name === name);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!example) return;
+    try {
+      const created = await api<WorkflowDetail>('POST', '/workflows', { name: example.name, description: example.description, definition: example.definition });
+      navigate(`/workflows/${created.id}`);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  return (
+    <form className="inline card" onSubmit={submit}>
+      <label htmlFor="example">New from example</label>
+      <select id="example" value={name} onChange={(e) => setName(e.target.value)}>
+        {EXAMPLES.map((x) => (
+          <option key={x.name} value={x.name}>
+            {x.name}
+          </option>
+        ))}
+      </select>
+      <button type="submit">Create from example</button>
+      {example && <span className="muted">{example.description}</span>}
       {error && <span className="error">{error}</span>}
     </form>
   );

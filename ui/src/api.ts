@@ -125,6 +125,23 @@ export interface NodeView {
   finishedAt: string | null;
   output: unknown;
   error: unknown;
+  /** Temporal's view of a node it runs or retries (GET ?live=1, and SSE `retry` events). */
+  retry?: RetryInfo;
+  /** A waiting approval's rendered message and deadline. */
+  approval?: ApprovalPrompt;
+}
+export interface RetryInfo {
+  state: string;
+  attempt: number;
+  maximumAttempts: number;
+  lastFailure: { message: string; type?: string } | null;
+  nextAttemptAt: string | null;
+}
+export interface ApprovalPrompt {
+  message: string | null;
+  deadline: string | null;
+  onTimeout: 'approve' | 'reject';
+  renderError?: string;
 }
 export interface ExecutionDetail extends ExecutionSummary {
   input: unknown;
@@ -132,6 +149,7 @@ export interface ExecutionDetail extends ExecutionSummary {
   error: unknown;
   progress: { total: number; done: number };
   nodes: NodeView[];
+  temporalRunId?: string;
 }
 
 export interface Schedule {
@@ -145,11 +163,36 @@ export interface Schedule {
   note: string | null;
   createdAt: string;
   updatedAt: string;
+  workflowName?: string;
+}
+export interface ScheduleDetail extends Schedule {
+  info?: { paused: boolean; note?: string; nextActionTimes: string[]; recentActions: { scheduledAt: string; executionId: string }[]; numActionsTaken: number } | null;
 }
 
 export interface UiConfig {
   temporalUiUrl: string;
   namespace: string;
+  /** Dev mode's demo target: the examples' sampleInput URLs are rewritten to it. */
+  demoBaseUrl?: string;
+}
+
+/** The Temporal Web UI page of a run; with Temporal's run id it opens the run itself (without it, a search). */
+export function temporalRunUrl(config: UiConfig, executionId: string, runId?: string): string {
+  const ns = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.namespace)}`;
+  if (runId) return `${ns}/workflows/${encodeURIComponent(executionId)}/${encodeURIComponent(runId)}/history`;
+  return `${ns}/workflows?query=${encodeURIComponent(`WorkflowId="${executionId}"`)}`;
+}
+
+/** Workflow names by id (first 100 workflows, newest first), for lists that would otherwise show ids. */
+let namesPromise: Promise<Map<string, string>> | undefined;
+export function workflowNames(refresh = false): Promise<Map<string, string>> {
+  if (refresh || !namesPromise) {
+    namesPromise = api<Page<WorkflowSummary>>('GET', '/workflows?limit=100').then(
+      (page) => new Map(page.items.map((w) => [w.id, w.name])),
+      () => new Map(),
+    );
+  }
+  return namesPromise;
 }
 
 let configPromise: Promise<UiConfig> | undefined;

@@ -7,6 +7,7 @@ import { WorkflowsPage } from './WorkflowsPage';
 import { WorkflowPage } from './WorkflowPage';
 import { RunsPage } from './RunsPage';
 import { RunPage } from './RunPage';
+import { SchedulesPage } from './SchedulesPage';
 import './styles.css';
 
 function useKey(): string | null {
@@ -56,6 +57,7 @@ function Routes() {
   if ((m = path.match(/^\/workflows\/([^/]+)$/))) return <WorkflowPage key={m[1]} id={decodeURIComponent(m[1]!)} />;
   if ((m = path.match(/^\/runs\/([^/]+)$/))) return <RunPage key={m[1]} id={decodeURIComponent(m[1]!)} />;
   if (path === '/runs' || path === '/runs/') return <RunsPage />;
+  if (path === '/schedules' || path === '/schedules/') return <SchedulesPage />;
   return <WorkflowsPage />;
 }
 
@@ -68,11 +70,14 @@ function App() {
       <header className="top">
         <span className="brand">Trellis</span>
         <nav>
-          <Link to="/" className={path.startsWith('/runs') ? '' : 'active'}>
+          <Link to="/" className={path.startsWith('/runs') || path.startsWith('/schedules') ? '' : 'active'}>
             Workflows
           </Link>
           <Link to="/runs" className={path.startsWith('/runs') ? 'active' : ''}>
             Runs
+          </Link>
+          <Link to="/schedules" className={path.startsWith('/schedules') ? 'active' : ''}>
+            Schedules
           </Link>
         </nav>
         <button className="link" onClick={() => setKey(null)}>

@@ -4,6 +4,8 @@ import ipaddr from 'ipaddr.js';
 
 /** Set to `1` to let the http node reach loopback, private, link-local and metadata addresses. */
 export const ALLOW_PRIVATE_ENV = 'TRELLIS_HTTP_ALLOW_PRIVATE';
+/** Set to `1` to let the http node reach loopback only (`npm run dev` sets it for its own worker and demo target). */
+export const ALLOW_LOOPBACK_ENV = 'TRELLIS_HTTP_ALLOW_LOOPBACK';
 
 /** What each non-global range of ipaddr.js is called in a refusal. */
 const RANGE_REASONS: Record<string, string> = {
@@ -69,6 +71,7 @@ export function classifyAddress(address: string): string | undefined {
 }
 
 function rangeReason(range: string): string | undefined {
+  if (range === 'loopback' && process.env[ALLOW_LOOPBACK_ENV] === '1') return undefined;
   return range === 'unicast' ? undefined : (RANGE_REASONS[range] ?? range);
 }
 

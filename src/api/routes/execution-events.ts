@@ -6,10 +6,13 @@ import type { Db } from '../../db/client';
 import type { Execution, NodeRun } from '../../generated/prisma/client';
 import type { AppDeps } from '../deps';
 import { ApiError } from '../errors';
-import { findExecution } from '../../services/execution-view';
+import { findExecution, pinnedDefinition } from '../../services/execution-view';
+import { approvalPrompts } from '../../services/node-insight';
 import type { ExecutionEventHub } from '../../services/execution-events';
 import { toExecutionSummary } from '../../services/runs';
 import { ExecutionIdParams, errorResponses } from './execution-schemas';
+import type { TemporalGateway } from '../temporal-gateway';
+import { withTimeout } from '../../util/timeout';
 
 // Sequence numbers are small integers; the bound keeps parseInt exact and rejects junk early.
 const SEQ = Type.String({ pattern: '^[0-9]{1,15}$' });
@@ -26,6 +29,9 @@ interface SseEvent {
   id: number;
   data: unknown;
 }
+
+/** How often an open stream asks Temporal about nodes that are running or waiting to retry. */
+export const RETRY_POLL_MS = 2_000;
 
 /**
  * GET /executions/:id/events: the run's transitions as Server-Sent Events, pushed by the mirror's
@@ -49,6 +55,9 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
           'A `snapshot` event (run and node rows), then `node` and `run` events as the mirror records them; ' +
           'each event id is the mirror sequence number. With Last-Event-ID (header or `lastEventId`) the snapshot ' +
           'is skipped and only newer transitions are sent. `: ping` comments keep the connection alive. ' +
+          'A waiting approval node\'s `node` event carries `approval: { message, deadline, onTimeout }` (the message rendered). ' +
+          'While a node is being retried, `retry` events (no id; not replayed on resume) carry ' +
+          "Temporal's view of it: `{ nodeId, state, attempt, maximumAttempts, lastFailure, nextAttemptAt }`. " +
           'The stream ends after the run reaches a terminal status.',
         params: ExecutionIdParams,
         querystring: EventsQuery,
@@ -81,7 +90,7 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
         'x-accel-buffering': 'no', // nginx would otherwise buffer the stream
       });
       reply.raw.flushHeaders();
-      const end = streamExecution({ db: deps.db, hub, log: request.log, res: reply.raw, executionId: execution.id, since });
+      const end = streamExecution({ db: deps.db, temporal: deps.temporal, hub, log: request.log, res: reply.raw, executionId: execution.id, since });
       open.add(end);
       reply.raw.once('close', () => open.delete(end));
     },
@@ -91,6 +100,7 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
 /** Drives one stream; returns a function that ends it (idempotent). */
 function streamExecution(options: {
   db: Db;
+  temporal: TemporalGateway;
   hub: ExecutionEventHub;
   log: FastifyBaseLogger;
   res: ServerResponse;
@@ -109,6 +119,7 @@ function streamExecution(options: {
     finished = true;
     unsubscribe();
     clearInterval(heartbeat);
+    clearInterval(retryPoll);
     res.end();
   };
 
@@ -141,18 +152,52 @@ function streamExecution(options: {
   }, hub.heartbeatMs);
   res.once('close', end); // client went away (or we ended): drop the subscription and the timer
 
+  // Retries happen inside Temporal, invisible to the mirror until the node settles: ask Temporal.
+  const retrySent = new Map<string, string>();
+  let polling = false;
+  const retryPoll = setInterval(() => {
+    if (finished || polling) return;
+    polling = true;
+    withTimeout(options.temporal.describe(executionId), RETRY_POLL_MS)
+      .then((description) => {
+        if (finished) return;
+        for (const p of description?.pendingActivities ?? []) {
+          if (p.attempt <= 1 && !p.lastFailure) continue; // a first attempt with no failure yet is just "running"
+          const data = {
+            nodeId: p.activityId,
+            state: p.state,
+            attempt: p.attempt,
+            maximumAttempts: p.maximumAttempts,
+            lastFailure: p.lastFailure ?? null,
+            nextAttemptAt: p.nextAttemptAt ? p.nextAttemptAt.toISOString() : null,
+          };
+          const text = JSON.stringify(data);
+          if (retrySent.get(p.activityId) === text) continue;
+          retrySent.set(p.activityId, text);
+          res.write(`event: retry\ndata: ${text}\n\n`);
+        }
+      })
+      .catch(() => undefined) // Temporal slow or away: the mirror's events still flow
+      .finally(() => {
+        polling = false;
+      });
+  }, RETRY_POLL_MS);
+
   async function send(snapshot: boolean): Promise<void> {
     const since = snapshot ? -1 : (lastSeq ?? -1);
     const rows = await readSince(db, executionId, since);
     if (finished) return;
     if (!rows) return end(); // the execution was deleted (its workflow was): nothing more will come
     const { run, nodes } = rows;
+    const prompts = await promptsFor(db, run, nodes);
+    const withPrompt = (row: NodeRun) => (prompts.has(row.nodeId) ? { ...nodeData(row), approval: prompts.get(row.nodeId) } : nodeData(row));
+    if (finished) return;
     if (snapshot) {
       const seq = Math.max(run.lastSeq, ...nodes.map((n) => n.lastSeq));
-      write(res, { event: 'snapshot', id: seq, data: { run: runSnapshot(run), nodes: nodes.map(nodeData) } });
+      write(res, { event: 'snapshot', id: seq, data: { run: runSnapshot(run), nodes: nodes.map(withPrompt) } });
       lastSeq = seq;
     } else {
-      const events: SseEvent[] = nodes.map((n) => ({ event: 'node', id: n.lastSeq, data: nodeData(n) }));
+      const events: SseEvent[] = nodes.map((n) => ({ event: 'node', id: n.lastSeq, data: withPrompt(n) }));
       if (run.lastSeq > since) events.push({ event: 'run', id: run.lastSeq, data: runData(run) });
       // Stable sort: at an equal seq the run event stays after the node events of the same batch.
       events.sort((a, b) => a.id - b.id);
@@ -180,6 +225,19 @@ async function readSince(db: Db, executionId: string, since: number): Promise<{ 
     { isolationLevel: 'RepeatableRead' },
   );
   return run ? { run, nodes } : undefined;
+}
+
+/**
+ * The rendered message and deadline of approval nodes that just started waiting. Rendering reads
+ * the pinned definition and every node row (the message may use any upstream output), so it is
+ * done only when such a node is in the batch.
+ */
+async function promptsFor(db: Db, run: Execution, batch: NodeRun[]) {
+  if (!batch.some((n) => n.status === 'WAITING' && n.type === 'approval')) return new Map<string, unknown>();
+  const [definition, all] = await Promise.all([pinnedDefinition(db, run), db.nodeRun.findMany({ where: { executionId: run.id } })]);
+  const views = all.map((row) => ({ ...nodeData(row), nodeId: row.nodeId, status: row.status }));
+  const context = { id: run.id, workflowId: run.workflowId, version: run.version, startedAt: run.startedAt.toISOString(), input: run.input };
+  return approvalPrompts(definition, views, context);
 }
 
 function write(res: ServerResponse, event: SseEvent): void {

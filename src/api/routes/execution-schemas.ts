@@ -61,6 +61,7 @@ export function listQuery(maxPageSize: number) {
   return Type.Object({
     workflowId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     status: Type.Optional(ExecutionStatusSchema),
+    waiting: Type.Optional(StringEnum(['approval'], { description: 'Only runs with an approval node waiting for a decision' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: maxPageSize, default: Math.min(20, maxPageSize) })),
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'nextCursor of the previous page' })),
   });
@@ -86,6 +87,29 @@ const NodeViewSchema = Type.Object({
   finishedAt: Nullable(DateTime),
   output: AnyJson,
   error: AnyJson,
+  retry: Type.Optional(
+    Type.Object(
+      {
+        state: Type.String({ description: 'SCHEDULED (waiting for the next attempt) or STARTED (an attempt runs), ...' }),
+        attempt: Type.Integer(),
+        maximumAttempts: Type.Integer({ description: '0: unlimited' }),
+        lastFailure: Nullable(Type.Object({ message: Type.String(), type: Type.Optional(Type.String()) })),
+        nextAttemptAt: Nullable(DateTime),
+      },
+      { description: "With ?live=1: Temporal's view of a node it is running or retrying" },
+    ),
+  ),
+  approval: Type.Optional(
+    Type.Object(
+      {
+        message: Nullable(Type.String({ description: 'The message template rendered for this run' })),
+        deadline: Nullable(DateTime),
+        onTimeout: StringEnum(['approve', 'reject']),
+        renderError: Type.Optional(Type.String()),
+      },
+      { description: 'For a waiting approval node' },
+    ),
+  ),
 });
 
 export const ExecutionDetailSchema = Type.Object({
@@ -99,6 +123,7 @@ export const ExecutionDetailSchema = Type.Object({
   }),
   nodes: Type.Array(NodeViewSchema),
   live: Type.Optional(Type.Boolean({ description: 'With ?live=1: whether the live query answered' })),
+  temporalRunId: Type.Optional(Type.String({ description: "With ?live=1: Temporal's run id (for Web UI links)" })),
 });
 
 export const CancelBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false });

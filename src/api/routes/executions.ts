@@ -67,13 +67,14 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
       },
     },
     async (request) => {
-      const { workflowId, status, cursor } = request.query;
+      const { workflowId, status, waiting, cursor } = request.query;
       const limit = request.query.limit ?? Math.min(20, limits.maxPageSize);
       const rows = await deps.db.execution.findMany({
         where: {
           tenantId: request.tenantId,
           ...(workflowId === undefined ? {} : { workflowId }),
           ...(status === undefined ? {} : { status }),
+          ...(waiting === 'approval' ? { status: 'RUNNING' as const, nodeRuns: { some: { status: 'WAITING' as const, type: 'approval' } } } : {}),
           ...afterCursor(decodeCursor(cursor)),
         },
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { ApiLimits, AppDeps } from '../deps';
+import { decodeCursor } from '../pagination';
 import { errorResponses } from '../response-schemas';
 import { SCHEDULE_OVERLAPS } from '../temporal-gateway';
 import { CRON_MACROS } from '../../domain/cron';
@@ -9,6 +10,8 @@ import {
   deleteSchedule,
   getSchedule,
   listSchedules,
+  listTenantSchedules,
+  MAX_SCHEDULES_PAGE,
   triggerSchedule,
   updateSchedule,
 } from '../../services/schedules';
@@ -105,7 +108,22 @@ const ScheduleDetailSchema = Type.Object({
   ),
 });
 
-const TriggerResponse = Type.Object({ scheduleId: Type.String(), triggeredAt: DateTime });
+const TriggerResponse = Type.Object({
+  scheduleId: Type.String(),
+  triggeredAt: DateTime,
+  executionId: Nullable(Type.String({ description: 'The run it started (GET /executions/:id); null if Temporal had not reported it within 5 s' })),
+});
+
+const ListQuery = Type.Object(
+  {
+    workflowId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    paused: Type.Optional(Type.Boolean()),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SCHEDULES_PAGE, default: 50 })),
+    cursor: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
+const ListedSchedule = Type.Object({ ...scheduleProperties, workflowName: Type.String() });
 
 /** Cron schedules of stored workflows, as Temporal Schedules mirrored by a `schedules` row per tenant. */
 export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiLimits }> = async (app, { deps }) => {
@@ -138,6 +156,23 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
       },
     },
     async (request) => ({ items: await listSchedules(deps, request.tenantId, request.params.id) }),
+  );
+
+  app.get(
+    '/schedules',
+    {
+      schema: {
+        tags,
+        summary: "The tenant's schedules, newest first",
+        description: 'Filter by `workflowId` and `paused`; each item names its workflow. Cursor pagination (`nextCursor`).',
+        querystring: ListQuery,
+        response: { 200: Type.Object({ items: Type.Array(ListedSchedule), nextCursor: Nullable(Type.String()) }), ...errorResponses(400, 401, 429) },
+      },
+    },
+    async (request) => {
+      const { cursor, ...query } = request.query;
+      return listTenantSchedules(deps, request.tenantId, { ...query, cursor: decodeCursor(cursor) });
+    },
   );
 
   app.get(

@@ -31,6 +31,8 @@ export const uiRoutes: FastifyPluginAsync<UiOptions> = async (app, options) => {
   const config = {
     temporalUiUrl: (options.temporalUiUrl ?? process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233').replace(/\/+$/, ''),
     namespace: options.namespace ?? (process.env.TEMPORAL_NAMESPACE || 'default'),
+    // Dev mode's demo target, where the examples' sampleInput URLs must point (absent outside dev mode).
+    ...(process.env.TRELLIS_DEMO_BASE_URL ? { demoBaseUrl: process.env.TRELLIS_DEMO_BASE_URL } : {}),
   };
   const hide = { schema: { hide: true } };
   const built = existsSync(path.join(root, 'index.html'));
