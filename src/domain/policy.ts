@@ -10,6 +10,8 @@ export const PLATFORM_RETRY: Required<Omit<RetrySpec, 'nonRetryableErrorTypes'>>
 };
 export const PLATFORM_TIMEOUT: TimeoutSpec = { startToClose: '5m' };
 export const DEFAULT_MAX_CONCURRENCY = 500;
+/** The longest `runTimeout` a definition or a start may ask for. */
+export const MAX_RUN_TIMEOUT_MS = 30 * 86_400_000;
 
 /** Activity options in Temporal's shape (milliseconds), without a Temporal import. */
 export interface ResolvedActivityPolicy {

@@ -1,7 +1,9 @@
 import { Value, type ValueError } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
-import { DefinitionSchema, MAX_NODES, type EdgeDef, type NodeDef, type WorkflowDefinition } from './definition';
+import { ANY_ERROR, DefinitionSchema, MAX_NODES, type EdgeDef, type NodeDef, type WorkflowDefinition } from './definition';
 import { parseDuration, parseIsoDateTime } from './duration';
+import { MAX_RUN_TIMEOUT_MS } from './policy';
+import { referenceProblems } from './references';
 import { escapePointer, expressionProblem, parseTemplate, templateExpressions, wholeTemplateExpression } from './expressions';
 import { BUILTIN_CATALOG, type NodeCatalog, type NodeTypeSpec } from './node-types';
 import { findCycle } from './graph';
@@ -25,6 +27,12 @@ export interface ValidateOptions {
    * registry; a type the worker lacks then fails at its activity instead).
    */
   allowUnknownTypes?: boolean;
+  /**
+   * For definitions already stored or already running: skip the checks added after they may have
+   * been saved (fields that mean nothing for the node's type, `nodes.X` not upstream), so a run
+   * of an old version still starts and a recorded history still replays.
+   */
+  acceptStored?: boolean;
 }
 
 /** Checks a definition against every rule of DESIGN.md §1 and lists every problem found. */
@@ -61,10 +69,13 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
     }
     if (typeof node.id === 'string') specs.set(node.id, spec);
     errors.push(...nodeProblems(node, path, spec));
+    if (!options.acceptStored) errors.push(...applicabilityProblems(node, path, spec ?? (options.allowUnknownTypes ? undefined : null)));
   });
 
   errors.push(...policyProblems(def.defaults, '/defaults'));
   errors.push(...edgeProblems(edges, firstIndex, specs));
+  errors.push(...runTimeoutProblems(def.runTimeout));
+  if (!options.acceptStored) errors.push(...referenceProblems(nodes, edges, specs));
 
   const ids = [...firstIndex.keys()];
   const cycle = findCycle(
@@ -128,19 +139,82 @@ function nodeProblems(node: NodeDef, path: string, spec: NodeTypeSpec | undefine
 
 const DURATION_KEYS = ['initialInterval', 'maximumInterval', 'startToClose', 'scheduleToClose', 'scheduleToStart', 'heartbeat'];
 
-/** Durations inside `retry` and `timeout` (of a node or of the defaults). */
+/** Durations inside `retry` (one policy or each retrier of a list) and `timeout` (of a node or of the defaults). */
 function policyProblems(owner: { retry?: object; timeout?: object } | undefined, path: string): ValidationProblem[] {
   const problems: ValidationProblem[] = [];
-  for (const section of ['retry', 'timeout'] as const) {
-    const policy = owner?.[section] as Record<string, unknown> | undefined;
+  const sections: [string, unknown][] = [[`${path}/timeout`, owner?.timeout]];
+  if (Array.isArray(owner?.retry)) {
+    owner.retry.forEach((retrier, i) => sections.push([`${path}/retry/${i}`, retrier]));
+    problems.push(...retrierProblems(owner.retry, `${path}/retry`));
+  } else {
+    sections.push([`${path}/retry`, owner?.retry]);
+  }
+  for (const [sectionPath, policy] of sections) {
     if (!policy || typeof policy !== 'object') continue;
     for (const key of DURATION_KEYS) {
-      if (policy[key] !== undefined && parseDuration(policy[key]) === undefined) {
-        problems.push({ path: `${path}/${section}/${key}`, message: durationMessage(policy[key]) });
+      const value = (policy as Record<string, unknown>)[key];
+      if (value !== undefined && parseDuration(value) === undefined) {
+        problems.push({ path: `${sectionPath}/${key}`, message: durationMessage(value) });
       }
     }
   }
   return problems;
+}
+
+/** A retry list is read in order: "*" belongs in the last retrier, and a type is named once. */
+function retrierProblems(retriers: unknown[], path: string): ValidationProblem[] {
+  const problems: ValidationProblem[] = [];
+  const named = new Map<string, number>();
+  retriers.forEach((retrier, i) => {
+    const errors = (retrier as { errors?: unknown } | null)?.errors;
+    if (!Array.isArray(errors)) return;
+    for (const type of errors) {
+      if (typeof type !== 'string') continue;
+      if (type === ANY_ERROR && i !== retriers.length - 1) {
+        problems.push({ path: `${path}/${i}/errors`, message: `"${ANY_ERROR}" (every other error) may only be in the last retrier` });
+      }
+      const first = named.get(type);
+      if (first !== undefined && first !== i) {
+        problems.push({ path: `${path}/${i}/errors`, message: `"${type}" is already handled by retrier ${first}; this one would never apply` });
+      }
+      named.set(type, first ?? i);
+    }
+  });
+  return problems;
+}
+
+/**
+ * Fields that mean nothing for the node's type are errors, not silently ignored: `retry` and
+ * `timeout` apply to activity nodes, a subworkflow takes `timeout.startToClose` (its child run's
+ * limit). `spec` null: an unknown type (already reported); undefined: unknown but allowed (an activity).
+ */
+function applicabilityProblems(node: NodeDef, path: string, spec: NodeTypeSpec | null | undefined): ValidationProblem[] {
+  if (spec === null) return [];
+  const execution = spec?.execution ?? 'activity';
+  if (execution === 'activity') return [];
+  const problems: ValidationProblem[] = [];
+  const what = `a ${node.type} node`;
+  if (node.retry !== undefined) {
+    const why = execution === 'child' ? 'a child run is not retried (its own nodes retry)' : 'it runs no activity to retry';
+    problems.push({ path: `${path}/retry`, message: `"retry" means nothing for ${what}: ${why}` });
+  }
+  if (node.timeout !== undefined && node.timeout !== null && typeof node.timeout === 'object') {
+    for (const key of Object.keys(node.timeout)) {
+      if (execution === 'child' && key === 'startToClose') continue;
+      const hint = execution === 'child' ? ' (a subworkflow takes only "startToClose", the limit on its child run)' : ` (it runs no activity${node.type === 'approval' ? '; use config.timeout' : ''})`;
+      problems.push({ path: `${path}/timeout/${escapePointer(key)}`, message: `"timeout.${key}" means nothing for ${what}${hint}` });
+    }
+  }
+  return problems;
+}
+
+function runTimeoutProblems(value: unknown): ValidationProblem[] {
+  if (value === undefined) return [];
+  const ms = parseDuration(value);
+  if (ms === undefined) return [{ path: '/runTimeout', message: durationMessage(value) }];
+  if (ms <= 0) return [{ path: '/runTimeout', message: 'must be longer than 0' }];
+  if (ms > MAX_RUN_TIMEOUT_MS) return [{ path: '/runTimeout', message: `must be at most ${MAX_RUN_TIMEOUT_MS / 86_400_000} days` }];
+  return [];
 }
 
 function edgeProblems(
@@ -168,6 +242,9 @@ function edgeProblems(
 
     if (!index.has(edge.from)) return;
     const labels = specs.get(edge.from)?.branchLabels;
+    if (edge.on !== 'error' && edge.errors !== undefined) {
+      problems.push({ path: `${path}/errors`, message: '"errors" filters error edges only (add "on": "error")' });
+    }
     if (edge.on === 'error') {
       if (edge.when !== undefined) problems.push({ path: `${path}/when`, message: 'an error edge cannot carry a "when" label' });
     } else if (labels === undefined) {

@@ -112,7 +112,7 @@ class DagRun {
 
   private async loadDefinition(): Promise<void> {
     if (this.args.definition) {
-      const result = validateDefinition(this.args.definition, { allowUnknownTypes: true });
+      const result = validateDefinition(this.args.definition, { allowUnknownTypes: true, acceptStored: true });
       if (!result.valid) {
         const summary = result.errors.slice(0, 5).map((e) => `${e.path}: ${e.message}`).join('; ');
         throw ApplicationFailure.nonRetryable(`invalid workflow definition: ${summary}`, 'InvalidDefinition', result.errors);
