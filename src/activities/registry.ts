@@ -78,7 +78,7 @@ export class NodeRegistry {
 export function toActivity(nodeType: NodeType, outputs?: OutputStore): NodeActivity {
   return async function nodeActivity(input: NodeActivityInput): Promise<NodeActivityResult> {
     const ctx = Context.current();
-    const attempt = ctx.info.attempt;
+    const attempt = (input.priorAttempts ?? 0) + ctx.info.attempt;
     const config = outputs ? ((await resolveOutputRefs(input.config ?? {}, outputs)) as Record<string, unknown>) : (input.config ?? {});
     if (!Value.Check(nodeType.configSchema, config)) {
       const problems = [...Value.Errors(nodeType.configSchema, config)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`);

@@ -5,6 +5,11 @@ export interface NodeActivityInput {
   executionId: string;
   /** Config with every `{{ }}` template already resolved. */
   config: Record<string, unknown>;
+  /**
+   * Attempts of this node before this activity (retry lists retry from the workflow, one
+   * activity per attempt); the attempt a node type sees is this plus Temporal's attempt.
+   */
+  priorAttempts?: number;
 }
 
 export interface NodeActivityResult {

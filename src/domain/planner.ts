@@ -117,6 +117,11 @@ export class DagPlanner {
     return labels.has(label) ? label : 'default';
   }
 
+  /** Whether a branch node has an edge labelled `label` (e.g. a switch's `default`). */
+  hasBranch(id: string, label: string): boolean {
+    return (this.outgoing.get(id) ?? []).some((e) => e.when === label);
+  }
+
   status(id: string): NodeStatus {
     const state = this.states.get(id);
     if (!state) throw new Error(`unknown node "${id}"`);

@@ -12,6 +12,20 @@ export const PLATFORM_TIMEOUT: TimeoutSpec = { startToClose: '5m' };
 export const DEFAULT_MAX_CONCURRENCY = 500;
 /** The longest `runTimeout` a definition or a start may ask for. */
 export const MAX_RUN_TIMEOUT_MS = 30 * 86_400_000;
+/** After `runTimeout`, cleanup nodes get this long before they are cancelled too. */
+export const RUN_TIMEOUT_GRACE_MS = 5_000;
+/** Beyond the grace: time for the run's final mirror writes before Temporal times the execution out. */
+export const RUN_TIMEOUT_MARGIN_MS = 5_000;
+
+/**
+ * The Temporal execution timeout that backs a run's `runTimeout`: the workflow itself stops the
+ * run at `runTimeout` and runs cleanup within the grace; Temporal then ends the execution
+ * TIMED_OUT, so the Web UI and the mirror agree.
+ */
+export function executionTimeoutFor(runTimeout: string | number | undefined): number | undefined {
+  if (runTimeout === undefined) return undefined;
+  return durationMs(runTimeout) + RUN_TIMEOUT_GRACE_MS + RUN_TIMEOUT_MARGIN_MS;
+}
 
 /** Activity options in Temporal's shape (milliseconds), without a Temporal import. */
 export interface ResolvedActivityPolicy {

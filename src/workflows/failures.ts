@@ -31,6 +31,9 @@ export function describeFailure(err: unknown, maxAttempts: () => number): NodeFa
   }
   if (err instanceof ChildWorkflowFailure) {
     const cause = err.cause;
+    if (cause instanceof TimeoutFailure) {
+      return { error: { type: 'SubworkflowTimeout', message: `child run ${err.execution.workflowId} timed out (timeout.startToClose)` } };
+    }
     return {
       error: { type: cause instanceof ApplicationFailure ? (cause.type ?? 'ChildFailed') : 'ChildFailed', message: cause?.message ?? err.message },
     };
