@@ -78,9 +78,7 @@ class DagRun {
    */
   private stopMode?: 'cleanup' | 'hard';
   private timedOut = false;
-  private readonly timers = new RunTimer();
-  /** Parent of node scopes launched while stopping, so a Temporal cancellation does not reach cleanup. */
-  private cleanupParent?: CancellationScope;
+  private readonly timers = new RunTimer(this.rootScope);
   private cancelledByTemporal = false;
   private runError?: ErrorInfo;
   private readonly mirror = new RunMirror(workflowInfo().workflowId);
@@ -227,8 +225,13 @@ class DagRun {
     const status = execution === 'timer' || execution === 'signal' ? 'WAITING' : 'RUNNING';
     this.planner!.markStarted(id, status);
     this.update(id, { status, startedAt: now(), attempt: 1 });
-    const parent = this.stopMode === 'cleanup' ? (this.cleanupParent ??= new CancellationScope({ cancellable: false, parent: this.rootScope })) : this.rootScope;
-    const scope = new CancellationScope({ cancellable: true, parent });
+    // After a Temporal cancellation the root scope is cancelled: cleanup nodes then run in a
+    // non-cancellable scope (they finish whatever comes next; terminate is the hard stop). A
+    // cancellable scope below a non-cancellable one would depend on an SDK flag that not every
+    // server records, so replays could differ.
+    const scope = this.cancelledByTemporal
+      ? new CancellationScope({ cancellable: false, parent: this.rootScope })
+      : new CancellationScope({ cancellable: true, parent: this.rootScope });
     this.scopes.set(id, scope);
     scope
       .run(() => this.runNode(node))

@@ -12,16 +12,16 @@ export function runTimeoutMs(value: string | number | undefined): number | undef
 }
 
 /**
- * The run's own timers (runTimeout, its grace). They live outside the root scope so that a
- * Temporal cancellation, which stops the run like a cancel request, does not stop them: the
- * deadline still bounds the cleanup that follows.
+ * The run's own timers (runTimeout, its grace), each in a scope of its own below the root. A
+ * Temporal cancellation cancels them too (shielding them would need a non-cancellable scope
+ * between, whose propagation rules depend on an SDK flag not every server records).
  */
 export class RunTimer {
-  private parent?: CancellationScope;
   private readonly scopes: CancellationScope[] = [];
 
+  constructor(private readonly parent: CancellationScope) {}
+
   after(ms: number, fire: () => void): void {
-    this.parent ??= new CancellationScope({ cancellable: false });
     const scope = new CancellationScope({ cancellable: true, parent: this.parent });
     this.scopes.push(scope);
     scope.run(() => sleep(ms)).then(fire, () => undefined);
