@@ -1,3 +1,5 @@
+import type { EmptyTemplate } from './template-trace';
+
 /** What the interpreter sends to a node-type activity and what comes back. */
 export interface NodeActivityInput {
   nodeId: string;
@@ -10,6 +12,8 @@ export interface NodeActivityInput {
    * activity per attempt); the attempt a node type sees is this plus Temporal's attempt.
    */
   priorAttempts?: number;
+  /** Whole-template fields that resolved to null or nothing, quoted when the config check fails. */
+  emptyTemplates?: EmptyTemplate[];
 }
 
 export interface NodeActivityResult {

@@ -16,6 +16,7 @@ import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
 import { DEFAULT_MAX_CONCURRENCY, RUN_TIMEOUT_GRACE_MS, resolveActivityPolicy } from '../domain/policy';
 import { validateDefinition } from '../domain/validate';
+import { emptyTemplates } from '../domain/template-trace';
 import {
   RUN_FAILED_ERROR_TYPE,
   approveSignal,
@@ -339,7 +340,7 @@ class DagRun {
     const config = (templated ? await resolveTemplates(raw, context!, this.compiler, spec?.expressionFields) : raw) as Record<string, unknown>;
     switch (execution) {
       case 'activity':
-        return runActivityNode(node, config, this.definition!.defaults);
+        return runActivityNode(node, config, this.definition!.defaults, templated ? emptyTemplates(raw, config) : undefined);
       case 'inline':
         return { status: 'SUCCEEDED', attempt: 1, ...(await runInlineNode(node, config, context!, this.compiler, () => this.switchDefaults(node.id))) };
       case 'timer':

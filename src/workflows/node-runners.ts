@@ -13,6 +13,7 @@ import type { ErrorInfo, NodeDef, NodeStatus, WorkflowDefinition } from '../doma
 import { durationMs, parseDuration, parseIsoDateTime } from '../domain/duration';
 import { nextRetryDelay, resolveActivityPolicy, type ResolvedRetrier } from '../domain/policy';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
+import type { EmptyTemplate } from '../domain/template-trace';
 import { DAG_WORKFLOW_TYPE, type ApprovalDecision, type DagRunResult, type DagWorkflowInput } from './contract';
 import { describeFailure } from './failures';
 
@@ -35,10 +36,16 @@ export async function runActivityNode(
   node: NodeDef,
   config: Record<string, unknown>,
   defaults: WorkflowDefinition['defaults'],
+  emptyTemplates: EmptyTemplate[] = [],
 ): Promise<Settled> {
   const { retriers, ...policy } = resolveActivityPolicy(node, defaults);
   const activities = proxyActivities<NodeActivities>({ ...policy, activityId: node.id });
-  const input: NodeActivityInput = { nodeId: node.id, executionId: workflowInfo().workflowId, config };
+  const input: NodeActivityInput = {
+    nodeId: node.id,
+    executionId: workflowInfo().workflowId,
+    config,
+    ...(emptyTemplates.length > 0 && { emptyTemplates }),
+  };
   if (retriers) return runWithRetriers(activities[node.type]!, input, retriers);
   const result = await activities[node.type]!(input);
   return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };

@@ -356,3 +356,19 @@ describe('http node: errors map (status → error type)', () => {
     expect(result.attempt).toBe(5); // 3 before, and this is Temporal's attempt 2
   });
 });
+
+describe('http node: config errors name the template that gave nothing', () => {
+  it('says which expression yielded null where a string is required', async () => {
+    const env = newActivityEnv();
+    const err = await failure(
+      env.run(activity, {
+        nodeId: 'n',
+        executionId: 'e',
+        config: { url: null },
+        emptyTemplates: [{ path: '/url', expression: 'input.baseUrl', value: null }],
+      }) as Promise<unknown>,
+    );
+    expect(err.type).toBe('ConfigError');
+    expect(err.message).toContain('/url: Expected string, but the template "{{ input.baseUrl }}" gave null');
+  });
+});

@@ -319,6 +319,20 @@ describe('trigger rules and switch on a missing value', () => {
   });
 });
 
+describe('templates that give nothing', () => {
+  serverIt('a config error names the template and the value it gave', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'empty-template',
+      nodes: [{ id: 'get', type: 'http', retry: { maximumAttempts: 1 }, config: { url: '{{ input.baseUrl }}' } }],
+    };
+    const handle = await h.start('empty-template', definition, { baseUrl: null });
+    const { result } = await h.outcome(handle, 'empty-template');
+    expect(result?.status).toBe('FAILED');
+    expect(result?.error?.type).toBe('ConfigError');
+    expect(result?.error?.message).toContain('/url: Expected string, but the template "{{ input.baseUrl }}" gave null');
+  });
+});
+
 describe('subworkflow timeout', () => {
   serverIt('times the child out and fails the node with SubworkflowTimeout, which error edges see', async (h) => {
     await h.store('wf_sleepy_child', { name: 'sleepy-child', nodes: [{ id: 'nap', type: 'delay', config: { duration: '1h' } }] });
