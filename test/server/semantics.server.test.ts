@@ -180,6 +180,28 @@ describe('runTimeout', () => {
   );
 });
 
+describe('runTimeout on a run started without a Temporal execution timeout', () => {
+  serverIt('stops the run, runs cleanup and fails the Temporal execution with RunTimedOut', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'timeout-fallback',
+      runTimeout: '1s',
+      nodes: [
+        { id: 'gate', type: 'approval' },
+        { id: 'cleanup', type: 'noop', trigger: 'all_done' },
+      ],
+      edges: [{ from: 'gate', to: 'cleanup' }],
+    };
+    const handle = await h.start('run-timeout-fallback', definition);
+    const { result, error } = await h.outcome(handle, 'run-timeout-fallback');
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect((error!.cause as { type?: string }).type).toBe('RunTimedOut');
+    expect(result).toMatchObject({ status: 'TIMED_OUT', error: { type: 'RunTimedOut' } });
+    const state = await handle.query(stateQuery);
+    expect(state.nodes.gate!.status).toBe('CANCELLED');
+    expect(state.nodes.cleanup!.status).toBe('SUCCEEDED');
+  });
+});
+
 describe('retry per error type, named errors, error edges by type', () => {
   serverIt('a retry list picks the retrier by error type; maximumAttempts counts every attempt', async (h) => {
     const retry = [
