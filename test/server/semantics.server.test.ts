@@ -1,3 +1,7 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -83,6 +87,36 @@ const lockedGate = (name: string): WorkflowDefinition => ({
 });
 
 describe('cancel runs cleanup, like finally', () => {
+  serverIt('examples/approval-gate.json: cancelled while it waits, it still releases the lock', async () => {
+    const requests: string[] = [];
+    const api = http.createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+    try {
+      const example = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'examples', 'approval-gate.json'), 'utf8'));
+      const input = { ...example.sampleInput, deployApi: base, chatWebhook: `${base}/chat` };
+      const id = await startStored(example.definition, { input });
+      await until(id, (r) => nodeOf(r, 'sign_off').status === 'WAITING');
+      expect((await call('POST', `/executions/${id}/cancel`, { reason: 'release train cancelled' })).statusCode).toBe(202);
+      const done = await until(id, (r) => r.status !== 'RUNNING');
+      expect(done.status).toBe('CANCELLED');
+      expect(Object.fromEntries(done.nodes.map((n) => [n.nodeId, n.status]))).toEqual({
+        lock: 'SUCCEEDED',
+        sign_off: 'CANCELLED',
+        deploy: 'CANCELLED',
+        notify_rejected: 'CANCELLED',
+        cleanup: 'SUCCEEDED',
+      });
+      expect(requests).toEqual([`POST /changes/${input.changeId}/lock`, `DELETE /changes/${input.changeId}/lock`]);
+    } finally {
+      await new Promise<void>((resolve) => api.close(() => resolve()));
+    }
+  });
+
   serverIt('cancelling a run that waits releases the lock, then the run ends CANCELLED', async () => {
     const id = await startStored(lockedGate('gate-cancel'));
     await until(id, (r) => nodeOf(r, 'gate').status === 'WAITING');
