@@ -61,8 +61,22 @@ function* expressionsOf(node: NodeDef, spec: NodeTypeSpec | undefined, prefix: s
   }
 }
 
-/** Node ids read as `nodes.<id>` (the root-level path), in order of appearance, once each. */
+/** Parsed answers of readNodes: definitions repeat expressions, and every save validates again. */
+const READS = new Map<string, string[]>();
+const MAX_CACHED = 500;
+
+/** Node ids read as `nodes.<id>` (the root-level path), once each. */
 export function readNodes(expression: string): string[] {
+  if (!expression.includes('nodes')) return []; // most expressions never read a node: skip the parse
+  const cached = READS.get(expression);
+  if (cached) return cached;
+  const found = parseReads(expression);
+  if (READS.size >= MAX_CACHED) READS.delete(READS.keys().next().value!);
+  READS.set(expression, found);
+  return found;
+}
+
+function parseReads(expression: string): string[] {
   let ast: unknown;
   try {
     ast = jsonata(expression).ast();
