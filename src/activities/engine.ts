@@ -74,7 +74,7 @@ export function createEngineActivities(deps: { store: DefinitionStore; catalog: 
         }
       }
       // Stored versions were validated on save; a node type missing on this worker shows up here.
-      const result = validateDefinition(loaded.definition, { catalog: deps.catalog });
+      const result = validateDefinition(loaded.definition, { catalog: deps.catalog, acceptStored: true });
       if (!result.valid) {
         throw ApplicationFailure.nonRetryable(
           `workflow "${workflowId}" version ${loaded.version} is not valid here: ${result.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,

@@ -5,6 +5,7 @@ import { Value } from '@sinclair/typebox/value';
 import { BUILTIN_CATALOG, catalogOf, type NodeCatalog, type NodeTypeSpec } from '../domain/node-types';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
 import { StoredOutputNotFound, resolveOutputRefs, type OutputStore } from './output-store';
+import { explainConfigError } from '../domain/template-trace';
 
 /** What a node type's run function receives besides its (resolved, schema-checked) config. */
 export interface NodeRunContext {
@@ -81,7 +82,7 @@ export class NodeRegistry {
 export function toActivity(nodeType: NodeType, outputs?: OutputStore): NodeActivity {
   return async function nodeActivity(input: NodeActivityInput): Promise<NodeActivityResult> {
     const ctx = Context.current();
-    const attempt = ctx.info.attempt;
+    const attempt = (input.priorAttempts ?? 0) + ctx.info.attempt;
     let config: Record<string, unknown>;
     try {
       config = outputs ? ((await resolveOutputRefs(input.config ?? {}, outputs, input.tenantId)) as Record<string, unknown>) : (input.config ?? {});
@@ -90,7 +91,7 @@ export function toActivity(nodeType: NodeType, outputs?: OutputStore): NodeActiv
       throw ApplicationFailure.create({ type: err.name, message: `node "${input.nodeId}": ${err.message}`, nonRetryable: true, details: [{ attempt }] });
     }
     if (!Value.Check(nodeType.configSchema, config)) {
-      const problems = [...Value.Errors(nodeType.configSchema, config)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`);
+      const problems = [...Value.Errors(nodeType.configSchema, config)].slice(0, 10).map((e) => explainConfigError(e.path, e.message, input.emptyTemplates));
       throw ApplicationFailure.create({
         type: 'ConfigError',
         message: `node "${input.nodeId}": config does not match type "${nodeType.type}": ${problems.join('; ')}`,

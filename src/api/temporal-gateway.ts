@@ -19,6 +19,7 @@ import {
 import { optionalTsToDate } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
 import { durationMs } from '../domain/duration';
+import { executionTimeoutFor } from '../domain/policy';
 
 export interface RunDescription {
   /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT, ... */
@@ -80,7 +81,7 @@ export interface ScheduleRuntimeInfo {
 export interface TemporalGateway {
   /** Starts `dagWorkflow` with the execution id as its workflow id; starting twice is not an error. */
   startRun(executionId: string, input: DagWorkflowInput): Promise<void>;
-  cancelRun(executionId: string, reason?: string): Promise<void>;
+  cancelRun(executionId: string, reason?: string, force?: boolean): Promise<void>;
   approve(executionId: string, decision: ApprovalDecision): Promise<void>;
   /** The live state from the workflow's query, or undefined when the workflow is unknown. */
   queryState(executionId: string): Promise<DagRunState | undefined>;
@@ -138,6 +139,8 @@ export function createTemporalGateway(client: Client, taskQueue: string): Tempor
   const handle = (id: string) => client.workflow.getHandle(id);
   return {
     async startRun(executionId, input) {
+      // runTimeout is enforced by the workflow; this backstop makes Temporal end it TIMED_OUT too.
+      const executionTimeout = executionTimeoutFor(input.runTimeout ?? input.definition?.runTimeout);
       try {
         await client.workflow.start(DAG_WORKFLOW_TYPE, {
           taskQueue,
@@ -145,14 +148,15 @@ export function createTemporalGateway(client: Client, taskQueue: string): Tempor
           args: [input],
           // An execution id names one run forever: a retried start must never run it a second time.
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          ...(executionTimeout === undefined ? {} : { workflowExecutionTimeout: executionTimeout }),
         });
       } catch (err) {
         // A retried request (same idempotency key) finds the run already started: that is success.
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
     },
-    async cancelRun(executionId, reason) {
-      await handle(executionId).signal(cancelSignal, { reason });
+    async cancelRun(executionId, reason, force) {
+      await handle(executionId).signal(cancelSignal, { reason, ...(force === undefined ? {} : { force }) });
     },
     async approve(executionId, decision) {
       await handle(executionId).signal(approveSignal, decision);

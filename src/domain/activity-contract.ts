@@ -1,3 +1,5 @@
+import type { EmptyTemplate } from './template-trace';
+
 /** What the interpreter sends to a node-type activity and what comes back. */
 export interface NodeActivityInput {
   nodeId: string;
@@ -12,6 +14,13 @@ export interface NodeActivityInput {
    * stored by reference, or fails the node where no store is configured.
    */
   inlineOutputBytes?: number;
+  /**
+   * Attempts of this node before this activity (retry lists retry from the workflow, one
+   * activity per attempt); the attempt a node type sees is this plus Temporal's attempt.
+   */
+  priorAttempts?: number;
+  /** Whole-template fields that resolved to null or nothing, quoted when the config check fails. */
+  emptyTemplates?: EmptyTemplate[];
 }
 
 export interface NodeActivityResult {

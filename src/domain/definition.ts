@@ -12,16 +12,28 @@ export const VersionSchema = (options: { description?: string } = {}) => Type.In
 export const NODE_ID_PATTERN = '^[A-Za-z][A-Za-z0-9_-]{0,63}$';
 export const MAX_NODES = 1_000;
 
+const retryFields = {
+  maximumAttempts: Type.Optional(Type.Integer({ minimum: 0, description: '0 means unlimited' })),
+  initialInterval: Type.Optional(DurationSchema),
+  backoffCoefficient: Type.Optional(Type.Number({ minimum: 1 })),
+  maximumInterval: Type.Optional(DurationSchema),
+};
+
+/** One retry policy: maps onto Temporal's RetryPolicy as it stands. */
 export const RetrySchema = Type.Object(
-  {
-    maximumAttempts: Type.Optional(Type.Integer({ minimum: 0, description: '0 means unlimited' })),
-    initialInterval: Type.Optional(DurationSchema),
-    backoffCoefficient: Type.Optional(Type.Number({ minimum: 1 })),
-    maximumInterval: Type.Optional(DurationSchema),
-    nonRetryableErrorTypes: Type.Optional(Type.Array(Type.String())),
-  },
+  { ...retryFields, nonRetryableErrorTypes: Type.Optional(Type.Array(Type.String())) },
   { additionalProperties: false },
 );
+
+/** "*" in `errors` (of a retrier or an error edge) stands for every error type not named before it. */
+export const ANY_ERROR = '*';
+const ErrorTypesSchema = Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 100 });
+
+/** One entry of a retry list (the Step Functions retrier shape): the error types it applies to. */
+export const RetrierSchema = Type.Object({ errors: ErrorTypesSchema, ...retryFields }, { additionalProperties: false });
+
+/** `retry`: one policy, or a list of retriers tried in order against each failure's type. */
+export const RetryOrListSchema = Type.Union([RetrySchema, Type.Array(RetrierSchema, { minItems: 1, maxItems: 20 })]);
 
 export const TimeoutSchema = Type.Object(
   {
@@ -37,6 +49,11 @@ export const TriggerSchema = Type.Union([
   Type.Literal('all_success'),
   Type.Literal('none_failed'),
   Type.Literal('all_done'),
+  Type.Literal('one_success'),
+  Type.Literal('one_failed'),
+  Type.Literal('all_failed'),
+  Type.Literal('none_skipped'),
+  Type.Literal('always'),
 ]);
 
 export const NodeSchema = Type.Object(
@@ -45,7 +62,7 @@ export const NodeSchema = Type.Object(
     type: Type.String({ minLength: 1 }),
     name: Type.Optional(Type.String()),
     config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    retry: Type.Optional(RetrySchema),
+    retry: Type.Optional(RetryOrListSchema),
     timeout: Type.Optional(TimeoutSchema),
     onError: Type.Optional(Type.Union([Type.Literal('fail'), Type.Literal('continue')])),
     trigger: Type.Optional(TriggerSchema),
@@ -59,13 +76,15 @@ export const EdgeSchema = Type.Object(
     to: Type.String({ minLength: 1 }),
     when: Type.Optional(Type.String({ minLength: 1 })),
     on: Type.Optional(Type.Literal('error')),
+    /** On an error edge: taken only for failures of these types. */
+    errors: Type.Optional(ErrorTypesSchema),
   },
   { additionalProperties: false },
 );
 
 export const DefaultsSchema = Type.Object(
   {
-    retry: Type.Optional(RetrySchema),
+    retry: Type.Optional(RetryOrListSchema),
     timeout: Type.Optional(TimeoutSchema),
     /** Upper bound on activity nodes in flight at once in one run. */
     maxConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_000 })),
@@ -78,6 +97,8 @@ export const DefinitionSchema = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 200 }),
     description: Type.Optional(Type.String()),
     defaults: Type.Optional(DefaultsSchema),
+    /** Ends the run TIMED_OUT once this long has passed since it started (cleanup nodes still run). */
+    runTimeout: Type.Optional(DurationSchema),
     nodes: Type.Array(NodeSchema, { minItems: 1 }),
     edges: Type.Optional(Type.Array(EdgeSchema)),
   },
@@ -85,6 +106,8 @@ export const DefinitionSchema = Type.Object(
 );
 
 export type RetrySpec = Static<typeof RetrySchema>;
+export type RetrierSpec = Static<typeof RetrierSchema>;
+export type RetryOrList = Static<typeof RetryOrListSchema>;
 export type TimeoutSpec = Static<typeof TimeoutSchema>;
 export type Trigger = Static<typeof TriggerSchema>;
 export type NodeDef = Static<typeof NodeSchema>;

@@ -1,11 +1,22 @@
-import type { EdgeDef, NodeDef, NodeStatus, WorkflowDefinition } from './definition';
-import { isTerminal } from './definition';
+import type { EdgeDef, NodeDef, NodeStatus, Trigger, WorkflowDefinition } from './definition';
+import { ANY_ERROR, isTerminal } from './definition';
 
-/** What a finished node tells the planner: its terminal status and, for branch nodes, the label taken. */
+/**
+ * What a finished node tells the planner: its terminal status, for branch nodes the label taken,
+ * for failed nodes the error type (error edges may filter on it).
+ */
 export interface NodeOutcome {
   status: NodeStatus;
   branch?: string;
+  errorType?: string;
 }
+
+/** Triggers that still run when the run is cancelled or times out (`finally`). */
+export const STOP_TRIGGERS: ReadonlySet<Trigger> = new Set(['all_done', 'always']);
+/** Triggers that still run while a fatal failure winds the run down. */
+export const WIND_DOWN_TRIGGERS: ReadonlySet<Trigger> = new Set(['all_done', 'always', 'one_failed', 'all_failed']);
+/** Triggers decided as soon as one upstream node settles the question, not once all are terminal. */
+const EARLY_TRIGGERS: ReadonlySet<Trigger> = new Set(['one_success', 'one_failed']);
 
 /** Nodes the planner has just decided: start `ready`, mark `skipped` SKIPPED. */
 export interface Decision {
@@ -29,6 +40,8 @@ export class DagPlanner {
   /** Ready but not started yet (the interpreter may hold them back behind a concurrency bound). */
   private readonly decidedReady = new Set<string>();
   private fatalNode: string | undefined;
+  /** Set by stop(): only cleanup nodes may still start. */
+  private stopping = false;
 
   constructor(definition: Pick<WorkflowDefinition, 'nodes' | 'edges'>) {
     this.order = definition.nodes.map((n) => n.id);
@@ -63,8 +76,8 @@ export class DagPlanner {
     if (isTerminal(current.status)) throw new Error(`node "${id}" is already ${current.status}`);
     if (!isTerminal(outcome.status)) throw new Error(`"${outcome.status}" is not a terminal status`);
     this.decidedReady.delete(id);
-    this.states.set(id, { status: outcome.status, branch: outcome.branch });
-    if (outcome.status === 'FAILED' && this.failsRun(id)) this.fatalNode ??= id;
+    this.states.set(id, { status: outcome.status, branch: outcome.branch, errorType: outcome.errorType });
+    if (outcome.status === 'FAILED' && this.failsRun(id, outcome.errorType)) this.fatalNode ??= id;
     return this.decide((this.outgoing.get(id) ?? []).map((e) => e.to));
   }
 
@@ -76,11 +89,24 @@ export class DagPlanner {
     return this.fatalNode;
   }
 
-  /** A FAILED node fails the run unless it continues on error or has an error edge. */
-  failsRun(id: string): boolean {
+  /**
+   * A FAILED node fails the run unless it continues on error or has an error edge that takes
+   * its error type (an edge without `errors` takes every type).
+   */
+  failsRun(id: string, errorType?: string): boolean {
     const node = this.nodes.get(id);
     if (!node || node.onError === 'continue') return false;
-    return !(this.outgoing.get(id) ?? []).some((e) => e.on === 'error');
+    return !(this.outgoing.get(id) ?? []).some((e) => e.on === 'error' && takesError(e, errorType));
+  }
+
+  /** Whether a node still starts once the run is cancelled or timed out (cleanup, like `finally`). */
+  runsWhenStopping(id: string): boolean {
+    return STOP_TRIGGERS.has(this.nodes.get(id)?.trigger ?? 'all_success');
+  }
+
+  /** Whether a node may still start while a fatal failure winds the run down. */
+  runsInWindDown(id: string): boolean {
+    return WIND_DOWN_TRIGGERS.has(this.nodes.get(id)?.trigger ?? 'all_success');
   }
 
   /** The label a branch node's edges are matched against, from its output. */
@@ -89,6 +115,11 @@ export class DagPlanner {
     const label = String(value);
     const labels = new Set((this.outgoing.get(id) ?? []).map((e) => e.when));
     return labels.has(label) ? label : 'default';
+  }
+
+  /** Whether a branch node has an edge labelled `label` (e.g. a switch's `default`). */
+  hasBranch(id: string, label: string): boolean {
+    return (this.outgoing.get(id) ?? []).some((e) => e.when === label);
   }
 
   status(id: string): NodeStatus {
@@ -116,6 +147,27 @@ export class DagPlanner {
     return ids;
   }
 
+  /**
+   * Cancel or timeout, `finally`-style: every node not started ends CANCELLED except cleanup
+   * nodes (`all_done`, `always`), which run once their upstream is terminal. Returns the
+   * cancelled ids and the cleanup nodes decidable now; later settles decide the rest.
+   */
+  stop(): { cancelled: string[]; decision: Decision } {
+    this.stopping = true;
+    const cancelled: string[] = [];
+    const cleanup: string[] = [];
+    for (const id of this.pending()) {
+      if (this.runsWhenStopping(id)) {
+        cleanup.push(id);
+        continue;
+      }
+      this.decidedReady.delete(id);
+      this.states.set(id, { status: 'CANCELLED' });
+      cancelled.push(id);
+    }
+    return { cancelled, decision: this.decide(cleanup) };
+  }
+
   /** Ids of nodes that are neither terminal nor started. */
   pending(): string[] {
     return this.order.filter((id) => this.states.get(id)!.status === 'PENDING');
@@ -135,8 +187,12 @@ export class DagPlanner {
       const id = queue.shift()!;
       if (this.states.get(id)!.status !== 'PENDING' || this.decidedReady.has(id)) continue;
       const edges = this.incoming.get(id)!;
-      if (!edges.every((e) => isTerminal(this.states.get(e.from)!.status))) continue;
-      if (this.shouldRun(this.nodes.get(id)!, edges)) {
+      const node = this.nodes.get(id)!;
+      const allTerminal = edges.every((e) => isTerminal(this.states.get(e.from)!.status));
+      if (!allTerminal && !EARLY_TRIGGERS.has(node.trigger ?? 'all_success')) continue;
+      const verdict = this.verdict(node, edges, allTerminal);
+      if (verdict === 'wait') continue;
+      if (verdict === 'run') {
         this.decidedReady.add(id);
         decision.ready.push(id);
       } else {
@@ -148,27 +204,46 @@ export class DagPlanner {
     return decision;
   }
 
-  private shouldRun(node: NodeDef, edges: EdgeDef[]): boolean {
+  /**
+   * Whether a node whose upstream is decided enough runs. `allTerminal` is false only for the
+   * early triggers, which may run (or must wait) before every upstream node is terminal.
+   */
+  private verdict(node: NodeDef, edges: EdgeDef[], allTerminal: boolean): 'run' | 'skip' | 'wait' {
     const trigger = node.trigger ?? 'all_success';
-    if (this.fatalNode !== undefined && trigger !== 'all_done') return false;
-    if (edges.length === 0) return true;
+    if (this.fatalNode !== undefined && !WIND_DOWN_TRIGGERS.has(trigger)) return 'skip';
+    if (this.stopping && !STOP_TRIGGERS.has(trigger)) return 'skip';
+    if (edges.length === 0) return 'run';
     const resolved = edges.map((e) => this.resolve(e));
+    const sourceFailed = edges.map((e) => FAILED_SOURCE.has(this.states.get(e.from)!.status));
+    const runIf = (condition: boolean) => (condition ? 'run' : 'skip');
     switch (trigger) {
       case 'all_success':
-        return resolved.every((r) => r === 'taken');
+        return runIf(resolved.every((r) => r === 'taken'));
       case 'none_failed':
-        return !resolved.includes('failed') && resolved.includes('taken');
+        return runIf(!resolved.includes('failed') && resolved.includes('taken'));
       case 'all_done':
         // "Runs whatever the upstream states" (DESIGN.md): a plain edge counts even from a SKIPPED
         // node, so cleanup runs after a failure wound the run down; only untaken branch and
         // error edges keep it from running.
-        return edges.some((e, i) => resolved[i] !== 'untaken' || (e.when === undefined && e.on === undefined));
+        return runIf(edges.some((e, i) => resolved[i] !== 'untaken' || (e.when === undefined && e.on === undefined)));
+      case 'always':
+        return 'run';
+      case 'none_skipped':
+        return runIf(!resolved.includes('untaken'));
+      case 'all_failed':
+        return runIf(sourceFailed.every(Boolean));
+      case 'one_success':
+        if (resolved.includes('taken')) return 'run';
+        return allTerminal ? 'skip' : 'wait';
+      case 'one_failed':
+        if (sourceFailed.includes(true)) return 'run';
+        return allTerminal ? 'skip' : 'wait';
     }
   }
 
   private resolve(edge: EdgeDef): EdgeResolution {
     const source = this.states.get(edge.from)!;
-    if (edge.on === 'error') return source.status === 'FAILED' ? 'taken' : 'untaken';
+    if (edge.on === 'error') return source.status === 'FAILED' && takesError(edge, source.errorType) ? 'taken' : 'untaken';
     switch (source.status) {
       case 'SUCCEEDED':
         return edge.when === undefined || edge.when === source.branch ? 'taken' : 'untaken';
@@ -179,4 +254,13 @@ export class DagPlanner {
         return 'untaken';
     }
   }
+}
+
+/** Upstream states the failure triggers (`one_failed`, `all_failed`) count as failed. */
+const FAILED_SOURCE: ReadonlySet<NodeStatus> = new Set(['FAILED', 'CANCELLED']);
+
+/** An error edge takes a failure when it names no types, names the failure's type, or names "*". */
+function takesError(edge: EdgeDef, errorType: string | undefined): boolean {
+  if (edge.errors === undefined) return true;
+  return edge.errors.includes(ANY_ERROR) || (errorType !== undefined && edge.errors.includes(errorType));
 }

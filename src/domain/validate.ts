@@ -2,6 +2,9 @@ import { Value, type ValueError } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { DefinitionSchema, MAX_NODES, type EdgeDef, type NodeDef, type WorkflowDefinition } from './definition';
 import { parseDuration, parseIsoDateTime } from './duration';
+import { MAX_RUN_TIMEOUT_MS } from './policy';
+import { referenceProblems } from './references';
+import { applicabilityProblems, retrierProblems } from './field-rules';
 import { escapePointer, expressionProblem, parseTemplate, templateExpressions, wholeTemplateExpression } from './expressions';
 import { BUILTIN_CATALOG, type NodeCatalog, type NodeTypeSpec } from './node-types';
 import { findCycle } from './graph';
@@ -25,6 +28,12 @@ export interface ValidateOptions {
    * registry; a type the worker lacks then fails at its activity instead).
    */
   allowUnknownTypes?: boolean;
+  /**
+   * For definitions already stored or already running: skip the checks added after they may have
+   * been saved (fields that mean nothing for the node's type, `nodes.X` not upstream), so a run
+   * of an old version still starts and a recorded history still replays.
+   */
+  acceptStored?: boolean;
 }
 
 /** Checks a definition against every rule of DESIGN.md §1 and lists every problem found. */
@@ -61,10 +70,13 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
     }
     if (typeof node.id === 'string') specs.set(node.id, spec);
     errors.push(...nodeProblems(node, path, spec));
+    if (!options.acceptStored) errors.push(...applicabilityProblems(node, path, spec ?? (options.allowUnknownTypes ? undefined : null)));
   });
 
   errors.push(...policyProblems(def.defaults, '/defaults'));
   errors.push(...edgeProblems(edges, firstIndex, specs));
+  errors.push(...runTimeoutProblems(def.runTimeout));
+  if (!options.acceptStored) errors.push(...referenceProblems(nodes, edges, specs));
 
   const ids = [...firstIndex.keys()];
   const cycle = findCycle(
@@ -156,19 +168,35 @@ function findOutputRef(value: unknown, path: string): string | undefined {
 
 const DURATION_KEYS = ['initialInterval', 'maximumInterval', 'startToClose', 'scheduleToClose', 'scheduleToStart', 'heartbeat'];
 
-/** Durations inside `retry` and `timeout` (of a node or of the defaults). */
+/** Durations inside `retry` (one policy or each retrier of a list) and `timeout` (of a node or of the defaults). */
 function policyProblems(owner: { retry?: object; timeout?: object } | undefined, path: string): ValidationProblem[] {
   const problems: ValidationProblem[] = [];
-  for (const section of ['retry', 'timeout'] as const) {
-    const policy = owner?.[section] as Record<string, unknown> | undefined;
+  const sections: [string, unknown][] = [[`${path}/timeout`, owner?.timeout]];
+  if (Array.isArray(owner?.retry)) {
+    owner.retry.forEach((retrier, i) => sections.push([`${path}/retry/${i}`, retrier]));
+    problems.push(...retrierProblems(owner.retry, `${path}/retry`));
+  } else {
+    sections.push([`${path}/retry`, owner?.retry]);
+  }
+  for (const [sectionPath, policy] of sections) {
     if (!policy || typeof policy !== 'object') continue;
     for (const key of DURATION_KEYS) {
-      if (policy[key] !== undefined && parseDuration(policy[key]) === undefined) {
-        problems.push({ path: `${path}/${section}/${key}`, message: durationMessage(policy[key]) });
+      const value = (policy as Record<string, unknown>)[key];
+      if (value !== undefined && parseDuration(value) === undefined) {
+        problems.push({ path: `${sectionPath}/${key}`, message: durationMessage(value) });
       }
     }
   }
   return problems;
+}
+
+function runTimeoutProblems(value: unknown): ValidationProblem[] {
+  if (value === undefined) return [];
+  const ms = parseDuration(value);
+  if (ms === undefined) return [{ path: '/runTimeout', message: durationMessage(value) }];
+  if (ms <= 0) return [{ path: '/runTimeout', message: 'must be longer than 0' }];
+  if (ms > MAX_RUN_TIMEOUT_MS) return [{ path: '/runTimeout', message: `must be at most ${MAX_RUN_TIMEOUT_MS / 86_400_000} days` }];
+  return [];
 }
 
 function edgeProblems(
@@ -196,6 +224,9 @@ function edgeProblems(
 
     if (!index.has(edge.from)) return;
     const labels = specs.get(edge.from)?.branchLabels;
+    if (edge.on !== 'error' && edge.errors !== undefined) {
+      problems.push({ path: `${path}/errors`, message: '"errors" filters error edges only (add "on": "error")' });
+    }
     if (edge.on === 'error') {
       if (edge.when !== undefined) problems.push({ path: `${path}/when`, message: 'an error edge cannot carry a "when" label' });
     } else if (labels === undefined) {

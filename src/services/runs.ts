@@ -7,6 +7,8 @@ import type { TemporalGateway } from '../api/temporal-gateway';
 import type { DagWorkflowInput } from '../workflows/contract';
 import type { WorkflowDefinition } from '../domain/definition';
 import { maxRunningPerTenant } from './definition-store';
+import { parseDuration } from '../domain/duration';
+import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
 
 export type { ExecutionStatus, ExecutionTrigger };
 
@@ -28,6 +30,8 @@ export interface StartRequest {
   retryOf?: string;
   /** Outputs of nodes that succeeded in an earlier run (retry from failure), by node id. */
   reuse?: Record<string, unknown>;
+  /** Overrides the definition's runTimeout for this run (checked here: a duration up to 30 days). */
+  runTimeout?: string | number;
 }
 
 export interface ExecutionSummary {
@@ -85,6 +89,7 @@ export async function startExecution(
   request: StartRequest,
 ): Promise<{ execution: ExecutionSummary; created: boolean }> {
   checkInputSize(request.input);
+  checkRunTimeout(request.runTimeout);
   const { tenantId, idempotencyKey } = request;
 
   if (idempotencyKey !== undefined) {
@@ -134,7 +139,11 @@ export async function startExecution(
   try {
     // The pinned definition travels with the start: the run skips a loadDefinition round trip,
     // and the Temporal UI shows exactly what ran.
-    await ctx.temporal.startRun(row.id, { ...workflowInput(row, request.reuse), definition: pinned.definition as unknown as WorkflowDefinition });
+    await ctx.temporal.startRun(row.id, {
+      ...workflowInput(row, request.reuse),
+      definition: pinned.definition as unknown as WorkflowDefinition,
+      ...(request.runTimeout === undefined ? {} : { runTimeout: request.runTimeout }),
+    });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // Only while still RUNNING: a racing replay may have started it after all, and the mirror moved on.
@@ -217,6 +226,16 @@ function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
+}
+
+function checkRunTimeout(runTimeout: string | number | undefined): void {
+  if (runTimeout === undefined) return;
+  const ms = parseDuration(runTimeout);
+  if (ms === undefined || ms <= 0 || ms > MAX_RUN_TIMEOUT_MS) {
+    throw badRequest(`runTimeout ${JSON.stringify(runTimeout)} is not a duration between 1 ms and 30 days`, [
+      { path: '/body/runTimeout', message: 'must be a duration ("90s", "2h") or milliseconds, at most 30 days' },
+    ]);
+  }
 }
 
 function checkInputSize(input: unknown): void {

@@ -23,6 +23,8 @@ export interface DagWorkflowInput {
    * nodes settle SUCCEEDED with that output (attempt 0) instead of running again.
    */
   reuse?: Record<string, unknown>;
+  /** Overrides the definition's `runTimeout` for this run (a duration). */
+  runTimeout?: string | number;
 }
 
 export interface NodeState {
@@ -54,6 +56,8 @@ export interface DagRunResult {
 
 export interface CancelRequest {
   reason?: string;
+  /** Skip cleanup (`all_done` / `always` nodes): stop at once. A second cancel request does the same. */
+  force?: boolean;
 }
 
 export interface ApprovalDecision {

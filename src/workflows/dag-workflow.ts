@@ -4,6 +4,7 @@ import {
   CancelledFailure,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -13,8 +14,9 @@ import { isTerminal } from '../domain/definition';
 import { ExpressionCompiler, containsTemplate, resolveTemplates, type ExpressionContext } from '../domain/expressions';
 import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
-import { DEFAULT_MAX_CONCURRENCY, resolveActivityPolicy } from '../domain/policy';
+import { DEFAULT_MAX_CONCURRENCY, RUN_TIMEOUT_GRACE_MS, resolveActivityPolicy } from '../domain/policy';
 import { validateDefinition } from '../domain/validate';
+import { emptyTemplates } from '../domain/template-trace';
 import {
   RUN_FAILED_ERROR_TYPE,
   approveSignal,
@@ -32,6 +34,15 @@ import { runInlineNode } from './inline-nodes';
 import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, type Settled } from './node-runners';
 import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
+import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
+
+/**
+ * Cancel runs cleanup like `finally` (issue 12). Runs recorded before it replay the old way:
+ * every node not started is CANCELLED, cleanup nodes included.
+ */
+const CANCEL_RUNS_CLEANUP_PATCH = 'cancel-runs-cleanup';
+/** A switch whose expression yields null goes to its `default` edge instead of failing. */
+const SWITCH_NULL_DEFAULT_PATCH = 'switch-null-default';
 
 const { loadDefinition } = proxyActivities<EngineActivities>({
   startToCloseTimeout: '30s',
@@ -65,13 +76,20 @@ class DagRun {
   private readonly activitiesInFlight = new Set<string>();
   private maxConcurrency = DEFAULT_MAX_CONCURRENCY;
   private cancelReason?: string;
+  /**
+   * How a cancelled (or timed-out) run stops: `cleanup` lets cleanup nodes run first, `hard`
+   * stops everything at once (force, a second request, or a run recorded before cleanup existed).
+   */
+  private stopMode?: 'cleanup' | 'hard';
+  private timedOut = false;
+  private readonly timers = new RunTimer(this.rootScope);
   private cancelledByTemporal = false;
   private runError?: ErrorInfo;
   private readonly mirror = new RunMirror(workflowInfo().workflowId);
 
   constructor(private readonly args: DagWorkflowInput) {
     setHandler(stateQuery, () => this.snapshot());
-    setHandler(cancelSignal, ({ reason } = {}) => this.cancel(reason ?? 'cancelled by request'));
+    setHandler(cancelSignal, ({ reason, force } = {}) => this.cancel(reason ?? 'cancelled by request', force === true));
     setHandler(approveSignal, (decision) => this.recordDecision(decision));
   }
 
@@ -90,7 +108,10 @@ class DagRun {
       this.cancel('cancelled through Temporal');
     });
     if (this.cancelReason === undefined) this.apply(planner.start());
+    else if (this.stopMode === 'cleanup') this.stopWithCleanup();
     else this.cancelNodes();
+    const limit = runTimeoutMs(this.args.runTimeout ?? definition.runTimeout);
+    if (limit !== undefined && this.cancelReason === undefined) this.timers.after(limit, () => this.timeOut(limit));
 
     // Shielded so a Temporal cancellation still lets every node settle and be recorded.
     await CancellationScope.nonCancellable(() => condition(() => planner.isComplete()));
@@ -115,7 +136,7 @@ class DagRun {
 
   private async loadDefinition(): Promise<void> {
     if (this.args.definition) {
-      const result = validateDefinition(this.args.definition, { allowUnknownTypes: true });
+      const result = validateDefinition(this.args.definition, { allowUnknownTypes: true, acceptStored: true });
       if (!result.valid) {
         const summary = result.errors.slice(0, 5).map((e) => `${e.path}: ${e.message}`).join('; ');
         throw ApplicationFailure.nonRetryable(`invalid workflow definition: ${summary}`, 'InvalidDefinition', result.errors);
@@ -142,7 +163,11 @@ class DagRun {
     const outputs: Record<string, unknown> = {};
     for (const [id, state] of this.states) if (state.status === 'SUCCEEDED') outputs[id] = state.output;
     const failedNode = this.planner!.failedNode;
-    if (this.cancelReason !== undefined) {
+    this.timers.cancel();
+    if (this.timedOut) {
+      this.status = 'TIMED_OUT';
+      this.runError = { type: 'RunTimedOut', message: this.cancelReason! };
+    } else if (this.cancelReason !== undefined) {
       this.status = 'CANCELLED';
       this.runError = { type: 'Cancelled', message: this.cancelReason };
     } else if (failedNode !== undefined) {
@@ -161,6 +186,11 @@ class DagRun {
     this.mirror.run({ status: this.status, output: outputs, error: this.runError, finishedAt: now() });
     // The run's only wait on the mirror: its final state is in Postgres before it completes.
     await this.mirror.drain();
+    if (this.timedOut) {
+      // Temporal's execution timeout (set at start just past runTimeout and its grace) ends it TIMED_OUT.
+      await awaitExecutionTimeout();
+      throw ApplicationFailure.create({ message: this.runError!.message, type: 'RunTimedOut', nonRetryable: true, details: [result] });
+    }
     if (this.cancelledByTemporal) throw new CancelledFailure(this.cancelReason);
     if (this.status === 'FAILED') {
       // Failing the Temporal execution makes the Web UI show the run as failed, with the node named.
@@ -206,7 +236,13 @@ class DagRun {
     const status = execution === 'timer' || execution === 'signal' ? 'WAITING' : 'RUNNING';
     this.planner!.markStarted(id, status);
     this.update(id, { status, startedAt: now(), attempt: 1 });
-    const scope = new CancellationScope({ cancellable: true, parent: this.rootScope });
+    // After a Temporal cancellation the root scope is cancelled: cleanup nodes then run in a
+    // non-cancellable scope (they finish whatever comes next; terminate is the hard stop). A
+    // cancellable scope below a non-cancellable one would depend on an SDK flag that not every
+    // server records, so replays could differ.
+    const scope = this.cancelledByTemporal
+      ? new CancellationScope({ cancellable: false, parent: this.rootScope })
+      : new CancellationScope({ cancellable: true, parent: this.rootScope });
     this.scopes.set(id, scope);
     scope
       .run(() => this.runNode(node))
@@ -224,16 +260,17 @@ class DagRun {
     const planner = this.planner!;
     const wasFailing = planner.failedNode !== undefined;
     const branch = settled.status === 'SUCCEEDED' && branchValue !== undefined ? planner.branchLabel(id, branchValue) : undefined;
-    const decision = planner.settle(id, { status: settled.status, branch });
-    if (!wasFailing && planner.failedNode !== undefined) this.windDown();
-    if (this.cancelReason === undefined) this.apply(decision);
+    const decision = planner.settle(id, { status: settled.status, branch, errorType: settled.error?.type });
+    // While stopping, a failing cleanup node does not cut the other cleanup nodes short.
+    if (!wasFailing && planner.failedNode !== undefined && this.stopMode !== 'cleanup') this.windDown();
+    if (this.cancelReason === undefined || this.stopMode === 'cleanup') this.apply(decision);
   }
 
   /** After a fatal node failure: stop what runs and what waits; cleanup (all_done) nodes still run. */
   private windDown(): void {
     for (const scope of this.scopes.values()) scope.cancel();
     for (const id of this.waitingActivities.splice(0)) {
-      if (this.nodes.get(id)!.trigger === 'all_done') {
+      if (this.planner!.runsInWindDown(id)) {
         this.waitingActivities.push(id);
       } else {
         this.update(id, { status: 'SKIPPED', finishedAt: now() });
@@ -242,9 +279,46 @@ class DagRun {
     }
   }
 
-  private cancel(reason: string): void {
-    if (this.cancelReason !== undefined || this.status !== 'RUNNING') return;
+  /**
+   * The first request stops the run like `finally`: in-flight nodes are cancelled, nodes not
+   * started end CANCELLED, cleanup nodes (`all_done`, `always`) run once their upstream is
+   * terminal. `force`, or a second request while cleanup runs, stops everything at once.
+   */
+  private cancel(reason: string, force = false): void {
+    if (this.status !== 'RUNNING') return;
+    if (this.cancelReason !== undefined) {
+      if (this.stopMode === 'cleanup') this.stopHard();
+      return;
+    }
     this.cancelReason = reason;
+    if (!force && patched(CANCEL_RUNS_CLEANUP_PATCH)) this.stopWithCleanup();
+    else this.stopHard();
+  }
+
+  /** runTimeout passed: stop like a cancel, give cleanup nodes the grace, then stop hard. */
+  private timeOut(limitMs: number): void {
+    if (this.status !== 'RUNNING' || this.planner?.isComplete()) return;
+    this.timers.after(RUN_TIMEOUT_GRACE_MS, () => this.stopHard());
+    if (this.cancelReason !== undefined) return; // already stopping; the grace bounds its cleanup too
+    this.timedOut = true;
+    this.cancelReason = `run timed out after ${limitMs} ms (runTimeout)`;
+    this.stopWithCleanup();
+  }
+
+  private stopWithCleanup(): void {
+    this.stopMode = 'cleanup';
+    const planner = this.planner;
+    if (!planner) return; // before the definition is loaded: execute() stops it once it is
+    const { cancelled, decision } = planner.stop();
+    for (const id of cancelled) this.update(id, { status: 'CANCELLED', finishedAt: now() });
+    const held = this.waitingActivities.splice(0);
+    this.waitingActivities.push(...held.filter((id) => planner.status(id) === 'PENDING'));
+    for (const [id, scope] of this.scopes) if (!planner.runsWhenStopping(id)) scope.cancel();
+    this.apply(decision);
+  }
+
+  private stopHard(): void {
+    this.stopMode = 'hard';
     this.cancelNodes();
   }
 
@@ -278,9 +352,11 @@ class DagRun {
     switch (execution) {
       case 'activity':
         this.budget.checkActivityConfig(node.id, config);
-        return this.budget.withActivityRoom((room) => runActivityNode(node, config, this.definition!.defaults, this.tenantId, room));
+        return this.budget.withActivityRoom((room) =>
+          runActivityNode(node, config, this.definition!.defaults, this.tenantId, room, templated ? emptyTemplates(raw, config) : undefined),
+        );
       case 'inline': {
-        const result = await runInlineNode(node, config, context!, this.compiler);
+        const result = await runInlineNode(node, config, context!, this.compiler, () => this.switchDefaults(node.id));
         this.budget.admitInlineOutput(node.id, result.output);
         return { status: 'SUCCEEDED', attempt: 1, ...result };
       }
@@ -297,6 +373,11 @@ class DagRun {
   private admitted(nodeId: string, settled: Settled): Settled {
     this.budget.admitOutput(nodeId, settled.output);
     return settled;
+  }
+
+  /** A switch with a `default` edge takes it when its value is null (Conductor's behaviour). */
+  private switchDefaults(id: string): boolean {
+    return this.planner!.hasBranch(id, 'default') && patched(SWITCH_NULL_DEFAULT_PATCH);
   }
 
   // -- state ------------------------------------------------------------------------------------

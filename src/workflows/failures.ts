@@ -32,6 +32,9 @@ export function describeFailure(err: unknown, maxAttempts: () => number): NodeFa
   if (err instanceof ChildWorkflowFailure) {
     // The child's own reason may sit below an ActivityFailure (e.g. its definition did not load).
     let cause: unknown = err.cause;
+    if (cause instanceof TimeoutFailure) {
+      return { error: { type: 'SubworkflowTimeout', message: `child run ${err.execution.workflowId} timed out (timeout.startToClose)` } };
+    }
     while (cause instanceof Error && !(cause instanceof ApplicationFailure) && cause.cause) cause = cause.cause;
     const reason = cause instanceof Error ? cause : err.cause;
     return {

@@ -17,6 +17,8 @@ export async function runInlineNode(
   config: Record<string, unknown>,
   context: ExpressionContext,
   compiler: ExpressionCompiler,
+  /** Asked only when a switch yields null or nothing: whether to take the `default` edge. */
+  switchDefaults: () => boolean = () => false,
 ): Promise<InlineResult> {
   switch (node.type) {
     case 'noop':
@@ -35,6 +37,7 @@ export async function runInlineNode(
     }
     case 'switch': {
       const value = await compiler.evaluate(String(config.expression), context);
+      if ((value === null || value === undefined) && switchDefaults()) return { output: { case: null }, branchValue: 'default' };
       if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
         throw ApplicationFailure.nonRetryable(
           `switch "${node.id}" must evaluate to a string, got ${JSON.stringify(value)}`,

@@ -1,9 +1,24 @@
-import { ApplicationFailure, condition, executeChild, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  executeChild,
+  isCancellation,
+  patched,
+  proxyActivities,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { ErrorInfo, NodeDef, NodeStatus, WorkflowDefinition } from '../domain/definition';
 import { durationMs, parseDuration, parseIsoDateTime } from '../domain/duration';
-import { resolveActivityPolicy } from '../domain/policy';
+import { nextRetryDelay, resolveActivityPolicy, type ResolvedRetrier } from '../domain/policy';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
+import type { EmptyTemplate } from '../domain/template-trace';
 import { DAG_WORKFLOW_TYPE, type ApprovalDecision, type DagRunResult, type DagWorkflowInput } from './contract';
+import { describeFailure } from './failures';
+
+/** Patch ids: runs recorded before these features replay with the old command sequence. */
+export const SUBWORKFLOW_TIMEOUT_PATCH = 'subworkflow-timeout';
 
 /** A node's terminal result as the interpreter records it. */
 export interface Settled {
@@ -23,17 +38,46 @@ export async function runActivityNode(
   defaults: WorkflowDefinition['defaults'],
   tenantId: string | undefined,
   inlineOutputBytes: number,
+  emptyTemplates: EmptyTemplate[] = [],
 ): Promise<Settled> {
-  const activities = proxyActivities<NodeActivities>({ ...resolveActivityPolicy(node, defaults), activityId: node.id });
+  const { retriers, ...policy } = resolveActivityPolicy(node, defaults);
+  const activities = proxyActivities<NodeActivities>({ ...policy, activityId: node.id });
   const input: NodeActivityInput = {
     nodeId: node.id,
     executionId: workflowInfo().workflowId,
     ...(tenantId !== undefined && { tenantId }),
     config,
     inlineOutputBytes,
+    ...(emptyTemplates.length > 0 && { emptyTemplates }),
   };
+  if (retriers) return runWithRetriers(activities[node.type]!, input, retriers);
   const result = await activities[node.type]!(input);
   return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };
+}
+
+/**
+ * A retry list: one activity (one Temporal attempt) per node attempt, and between attempts a
+ * durable timer whose length the retrier matching the failure's type decides.
+ */
+async function runWithRetriers(
+  activity: NodeActivities[string],
+  input: NodeActivityInput,
+  retriers: readonly ResolvedRetrier[],
+): Promise<Settled> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await activity(attempt === 1 ? input : { ...input, priorAttempts: attempt - 1 });
+      return { status: 'SUCCEEDED', output: result.output, attempt };
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const failure = describeFailure(err, () => attempt);
+      const cause = err instanceof ActivityFailure ? err.cause : undefined;
+      const nonRetryable = cause instanceof ApplicationFailure && cause.nonRetryable === true;
+      const delay = nextRetryDelay(retriers, { type: failure.error.type, nonRetryable }, attempt);
+      if (delay === undefined) return { status: 'FAILED', error: failure.error, attempt };
+      await sleep(Math.max(1, delay));
+    }
+  }
 }
 
 /** A durable timer: survives worker restarts and costs no worker while it waits. */
@@ -92,6 +136,10 @@ export async function runSubworkflowNode(
       'SubworkflowDepthExceeded',
     );
   }
+  // timeout.startToClose bounds the child run like an activity's: Temporal times the child out
+  // (its mirror shows TIMED_OUT through the reconciler) and the node fails with SubworkflowTimeout.
+  const limit = node.timeout?.startToClose;
+  const bounded = limit !== undefined && patched(SUBWORKFLOW_TIMEOUT_PATCH);
   const result = await executeChild<(input: DagWorkflowInput) => Promise<DagRunResult>>(DAG_WORKFLOW_TYPE, {
     workflowId: `${workflowInfo().workflowId}.${node.id}`,
     args: [
@@ -103,6 +151,7 @@ export async function runSubworkflowNode(
         depth: parent.depth + 1,
       },
     ],
+    ...(bounded && { workflowExecutionTimeout: durationMs(limit) }),
   });
   return { status: 'SUCCEEDED', attempt: 1, output: result.outputs };
 }

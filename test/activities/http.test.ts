@@ -346,3 +346,54 @@ describe('classifyAddress: IPv6 forms that carry an IPv4 address, and documentat
     expect(classifyAddress(address)).toBeUndefined();
   });
 });
+
+describe('http node: errors map (status → error type)', () => {
+  const errors = { '429': 'RateLimited', '4xx': 'BadRequest', '5xx': 'Upstream', '503': 'Maintenance' };
+
+  it('names a failing status by exact code first, then by class, keeping its retryability', async () => {
+    const limited = await failure(run({ url: `${server.base}/status?code=429&retryAfter=2`, errors }));
+    expect(limited.type).toBe('RateLimited');
+    expect(limited.nonRetryable).toBe(false);
+    expect(limited.nextRetryDelay).toBe(2_000);
+    const notFound = await failure(run({ url: `${server.base}/status?code=404`, errors }));
+    expect(notFound.type).toBe('BadRequest');
+    expect(notFound.nonRetryable).toBe(true);
+    expect(notFound.details?.[0]).toMatchObject({ status: 404 });
+    expect((await failure(run({ url: `${server.base}/status?code=502`, errors }))).type).toBe('Upstream');
+    expect((await failure(run({ url: `${server.base}/status?code=503`, errors }))).type).toBe('Maintenance');
+  });
+
+  it('leaves unnamed statuses and accepted statuses alone', async () => {
+    expect((await failure(run({ url: `${server.base}/status?code=500`, errors: { '429': 'RateLimited' } }))).type).toBe('HttpServerError');
+    const ok = await run({ url: `${server.base}/status?code=404`, errors, expectStatus: 404 });
+    expect((ok.output as { status: number }).status).toBe(404);
+  });
+
+  it('rejects keys that are not a status or a status class', async () => {
+    const err = await failure(run({ url: `${server.base}/json`, errors: { '42': 'X', '6xx': 'Y' } }));
+    expect(err.type).toBe('ConfigError');
+    expect(err.message).toMatch(/\/errors\/42/);
+  });
+
+  it('counts attempts made before this activity (retry lists retry from the workflow)', async () => {
+    const env = newActivityEnv();
+    const result = (await env.run(activity, { nodeId: 'n', executionId: 'e', config: { url: `${server.base}/json` }, priorAttempts: 3 })) as NodeActivityResult;
+    expect(result.attempt).toBe(5); // 3 before, and this is Temporal's attempt 2
+  });
+});
+
+describe('http node: config errors name the template that gave nothing', () => {
+  it('says which expression yielded null where a string is required', async () => {
+    const env = newActivityEnv();
+    const err = await failure(
+      env.run(activity, {
+        nodeId: 'n',
+        executionId: 'e',
+        config: { url: null },
+        emptyTemplates: [{ path: '/url', expression: 'input.baseUrl', value: null }],
+      }) as Promise<unknown>,
+    );
+    expect(err.type).toBe('ConfigError');
+    expect(err.message).toContain('/url: Expected string, but the template "{{ input.baseUrl }}" gave null');
+  });
+});

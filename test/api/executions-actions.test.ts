@@ -52,9 +52,16 @@ describe('POST /executions/:id/cancel', () => {
 
   it('rejects unknown fields with their path', async () => {
     const { id } = await run();
-    const res = await post(`/executions/${id}/cancel`, { reason: 'x', force: true });
+    const res = await post(`/executions/${id}/cancel`, { reason: 'x', hard: true });
     expect(res.statusCode).toBe(400);
-    expect(res.json().error.details).toEqual([expect.objectContaining({ path: '/body/force' })]);
+    expect(res.json().error.details).toEqual([expect.objectContaining({ path: '/body/hard' })]);
+  });
+
+  it('passes force on, so the run skips its cleanup nodes', async () => {
+    const { id } = await run();
+    expect((await post(`/executions/${id}/cancel`, { force: true })).statusCode).toBe(202);
+    expect(api.temporal.cancels).toContainEqual({ executionId: id, force: true });
+    expect((await post(`/executions/${id}/cancel`, { force: 'yes' })).statusCode).toBe(400);
   });
 });
 

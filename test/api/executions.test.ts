@@ -209,3 +209,27 @@ describe('POST /executions', () => {
     expect(await api.database.db.execution.count({ where: { workflowId } })).toBe(0);
   });
 });
+
+describe('POST /executions runTimeout', () => {
+  it('passes a per-start runTimeout to the run, which overrides the definition\'s', async () => {
+    const workflowId = await seedWorkflow(api.database.db, acme);
+    const res = await start({ workflowId, runTimeout: '90s' });
+    expect(res.statusCode).toBe(202);
+    expect(api.temporal.started.get(res.json().id)).toMatchObject({ workflowId, runTimeout: '90s' });
+    const ms = await start({ workflowId, runTimeout: 5_000 });
+    expect(api.temporal.started.get(ms.json().id)).toMatchObject({ runTimeout: 5_000 });
+    const none = await start({ workflowId });
+    expect(api.temporal.started.get(none.json().id)).not.toHaveProperty('runTimeout');
+  });
+
+  it('rejects a runTimeout that is not a duration, is 0 or is over 30 days', async () => {
+    const workflowId = await seedWorkflow(api.database.db, acme);
+    for (const runTimeout of ['soon', '31d', 0, -5, '']) {
+      const res = await start({ workflowId, runTimeout });
+      expect(res.statusCode, String(runTimeout)).toBe(400);
+      const paths = (res.json().error.details as { path: string }[]).map((d) => d.path);
+      expect(paths.length, String(runTimeout)).toBeGreaterThan(0);
+      expect(new Set(paths), String(runTimeout)).toEqual(new Set(['/body/runTimeout']));
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isTerminal, type EdgeDef, type NodeDef, type NodeStatus, type Trigger } from '../../src/domain/definition';
-import { DagPlanner, type Decision } from '../../src/domain/planner';
+import { DagPlanner, WIND_DOWN_TRIGGERS, type Decision } from '../../src/domain/planner';
 
 /** A random DAG: edges only go from a lower to a higher index, so it is acyclic. */
 interface Scenario {
@@ -16,7 +16,17 @@ const ids = (i: number) => `n${i}`;
 
 const nodeArb = fc.record({
   condition: fc.integer({ min: 0, max: 9 }).map((x) => x < 3),
-  trigger: fc.constantFrom<(Trigger | undefined)[]>(undefined, 'all_success', 'none_failed', 'all_done'),
+  trigger: fc.constantFrom<(Trigger | undefined)[]>(
+    undefined,
+    'all_success',
+    'none_failed',
+    'all_done',
+    'one_success',
+    'one_failed',
+    'all_failed',
+    'none_skipped',
+    'always',
+  ),
   onError: fc.constantFrom<(NodeDef['onError'] | undefined)[]>(undefined, 'fail', 'continue', 'continue'),
   fails: fc.integer({ min: 0, max: 9 }).map((x) => x < 2),
   value: fc.boolean(),
@@ -79,8 +89,12 @@ function simulate({ nodes, edges, outcomes }: Scenario, order: number[]): Run {
       expect(planner.status(id)).toBe('SKIPPED');
     }
     for (const id of ready) {
-      for (const up of upstream.get(id)!) expect(isTerminal(planner.status(up)), `${id} ready before ${up}`).toBe(true); // (b)
-      if (planner.failedNode !== undefined) expect(nodes.find((n) => n.id === id)!.trigger).toBe('all_done');
+      const trigger = nodes.find((n) => n.id === id)!.trigger ?? 'all_success';
+      // (b), except for the triggers that fire on the first success / failure.
+      if (trigger !== 'one_success' && trigger !== 'one_failed') {
+        for (const up of upstream.get(id)!) expect(isTerminal(planner.status(up)), `${id} ready before ${up}`).toBe(true);
+      }
+      if (planner.failedNode !== undefined) expect(WIND_DOWN_TRIGGERS.has(trigger), `${id} (${trigger}) started while winding down`).toBe(true);
       planner.markStarted(id);
       started.add(id);
       running.push(id);
@@ -124,11 +138,17 @@ function oracle({ nodes, edges, outcomes }: Scenario): { statuses: Record<string
         return status === 'FAILED' ? 'failed' : 'untaken';
       });
     const trigger = node.trigger ?? 'all_success';
+    const sourceFailed = incoming.map((e) => statuses[e.from] === 'FAILED');
     const runs =
       resolved.length === 0 ||
       (trigger === 'all_success' && resolved.every((r) => r === 'taken')) ||
       (trigger === 'none_failed' && !resolved.includes('failed') && resolved.includes('taken')) ||
-      (trigger === 'all_done' && resolved.some((r, k) => r !== 'untaken' || (incoming[k]!.when === undefined && incoming[k]!.on === undefined)));
+      (trigger === 'all_done' && resolved.some((r, k) => r !== 'untaken' || (incoming[k]!.when === undefined && incoming[k]!.on === undefined))) ||
+      trigger === 'always' ||
+      (trigger === 'none_skipped' && !resolved.includes('untaken')) ||
+      (trigger === 'all_failed' && sourceFailed.every(Boolean)) ||
+      (trigger === 'one_success' && resolved.includes('taken')) ||
+      (trigger === 'one_failed' && sourceFailed.includes(true));
     const { fails, value } = outcomes[i]!;
     statuses[node.id] = !runs ? 'SKIPPED' : fails ? 'FAILED' : 'SUCCEEDED';
     branches[node.id] = String(value);

@@ -185,7 +185,7 @@ describe('validateDefinition', () => {
   });
 
   it('lists a negative timeout once, although both the schema and the duration check reject it', () => {
-    expectOnly(def([{ id: 'a', type: 'noop', timeout: { heartbeat: -5 } }]), '/nodes/0/timeout/heartbeat', /^-5 is not a duration/);
+    expectOnly(def([{ id: 'a', type: 'http', config: { url: 'https://example.com' }, timeout: { heartbeat: -5 } }]), '/nodes/0/timeout/heartbeat', /^-5 is not a duration/);
   });
 
   it('rejects more than 1,000 nodes', () => {
@@ -263,7 +263,7 @@ describe('validateDefinition', () => {
   });
 
   it('names the allowed values of an enumerated field', () => {
-    expectOnly(def([{ id: 'a', type: 'noop', trigger: 'sometimes' }]), '/nodes/0/trigger', 'must be one of "all_success", "none_failed", "all_done"');
+    expectOnly(def([{ id: 'a', type: 'noop', trigger: 'sometimes' }]), '/nodes/0/trigger', 'must be one of "all_success", "none_failed", "all_done", "one_success", "one_failed", "all_failed", "none_skipped", "always"');
   });
 
   it('rejects approval timeouts that do not parse', () => {

@@ -68,7 +68,7 @@ const configs: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
 };
 const nodeArb = fc.record({
   type: fc.constantFrom(...Object.keys(configs)),
-  trigger: fc.option(fc.constantFrom('all_success', 'none_failed', 'all_done'), { nil: undefined }),
+  trigger: fc.option(fc.constantFrom('all_success', 'none_failed', 'all_done', 'one_success', 'one_failed', 'all_failed', 'none_skipped', 'always'), { nil: undefined }),
   onError: fc.option(fc.constantFrom('fail', 'continue'), { nil: undefined }),
   retry: fc.option(fc.record({ maximumAttempts: fc.integer({ min: 1, max: 9 }), initialInterval: fc.constantFrom('1s', 500) }), { nil: undefined }),
   timeout: fc.option(fc.record({ startToClose: fc.constantFrom('10s', '2m', 1_000) }), { nil: undefined }),
@@ -88,14 +88,23 @@ const validArb: fc.Arbitrary<WorkflowDefinition> = fc
   .chain(({ nodes, links, withDefaults }) =>
     fc.tuple(...nodes.map((n) => configs[n.type]!)).map((cfgs) => {
       const defNodes = nodes.map((n, i) => {
-        const node: Record<string, unknown> = { id: `n${i}`, type: n.type, config: cfgs[i] };
-        for (const key of ['trigger', 'onError', 'retry', 'timeout'] as const) if (n[key] !== undefined) node[key] = n[key];
+        // A node cannot read itself (nodes.X must be upstream): n0 gets a config without the reference.
+        const config = i === 0 && JSON.stringify(cfgs[i]).includes('nodes.n0') ? {} : cfgs[i];
+        const node: Record<string, unknown> = { id: `n${i}`, type: i === 0 && config !== cfgs[i] ? 'noop' : n.type, config };
+        // retry and timeout mean something for activity nodes only (a subworkflow takes timeout.startToClose).
+        const activity = node.type === 'http' || node.type === 'postgres';
+        for (const key of ['trigger', 'onError', 'retry', 'timeout'] as const) {
+          if (n[key] === undefined || (key === 'retry' && !activity) || (key === 'timeout' && !activity && node.type !== 'subworkflow')) continue;
+          node[key] = n[key];
+        }
         return node;
       });
-      const edges = links
+      // Readers of nodes.n0 get an edge from n0, so the reference is upstream.
+      const readers = defNodes.flatMap((node, i) => (i > 0 && JSON.stringify(node.config).includes('nodes.n0') ? [[0, i] as [number, number]] : []));
+      const edges = [...links, ...readers.filter(([a, b]) => !links.some(([x, y]) => x === a && y === b))]
         .filter(([a, b]) => a < b)
         .map(([a, b]) => {
-          const type = nodes[a]!.type;
+          const type = defNodes[a]!.type;
           return { from: `n${a}`, to: `n${b}`, ...(type === 'condition' ? { when: b % 2 ? 'true' : 'false' } : type === 'switch' ? { when: `case${b}` } : {}) };
         });
       return {

@@ -9,7 +9,7 @@ import type { ApprovalDecision, DagRunState, DagWorkflowInput } from '../../src/
 export class FakeTemporalGateway implements TemporalGateway {
   readonly started = new Map<string, DagWorkflowInput>();
   readonly startCalls: string[] = [];
-  readonly cancels: { executionId: string; reason?: string }[] = [];
+  readonly cancels: { executionId: string; reason?: string; force?: boolean }[] = [];
   readonly approvals: { executionId: string; decision: ApprovalDecision }[] = [];
   readonly states = new Map<string, DagRunState>();
   readonly descriptions = new Map<string, RunDescription>();
@@ -28,9 +28,9 @@ export class FakeTemporalGateway implements TemporalGateway {
     this.startCalls.push(executionId);
     if (!this.started.has(executionId)) this.started.set(executionId, input);
   }
-  async cancelRun(executionId: string, reason?: string): Promise<void> {
+  async cancelRun(executionId: string, reason?: string, force?: boolean): Promise<void> {
     this.check();
-    this.cancels.push({ executionId, reason });
+    this.cancels.push({ executionId, reason, ...(force === undefined ? {} : { force }) });
   }
   async approve(executionId: string, decision: ApprovalDecision): Promise<void> {
     this.check();

@@ -18,6 +18,16 @@ export const HttpConfigSchema = Type.Object(
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'at most one day' })),
     expectStatus: Type.Optional(Type.Union([Status, Type.Array(Status, { minItems: 1 })])),
     maxResponseBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 * 1024 * 1024, description: 'at most 16 MiB' })),
+    /**
+     * Error types by status: an exact code ("429") or a class ("5xx"); the exact code wins.
+     * Retry lists, `nonRetryableErrorTypes` and error edges then see these names.
+     */
+    errors: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[1-5]([0-9]{2}|xx)$' }), Type.String({ minLength: 1, maxLength: 200 }), {
+        additionalProperties: false,
+        maxProperties: 100,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -89,7 +99,7 @@ async function runHttp(config: HttpConfig, ctx: NodeRunContext): Promise<HttpOut
       const { buffer, truncated } = await readBody(response.body, headers, ERROR_BODY_BYTES, false);
       const text = decode(buffer, headers['content-type']);
       const body = truncated ? `${text}…` : parseBody(text, headers['content-type']);
-      throw statusFailure(response.statusCode, headers, body, where);
+      throw statusFailure(response.statusCode, headers, body, where, config.errors);
     }
     const limit = config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     const { buffer } = await readBody(response.body, headers, limit, true);
@@ -209,11 +219,19 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
   return out;
 }
 
-function statusFailure(status: number, headers: Record<string, string>, body: unknown, where: string): ApplicationFailure {
+function statusFailure(
+  status: number,
+  headers: Record<string, string>,
+  body: unknown,
+  where: string,
+  errors: HttpConfig['errors'] = {},
+): ApplicationFailure {
   const retryable = status === 408 || status === 429 || status >= 500;
   const retryAfter = status === 429 || status === 503 ? retryAfterMs(headers['retry-after']) : undefined;
+  // A user's name for the status changes the type only; retryability stays the status's own.
+  const named = errors[String(status)] ?? errors[`${String(status).charAt(0)}xx`];
   return ApplicationFailure.create({
-    type: retryable ? 'HttpServerError' : 'HttpClientError',
+    type: named ?? (retryable ? 'HttpServerError' : 'HttpClientError'),
     message: `${where} returned HTTP ${status}`,
     nonRetryable: !retryable,
     details: [{ status, body }],

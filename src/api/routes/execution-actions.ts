@@ -31,7 +31,9 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
       schema: {
         tags: TAGS,
         summary: 'Cancel a running run',
-        description: 'Sent to the workflow as the `cancel` signal; the run ends CANCELLED once in-flight nodes have stopped.',
+        description:
+          'Sent to the workflow as the `cancel` signal. In-flight nodes are cancelled, nodes not started end CANCELLED, cleanup ' +
+          '(`all_done` / `always`) nodes still run, then the run ends CANCELLED. `force` (or a second cancel) skips cleanup.',
         params: ExecutionIdParams,
         body: CancelBody,
         response: { 202: CancelResponse, ...errorResponses(400, 404, 409, 503) },
@@ -47,7 +49,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
         throw conflict(`execution ${execution.id} is ${execution.status}; only a RUNNING run can be cancelled`, { status: execution.status });
       }
       try {
-        await deps.temporal.cancelRun(execution.id, request.body.reason);
+        await deps.temporal.cancelRun(execution.id, request.body.reason, request.body.force);
       } catch {
         throw temporalUnavailable('the cancel signal was not delivered');
       }

@@ -49,6 +49,11 @@ export const StartBody = Type.Object(
     version: Type.Optional(VersionSchema({ description: 'Defaults to the latest version' })),
     input: Type.Optional(AnyJson),
     idempotencyKey: Type.Optional(IdempotencyKey('Same key, same run (per tenant)')),
+    runTimeout: Type.Optional(
+      Type.Union([Type.String({ minLength: 1, maxLength: 50 }), Type.Integer({ minimum: 1 })], {
+        description: "Overrides the definition's runTimeout for this run: a duration (\"90s\", \"2h\") or milliseconds, at most 30 days",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -126,7 +131,13 @@ export const ExecutionDetailSchema = Type.Object({
   temporalRunId: Type.Optional(Type.String({ description: "With ?live=1: Temporal's run id (for Web UI links)" })),
 });
 
-export const CancelBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false });
+export const CancelBody = Type.Object(
+  {
+    reason: Type.Optional(Type.String({ maxLength: 1000 })),
+    force: Type.Optional(Type.Boolean({ description: 'Skip cleanup (all_done / always nodes); a second cancel does the same' })),
+  },
+  { additionalProperties: false },
+);
 
 export const CancelResponse = Type.Object({
   id: Type.String(),

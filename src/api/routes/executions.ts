@@ -35,7 +35,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
       },
     },
     async (request, reply) => {
-      const { workflowId, version, input, idempotencyKey: bodyKey } = request.body;
+      const { workflowId, version, input, idempotencyKey: bodyKey, runTimeout } = request.body;
       const headerKey = request.headers['idempotency-key'];
       if (bodyKey !== undefined && headerKey !== undefined && bodyKey !== headerKey) {
         throw badRequest('the Idempotency-Key header and body.idempotencyKey differ', [
@@ -49,6 +49,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
         input,
         idempotencyKey: bodyKey ?? headerKey,
         trigger: 'MANUAL',
+        ...(runTimeout === undefined ? {} : { runTimeout }),
       });
       if (created) countStarted(app, 'MANUAL');
       else reply.header('idempotent-replayed', 'true');
