@@ -18,6 +18,7 @@ import { createWorkflow } from './services/workflows';
 import { validateDefinition } from './domain/validate';
 import type { NodeCatalog } from './domain/node-types';
 import { createTrellisWorker } from './worker';
+import { devDataDir, ensureDevMasterKey } from './dev-master-key';
 
 /** A missing prerequisite, said in one line without a stack trace. */
 class DevSetupError extends Error {}
@@ -46,6 +47,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     await migrate(databaseUrl);
     const db = createDb(databaseUrl);
     cleanups.push(() => db.$disconnect());
+    // Secrets: dev mode keeps its own master key (see dev-master-key.ts).
+    const masterKeys = await ensureDevMasterKey(devDataDir());
 
     const settings = temporalSettings();
     let address = process.env.TEMPORAL_ADDRESS;
@@ -70,7 +73,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const client = new Client({ connection, namespace: settings.namespace });
     const temporal = createTemporalGateway(client, settings.taskQueue);
 
-    const worker = await createTrellisWorker({ connection: nativeConnection, namespace: settings.namespace, taskQueue: settings.taskQueue, db });
+    const worker = await createTrellisWorker({ connection: nativeConnection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys });
     const running = worker.run();
     cleanups.push(async () => {
       worker.shutdown();
@@ -82,7 +85,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const events = new ExecutionEventHub({ onError: (err, context) => console.warn(`event hub: ${context}:`, err) });
     await events.start(databaseUrl);
     cleanups.push(() => events.close());
-    const app = await buildApp({ db, temporal, events, catalog: createNodeRegistry().catalog(), logger: { level: process.env.LOG_LEVEL ?? 'warn' } });
+    const app = await buildApp({ db, temporal, events, catalog: createNodeRegistry().catalog(), masterKeys, logger: { level: process.env.LOG_LEVEL ?? 'warn' } });
     cleanups.push(() => app.close());
     const host = process.env.HOST ?? '127.0.0.1';
     const port = Number(process.env.PORT ?? 3000);

@@ -12,6 +12,8 @@ import { createDb, type Db } from './db/client';
 import { migrate } from './db/migrator';
 import { PrismaDefinitionStore, PrismaRunLimiter } from './services/definition-store';
 import { startReconciler } from './services/reconciler';
+import type { Keyring } from './services/keyring';
+import { assertSecretsReadable, masterKeyring, secretSource } from './services/secrets';
 import type { MirrorActivities } from './workflows/mirror-contract';
 
 /** Where the workflow code lives; Temporal bundles it (or loads a prebuilt bundle) at start. */
@@ -26,6 +28,8 @@ export interface TrellisWorkerDeps {
   db?: Db;
   /** Overrides where definitions come from (tests embed the engine without a database). */
   definitions?: DefinitionStore;
+  /** Master keys for tenant secrets; defaults to TRELLIS_MASTER_KEY (needs `db`). */
+  masterKeys?: Keyring;
   /** Options passed through to Temporal (tuning, a prebuilt `workflowBundle`, ...). */
   options?: Partial<WorkerOptions>;
 }
@@ -49,7 +53,10 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     taskQueue: deps.taskQueue,
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: {
-      ...registry.activities(deps.db ? new PrismaOutputStore(deps.db) : undefined),
+      ...registry.activities(
+        deps.db ? new PrismaOutputStore(deps.db) : undefined,
+        deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined,
+      ),
       ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaRunLimiter(deps.db) }) }),
       ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
     },
@@ -67,9 +74,11 @@ export async function main(): Promise<void> {
   if (!databaseUrl) throw new Error('DATABASE_URL is required for the worker (stored workflows and the status mirror)');
   await migrate(databaseUrl);
   const db = createDb(databaseUrl);
+  const masterKeys = masterKeyring();
+  await assertSecretsReadable(db, masterKeys, 'trellis worker');
   const connection = await NativeConnection.connect({ address: settings.address });
   const client = new Client({ connection: await Connection.connect({ address: settings.address }), namespace: settings.namespace });
-  const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db });
+  const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys });
   const reconciler = startReconciler({
     db,
     temporal: createTemporalGateway(client, settings.taskQueue),

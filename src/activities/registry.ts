@@ -5,6 +5,7 @@ import { Value } from '@sinclair/typebox/value';
 import { BUILTIN_CATALOG, catalogOf, type NodeCatalog, type NodeTypeSpec } from '../domain/node-types';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
 import { StoredOutputNotFound, resolveOutputRefs, type OutputStore } from './output-store';
+import { Redactor, SecretNotFound, resolveSecretTemplates, type SecretSource } from './secrets';
 
 /** What a node type's run function receives besides its (resolved, schema-checked) config. */
 export interface NodeRunContext {
@@ -14,6 +15,13 @@ export interface NodeRunContext {
   /** Aborted when Temporal cancels the activity (run cancelled, timeout, worker shutdown). */
   signal: AbortSignal;
   heartbeat(details?: unknown): void;
+  /** The run's tenant, when it has one. */
+  tenantId?: string;
+  /**
+   * A tenant secret looked up by the node itself (e.g. a postgres connection URL); the value is
+   * redacted from the node's output and errors like any resolved `{{ secrets.NAME }}`.
+   */
+  secret(name: string): Promise<string | undefined>;
 }
 
 /** A node type that runs as a Temporal activity of the same name. */
@@ -22,6 +30,8 @@ export interface NodeType<S extends TSchema = TSchema> {
   configSchema: S;
   /** Config fields holding durations, checked at validation time. */
   durationFields?: readonly string[];
+  /** Top-level config fields that may hold `{{ secrets.NAME }}` references. */
+  secretFields?: readonly string[];
   run(config: Static<S>, context: NodeRunContext): Promise<unknown>;
 }
 
@@ -59,13 +69,14 @@ export class NodeRegistry {
       execution: 'activity',
       configSchema: t.configSchema,
       durationFields: t.durationFields,
+      secretFields: t.secretFields,
     }));
     return catalogOf([...BUILTIN_CATALOG.values(), ...activitySpecs]);
   }
 
   /** One activity function per registered type, keyed by the type name, for the worker. */
-  activities(outputs?: OutputStore): Record<string, NodeActivity> {
-    return Object.fromEntries([...this.types.values()].map((t) => [t.type, toActivity(t, outputs)]));
+  activities(outputs?: OutputStore, secrets?: SecretSource): Record<string, NodeActivity> {
+    return Object.fromEntries([...this.types.values()].map((t) => [t.type, toActivity(t, outputs, secrets)]));
   }
 }
 
@@ -73,54 +84,89 @@ export class NodeRegistry {
  * Wraps a node type's run function as an activity: checks the resolved config, heartbeats so
  * cancellation is delivered, and reports the attempt number with the result or the failure.
  * With an output store, outputs over its threshold travel as references and references in the
- * config are resolved before the node runs.
+ * config are resolved before the node runs. Secret references are resolved last, for the run's
+ * tenant only, and every value resolved is redacted from what the activity returns or throws.
  */
-export function toActivity(nodeType: NodeType, outputs?: OutputStore): NodeActivity {
+export function toActivity(nodeType: NodeType, outputs?: OutputStore, secrets?: SecretSource): NodeActivity {
   return async function nodeActivity(input: NodeActivityInput): Promise<NodeActivityResult> {
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
+    const redactor = new Redactor();
     let config: Record<string, unknown>;
     try {
       config = outputs ? ((await resolveOutputRefs(input.config ?? {}, outputs, input.tenantId)) as Record<string, unknown>) : (input.config ?? {});
+      if (input.secretPaths?.length) {
+        config = await resolveSecretTemplates(config, input.secretPaths, {
+          fields: nodeType.secretFields ?? [],
+          source: secrets,
+          tenantId: input.tenantId,
+          redactor,
+          nodeType: nodeType.type,
+        });
+      }
     } catch (err) {
-      if (!(err instanceof StoredOutputNotFound)) throw err;
+      if (!(err instanceof StoredOutputNotFound || err instanceof SecretNotFound)) throw err;
       throw ApplicationFailure.create({ type: err.name, message: `node "${input.nodeId}": ${err.message}`, nonRetryable: true, details: [{ attempt }] });
     }
-    if (!Value.Check(nodeType.configSchema, config)) {
-      const problems = [...Value.Errors(nodeType.configSchema, config)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`);
-      throw ApplicationFailure.create({
-        type: 'ConfigError',
-        message: `node "${input.nodeId}": config does not match type "${nodeType.type}": ${problems.join('; ')}`,
-        nonRetryable: true,
-        details: [{ attempt }],
-      });
-    }
-    const timer = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
     try {
-      const output = await nodeType.run(config, {
-        nodeId: input.nodeId,
-        executionId: input.executionId,
-        attempt,
-        signal: ctx.cancellationSignal,
-        heartbeat: (details) => ctx.heartbeat(details),
-      });
-      const value = output === undefined ? null : output;
-      if (outputs) {
-        const sizeBytes = Buffer.byteLength(JSON.stringify(value));
-        if (sizeBytes > outputs.thresholdBytes) {
-          return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes, input.tenantId), attempt };
-        }
-      }
-      return { output: value, attempt };
+      return await runChecked(nodeType, config, input, attempt, ctx, outputs, secrets, redactor);
     } catch (err) {
-      if (ctx.cancellationSignal.aborted) {
-        throw err instanceof CancelledFailure ? err : new CancelledFailure(`node "${input.nodeId}" cancelled`);
-      }
-      throw withAttempt(err, attempt);
-    } finally {
-      clearInterval(timer);
+      throw redactor.failure(err);
     }
   };
+}
+
+async function runChecked(
+  nodeType: NodeType,
+  config: Record<string, unknown>,
+  input: NodeActivityInput,
+  attempt: number,
+  ctx: Context,
+  outputs: OutputStore | undefined,
+  secrets: SecretSource | undefined,
+  redactor: Redactor,
+): Promise<NodeActivityResult> {
+  if (!Value.Check(nodeType.configSchema, config)) {
+    const problems = [...Value.Errors(nodeType.configSchema, config)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`);
+    throw ApplicationFailure.create({
+      type: 'ConfigError',
+      message: `node "${input.nodeId}": config does not match type "${nodeType.type}": ${problems.join('; ')}`,
+      nonRetryable: true,
+      details: [{ attempt }],
+    });
+  }
+  const timer = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+  try {
+    const output = await nodeType.run(config, {
+      nodeId: input.nodeId,
+      executionId: input.executionId,
+      attempt,
+      signal: ctx.cancellationSignal,
+      heartbeat: (details) => ctx.heartbeat(redactor.value(details)),
+      ...(input.tenantId !== undefined && { tenantId: input.tenantId }),
+      secret: async (name) => {
+        if (!secrets || input.tenantId === undefined) return undefined;
+        const value = (await secrets.values(input.tenantId, [name])).get(name);
+        if (value !== undefined) redactor.add(name, value);
+        return value;
+      },
+    });
+    const value = redactor.value(output === undefined ? null : output);
+    if (outputs) {
+      const sizeBytes = Buffer.byteLength(JSON.stringify(value));
+      if (sizeBytes > outputs.thresholdBytes) {
+        return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes, input.tenantId), attempt };
+      }
+    }
+    return { output: value, attempt };
+  } catch (err) {
+    if (ctx.cancellationSignal.aborted) {
+      throw err instanceof CancelledFailure ? err : new CancelledFailure(`node "${input.nodeId}" cancelled`);
+    }
+    throw withAttempt(err, attempt);
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** Re-creates the failure with the attempt in its details, keeping type and retryability. */

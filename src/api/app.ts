@@ -15,6 +15,7 @@ import { executionRoutes } from './routes/executions';
 import { scheduleRoutes } from './routes/schedules';
 import { executionEventRoutes } from './routes/execution-events';
 import { uiRoutes } from './routes/ui';
+import { secretRoutes } from './routes/secrets';
 import { hashSecret } from '../services/api-keys';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
@@ -76,6 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await authenticated.register(executionRoutes, { deps, limits });
     await authenticated.register(scheduleRoutes, { deps, limits });
     await authenticated.register(executionEventRoutes, { deps });
+    await authenticated.register(secretRoutes, { deps });
   });
   return app;
 }

@@ -2,6 +2,7 @@ import type { Db } from '../db/client';
 import type { NodeCatalog } from '../domain/node-types';
 import type { TemporalGateway } from './temporal-gateway';
 import type { ExecutionEventHub } from '../services/execution-events';
+import type { Keyring } from '../services/keyring';
 
 export interface ApiLimits {
   /** Largest request body in bytes (413 past it). */
@@ -32,4 +33,6 @@ export interface AppDeps {
   logger?: boolean | object;
   /** Mirror NOTIFY fan-out for GET /executions/:id/events; without it that route answers 503. */
   events?: ExecutionEventHub;
+  /** Master keys for tenant secrets (TRELLIS_MASTER_KEY); without them PUT /secrets answers 503. */
+  masterKeys?: Keyring;
 }

@@ -7,6 +7,7 @@ import { migrate } from '../db/migrator';
 import { buildApp } from './app';
 import { createTemporalGateway } from './temporal-gateway';
 import { ExecutionEventHub } from '../services/execution-events';
+import { assertSecretsReadable, masterKeyring } from '../services/secrets';
 
 /**
  * The API process: migrations, then Fastify on HOST:PORT. Without DATABASE_URL it runs an
@@ -22,6 +23,8 @@ export async function main(): Promise<void> {
   }
   await migrate(databaseUrl);
   const db = createDb(databaseUrl);
+  const masterKeys = masterKeyring();
+  await assertSecretsReadable(db, masterKeys, 'trellis api');
   const settings = temporalSettings();
   // Lazy: the API starts (and /readyz says why it is not ready) while Temporal is unreachable.
   const connection = Connection.lazy({ address: settings.address });
@@ -33,6 +36,7 @@ export async function main(): Promise<void> {
     events,
     temporal: createTemporalGateway(client, settings.taskQueue),
     catalog: createNodeRegistry().catalog(),
+    masterKeys,
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });
 

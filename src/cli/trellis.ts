@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { createDb } from '../db/client';
 import { migrate } from '../db/migrator';
 import { createApiKey } from '../services/api-keys';
+import { SECRET_USAGE, runSecret } from './secret-command';
 
 const USAGE = `Usage: trellis <command> [options]
 
@@ -11,6 +12,7 @@ Commands:
   migrate                                 apply pending database migrations (DATABASE_URL)
   apikey create --tenant NAME [--name KEYNAME]
                                           create an API key for a tenant (created if new); the key is the last line
+${SECRET_USAGE}
   help                                    show this help
 `;
 
@@ -102,6 +104,9 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
         return 0;
       case 'apikey':
         await runApiKey(rest, env, out);
+        return 0;
+      case 'secret':
+        await runSecret(rest, env, { out, usage: (m) => new UsageError(m), databaseUrl: () => databaseUrl(env) });
         return 0;
       case 'api':
         await startEntry('../api/server', 'API server');

@@ -5,8 +5,13 @@ export interface NodeActivityInput {
   executionId: string;
   /** The run's tenant: every lookup the activity makes is scoped by it. */
   tenantId?: string;
-  /** Config with every `{{ }}` template already resolved. */
+  /** Config with every `{{ }}` template already resolved, except `{{ secrets.NAME }}` parts. */
   config: Record<string, unknown>;
+  /**
+   * Config pointers (from the definition, not the data) holding a `SecretTemplate` the activity
+   * resolves just before the node runs; absent when the node references no secrets.
+   */
+  secretPaths?: string[];
 }
 
 export interface NodeActivityResult {

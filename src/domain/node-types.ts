@@ -18,6 +18,8 @@ export interface NodeTypeSpec {
   branchLabels?: readonly string[] | 'any';
   /** Config fields holding durations (checked by validation when not a template). */
   durationFields?: readonly string[];
+  /** Top-level config fields that may hold `{{ secrets.NAME }}` (activity types that declare them). */
+  secretFields?: readonly string[];
 }
 
 export type NodeCatalog = ReadonlyMap<string, NodeTypeSpec>;

@@ -11,6 +11,7 @@ import {
 import type { ErrorInfo, NodeDef, RunStatus, WorkflowDefinition } from '../domain/definition';
 import { isTerminal } from '../domain/definition';
 import { ExpressionCompiler, containsTemplate, resolveTemplates, type ExpressionContext } from '../domain/expressions';
+import { secretRefPaths } from '../domain/secrets';
 import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
 import { DEFAULT_MAX_CONCURRENCY, resolveActivityPolicy } from '../domain/policy';
@@ -273,7 +274,7 @@ class DagRun {
     const config = (templated ? await resolveTemplates(raw, context!, this.compiler, spec?.expressionFields) : raw) as Record<string, unknown>;
     switch (execution) {
       case 'activity':
-        return runActivityNode(node, config, this.definition!.defaults, this.tenantId);
+        return runActivityNode(node, config, this.definition!.defaults, this.tenantId, templated ? secretRefPaths(raw).map((r) => r.path) : []);
       case 'inline':
         return { status: 'SUCCEEDED', attempt: 1, ...(await runInlineNode(node, config, context!, this.compiler)) };
       case 'timer':

@@ -22,9 +22,16 @@ export async function runActivityNode(
   config: Record<string, unknown>,
   defaults: WorkflowDefinition['defaults'],
   tenantId: string | undefined,
+  secretPaths: string[] = [],
 ): Promise<Settled> {
   const activities = proxyActivities<NodeActivities>({ ...resolveActivityPolicy(node, defaults), activityId: node.id });
-  const input: NodeActivityInput = { nodeId: node.id, executionId: workflowInfo().workflowId, ...(tenantId !== undefined && { tenantId }), config };
+  const input: NodeActivityInput = {
+    nodeId: node.id,
+    executionId: workflowInfo().workflowId,
+    ...(tenantId !== undefined && { tenantId }),
+    config,
+    ...(secretPaths.length > 0 && { secretPaths }),
+  };
   const result = await activities[node.type]!(input);
   return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };
 }

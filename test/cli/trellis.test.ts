@@ -65,3 +65,48 @@ describe('trellis CLI', () => {
     expect(help.stdout).toContain('apikey create --tenant NAME');
   });
 });
+
+describe('trellis secret', () => {
+  const masterKey = Buffer.alloc(32, 7).toString('base64');
+  it('set, list and delete a tenant secret; the value is never printed', async () => {
+    await trellis(['apikey', 'create', '--tenant', 'sec'], { DATABASE_URL: database.url });
+    const env = { DATABASE_URL: database.url, TRELLIS_MASTER_KEY: masterKey };
+    const set = await trellis(['secret', 'set', 'API_TOKEN', '--tenant', 'sec', '--value', 'cli-secret-value'], env);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain('stored secret API_TOKEN (version 1)');
+    const list = await trellis(['secret', 'list', '--tenant', 'sec'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/^API_TOKEN\tv1\t\d{4}-/m);
+    expect(list.stdout + set.stdout).not.toContain('cli-secret-value');
+    const del = await trellis(['secret', 'delete', 'API_TOKEN', '--tenant', 'sec'], env);
+    expect(del.code, del.stderr).toBe(0);
+    expect((await trellis(['secret', 'list', '--tenant', 'sec'], env)).stdout.trim()).toBe('');
+  });
+
+  it('explains a missing master key, a missing tenant and a bad name', async () => {
+    const noKey = await trellis(['secret', 'set', 'X_Y', '--tenant', 'sec', '--value', 'v'], { DATABASE_URL: database.url, TRELLIS_MASTER_KEY: undefined });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toContain('TRELLIS_MASTER_KEY is not set');
+    const noTenant = await trellis(['secret', 'list', '--tenant', 'nobody'], { DATABASE_URL: database.url });
+    expect(noTenant.code).toBe(1);
+    expect(noTenant.stderr).toContain('unknown tenant "nobody"');
+    const badName = await trellis(['secret', 'set', 'bad-name', '--tenant', 'sec', '--value', 'v'], { DATABASE_URL: database.url });
+    expect(badName.code).toBe(2);
+  });
+
+  it('rotate-master-key re-wraps under the new key', async () => {
+    const newKey = Buffer.alloc(32, 9).toString('base64');
+    await trellis(['secret', 'set', 'ROTATED', '--tenant', 'sec', '--value', 'rotate-me'], { DATABASE_URL: database.url, TRELLIS_MASTER_KEY: masterKey });
+    const rotate = await trellis(['secret', 'rotate-master-key'], {
+      DATABASE_URL: database.url,
+      TRELLIS_MASTER_KEY: newKey,
+      TRELLIS_PREVIOUS_MASTER_KEYS: masterKey,
+    });
+    expect(rotate.code, rotate.stderr).toBe(0);
+    expect(rotate.stdout).toMatch(/re-wrapped \d+ secret\(s\)/);
+    const rows = await database.db.secret.findMany({ select: { masterKeyId: true } });
+    expect(new Set(rows.map((r) => r.masterKeyId)).size).toBe(1);
+    const generated = await trellis(['secret', 'generate-key']);
+    expect(Buffer.from(generated.stdout.trim(), 'base64').length).toBe(32);
+  });
+});

@@ -7,6 +7,7 @@ import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
 import { createTestDatabase, type TestDatabase } from './database';
 import { FakeTemporalGateway } from './fake-temporal';
+import type { Keyring } from '../../src/services/keyring';
 
 export interface TestApi {
   app: FastifyInstance;
@@ -23,7 +24,9 @@ export interface TestApi {
 }
 
 /** The real app on a fresh migrated database, with Temporal behind the fake gateway unless given. */
-export async function createTestApi(options: { temporal?: TemporalGateway; limits?: Partial<ApiLimits> } = {}): Promise<TestApi> {
+export async function createTestApi(
+  options: { temporal?: TemporalGateway; limits?: Partial<ApiLimits>; masterKeys?: Keyring } = {},
+): Promise<TestApi> {
   const database = await createTestDatabase();
   const temporal = (options.temporal ?? new FakeTemporalGateway()) as FakeTemporalGateway;
   const app = await buildApp({
@@ -31,6 +34,7 @@ export async function createTestApi(options: { temporal?: TemporalGateway; limit
     temporal,
     catalog: createNodeRegistry().catalog(),
     limits: options.limits,
+    masterKeys: options.masterKeys,
   });
   await app.ready();
   const { key, tenantId: acmeTenantId } = await createApiKey(database.db, 'acme');
