@@ -96,12 +96,13 @@ export class Redactor {
   }
 
   add(name: string, value: string): void {
-    this.addForms(`[secret:${name}]`, value);
+    this.addDerived(name, value);
   }
 
   /** A string built from secrets (e.g. a URL with user:pass); `label` names the secrets in it. */
   addDerived(label: string, value: string): void {
     this.addForms(`[secret:${label}]`, value);
+    // A URL's credentials also travel on their own (Basic auth header, driver errors).
     try {
       const url = new URL(value);
       if (url.username || url.password) {

@@ -45,6 +45,7 @@ const agent = new Agent({ connect: { lookup: guardedLookup } });
 export const httpNodeType = defineNodeType({
   type: 'http',
   configSchema: HttpConfigSchema,
+  secretFields: ['url', 'headers', 'query', 'body'],
   run: (config, ctx) => runHttp(config, ctx),
 });
 
