@@ -19,6 +19,7 @@ import { validateDefinition } from './domain/validate';
 import type { NodeCatalog } from './domain/node-types';
 import { createTrellisWorker } from './worker';
 import { devDataDir, ensureDevMasterKey } from './dev-master-key';
+import { clientDataConverter } from './services/payload-codec';
 
 /** A missing prerequisite, said in one line without a stack trace. */
 class DevSetupError extends Error {}
@@ -70,7 +71,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     cleanups.push(() => nativeConnection.close());
     const connection = await Connection.connect({ address });
     cleanups.push(() => connection.close());
-    const client = new Client({ connection, namespace: settings.namespace });
+    const client = new Client({ connection, namespace: settings.namespace, dataConverter: clientDataConverter() });
     const temporal = createTemporalGateway(client, settings.taskQueue);
 
     const worker = await createTrellisWorker({ connection: nativeConnection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys });

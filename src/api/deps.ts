@@ -3,6 +3,7 @@ import type { NodeCatalog } from '../domain/node-types';
 import type { TemporalGateway } from './temporal-gateway';
 import type { ExecutionEventHub } from '../services/execution-events';
 import type { Keyring } from '../services/keyring';
+import type { PayloadCodec } from '@temporalio/common';
 
 export interface ApiLimits {
   /** Largest request body in bytes (413 past it). */
@@ -35,4 +36,8 @@ export interface AppDeps {
   events?: ExecutionEventHub;
   /** Master keys for tenant secrets (TRELLIS_MASTER_KEY); without them PUT /secrets answers 503. */
   masterKeys?: Keyring;
+  /** The Temporal payload codec (TRELLIS_PAYLOAD_KEY) served at /codec/*; without it those answer 503. */
+  payloadCodec?: PayloadCodec;
+  /** Browser origins (the Temporal Web UI) allowed to call /codec/*. */
+  codecCorsOrigins?: string[];
 }

@@ -8,6 +8,7 @@ import { buildApp } from './app';
 import { createTemporalGateway } from './temporal-gateway';
 import { ExecutionEventHub } from '../services/execution-events';
 import { assertSecretsReadable, masterKeyring } from '../services/secrets';
+import { clientDataConverter, codecCorsOrigins, payloadCodec } from '../services/payload-codec';
 
 /**
  * The API process: migrations, then Fastify on HOST:PORT. Without DATABASE_URL it runs an
@@ -28,7 +29,7 @@ export async function main(): Promise<void> {
   const settings = temporalSettings();
   // Lazy: the API starts (and /readyz says why it is not ready) while Temporal is unreachable.
   const connection = Connection.lazy({ address: settings.address });
-  const client = new Client({ connection, namespace: settings.namespace });
+  const client = new Client({ connection, namespace: settings.namespace, dataConverter: clientDataConverter() });
   const events = new ExecutionEventHub({ onError: (err, context) => console.warn(`event hub: ${context}:`, err) });
   await events.start(databaseUrl);
   const app = await buildApp({
@@ -37,6 +38,8 @@ export async function main(): Promise<void> {
     temporal: createTemporalGateway(client, settings.taskQueue),
     catalog: createNodeRegistry().catalog(),
     masterKeys,
+    payloadCodec: payloadCodec(),
+    codecCorsOrigins: codecCorsOrigins(),
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });
 

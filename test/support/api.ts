@@ -8,6 +8,7 @@ import { createApiKey } from '../../src/services/api-keys';
 import { createTestDatabase, type TestDatabase } from './database';
 import { FakeTemporalGateway } from './fake-temporal';
 import type { Keyring } from '../../src/services/keyring';
+import type { PayloadCodec } from '@temporalio/common';
 
 export interface TestApi {
   app: FastifyInstance;
@@ -25,7 +26,7 @@ export interface TestApi {
 
 /** The real app on a fresh migrated database, with Temporal behind the fake gateway unless given. */
 export async function createTestApi(
-  options: { temporal?: TemporalGateway; limits?: Partial<ApiLimits>; masterKeys?: Keyring } = {},
+  options: { temporal?: TemporalGateway; limits?: Partial<ApiLimits>; masterKeys?: Keyring; payloadCodec?: PayloadCodec } = {},
 ): Promise<TestApi> {
   const database = await createTestDatabase();
   const temporal = (options.temporal ?? new FakeTemporalGateway()) as FakeTemporalGateway;
@@ -35,6 +36,8 @@ export async function createTestApi(
     catalog: createNodeRegistry().catalog(),
     limits: options.limits,
     masterKeys: options.masterKeys,
+    payloadCodec: options.payloadCodec,
+    codecCorsOrigins: ['http://localhost:8080'],
   });
   await app.ready();
   const { key, tenantId: acmeTenantId } = await createApiKey(database.db, 'acme');
