@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { METADATA_ENCODING_KEY, type Payload, type PayloadCodec, ValueError } from '@temporalio/common';
 import { decode as utf8Decode, encode as utf8Encode } from '@temporalio/common/lib/encoding';
@@ -20,7 +21,9 @@ const AAD = 'trellis-payload';
  * The failure converter the workflow bundle and the workers use with the codec: messages and
  * stack traces go into the (encrypted) encoded attributes instead of plain failure fields.
  */
-export const ENCODED_FAILURE_CONVERTER_PATH = path.join(__dirname, '..', 'workflows', 'encoded-failure-converter');
+export const ENCODED_FAILURE_CONVERTER_PATH = ((base) => ['.js', '.ts'].map((ext) => base + ext).find((p) => fs.existsSync(p)) ?? `${base}.js`)(
+  path.join(__dirname, '..', 'workflows', 'encoded-failure-converter'),
+);
 
 export class AesGcmPayloadCodec implements PayloadCodec {
   constructor(private readonly keys: Keyring) {}
