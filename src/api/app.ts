@@ -16,7 +16,7 @@ import { scheduleRoutes } from './routes/schedules';
 import { executionEventRoutes } from './routes/execution-events';
 import { uiRoutes } from './routes/ui';
 import { secretRoutes } from './routes/secrets';
-import { codecPreflightRoutes, codecRoutes } from './routes/codec';
+import { codecRoutes } from './routes/codec';
 import { hashSecret } from '../services/api-keys';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
@@ -72,7 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { deps });
   await app.register(hookRoutes, { deps, limits });
   await app.register(uiRoutes); // the web console; public: its API calls carry the key
-  await app.register(codecPreflightRoutes, { deps }); // CORS preflight for the Temporal Web UI
+  await app.register(codecRoutes, { deps }); // its own auth: API key as Bearer or the UI's cookie
   await app.register(async (authenticated) => {
     await authenticated.register(bearerAuth, { db: deps.db });
     await authenticated.register(workflowRoutes, { deps, limits });
@@ -80,7 +80,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await authenticated.register(scheduleRoutes, { deps, limits });
     await authenticated.register(executionEventRoutes, { deps });
     await authenticated.register(secretRoutes, { deps });
-    await authenticated.register(codecRoutes, { deps });
   });
   return app;
 }

@@ -68,6 +68,22 @@ describe('/codec/encode and /codec/decode', () => {
     expect(stranger.headers['access-control-allow-origin']).toBeUndefined();
   });
 
+  it('lets the Temporal Web UI authenticate with the codec session cookie (it cannot send a Bearer header)', async () => {
+    const session = await api.request({ method: 'POST', url: '/codec/session', headers: { origin: 'http://localhost:8080' } });
+    expect(session.statusCode).toBe(204);
+    const setCookie = String(session.headers['set-cookie']);
+    expect(setCookie).toMatch(/^trellis_codec_key=trl_[^;]+; Path=\/codec; HttpOnly; SameSite=Strict; Max-Age=43200$/);
+    const cookie = setCookie.split(';')[0]!;
+    const [sealed] = await codec.encode([defaultPayloadConverter.toPayload('via cookie')]);
+    const decoded = await api.app.inject({ method: 'POST', url: '/codec/decode', payload: { payloads: [wire(sealed!)] }, headers: { cookie, origin: 'http://localhost:8080' } });
+    expect(decoded.statusCode, decoded.body).toBe(200);
+    expect(decoded.headers['access-control-allow-credentials']).toBe('true');
+    const forged = await api.app.inject({ method: 'POST', url: '/codec/decode', payload: { payloads: [] }, headers: { cookie: 'trellis_codec_key=trl_forged' } });
+    expect(forged.statusCode).toBe(401);
+    const anonymousSession = await api.app.inject({ method: 'POST', url: '/codec/session' });
+    expect(anonymousSession.statusCode).toBe(401);
+  });
+
   it('answers 400 for payloads that do not decrypt and 503 when the codec is off', async () => {
     const garbage = { metadata: { encoding: Buffer.from(ENCRYPTED_ENCODING).toString('base64'), 'encryption-key-id': Buffer.from(newKey.id).toString('base64') }, data: 'AAAA' };
     const bad = await api.request({ method: 'POST', url: '/codec/decode', payload: { payloads: [garbage] } });

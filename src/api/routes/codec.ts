@@ -5,6 +5,7 @@ import type { Payload } from '@temporalio/common';
 import type { AppDeps } from '../deps';
 import { ApiError, badRequest } from '../errors';
 import { errorResponses } from '../response-schemas';
+import { tenantForKey } from '../../services/api-keys';
 
 const tags = ['codec'];
 /** Base64 strings, as the Temporal Web UI's codec protocol sends and expects them. */
@@ -33,26 +34,65 @@ function allowOrigin(request: FastifyRequest, reply: FastifyReply, origins: read
   reply.header('vary', 'Origin');
 }
 
-/** Preflight: public (browsers send no credentials with it), hidden from the OpenAPI document. */
-export const codecPreflightRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
+/** The cookie POST /codec/session sets: the Temporal Web UI cannot send an Authorization header. */
+export const CODEC_COOKIE = 'trellis_codec_key';
+const SESSION_SECONDS = 12 * 3600;
+
+function cookie(header: string | undefined, name: string): string | undefined {
+  for (const part of header?.split(';') ?? []) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return undefined;
+}
+
+/**
+ * The payload codec over HTTP (Temporal's codec-server protocol), so operators see decoded data
+ * in the Temporal Web UI: point its codec endpoint at <api>/codec. Authenticated by an API key,
+ * as a Bearer header or (for the UI, which sends credentials but no header) the HttpOnly cookie
+ * POST /codec/session sets; CORS only for the UI's origin(s). Preflights are public.
+ */
+export const codecRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
   const origins = deps.codecCorsOrigins ?? [];
-  for (const url of ['/codec/encode', '/codec/decode']) {
-    app.options(url, { schema: { hide: true } }, async (request, reply) => {
-      allowOrigin(request, reply, origins);
+  app.addHook('onRequest', async (request, reply) => {
+    allowOrigin(request, reply, origins);
+    if (request.method === 'OPTIONS') return;
+    const header = request.headers.authorization;
+    const bearer = header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+    const key = header === undefined ? cookie(request.headers.cookie, CODEC_COOKIE) : bearer;
+    const tenantId = key ? await tenantForKey(deps.db, key) : undefined;
+    if (!tenantId) {
+      reply.header('www-authenticate', 'Bearer');
+      throw new ApiError(401, 'UNAUTHORIZED', key ? 'invalid API key' : 'missing "Authorization: Bearer <api key>" header or codec session cookie');
+    }
+  });
+
+  for (const url of ['/codec/encode', '/codec/decode', '/codec/session']) {
+    app.options(url, { schema: { hide: true } }, async (_request, reply) => {
       reply.header('access-control-allow-methods', 'POST, OPTIONS');
       reply.header('access-control-allow-headers', 'authorization, content-type, x-namespace');
       reply.header('access-control-max-age', '600');
       return reply.status(204).send();
     });
   }
-};
 
-/**
- * The payload codec over HTTP (Temporal's codec-server protocol), so operators see decoded
- * data in the Temporal Web UI: point its codec endpoint at <api>/codec. Behind the API key.
- */
-export const codecRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
-  const origins = deps.codecCorsOrigins ?? [];
+  app.post(
+    '/codec/session',
+    {
+      schema: {
+        tags,
+        summary: 'Set the codec cookie in this browser, so the Temporal Web UI can call /codec/* (12 h)',
+        response: { 204: Type.Null(), ...errorResponses(401, 429) },
+      },
+    },
+    async (request, reply) => {
+      const key = request.headers.authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1] ?? '';
+      const secure = request.protocol === 'https' ? '; Secure' : '';
+      reply.header('set-cookie', `${CODEC_COOKIE}=${encodeURIComponent(key)}; Path=/codec; HttpOnly; SameSite=Strict; Max-Age=${SESSION_SECONDS}${secure}`);
+      return reply.status(204).send(null);
+    },
+  );
+
   const codec = () => {
     if (!deps.payloadCodec) throw new ApiError(503, 'CODEC_UNAVAILABLE', 'payload encryption is off: TRELLIS_PAYLOAD_KEY is not set on the API server');
     return deps.payloadCodec;
@@ -67,7 +107,6 @@ export const codecRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
           body: PayloadsBody,
           response: { 200: PayloadsBody, ...errorResponses(400, 401, 413, 429, 503) },
         },
-        onSend: async (request, reply) => allowOrigin(request, reply, origins),
       },
       async (request) => {
         const payloads = request.body.payloads.map(fromWire);
