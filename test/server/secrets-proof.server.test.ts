@@ -311,6 +311,18 @@ describe('secrets never land in history, the mirror, the API or the logs', () =>
     expect(history.includes(Buffer.from('secret-proof'))).toBe(false);
     expect([...hits(history, 'history'), ...answers.flatMap((a, i) => hits(a, `api answer ${i}`)), ...hits(logLines.join('\n'), 'logs')]).toEqual([]);
 
+    // Schedules go through the same client: their action's input is sealed in Temporal too.
+    const workflowId = (JSON.parse(answers.find((a) => a.includes('"definition"'))!) as { id: string }).id;
+    const schedule = await call(s, 'POST', `/workflows/${workflowId}/schedules`, { cron: '0 0 1 1 *', paused: true, input: { marker: MARKER } });
+    expect(schedule.statusCode, schedule.body).toBe(201);
+    const described = await server!.env.client.workflowService.describeSchedule({ namespace: server!.env.namespace, scheduleId: schedule.json().id });
+    const rawSchedule = Buffer.from(temporal.api.workflowservice.v1.DescribeScheduleResponse.encode(described).finish());
+    expect(rawSchedule.includes(Buffer.from('dagWorkflow'))).toBe(true); // the scan sees plain fields
+    expect(rawSchedule.includes(Buffer.from(MARKER))).toBe(false);
+    const viaClient = await s.client.schedule.getHandle(schedule.json().id).describe();
+    expect(JSON.stringify(viaClient.action)).toContain(MARKER);
+    await s.client.schedule.getHandle(schedule.json().id).delete();
+
     // Decoded through the client's codec the run is whole, and it replays without a codec
     // once decoded (what the replay test does with recorded histories).
     const decoded = await s.client.workflow.getHandle(id).fetchHistory();
