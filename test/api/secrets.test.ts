@@ -87,6 +87,40 @@ describe('/secrets', () => {
     expect(anonymous.statusCode).toBe(401);
   });
 
+  it('checks secret names when a workflow is saved, and warns about literal credentials on validate', async () => {
+    await api.request({ method: 'PUT', url: '/secrets/PARTNER_TOKEN', payload: { value: 'partner-token-value' } });
+    const node = (header: string) => ({ id: 'call', type: 'http', config: { url: 'https://partner.example/x', headers: { authorization: header } } });
+    const unknown = await api.request({
+      method: 'POST',
+      url: '/workflows',
+      payload: { name: 'w', definition: { name: 'w', nodes: [node('Bearer {{ secrets.NOPE }}')] } },
+    });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json().error.details).toEqual([
+      { path: '/definition/nodes/0/config/headers/authorization', message: 'unknown secret "NOPE" (create it with PUT /secrets/NOPE)' },
+    ]);
+    // Another tenant's secret of that name does not count.
+    const asGlobex = await api.request({
+      method: 'POST',
+      url: '/workflows',
+      headers: { authorization: `Bearer ${api.otherKey}` },
+      payload: { name: 'w', definition: { name: 'w', nodes: [node('Bearer {{ secrets.PARTNER_TOKEN }}')] } },
+    });
+    expect(asGlobex.statusCode).toBe(400);
+    const known = await api.request({ method: 'POST', url: '/workflows', payload: { name: 'w', definition: { name: 'w', nodes: [node('Bearer {{ secrets.PARTNER_TOKEN }}')] } } });
+    expect(known.statusCode, known.body).toBe(201);
+    // Stored and returned as the reference only.
+    const stored = await api.request({ method: 'GET', url: `/workflows/${known.json().id}` });
+    expect(stored.json().definition.nodes[0].config.headers.authorization).toBe('Bearer {{ secrets.PARTNER_TOKEN }}');
+
+    const literal = await api.request({ method: 'POST', url: '/workflows/validate', payload: { definition: { name: 'w', nodes: [node('Bearer sk_live_abc')] } } });
+    expect(literal.json()).toEqual({
+      valid: true,
+      errors: [],
+      warnings: [{ path: '/nodes/0/config/headers/authorization', message: expect.stringContaining('{{ secrets.NAME }}') }],
+    });
+  });
+
   it('answers 503 for writes when the server has no master key; lists still work', async () => {
     const put = await keyless.request({ method: 'PUT', url: '/secrets/X_TOKEN', payload: { value: 'abcdef' } });
     expect(put.statusCode).toBe(503);

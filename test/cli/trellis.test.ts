@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tenantForKey } from '../../src/services/api-keys';
+import { createApiKey, tenantForKey } from '../../src/services/api-keys';
+import { masterKeyring, putSecret } from '../../src/services/secrets';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const run = promisify(execFile);
@@ -92,6 +93,16 @@ describe('trellis secret', () => {
     expect(noTenant.stderr).toContain('unknown tenant "nobody"');
     const badName = await trellis(['secret', 'set', 'bad-name', '--tenant', 'sec', '--value', 'v'], { DATABASE_URL: database.url });
     expect(badName.code).toBe(2);
+  });
+
+  it('worker and api refuse to start with secrets stored and no master key, saying what to set', async () => {
+    const { tenantId } = await createApiKey(database.db, 'guarded');
+    await putSecret(database.db, masterKeyring({ TRELLIS_MASTER_KEY: masterKey })!, tenantId, 'GUARD', 'guarded-value');
+    for (const entry of ['worker', 'api']) {
+      const res = await trellis([entry], { DATABASE_URL: database.url, TRELLIS_MASTER_KEY: undefined, TEMPORAL_ADDRESS: '127.0.0.1:9', PORT: '0' });
+      expect(res.code, `${entry}: ${res.stderr}`).toBe(1);
+      expect(res.stderr).toMatch(new RegExp(`trellis ${entry}: \\d+ secret\\(s\\) are stored but TRELLIS_MASTER_KEY is not set`));
+    }
   });
 
   it('rotate-master-key re-wraps under the new key', async () => {
