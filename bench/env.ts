@@ -14,7 +14,7 @@ import { createTrellisWorker } from '../src/worker';
 /** When each benchNoop activity finished, by `${executionId}/${nodeId}` (mirror lag needs it). */
 export const activityDone = new Map<string, number>();
 
-const benchNoop = defineNodeType({
+export const benchNoop = defineNodeType({
   type: 'benchNoop',
   configSchema: Type.Record(Type.String(), Type.Unknown()),
   async run(_config, ctx) {

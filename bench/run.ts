@@ -1,7 +1,7 @@
 /**
  * Trellis vs hand-written Temporal code and the raw client, side by side on one worker and one
  * server. Needs a server: TEMPORAL_ADDRESS (default 127.0.0.1:7233). Prints JSON and a table.
- * BENCH_ONLY=overhead,api,history,memory picks scenarios; BENCH_RUNS sets repetitions.
+ * BENCH_ONLY=overhead,api,history,memory,codec picks scenarios; BENCH_RUNS sets repetitions.
  */
 import os from 'node:os';
 import { round, startBenchEnv } from './env';
@@ -9,10 +9,11 @@ import { apiScenarios } from './scenarios/api';
 import { historyGrowth } from './scenarios/history';
 import { workerMemory } from './scenarios/memory';
 import { overhead } from './scenarios/overhead';
+import { codecOverhead } from './scenarios/codec';
 
 async function main(): Promise<void> {
   const runs = Number(process.env.BENCH_RUNS ?? 5);
-  const only = new Set((process.env.BENCH_ONLY ?? 'overhead,api,history,memory').split(','));
+  const only = new Set((process.env.BENCH_ONLY ?? 'overhead,api,history,memory,codec').split(','));
   const env = await startBenchEnv();
   const results: Record<string, unknown> = {};
   try {
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
     if (only.has('api')) results.api = await apiScenarios(env, runs);
     if (only.has('history')) results.history = await historyGrowth(env);
     if (only.has('memory')) results.memory = await workerMemory(env);
+    if (only.has('codec')) results.codec = await codecOverhead(env, runs);
   } finally {
     await env.close();
   }
@@ -32,6 +34,7 @@ async function main(): Promise<void> {
       transformChain40: 'ratio < 1: 40 in-workflow nodes cost less than one activity round trip',
       fanOut: 'ratio <= 1.2 vs hand-written bounded Promise.all',
       load: 'API start rate >= 0.8 x raw client start rate',
+      activityChain40Codec: 'ratio <= 1.05 with the payload codec on vs off',
     },
     results,
   };

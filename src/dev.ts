@@ -25,6 +25,8 @@ import { createWorkflow } from './services/workflows';
 import { validateDefinition } from './domain/validate';
 import type { NodeCatalog } from './domain/node-types';
 import { createTrellisWorker } from './worker';
+import { ensureDevMasterKey } from './dev/master-key';
+import { clientDataConverter } from './services/payload-codec';
 
 /** A missing prerequisite, said in one line without a stack trace. */
 class DevSetupError extends Error {}
@@ -92,13 +94,16 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     });
     cleanups.push(() => demo.close());
 
+    // Secrets: dev mode keeps its own master key in its data directory (see dev/master-key.ts).
+    const masterKeys = await ensureDevMasterKey(dataDir);
+
     const settings = temporalSettings();
     const temporal = await connectTemporal(dataDir);
     cleanups.push(temporal.close);
-    const client = new Client({ connection: temporal.connection, namespace: settings.namespace });
+    const client = new Client({ connection: temporal.connection, namespace: settings.namespace, dataConverter: clientDataConverter() });
     const gateway = createTemporalGateway(client, settings.taskQueue);
 
-    const worker = await createTrellisWorker({ connection: temporal.native, namespace: settings.namespace, taskQueue: settings.taskQueue, db });
+    const worker = await createTrellisWorker({ connection: temporal.native, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys });
     const running = worker.run();
     cleanups.push(async () => {
       // Worker.run() also reacts to SIGINT itself: shut down only if it has not begun to.
@@ -121,6 +126,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       temporal: gateway,
       events,
       catalog,
+      masterKeys,
       logger: { level: process.env.LOG_LEVEL ?? 'warn' },
     });
     cleanups.push(() => app.close());

@@ -1,6 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { PayloadCodec } from '@temporalio/common';
 import { createNodeRegistry, type NodeRegistry } from './activities';
 import { createEngineActivities, InMemoryDefinitionStore, type DefinitionStore } from './activities/engine';
 import { createMirrorActivities } from './activities/mirror';
@@ -12,6 +14,9 @@ import { createDb, type Db } from './db/client';
 import { migrate } from './db/migrator';
 import { PrismaDefinitionStore, PrismaRunLimiter } from './services/definition-store';
 import { startReconciler } from './services/reconciler';
+import type { Keyring } from './services/keyring';
+import { assertSecretsReadable, masterKeyring, secretSource } from './services/secrets';
+import { ENCODED_FAILURE_CONVERTER_PATH, clientDataConverter, payloadCodec } from './services/payload-codec';
 import type { MirrorActivities } from './workflows/mirror-contract';
 
 /** Where the workflow code lives; Temporal bundles it (or loads a prebuilt bundle) at start. */
@@ -26,6 +31,10 @@ export interface TrellisWorkerDeps {
   db?: Db;
   /** Overrides where definitions come from (tests embed the engine without a database). */
   definitions?: DefinitionStore;
+  /** Master keys for tenant secrets; defaults to TRELLIS_MASTER_KEY (needs `db`). */
+  masterKeys?: Keyring;
+  /** Encrypts every payload (defaults to TRELLIS_PAYLOAD_KEY); null turns it off whatever the environment says. */
+  payloadCodec?: PayloadCodec | null;
   /** Options passed through to Temporal (tuning, a prebuilt `workflowBundle`, ...). */
   options?: Partial<WorkerOptions>;
 }
@@ -42,14 +51,19 @@ const MIRROR_OFF: MirrorActivities = {
 export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Worker> {
   const registry = deps.registry ?? createNodeRegistry();
   const definitions = deps.definitions ?? (deps.db ? new PrismaDefinitionStore(deps.db) : new InMemoryDefinitionStore());
-  const bundle = process.env.TRELLIS_WORKFLOW_BUNDLE;
+  const codec = deps.payloadCodec === undefined ? payloadCodec() : (deps.payloadCodec ?? undefined);
+  const bundle = workflowBundlePath(process.env.TRELLIS_WORKFLOW_BUNDLE, codec !== undefined);
   return Worker.create({
     connection: deps.connection,
     namespace: deps.namespace ?? 'default',
     taskQueue: deps.taskQueue,
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
+    ...(codec && { dataConverter: { payloadCodecs: [codec], failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH } }),
     activities: {
-      ...registry.activities(deps.db ? new PrismaOutputStore(deps.db) : undefined),
+      ...registry.activities(
+        deps.db ? new PrismaOutputStore(deps.db) : undefined,
+        deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined,
+      ),
       ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaRunLimiter(deps.db) }) }),
       ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
     },
@@ -60,6 +74,20 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
   });
 }
 
+/**
+ * A prebuilt bundle has its failure converter compiled in; with the payload codec on, the
+ * worker takes the sibling bundle built with the encoding one (see build-workflow-bundle.ts).
+ */
+function workflowBundlePath(bundle: string | undefined, encoded: boolean): string | undefined {
+  if (!bundle || !encoded) return bundle;
+  const sibling = bundle.replace(/\.js$/, '') + ENCODED_BUNDLE_SUFFIX;
+  if (fs.existsSync(sibling)) return sibling;
+  console.warn(`trellis worker: ${sibling} not found; workflow failure messages will not be encrypted (rebuild with npm run build:workflows)`);
+  return bundle;
+}
+
+export const ENCODED_BUNDLE_SUFFIX = '.encoded-failures.js';
+
 /** The worker process: migrations, the worker itself, and the reconciler beside it. */
 export async function main(): Promise<void> {
   const settings = temporalSettings();
@@ -67,9 +95,15 @@ export async function main(): Promise<void> {
   if (!databaseUrl) throw new Error('DATABASE_URL is required for the worker (stored workflows and the status mirror)');
   await migrate(databaseUrl);
   const db = createDb(databaseUrl);
+  const masterKeys = masterKeyring();
+  await assertSecretsReadable(db, masterKeys, 'trellis worker');
   const connection = await NativeConnection.connect({ address: settings.address });
-  const client = new Client({ connection: await Connection.connect({ address: settings.address }), namespace: settings.namespace });
-  const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db });
+  const client = new Client({
+    connection: await Connection.connect({ address: settings.address }),
+    namespace: settings.namespace,
+    dataConverter: clientDataConverter(),
+  });
+  const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys });
   const reconciler = startReconciler({
     db,
     temporal: createTemporalGateway(client, settings.taskQueue),

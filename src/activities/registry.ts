@@ -6,6 +6,7 @@ import { BUILTIN_CATALOG, catalogOf, type NodeCatalog, type NodeTypeSpec } from 
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
 import { StoredOutputNotFound, resolveOutputRefs, type OutputStore } from './output-store';
 import { explainConfigError } from '../domain/template-trace';
+import { Redactor, SecretNotFound, resolveSecretTemplates, type SecretSource } from './secrets';
 
 /** What a node type's run function receives besides its (resolved, schema-checked) config. */
 export interface NodeRunContext {
@@ -15,6 +16,13 @@ export interface NodeRunContext {
   /** Aborted when Temporal cancels the activity (run cancelled, timeout, worker shutdown). */
   signal: AbortSignal;
   heartbeat(details?: unknown): void;
+  /** The run's tenant, when it has one. */
+  tenantId?: string;
+  /**
+   * A tenant secret looked up by the node itself (e.g. a postgres connection URL); the value is
+   * redacted from the node's output and errors like any resolved `{{ secrets.NAME }}`.
+   */
+  secret(name: string): Promise<string | undefined>;
 }
 
 /** A node type that runs as a Temporal activity of the same name. */
@@ -25,6 +33,8 @@ export interface NodeType<S extends TSchema = TSchema> {
   durationFields?: readonly string[];
   /** Config fields that must be written out in the definition: a `{{ }}` template there is refused. */
   literalFields?: readonly string[];
+  /** Top-level config fields that may hold `{{ secrets.NAME }}` references. */
+  secretFields?: readonly string[];
   run(config: Static<S>, context: NodeRunContext): Promise<unknown>;
 }
 
@@ -63,13 +73,14 @@ export class NodeRegistry {
       configSchema: t.configSchema,
       durationFields: t.durationFields,
       literalFields: t.literalFields,
+      secretFields: t.secretFields,
     }));
     return catalogOf([...BUILTIN_CATALOG.values(), ...activitySpecs]);
   }
 
   /** One activity function per registered type, keyed by the type name, for the worker. */
-  activities(outputs?: OutputStore): Record<string, NodeActivity> {
-    return Object.fromEntries([...this.types.values()].map((t) => [t.type, toActivity(t, outputs)]));
+  activities(outputs?: OutputStore, secrets?: SecretSource): Record<string, NodeActivity> {
+    return Object.fromEntries([...this.types.values()].map((t) => [t.type, toActivity(t, outputs, secrets)]));
   }
 }
 
@@ -77,60 +88,96 @@ export class NodeRegistry {
  * Wraps a node type's run function as an activity: checks the resolved config, heartbeats so
  * cancellation is delivered, and reports the attempt number with the result or the failure.
  * With an output store, outputs over its threshold travel as references and references in the
- * config are resolved before the node runs.
+ * config are resolved before the node runs. Secret references are resolved last, for the run's
+ * tenant only, and every value resolved is redacted from what the activity returns or throws.
  */
-export function toActivity(nodeType: NodeType, outputs?: OutputStore): NodeActivity {
+export function toActivity(nodeType: NodeType, outputs?: OutputStore, secrets?: SecretSource): NodeActivity {
   return async function nodeActivity(input: NodeActivityInput): Promise<NodeActivityResult> {
     const ctx = Context.current();
     const attempt = (input.priorAttempts ?? 0) + ctx.info.attempt;
+    const redactor = new Redactor();
     let config: Record<string, unknown>;
     try {
       config = outputs ? ((await resolveOutputRefs(input.config ?? {}, outputs, input.tenantId)) as Record<string, unknown>) : (input.config ?? {});
+      if (input.secretPaths?.length) {
+        config = await resolveSecretTemplates(config, input.secretPaths, {
+          fields: nodeType.secretFields ?? [],
+          source: secrets,
+          tenantId: input.tenantId,
+          redactor,
+          nodeType: nodeType.type,
+        });
+      }
     } catch (err) {
-      if (!(err instanceof StoredOutputNotFound)) throw err;
+      if (!(err instanceof StoredOutputNotFound || err instanceof SecretNotFound)) throw err;
       throw ApplicationFailure.create({ type: err.name, message: `node "${input.nodeId}": ${err.message}`, nonRetryable: true, details: [{ attempt }] });
     }
-    if (!Value.Check(nodeType.configSchema, config)) {
-      const problems = [...Value.Errors(nodeType.configSchema, config)].slice(0, 10).map((e) => explainConfigError(e.path, e.message, input.emptyTemplates));
-      throw ApplicationFailure.create({
-        type: 'ConfigError',
-        message: `node "${input.nodeId}": config does not match type "${nodeType.type}": ${problems.join('; ')}`,
-        nonRetryable: true,
-        details: [{ attempt }],
-      });
-    }
-    const timer = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
     try {
-      const output = await nodeType.run(config, {
-        nodeId: input.nodeId,
-        executionId: input.executionId,
-        attempt,
-        signal: ctx.cancellationSignal,
-        heartbeat: (details) => ctx.heartbeat(details),
-      });
-      const value = output === undefined ? null : output;
-      const inlineLimit = Math.min(outputs?.thresholdBytes ?? Infinity, input.inlineOutputBytes ?? Infinity);
-      if (inlineLimit !== Infinity) {
-        const sizeBytes = Buffer.byteLength(JSON.stringify(value));
-        if (sizeBytes > inlineLimit) {
-          if (outputs) return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes, input.tenantId), attempt };
-          throw ApplicationFailure.create({
-            type: 'OutputLimitExceeded',
-            message: `node "${input.nodeId}" returned ${sizeBytes} bytes; at most ${inlineLimit} fit in the run and no output store is configured`,
-            nonRetryable: true,
-          });
-        }
-      }
-      return { output: value, attempt };
+      return await runChecked(nodeType, config, input, attempt, ctx, outputs, secrets, redactor);
     } catch (err) {
-      if (ctx.cancellationSignal.aborted) {
-        throw err instanceof CancelledFailure ? err : new CancelledFailure(`node "${input.nodeId}" cancelled`);
-      }
-      throw withAttempt(err, attempt);
-    } finally {
-      clearInterval(timer);
+      throw redactor.failure(err);
     }
   };
+}
+
+async function runChecked(
+  nodeType: NodeType,
+  config: Record<string, unknown>,
+  input: NodeActivityInput,
+  attempt: number,
+  ctx: Context,
+  outputs: OutputStore | undefined,
+  secrets: SecretSource | undefined,
+  redactor: Redactor,
+): Promise<NodeActivityResult> {
+  if (!Value.Check(nodeType.configSchema, config)) {
+    const problems = [...Value.Errors(nodeType.configSchema, config)].slice(0, 10).map((e) => explainConfigError(e.path, e.message, input.emptyTemplates));
+    throw ApplicationFailure.create({
+      type: 'ConfigError',
+      message: `node "${input.nodeId}": config does not match type "${nodeType.type}": ${problems.join('; ')}`,
+      nonRetryable: true,
+      details: [{ attempt }],
+    });
+  }
+  const timer = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+  try {
+    const output = await nodeType.run(config, {
+      nodeId: input.nodeId,
+      executionId: input.executionId,
+      attempt,
+      signal: ctx.cancellationSignal,
+      heartbeat: (details) => ctx.heartbeat(redactor.value(details)),
+      ...(input.tenantId !== undefined && { tenantId: input.tenantId }),
+      secret: async (name) => {
+        if (!secrets || input.tenantId === undefined) return undefined;
+        const value = (await secrets.values(input.tenantId, [name])).get(name);
+        if (value !== undefined) redactor.add(name, value);
+        return value;
+      },
+    });
+    const value = redactor.value(output === undefined ? null : output);
+    // Past the run's remaining room (or the store's threshold) an output travels by reference.
+    const inlineLimit = Math.min(outputs?.thresholdBytes ?? Infinity, input.inlineOutputBytes ?? Infinity);
+    if (inlineLimit !== Infinity) {
+      const sizeBytes = Buffer.byteLength(JSON.stringify(value));
+      if (sizeBytes > inlineLimit) {
+        if (outputs) return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes, input.tenantId), attempt };
+        throw ApplicationFailure.create({
+          type: 'OutputLimitExceeded',
+          message: `node "${input.nodeId}" returned ${sizeBytes} bytes; at most ${inlineLimit} fit in the run and no output store is configured`,
+          nonRetryable: true,
+        });
+      }
+    }
+    return { output: value, attempt };
+  } catch (err) {
+    if (ctx.cancellationSignal.aborted) {
+      throw err instanceof CancelledFailure ? err : new CancelledFailure(`node "${input.nodeId}" cancelled`);
+    }
+    throw withAttempt(err, attempt);
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** Re-creates the failure with the attempt in its details, keeping type and retryability. */

@@ -15,6 +15,8 @@ import { executionRoutes } from './routes/executions';
 import { scheduleRoutes } from './routes/schedules';
 import { executionEventRoutes } from './routes/execution-events';
 import { uiRoutes } from './routes/ui';
+import { secretRoutes } from './routes/secrets';
+import { codecRoutes } from './routes/codec';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -68,6 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { deps });
   await app.register(hookRoutes, { deps, limits });
   await app.register(uiRoutes); // the web console; public: its API calls carry the key
+  await app.register(codecRoutes, { deps }); // its own auth: API key as Bearer or the UI's cookie
   await app.register(async (authenticated) => {
     await authenticated.register(bearerAuth, { db: deps.db });
     // After authentication, per API key (its id, so "bearer K" and "Bearer  K" share one bucket),
@@ -84,6 +87,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await authenticated.register(executionRoutes, { deps, limits });
     await authenticated.register(scheduleRoutes, { deps, limits });
     await authenticated.register(executionEventRoutes, { deps });
+    await authenticated.register(secretRoutes, { deps });
   });
   return app;
 }

@@ -2,6 +2,8 @@ import type { Db } from '../db/client';
 import type { NodeCatalog } from '../domain/node-types';
 import type { TemporalGateway } from './temporal-gateway';
 import type { ExecutionEventHub } from '../services/execution-events';
+import type { Keyring } from '../services/keyring';
+import type { PayloadCodec } from '@temporalio/common';
 
 export interface ApiLimits {
   /** Largest request body in bytes (413 past it). */
@@ -49,4 +51,10 @@ export interface AppDeps {
   logger?: boolean | object;
   /** Mirror NOTIFY fan-out for GET /executions/:id/events; without it that route answers 503. */
   events?: ExecutionEventHub;
+  /** Master keys for tenant secrets (TRELLIS_MASTER_KEY); without them PUT /secrets answers 503. */
+  masterKeys?: Keyring;
+  /** The Temporal payload codec (TRELLIS_PAYLOAD_KEY) served at /codec/*; without it those answer 503. */
+  payloadCodec?: PayloadCodec;
+  /** Browser origins (the Temporal Web UI) allowed to call /codec/*. */
+  codecCorsOrigins?: string[];
 }

@@ -8,6 +8,8 @@ import { buildApp } from './app';
 import { limitsFromEnv } from './deps';
 import { createTemporalGateway } from './temporal-gateway';
 import { ExecutionEventHub } from '../services/execution-events';
+import { assertSecretsReadable, masterKeyring } from '../services/secrets';
+import { clientDataConverter, codecCorsOrigins, payloadCodec } from '../services/payload-codec';
 
 /**
  * The API process: migrations, then Fastify on HOST:PORT. Without DATABASE_URL it runs an
@@ -23,10 +25,12 @@ export async function main(): Promise<void> {
   }
   await migrate(databaseUrl);
   const db = createDb(databaseUrl);
+  const masterKeys = masterKeyring();
+  await assertSecretsReadable(db, masterKeys, 'trellis api');
   const settings = temporalSettings();
   // Lazy: the API starts (and /readyz says why it is not ready) while Temporal is unreachable.
   const connection = Connection.lazy({ address: settings.address });
-  const client = new Client({ connection, namespace: settings.namespace });
+  const client = new Client({ connection, namespace: settings.namespace, dataConverter: clientDataConverter() });
   const events = new ExecutionEventHub({ onError: (err, context) => console.warn(`event hub: ${context}:`, err) });
   await events.start(databaseUrl);
   const app = await buildApp({
@@ -34,6 +38,9 @@ export async function main(): Promise<void> {
     events,
     temporal: createTemporalGateway(client, settings.taskQueue),
     catalog: createNodeRegistry().catalog(),
+    masterKeys,
+    payloadCodec: payloadCodec(),
+    codecCorsOrigins: codecCorsOrigins(),
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
     limits: limitsFromEnv(process.env),
   });

@@ -1,7 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { WORKFLOWS_PATH } from '../worker';
+import { ENCODED_BUNDLE_SUFFIX, WORKFLOWS_PATH } from '../worker';
+import { ENCODED_FAILURE_CONVERTER_PATH } from '../services/payload-codec';
 
 /**
  * Builds the workflow bundle ahead of time so production workers start without webpack:
@@ -13,6 +14,11 @@ async function main(): Promise<void> {
   await fs.mkdir(path.dirname(out), { recursive: true });
   await fs.writeFile(out, code);
   console.log(`workflow bundle written to ${out} (${Math.round(code.length / 1024)} KiB)`);
+  // The worker picks this one when TRELLIS_PAYLOAD_KEY is set: failures' messages encrypted too.
+  const encoded = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH });
+  const encodedOut = out.replace(/\.js$/, '') + ENCODED_BUNDLE_SUFFIX;
+  await fs.writeFile(encodedOut, encoded.code);
+  console.log(`workflow bundle for the payload codec written to ${encodedOut}`);
 }
 
 main().catch((err) => {

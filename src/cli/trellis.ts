@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { createDb } from '../db/client';
 import { migrate } from '../db/migrator';
 import { createApiKey, listApiKeys, revokeApiKey, setTenantRateLimit } from '../services/api-keys';
+import { SECRET_USAGE, runSecret } from './secret-command';
 
 const USAGE = `Usage: trellis <command> [options]
 
@@ -15,6 +16,7 @@ Commands:
   apikey revoke --tenant NAME --id KEYID  revoke a key (effective on its next request)
   tenant rate-limit --tenant NAME (--per-minute N | --default)
                                           set a tenant's requests per key and minute
+${SECRET_USAGE}
   help                                    show this help
 `;
 
@@ -144,6 +146,9 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
         return 0;
       case 'tenant':
         await runTenant(rest, env, out);
+        return 0;
+      case 'secret':
+        await runSecret(rest, env, { out, usage: (m) => new UsageError(m), databaseUrl: () => databaseUrl(env) });
         return 0;
       case 'api':
         await startEntry('../api/server', 'API server');

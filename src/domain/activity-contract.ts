@@ -7,7 +7,7 @@ export interface NodeActivityInput {
   executionId: string;
   /** The run's tenant: every lookup the activity makes is scoped by it. */
   tenantId?: string;
-  /** Config with every `{{ }}` template already resolved. */
+  /** Config with every `{{ }}` template already resolved, except `{{ secrets.NAME }}` parts. */
   config: Record<string, unknown>;
   /**
    * Largest output the activity may return inline (the run's remaining budget); a larger one is
@@ -21,6 +21,11 @@ export interface NodeActivityInput {
   priorAttempts?: number;
   /** Whole-template fields that resolved to null or nothing, quoted when the config check fails. */
   emptyTemplates?: EmptyTemplate[];
+  /**
+   * Config pointers (from the definition, not the data) holding a `SecretTemplate` the activity
+   * resolves just before the node runs; absent when the node references no secrets.
+   */
+  secretPaths?: string[];
 }
 
 export interface NodeActivityResult {

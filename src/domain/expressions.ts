@@ -1,5 +1,6 @@
 import jsonata from 'jsonata-sync';
 import { EXPRESSION_LIMITS, EvaluationMeter, LinearRegExp, isLimitBreach, type ExpressionLimitName } from './expression-limits';
+import { secretRefName, type SecretTemplate } from './secrets';
 
 /**
  * JSONata expressions and `{{ }}` templates. Pure: the same code runs in the API (validation)
@@ -240,6 +241,10 @@ export async function resolveTemplates(
   if (typeof value === 'string') {
     const parts = parseTemplate(value);
     if (!parts) return value;
+    // `{{ secrets.NAME }}` parts stay references: the activity resolves them (see domain/secrets.ts).
+    if (parts.some((part) => 'expression' in part && secretRefName(part.expression) !== undefined)) {
+      return resolveSecretTemplate(parts, context, compiler);
+    }
     const whole = wholeTemplateExpression(value);
     if (whole !== undefined) return compiler.evaluate(whole, context);
     let text = '';
@@ -261,6 +266,17 @@ export async function resolveTemplates(
     return out;
   }
   return value;
+}
+
+/** The non-secret parts evaluated here, in the workflow; each secret part kept as its name. */
+async function resolveSecretTemplate(parts: TemplatePart[], context: ExpressionContext, compiler: ExpressionCompiler): Promise<SecretTemplate> {
+  const out: SecretTemplate['$secretTemplate'] = [];
+  for (const part of parts) {
+    const secret = 'expression' in part ? secretRefName(part.expression) : undefined;
+    if (secret !== undefined) out.push({ secret });
+    else out.push('text' in part ? part.text : stringify(await compiler.evaluate(part.expression, context)));
+  }
+  return { $secretTemplate: out };
 }
 
 function stringify(value: unknown): string {

@@ -20,6 +20,8 @@ export interface NodeTypeSpec {
   durationFields?: readonly string[];
   /** Config fields that must stay literal: a `{{ }}` template there is a validation error. */
   literalFields?: readonly string[];
+  /** Top-level config fields that may hold `{{ secrets.NAME }}` (activity types that declare them). */
+  secretFields?: readonly string[];
 }
 
 export type NodeCatalog = ReadonlyMap<string, NodeTypeSpec>;

@@ -8,6 +8,7 @@ import { applicabilityProblems, retrierProblems } from './field-rules';
 import { escapePointer, expressionProblem, parseTemplate, templateExpressions, wholeTemplateExpression } from './expressions';
 import { BUILTIN_CATALOG, type NodeCatalog, type NodeTypeSpec } from './node-types';
 import { findCycle } from './graph';
+import { literalCredentialWarnings, secretProblems } from './validate-secrets';
 
 export interface ValidationProblem {
   /** JSON pointer into the definition, e.g. `/nodes/2/config/url`. */
@@ -18,6 +19,8 @@ export interface ValidationProblem {
 export interface ValidationResult {
   valid: boolean;
   errors: ValidationProblem[];
+  /** Not errors: e.g. a credential typed into the definition (use secrets instead). */
+  warnings?: ValidationProblem[];
 }
 
 export interface ValidateOptions {
@@ -34,6 +37,8 @@ export interface ValidateOptions {
    * of an old version still starts and a recorded history still replays.
    */
   acceptStored?: boolean;
+  /** The tenant's secret names (at save time): a reference to any other name is an error. */
+  secretNames?: ReadonlySet<string>;
 }
 
 /** Checks a definition against every rule of DESIGN.md §1 and lists every problem found. */
@@ -52,6 +57,7 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
     errors.push({ path: '/nodes', message: `a workflow may have at most ${MAX_NODES} nodes (it has ${nodes.length})` });
   }
 
+  const warnings: ValidationProblem[] = [];
   const specs = new Map<string, NodeTypeSpec | undefined>();
   const firstIndex = new Map<string, number>();
   nodes.forEach((node, i) => {
@@ -71,6 +77,8 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
     if (typeof node.id === 'string') specs.set(node.id, spec);
     errors.push(...nodeProblems(node, path, spec));
     if (!options.acceptStored) errors.push(...applicabilityProblems(node, path, spec ?? (options.allowUnknownTypes ? undefined : null)));
+    errors.push(...secretProblems(node, path, spec, options.secretNames));
+    warnings.push(...literalCredentialWarnings(node, path, spec));
   });
 
   errors.push(...policyProblems(def.defaults, '/defaults'));
@@ -85,7 +93,7 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
   );
   if (cycle) errors.push({ path: '/edges', message: `cycle: ${[...cycle, cycle[0]].join(' -> ')}` });
 
-  return { valid: errors.length === 0, errors: unique(errors) };
+  return { valid: errors.length === 0, errors: unique(errors), ...(warnings.length > 0 && { warnings }) };
 }
 
 /** The schema and the duration check both reject e.g. a negative timeout: list it once. */

@@ -12,6 +12,7 @@ import {
 import type { ErrorInfo, NodeDef, RunStatus, WorkflowDefinition } from '../domain/definition';
 import { isTerminal } from '../domain/definition';
 import { ExpressionCompiler, containsTemplate, resolveTemplates, type ExpressionContext } from '../domain/expressions';
+import { secretRefPaths } from '../domain/secrets';
 import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
 import { DEFAULT_MAX_CONCURRENCY, RUN_TIMEOUT_GRACE_MS, resolveActivityPolicy } from '../domain/policy';
@@ -353,7 +354,10 @@ class DagRun {
       case 'activity':
         this.budget.checkActivityConfig(node.id, config);
         return this.budget.withActivityRoom((room) =>
-          runActivityNode(node, config, this.definition!.defaults, this.tenantId, room, templated ? emptyTemplates(raw, config) : undefined),
+          runActivityNode(node, config, this.definition!.defaults, this.tenantId, room, {
+            emptyTemplates: templated ? emptyTemplates(raw, config) : [],
+            secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
+          }),
         );
       case 'inline': {
         const result = await runInlineNode(node, config, context!, this.compiler, () => this.switchDefaults(node.id));

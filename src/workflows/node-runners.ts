@@ -38,8 +38,9 @@ export async function runActivityNode(
   defaults: WorkflowDefinition['defaults'],
   tenantId: string | undefined,
   inlineOutputBytes: number,
-  emptyTemplates: EmptyTemplate[] = [],
+  references: { emptyTemplates?: EmptyTemplate[]; secretPaths?: string[] } = {},
 ): Promise<Settled> {
+  const { emptyTemplates = [], secretPaths = [] } = references;
   const { retriers, ...policy } = resolveActivityPolicy(node, defaults);
   const activities = proxyActivities<NodeActivities>({ ...policy, activityId: node.id });
   const input: NodeActivityInput = {
@@ -49,6 +50,7 @@ export async function runActivityNode(
     config,
     inlineOutputBytes,
     ...(emptyTemplates.length > 0 && { emptyTemplates }),
+    ...(secretPaths.length > 0 && { secretPaths }),
   };
   if (retriers) return runWithRetriers(activities[node.type]!, input, retriers);
   const result = await activities[node.type]!(input);

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tenantForKey } from '../../src/services/api-keys';
+import { createApiKey, tenantForKey } from '../../src/services/api-keys';
+import { masterKeyring, putSecret } from '../../src/services/secrets';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const run = promisify(execFile);
@@ -104,5 +105,60 @@ describe('trellis CLI', () => {
     } finally {
       blocker.close();
     }
+  });
+});
+
+describe('trellis secret', () => {
+  const masterKey = Buffer.alloc(32, 7).toString('base64');
+  it('set, list and delete a tenant secret; the value is never printed', async () => {
+    await trellis(['apikey', 'create', '--tenant', 'sec'], { DATABASE_URL: database.url });
+    const env = { DATABASE_URL: database.url, TRELLIS_MASTER_KEY: masterKey };
+    const set = await trellis(['secret', 'set', 'API_TOKEN', '--tenant', 'sec', '--value', 'cli-secret-value'], env);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain('stored secret API_TOKEN (version 1)');
+    const list = await trellis(['secret', 'list', '--tenant', 'sec'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/^API_TOKEN\tv1\t\d{4}-/m);
+    expect(list.stdout + set.stdout).not.toContain('cli-secret-value');
+    const del = await trellis(['secret', 'delete', 'API_TOKEN', '--tenant', 'sec'], env);
+    expect(del.code, del.stderr).toBe(0);
+    expect((await trellis(['secret', 'list', '--tenant', 'sec'], env)).stdout.trim()).toBe('');
+  });
+
+  it('explains a missing master key, a missing tenant and a bad name', async () => {
+    const noKey = await trellis(['secret', 'set', 'X_Y', '--tenant', 'sec', '--value', 'v'], { DATABASE_URL: database.url, TRELLIS_MASTER_KEY: undefined });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toContain('TRELLIS_MASTER_KEY is not set');
+    const noTenant = await trellis(['secret', 'list', '--tenant', 'nobody'], { DATABASE_URL: database.url });
+    expect(noTenant.code).toBe(1);
+    expect(noTenant.stderr).toContain('unknown tenant "nobody"');
+    const badName = await trellis(['secret', 'set', 'bad-name', '--tenant', 'sec', '--value', 'v'], { DATABASE_URL: database.url });
+    expect(badName.code).toBe(2);
+  });
+
+  it('worker and api refuse to start with secrets stored and no master key, saying what to set', async () => {
+    const { tenantId } = await createApiKey(database.db, 'guarded');
+    await putSecret(database.db, masterKeyring({ TRELLIS_MASTER_KEY: masterKey })!, tenantId, 'GUARD', 'guarded-value');
+    for (const entry of ['worker', 'api']) {
+      const res = await trellis([entry], { DATABASE_URL: database.url, TRELLIS_MASTER_KEY: undefined, TEMPORAL_ADDRESS: '127.0.0.1:9', PORT: '0' });
+      expect(res.code, `${entry}: ${res.stderr}`).toBe(1);
+      expect(res.stderr).toMatch(new RegExp(`trellis ${entry}: \\d+ secret\\(s\\) are stored but TRELLIS_MASTER_KEY is not set`));
+    }
+  });
+
+  it('rotate-master-key re-wraps under the new key', async () => {
+    const newKey = Buffer.alloc(32, 9).toString('base64');
+    await trellis(['secret', 'set', 'ROTATED', '--tenant', 'sec', '--value', 'rotate-me'], { DATABASE_URL: database.url, TRELLIS_MASTER_KEY: masterKey });
+    const rotate = await trellis(['secret', 'rotate-master-key'], {
+      DATABASE_URL: database.url,
+      TRELLIS_MASTER_KEY: newKey,
+      TRELLIS_PREVIOUS_MASTER_KEYS: masterKey,
+    });
+    expect(rotate.code, rotate.stderr).toBe(0);
+    expect(rotate.stdout).toMatch(/re-wrapped \d+ secret\(s\)/);
+    const rows = await database.db.secret.findMany({ select: { masterKeyId: true } });
+    expect(new Set(rows.map((r) => r.masterKeyId)).size).toBe(1);
+    const generated = await trellis(['secret', 'generate-key']);
+    expect(Buffer.from(generated.stdout.trim(), 'base64').length).toBe(32);
   });
 });

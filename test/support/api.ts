@@ -7,6 +7,8 @@ import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
 import { createTestDatabase, type TestDatabase } from './database';
 import { FakeTemporalGateway } from './fake-temporal';
+import type { Keyring } from '../../src/services/keyring';
+import type { PayloadCodec } from '@temporalio/common';
 
 export interface TestApi {
   app: FastifyInstance;
@@ -23,7 +25,9 @@ export interface TestApi {
 }
 
 /** The real app on a fresh migrated database, with Temporal behind the fake gateway unless given. */
-export async function createTestApi(options: { temporal?: TemporalGateway; limits?: Partial<ApiLimits> } = {}): Promise<TestApi> {
+export async function createTestApi(
+  options: { temporal?: TemporalGateway; limits?: Partial<ApiLimits>; masterKeys?: Keyring; payloadCodec?: PayloadCodec } = {},
+): Promise<TestApi> {
   const database = await createTestDatabase();
   const temporal = (options.temporal ?? new FakeTemporalGateway()) as FakeTemporalGateway;
   const app = await buildApp({
@@ -31,6 +35,9 @@ export async function createTestApi(options: { temporal?: TemporalGateway; limit
     temporal,
     catalog: createNodeRegistry().catalog(),
     limits: options.limits,
+    masterKeys: options.masterKeys,
+    payloadCodec: options.payloadCodec,
+    codecCorsOrigins: ['http://localhost:8080'],
   });
   await app.ready();
   const { key, tenantId: acmeTenantId } = await createApiKey(database.db, 'acme');

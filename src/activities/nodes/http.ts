@@ -55,6 +55,7 @@ const agent = new Agent({ connect: { lookup: guardedLookup } });
 export const httpNodeType = defineNodeType({
   type: 'http',
   configSchema: HttpConfigSchema,
+  secretFields: ['url', 'headers', 'query', 'body'],
   run: (config, ctx) => runHttp(config, ctx),
 });
 

@@ -39,7 +39,7 @@ interface PoolEntry {
   url: string;
   pool: pg.Pool;
 }
-/** Keyed by env var name; a changed URL replaces the pool. */
+/** Keyed by env var name, or tenant and connection for tenant secrets; a changed URL replaces the pool. */
 const pools = new Map<string, PoolEntry>();
 
 export function connectionEnvVar(connection: string): string {
@@ -51,8 +51,17 @@ export const postgresNodeType = defineNodeType({
   configSchema: PostgresConfigSchema,
   // Values reach SQL only as $1, $2 parameters: a template in the text would be SQL injection.
   literalFields: ['connection', 'sql'],
+  secretFields: ['params'],
   run: (config, ctx) => runPostgres(config, ctx),
 });
+
+/**
+ * The tenant secret that defines connection `name` for that tenant only, so a tenant adds a
+ * database without redeploying the worker: `analytics` → secret `PG_ANALYTICS_URL`.
+ */
+export function connectionSecretName(connection: string): string {
+  return `PG_${connection.toUpperCase()}_URL`;
+}
 
 /** Ends every pool; call on worker shutdown. */
 export async function closePostgresPools(): Promise<void> {
@@ -62,7 +71,7 @@ export async function closePostgresPools(): Promise<void> {
 }
 
 async function runPostgres(config: PostgresConfig, ctx: NodeRunContext): Promise<PostgresOutput> {
-  const { url, pool } = poolFor(config.connection);
+  const { url, pool } = await poolFor(config.connection, ctx);
   const client = await untilAborted(pool.connect(), ctx.signal, (late) => late.then((c) => c.release()).catch(() => undefined)).catch(
     (err: unknown) => {
       throw ctx.signal.aborted ? err : classifyError(err);
@@ -102,25 +111,29 @@ async function runPostgres(config: PostgresConfig, ctx: NodeRunContext): Promise
   }
 }
 
-function poolFor(connection: string): PoolEntry {
+/** A tenant's own connection secret first (scoped to its runs), then the worker's configuration. */
+async function poolFor(connection: string, ctx: NodeRunContext): Promise<PoolEntry> {
   const envVar = connectionEnvVar(connection);
-  const url = process.env[envVar];
+  const secretName = connectionSecretName(connection);
+  const tenantUrl = await ctx.secret(secretName);
+  const url = tenantUrl ?? process.env[envVar];
   if (!url) {
     throw ApplicationFailure.create({
       type: 'ConfigError',
-      message: `unknown postgres connection "${connection}": set ${envVar} on the worker`,
+      message: `unknown postgres connection "${connection}": set the tenant secret ${secretName} or ${envVar} on the worker`,
       nonRetryable: true,
-      details: [{ connection, envVar }],
+      details: [{ connection, envVar, secret: secretName }],
     });
   }
-  const existing = pools.get(envVar);
+  const key = tenantUrl !== undefined ? `tenant:${ctx.tenantId}:${connection}` : envVar;
+  const existing = pools.get(key);
   if (existing?.url === url) return existing;
   if (existing) void existing.pool.end().catch(() => undefined);
   const pool = new pg.Pool({ connectionString: url, max: POOL_MAX, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000, types });
   // An idle client losing its connection emits here; pg discards it, and the next query reconnects.
   pool.on('error', () => undefined);
   const entry = { url, pool };
-  pools.set(envVar, entry);
+  pools.set(key, entry);
   return entry;
 }
 

@@ -79,6 +79,11 @@ export const WorkflowVersion = Type.Object({
 export const ValidationResult = Type.Object({
   valid: Type.Boolean(),
   errors: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
+  warnings: Type.Optional(
+    Type.Array(Type.Object({ path: Type.String(), message: Type.String() }), {
+      description: 'Not errors: e.g. a credential typed into the definition, better kept as a secret',
+    }),
+  ),
 });
 
 const nullableNumber = Type.Union([Type.Number(), Type.Null()]);

@@ -16,6 +16,7 @@ import {
 } from '../../services/workflows';
 import type { ApiLimits, AppDeps } from '../deps';
 import { pauseSchedulesOfWorkflow } from '../../services/schedules';
+import { secretNames } from '../../services/secrets';
 import { ApiError, badRequest } from '../errors';
 import { decodeCursor } from '../pagination';
 import { errorResponses } from '../response-schemas';
@@ -45,7 +46,11 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
   const { db } = deps;
 
   /** Rejects a definition the engine would refuse, with every problem's path under /definition. */
-  const checkDefinition = (definition: unknown): void => {
+  /** The tenant's secret names, read only when the definition mentions secrets at all. */
+  const secretNamesFor = async (tenantId: string, definition: unknown) =>
+    JSON.stringify(definition ?? null).includes('secrets') ? secretNames(db, tenantId) : new Set<string>();
+
+  const checkDefinition = async (definition: unknown, tenantId: string): Promise<void> => {
     const bytes = Buffer.byteLength(JSON.stringify(definition) ?? '');
     if (bytes > limits.definitionBytes) {
       throw new ApiError(400, 'DEFINITION_TOO_LARGE', `definition is ${bytes} bytes; the limit is ${limits.definitionBytes}`, {
@@ -53,7 +58,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
         limit: limits.definitionBytes,
       });
     }
-    const result = validateDefinition(definition, { catalog: deps.catalog });
+    const result = validateDefinition(definition, { catalog: deps.catalog, secretNames: await secretNamesFor(tenantId, definition) });
     if (!result.valid) {
       const details = result.errors.map((e) => ({ path: `/definition${e.path}`, message: e.message }));
       throw badRequest(`invalid workflow definition: ${details.length} problem(s)`, details);
@@ -71,7 +76,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
       },
     },
     async (request, reply) => {
-      checkDefinition(request.body.definition);
+      await checkDefinition(request.body.definition, request.tenantId);
       const workflow = await createWorkflow(db, request.tenantId, request.body);
       return reply.status(201).send(workflow);
     },
@@ -106,7 +111,11 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
         response: { 200: ValidationResult, ...errorResponses(400, 401, 413, 429) },
       },
     },
-    async (request) => validateDefinition(request.body.definition, { catalog: deps.catalog }),
+    async (request) =>
+      validateDefinition(request.body.definition, {
+        catalog: deps.catalog,
+        secretNames: await secretNamesFor(request.tenantId, request.body.definition),
+      }),
   );
 
   app.get(
@@ -134,7 +143,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
       },
     },
     async (request) => {
-      checkDefinition(request.body.definition);
+      await checkDefinition(request.body.definition, request.tenantId);
       return addWorkflowVersion(db, request.tenantId, request.params.id, request.body);
     },
   );

@@ -1,0 +1,114 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { AppDeps } from '../deps';
+import { ApiError, badRequest, conflict } from '../errors';
+import { errorResponses } from '../response-schemas';
+import { SECRET_NAME_PATTERN } from '../../domain/secrets';
+import { MASTER_KEY_ENV, MAX_SECRET_BYTES, deleteSecret, listSecrets, putSecret } from '../../services/secrets';
+
+const tags = ['secrets'];
+
+const DateTime = Type.Unsafe<Date>(Type.String({ format: 'date-time' }));
+const NameParams = Type.Object(
+  {
+    name: Type.String({
+      pattern: SECRET_NAME_PATTERN,
+      description: 'Referenced in definitions as {{ secrets.NAME }}: a letter or _, then letters, digits or _ (at most 128)',
+    }),
+  },
+  { additionalProperties: false },
+);
+const ValueBody = Type.Object(
+  { value: Type.String({ minLength: 1, maxLength: MAX_SECRET_BYTES, description: 'The secret; write-only, never returned' }) },
+  { additionalProperties: false },
+);
+const SecretSummary = Type.Object({ name: Type.String(), version: Type.Integer(), createdAt: DateTime, updatedAt: DateTime });
+const SecretList = Type.Object({ items: Type.Array(SecretSummary) });
+
+/**
+ * Tenant secrets (DESIGN.md §3). Values are write-only: they are sealed before they reach the
+ * database and no route ever returns them; runs resolve them inside activities.
+ */
+export const secretRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
+  const { db } = deps;
+  const keyring = () => {
+    if (!deps.masterKeys) {
+      throw new ApiError(503, 'SECRETS_UNAVAILABLE', `secrets cannot be stored: ${MASTER_KEY_ENV} is not set on the API server`);
+    }
+    return deps.masterKeys;
+  };
+  const checkSize = (value: string) => {
+    const bytes = Buffer.byteLength(value);
+    if (bytes > MAX_SECRET_BYTES) throw badRequest(`/body/value is ${bytes} bytes; the limit is ${MAX_SECRET_BYTES}`, [{ path: '/body/value', message: 'too large' }]);
+  };
+
+  app.put(
+    '/secrets/:name',
+    {
+      schema: {
+        tags,
+        summary: 'Create or replace a secret (each write is a new version)',
+        params: NameParams,
+        body: ValueBody,
+        response: { 200: SecretSummary, ...errorResponses(400, 401, 413, 429, 503) },
+      },
+    },
+    async (request) => {
+      checkSize(request.body.value);
+      return putSecret(db, keyring(), request.tenantId, request.params.name, request.body.value);
+    },
+  );
+
+  app.post(
+    '/secrets/:name',
+    {
+      schema: {
+        tags,
+        summary: 'Create a secret; 409 when the name is taken (PUT replaces)',
+        params: NameParams,
+        body: ValueBody,
+        response: { 201: SecretSummary, ...errorResponses(400, 401, 409, 413, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      checkSize(request.body.value);
+      const ring = keyring();
+      const existing = await db.secret.findUnique({ where: { tenantId_name: { tenantId: request.tenantId, name: request.params.name } }, select: { name: true } });
+      if (existing) throw conflict(`secret ${request.params.name} already exists (PUT /secrets/${request.params.name} replaces it)`);
+      try {
+        return reply.status(201).send(await putSecret(db, ring, request.tenantId, request.params.name, request.body.value, { createOnly: true }));
+      } catch (err) {
+        if ((err as { code?: string }).code === 'P2002') throw conflict(`secret ${request.params.name} already exists`);
+        throw err;
+      }
+    },
+  );
+
+  app.get(
+    '/secrets',
+    {
+      schema: {
+        tags,
+        summary: "The tenant's secrets: names, versions and timestamps, never values",
+        response: { 200: SecretList, ...errorResponses(401, 429) },
+      },
+    },
+    async (request) => ({ items: await listSecrets(db, request.tenantId) }),
+  );
+
+  app.delete(
+    '/secrets/:name',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a secret; runs that reference it fail with SecretNotFound',
+        params: NameParams,
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request, reply) => {
+      await deleteSecret(db, request.tenantId, request.params.name);
+      return reply.status(204).send(null);
+    },
+  );
+};
