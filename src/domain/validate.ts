@@ -5,6 +5,8 @@ import { parseDuration, parseIsoDateTime } from './duration';
 import { escapePointer, expressionProblem, parseTemplate, templateExpressions, wholeTemplateExpression } from './expressions';
 import { BUILTIN_CATALOG, type NodeCatalog, type NodeTypeSpec } from './node-types';
 import { findCycle } from './graph';
+import { ITERATION_TYPES } from './iteration';
+import { bodyProblems, wholeDefinitionProblems } from './validate-iteration';
 
 export interface ValidationProblem {
   /** JSON pointer into the definition, e.g. `/nodes/2/config/url`. */
@@ -28,7 +30,7 @@ export interface ValidateOptions {
 }
 
 /** Checks a definition against every rule of DESIGN.md §1 and lists every problem found. */
-export function validateDefinition(definition: unknown, options: ValidateOptions = {}): ValidationResult {
+export function validateDefinition(definition: unknown, options: ValidateOptions = {}, bodyDepth = 0): ValidationResult {
   const errors: ValidationProblem[] = [];
   const structural = schemaProblems(DefinitionSchema, definition, '');
   errors.push(...structural);
@@ -73,6 +75,10 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
   );
   if (cycle) errors.push({ path: '/edges', message: `cycle: ${[...cycle, cycle[0]].join(' -> ')}` });
 
+  // map and loop bodies: the same rules, recursively; ids and the node cap span the whole tree.
+  errors.push(...bodyProblems(nodes, bodyDepth, (body, depth) => validateDefinition(body, options, depth)));
+  if (bodyDepth === 0) errors.push(...wholeDefinitionProblems({ nodes }));
+
   return { valid: errors.length === 0, errors: unique(errors) };
 }
 
@@ -115,7 +121,7 @@ function nodeProblems(node: NodeDef, path: string, spec: NodeTypeSpec | undefine
       }
     }
   }
-  const rawFields = new Set(spec?.expressionFields ?? []);
+  const rawFields = new Set([...(spec?.expressionFields ?? []), ...(ITERATION_TYPES.has(node.type) ? ['body'] : [])]);
   for (const [key, value] of Object.entries(config)) {
     if (rawFields.has(key)) continue;
     for (const found of templateExpressions(value, `${path}/config/${escapePointer(key)}`)) {
