@@ -155,11 +155,17 @@ export interface MapPlan {
   itemsPerWorkflow: number;
 }
 
-export function planMap(total: number, cost: number, maxConcurrency: number, inlineBudget = OPERATIONS_PER_HISTORY / 5): MapPlan {
+export function planMap(
+  total: number,
+  cost: number,
+  maxConcurrency: number,
+  inlineBudget = OPERATIONS_PER_HISTORY / 5,
+  batchItems?: number,
+): MapPlan {
   const widest = Math.max(1, Math.floor(MAX_PENDING_PER_WORKFLOW / cost));
   const itemsPerWorkflow = Math.max(1, Math.min(maxConcurrency, widest));
   if (total * cost <= inlineBudget) return { inline: true, batchSize: total, window: 1, itemsPerWorkflow };
-  const batchSize = Math.max(1, Math.floor(OPERATIONS_PER_HISTORY / cost));
+  const batchSize = Math.max(1, Math.min(batchItems ?? Infinity, Math.floor(OPERATIONS_PER_HISTORY / cost)));
   const window = Math.max(1, Math.min(MAX_PENDING_PER_WORKFLOW, Math.ceil(maxConcurrency / Math.min(itemsPerWorkflow, batchSize))));
   return { inline: false, batchSize, window, itemsPerWorkflow: Math.min(itemsPerWorkflow, batchSize) };
 }

@@ -16,13 +16,17 @@ export interface Settled {
 
 type NodeActivities = Record<string, (input: NodeActivityInput) => Promise<NodeActivityResult>>;
 
-/** An activity of the node's type, with the node's own retry policy and timeouts; the node id is the activity id. */
+/**
+ * An activity of the node's type, with the node's own retry policy and timeouts; the node id is
+ * the activity id (inside a map or loop body, the id with the item's path, e.g. `each[17].charge`).
+ */
 export async function runActivityNode(
   node: NodeDef,
   config: Record<string, unknown>,
   defaults: WorkflowDefinition['defaults'],
+  activityId = node.id,
 ): Promise<Settled> {
-  const activities = proxyActivities<NodeActivities>({ ...resolveActivityPolicy(node, defaults), activityId: node.id });
+  const activities = proxyActivities<NodeActivities>({ ...resolveActivityPolicy(node, defaults), activityId });
   const input: NodeActivityInput = { nodeId: node.id, executionId: workflowInfo().workflowId, config };
   const result = await activities[node.type]!(input);
   return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };
@@ -67,9 +71,9 @@ export async function runApprovalNode(
 }
 
 /** A stored workflow run as a child dagWorkflow; its outputs are this node's output. */
-export async function runSubworkflowNode(node: NodeDef, config: Record<string, unknown>): Promise<Settled> {
+export async function runSubworkflowNode(node: NodeDef, config: Record<string, unknown>, path = node.id): Promise<Settled> {
   const result = await executeChild<(input: DagWorkflowInput) => Promise<DagRunResult>>(DAG_WORKFLOW_TYPE, {
-    workflowId: `${workflowInfo().workflowId}.${node.id}`,
+    workflowId: `${workflowInfo().workflowId}.${path}`,
     args: [{ workflowId: String(config.workflowId), version: config.version as number | undefined, input: config.input }],
   });
   return { status: 'SUCCEEDED', attempt: 1, output: result.outputs };

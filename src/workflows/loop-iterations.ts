@@ -1,0 +1,61 @@
+import { sleep } from '@temporalio/workflow';
+import type { ExpressionContext } from '../domain/expressions';
+import { durationMs } from '../domain/duration';
+import { sinkIds, type LoopConfig } from '../domain/iteration';
+import { runBody, type BodyContext, type BodyEnv } from './body-run';
+import type { LoopProgress } from './iteration-contract';
+import { bodyResult } from './map-items';
+import type { Settled } from './node-runners';
+
+/** Either the loop ended (`settled`) or it stopped to continue as new (`progress`). */
+export interface LoopStep {
+  settled?: Settled;
+  progress: LoopProgress;
+}
+
+/**
+ * Runs iterations from `progress` on: the body, then `until` (seeing the iteration's nodes and
+ * `iteration`), then the durable `interval` timer. Stops early, between iterations, when
+ * `shouldStop` says the history is long enough to continue as new.
+ */
+export async function runLoopIterations(
+  nodeId: string,
+  config: LoopConfig,
+  context: ExpressionContext,
+  idPrefix: string,
+  env: BodyEnv,
+  progress: LoopProgress,
+  shouldStop: () => boolean,
+): Promise<LoopStep> {
+  const sinks = sinkIds(config.body);
+  const keep = config.keepLast ?? 0;
+  let { iteration, last, kept } = progress;
+  // keepLast: the last iterations' results ride along as `recent`, so the mirror shows them.
+  const outputOf = () => ({ iterations: iteration, last, ...(keep > 0 && { recent: kept }) });
+  for (;;) {
+    if (iteration > 0 && config.interval !== undefined) await sleep(durationMs(config.interval));
+    iteration++;
+    const base: BodyContext = { ...context, iteration };
+    const body = await runBody(config.body, base, `${idPrefix}${nodeId}#${iteration}.`, env);
+    if (body.status !== 'SUCCEEDED') {
+      const error = body.status === 'FAILED' ? { ...body.error!, message: `iteration ${iteration}: ${body.error!.message}` } : body.error;
+      return { settled: { status: body.status, output: outputOf(), error, attempt: body.attempt }, progress: { iteration, last, kept } };
+    }
+    last = await bodyResult(body, base, sinks, undefined, env);
+    if (keep > 0) kept = [...kept, { iteration, result: last }].slice(-keep);
+    const done = await env.compiler.evaluate(config.until, { ...base, nodes: { ...base.nodes, ...body.nodes } } as ExpressionContext);
+    if (done === true) return { settled: { status: 'SUCCEEDED', output: outputOf(), attempt: 1 }, progress: { iteration, last, kept } };
+    if (iteration >= config.maxIterations) {
+      return {
+        settled: {
+          status: 'FAILED',
+          output: outputOf(),
+          attempt: 1,
+          error: { type: 'LoopLimitExceeded', message: `loop "${nodeId}" reached maxIterations (${config.maxIterations}) before "until" held`, nodeId },
+        },
+        progress: { iteration, last, kept },
+      };
+    }
+    if (shouldStop()) return { progress: { iteration, last, kept } };
+  }
+}
