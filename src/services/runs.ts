@@ -27,6 +27,8 @@ export interface StartRequest {
   retryOf?: string;
   /** Outputs of nodes that succeeded in an earlier run (retry from failure), by node id. */
   reuse?: Record<string, unknown>;
+  /** Outputs of map nodes that failed in that run: only their failed items run again. */
+  reuseItems?: Record<string, unknown>;
 }
 
 export interface ExecutionSummary {
@@ -128,7 +130,7 @@ export async function startExecution(
   try {
     // The pinned definition travels with the start: the run skips a loadDefinition round trip,
     // and the Temporal UI shows exactly what ran.
-    await ctx.temporal.startRun(row.id, { ...workflowInput(row, request.reuse), definition: pinned.definition as unknown as WorkflowDefinition });
+    await ctx.temporal.startRun(row.id, { ...workflowInput(row, request.reuse, request.reuseItems), definition: pinned.definition as unknown as WorkflowDefinition });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // Only while still RUNNING: a racing replay may have started it after all, and the mirror moved on.
@@ -159,7 +161,7 @@ async function replay(
   if (row.status !== 'RUNNING' && !startFailed) return { execution: toExecutionSummary(row), created: false };
 
   try {
-    await ctx.temporal.startRun(row.id, workflowInput(row, request.reuse));
+    await ctx.temporal.startRun(row.id, workflowInput(row, request.reuse, request.reuseItems));
   } catch {
     // Not marked FAILED: an earlier request created this run, and it may well be running already.
     throw temporalUnavailable('the run could not be started');
@@ -176,12 +178,17 @@ async function replay(
   return { execution: toExecutionSummary(row), created: false };
 }
 
-function workflowInput(row: Execution, reuse: Record<string, unknown> | undefined): DagWorkflowInput {
+function workflowInput(
+  row: Execution,
+  reuse: Record<string, unknown> | undefined,
+  reuseItems?: Record<string, unknown>,
+): DagWorkflowInput {
   return {
     workflowId: row.workflowId,
     version: row.version,
     ...(row.input === null ? {} : { input: row.input }),
     ...(reuse === undefined ? {} : { reuse }),
+    ...(reuseItems === undefined || Object.keys(reuseItems).length === 0 ? {} : { reuseItems }),
   };
 }
 
