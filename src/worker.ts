@@ -4,6 +4,8 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createNodeRegistry, type NodeRegistry } from './activities';
 import { createEngineActivities, InMemoryDefinitionStore, type DefinitionStore } from './activities/engine';
 import { createMirrorActivities } from './activities/mirror';
+import { createIterationStoreActivities } from './activities/iteration-store';
+import { createMapItemsActivities } from './activities/map-items-mirror';
 import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
 import { createTemporalGateway } from './api/temporal-gateway';
@@ -41,6 +43,7 @@ const MIRROR_OFF: MirrorActivities = {
 /** One worker serves `dagWorkflow`, the engine and mirror activities and an activity per node type. */
 export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Worker> {
   const registry = deps.registry ?? createNodeRegistry();
+  const outputs = deps.db ? new PrismaOutputStore(deps.db) : undefined;
   const definitions = deps.definitions ?? (deps.db ? new PrismaDefinitionStore(deps.db) : new InMemoryDefinitionStore());
   const bundle = process.env.TRELLIS_WORKFLOW_BUNDLE;
   return Worker.create({
@@ -49,7 +52,9 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     taskQueue: deps.taskQueue,
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: {
-      ...registry.activities(deps.db ? new PrismaOutputStore(deps.db) : undefined),
+      ...registry.activities(outputs),
+      ...createIterationStoreActivities(outputs),
+      ...createMapItemsActivities(deps.db),
       ...createEngineActivities({ store: definitions, catalog: registry.catalog() }),
       ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
     },

@@ -1,6 +1,7 @@
 import type { ErrorInfo, NodeDef, WorkflowDefinition } from '../domain/definition';
 import type { ExpressionContext } from '../domain/expressions';
-import type { ItemOutcome, ItemRange, MapPlan } from '../domain/iteration';
+import type { MapPlan } from '../domain/iteration';
+import type { ItemsChunk, ResultsChunk } from './iteration-store-contract';
 import type { Settled } from './node-runners';
 
 /**
@@ -40,7 +41,9 @@ export interface IterationLimits {
 
 /** The map coordinator: a sliding window of batch children; continues as new with its progress. */
 export interface MapWorkflowInput extends IterationScope {
-  items: unknown[];
+  total: number;
+  /** The items in batches, inline or stored (large lists never enter a workflow history whole). */
+  chunks: ItemsChunk[];
   output?: string;
   plan: MapPlan;
   tolerated: number;
@@ -49,28 +52,36 @@ export interface MapWorkflowInput extends IterationScope {
   progress?: MapProgress;
 }
 
+export interface ItemFailure {
+  index: number;
+  error: ErrorInfo;
+}
+
 export interface MapProgress {
-  /** Ranges before this one are finished. */
-  nextRange: number;
-  /** Results of finished items, by index (null for failed ones). */
-  results: unknown[];
-  failures: { index: number; error: ErrorInfo }[];
+  /** Chunks before this one are finished. */
+  nextChunk: number;
+  /** Each finished chunk's results, inline or stored. */
+  results: ResultsChunk[];
+  failures: ItemFailure[];
   succeeded: number;
   /** Runs of the coordinator so far (continue-as-new count + 1). */
   generation: number;
 }
 
 export interface MapBatchInput extends IterationScope {
-  range: ItemRange;
-  items: unknown[];
+  chunk: ItemsChunk;
   output?: string;
   concurrency: number;
   maxFailures: number;
-  skip?: number[];
+  /** Results reused from an earlier run, by index: those items do not run again. */
+  reuse?: Record<string, unknown>;
 }
 
+/** Small on purpose: the coordinator's history holds one per batch. */
 export interface MapBatchResult {
-  outcomes: ItemOutcome[];
+  succeeded: number;
+  failures: ItemFailure[];
+  results: ResultsChunk;
 }
 
 /** A loop's progress, carried across continue-as-new. */

@@ -1,20 +1,24 @@
-import { ApplicationFailure, CancellationScope, CancelledFailure, executeChild, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, CancelledFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { Value } from '@sinclair/typebox/value';
 import type { NodeDef, WorkflowDefinition } from '../domain/definition';
 import { ExpressionCompiler, resolveTemplates, type ExpressionContext } from '../domain/expressions';
 import {
+  BATCH_INPUT_BYTES,
   LoopConfigSchema,
   MAP_DEFAULT_CONCURRENCY,
   MAP_DEFAULT_MAX_ITEMS,
   MapConfigSchema,
   bodyCost,
+  itemRanges,
   mapOutput,
   planMap,
   reusableItems,
+  splitBySize,
   toleratedCount,
   type ItemOutcome,
   type LoopConfig,
   type MapConfig,
+  type MapOutput,
 } from '../domain/iteration';
 import { executionOf } from '../domain/node-types';
 import type { BodyEnv } from './body-run';
@@ -27,9 +31,12 @@ import {
   type LoopWorkflowInput,
   type MapWorkflowInput,
 } from './iteration-contract';
+import type { IterationStoreActivities, ItemsChunk } from './iteration-store-contract';
 import { runLoopIterations } from './loop-iterations';
 import { runItems } from './map-items';
 import type { Settled } from './node-runners';
+
+const store = proxyActivities<IterationStoreActivities>({ startToCloseTimeout: '5m', retry: { maximumAttempts: 5 } });
 
 /** Work a map or loop may do inside the current workflow before it moves to a child workflow. */
 const INLINE_OPERATIONS = 200;
@@ -78,33 +85,26 @@ async function settingsOf<T>(node: NodeDef, context: ExpressionContext, compiler
 
 async function runMap(node: NodeDef, context: ExpressionContext, idPrefix: string, env: IterationEnv, options: IterationOptions): Promise<Settled> {
   const config = await settingsOf<MapConfig>(node, context, env.compiler, ['items', 'output', 'body']);
-  const evaluated = await env.compiler.evaluate(config.items, context);
-  if (evaluated !== null && !Array.isArray(evaluated)) {
-    throw ApplicationFailure.nonRetryable(
-      `map "${node.id}": items must evaluate to an array, got ${typeof evaluated} (wrap a single value in [ ])`,
-      'MapItemsNotArray',
-    );
-  }
-  const items = evaluated ?? [];
   const maxItems = config.maxItems ?? MAP_DEFAULT_MAX_ITEMS;
-  if (items.length > maxItems) {
-    throw ApplicationFailure.nonRetryable(`map "${node.id}": ${items.length} items exceed maxItems (${maxItems})`, 'MapTooManyItems');
-  }
-  const total = items.length;
-  const tolerated = toleratedCount(config.toleratedFailures, total);
-  const reuse = options.previous === undefined ? undefined : reusableItems(options.previous, total);
   const cost = bodyCost(config.body, (type) => executionOf(type) === 'inline');
   const limits = env.limits ?? {};
-  const plan = planMap(total, cost, config.maxConcurrency ?? MAP_DEFAULT_CONCURRENCY, limits.inlineOperations ?? INLINE_OPERATIONS, limits.batchSize);
+  const concurrency = config.maxConcurrency ?? MAP_DEFAULT_CONCURRENCY;
+  const inlineBudget = limits.inlineOperations ?? INLINE_OPERATIONS;
+  const batchSize = planMap(Number.MAX_SAFE_INTEGER, cost, concurrency, inlineBudget, limits.batchSize).batchSize;
 
-  let outcomes: ItemOutcome[];
-  if (plan.inline) {
-    outcomes = await runItems(
+  const listed = await listItems(node, config, context, env, maxItems, batchSize);
+  const total = 'items' in listed ? listed.items.length : listed.total;
+  const tolerated = toleratedCount(config.toleratedFailures, total);
+  const reuse = options.previous === undefined ? undefined : reusableItems(options.previous, total);
+  const plan = planMap(total, cost, concurrency, inlineBudget, limits.batchSize);
+
+  if (plan.inline && 'items' in listed) {
+    const outcomes = await runItems(
       {
         nodeId: node.id,
         body: config.body,
         output: config.output,
-        items,
+        items: listed.items,
         firstIndex: 0,
         skip: reuse && new Set(reuse.keys()),
         concurrency: plan.itemsPerWorkflow,
@@ -115,24 +115,86 @@ async function runMap(node: NodeDef, context: ExpressionContext, idPrefix: strin
       env,
     );
     for (const [index, output] of reuse ?? []) outcomes.push({ index, status: 'SUCCEEDED', output, attempt: 0 });
-  } else {
-    const input: MapWorkflowInput = {
-      ...scopeOf({ ...node, config: { ...config } }, context, idPrefix, env),
-      items,
-      output: config.output,
-      plan,
-      tolerated,
-      ...(reuse && { reuse: Object.fromEntries(reuse) }),
-    };
-    return runChild(MAP_WORKFLOW_TYPE, node, idPrefix, input);
+    return settleMap(node.id, total, tolerated, outcomes);
   }
-  return settleMap(node.id, total, tolerated, outcomes);
+  const chunks = 'items' in listed ? inlineChunks(listed.items, batchSize) : listed.chunks;
+  const input: MapWorkflowInput = {
+    ...scopeOf({ ...node, config: { ...config } }, context, idPrefix, env),
+    total,
+    chunks,
+    output: config.output,
+    plan,
+    tolerated,
+    ...(reuse && { reuse: Object.fromEntries(reuse) }),
+  };
+  return runChild(MAP_WORKFLOW_TYPE, node, idPrefix, input);
+}
+
+/** Items listed in the workflow itself at most this large; larger lists are stored by the store activity. */
+const ITEMS_INLINE_BYTES = 256 * 1024;
+
+/**
+ * Evaluates `items`: in the workflow when it reads no stored output and yields a small list;
+ * otherwise in an activity that resolves stored outputs and stores the list in batches, so a
+ * large list never enters a workflow history whole.
+ */
+async function listItems(
+  node: NodeDef,
+  config: MapConfig,
+  context: ExpressionContext,
+  env: IterationEnv,
+  maxItems: number,
+  batchSize: number,
+): Promise<{ items: unknown[] } | { total: number; chunks: ItemsChunk[] }> {
+  if (!readsStoredOutput(context)) {
+    const evaluated = await env.compiler.evaluate(config.items, context);
+    if (evaluated !== null && !Array.isArray(evaluated)) {
+      throw ApplicationFailure.nonRetryable(
+        `map "${node.id}": items must evaluate to an array, got ${typeof evaluated} (wrap a single value in [ ])`,
+        'MapItemsNotArray',
+      );
+    }
+    const items = evaluated ?? [];
+    if (items.length > maxItems) {
+      throw ApplicationFailure.nonRetryable(`map "${node.id}": ${items.length} items exceed maxItems (${maxItems})`, 'MapTooManyItems');
+    }
+    if (JSON.stringify(items).length <= ITEMS_INLINE_BYTES) return { items };
+  }
+  const listed = await store.evaluateMapItems({
+    executionId: context.execution.id,
+    nodeId: node.id,
+    expression: config.items,
+    context,
+    maxItems,
+    batchSize,
+    batchBytes: BATCH_INPUT_BYTES,
+  });
+  if ('error' in listed) throw ApplicationFailure.nonRetryable(`map "${node.id}": ${listed.error.message}`, listed.error.type);
+  return listed;
+}
+
+function readsStoredOutput(context: ExpressionContext): boolean {
+  return Object.values(context.nodes).some((n) => {
+    const output = n.output as { $trellisRef?: unknown } | null | undefined;
+    return output !== null && typeof output === 'object' && typeof output.$trellisRef === 'string';
+  });
+}
+
+function inlineChunks(items: unknown[], batchSize: number): ItemsChunk[] {
+  const sizes = items.map((item) => JSON.stringify(item ?? null).length);
+  return itemRanges(items.length, batchSize)
+    .flatMap((range) => splitBySize(range, (i) => sizes[i]!))
+    .map((range) => ({ ...range, items: items.slice(range.start, range.end) }));
 }
 
 /** Folds outcomes into the node's result; past the tolerated failures the node fails. */
 export function settleMap(nodeId: string, total: number, tolerated: number, outcomes: Iterable<ItemOutcome>): Settled {
   if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('map cancelled');
-  const output = mapOutput(total, outcomes);
+  return settleMapOutput(nodeId, tolerated, mapOutput(total, outcomes));
+}
+
+export function settleMapOutput(nodeId: string, tolerated: number, output: MapOutput): Settled {
+  const total = output.counts.total;
   const attempt = 1;
   if (output.counts.failed <= tolerated) return { status: 'SUCCEEDED', output, attempt };
   const first = output.failures.find((f) => f.error.type !== 'Cancelled') ?? output.failures[0]!;

@@ -1,6 +1,15 @@
-import { CancellationScope, CancelledFailure, condition, continueAsNew, executeChild, isCancellation, workflowInfo } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  CancelledFailure,
+  condition,
+  continueAsNew,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { ExpressionCompiler } from '../domain/expressions';
-import { itemRanges, splitBySize, type ItemOutcome, type ItemRange, type LoopConfig } from '../domain/iteration';
+import type { ItemRange, LoopConfig, MapConfig, MapOutput } from '../domain/iteration';
 import { describeFailure } from './failures';
 import {
   MAP_BATCH_WORKFLOW_TYPE,
@@ -12,7 +21,8 @@ import {
   type MapProgress,
   type MapWorkflowInput,
 } from './iteration-contract';
-import { bodyEnv, settleMap } from './iteration-node';
+import { bodyEnv, settleMapOutput } from './iteration-node';
+import type { IterationStoreActivities, ItemsChunk, ResultsChunk } from './iteration-store-contract';
 import { runLoopIterations } from './loop-iterations';
 import { runItems } from './map-items';
 
@@ -26,31 +36,31 @@ function historyIsLong(limits: IterationLimits | undefined): boolean {
   return info.continueAsNewSuggested || info.historyLength > events || info.historySize > HISTORY_BYTES_BUDGET;
 }
 
+const store = proxyActivities<IterationStoreActivities>({ startToCloseTimeout: '2m', retry: { maximumAttempts: 5 } });
+
+/** A batch's results above this size are stored, so the coordinator's history holds a reference. */
+const RESULTS_INLINE_BYTES = 16 * 1024;
+/** The map's `results` above this size are stored as one value (the output store's threshold). */
+const OUTPUT_INLINE_BYTES = 256 * 1024;
+
 /**
- * A map node too large for its parent's history: runs item ranges as `mapBatchWorkflow` children,
- * at most `plan.window` at a time, and continues as new with its progress when its own history
- * grows long. Returns the node's result; it only fails when cancelled.
+ * A map node too large for its parent's history: runs its item chunks as `mapBatchWorkflow`
+ * children, at most `plan.window` at a time, and continues as new with its progress (results
+ * by reference) when its own history grows long. Returns the node's result; fails only when cancelled.
  */
 export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationResult> {
-  const { plan, items } = input;
-  const total = items.length;
+  const { plan, chunks, total } = input;
   const reuse = input.reuse ?? {};
-  const progress: MapProgress = input.progress ?? { nextRange: 0, results: new Array<unknown>(total).fill(null), failures: [], succeeded: 0, generation: 1 };
-  const ranges = batchRanges(items, plan.batchSize);
+  const progress: MapProgress = input.progress ?? { nextChunk: 0, results: [], failures: [], succeeded: 0, generation: 1 };
   const children = new CancellationScope({ cancellable: true });
   let running = 0;
   let stopped = false;
 
-  const record = (outcomes: ItemOutcome[]): void => {
-    for (const o of outcomes) {
-      if (o.status === 'SUCCEEDED') {
-        progress.results[o.index] = o.output ?? null;
-        progress.succeeded++;
-      } else {
-        progress.failures.push({ index: o.index, error: o.error ?? { type: 'Cancelled', message: 'cancelled' } });
-      }
-    }
+  const record = (batch: MapBatchResult): void => {
     running--;
+    progress.succeeded += batch.succeeded;
+    progress.failures.push(...batch.failures);
+    progress.results.push(batch.results);
     if (progress.failures.length > input.tolerated && !stopped) {
       stopped = true;
       children.cancel();
@@ -58,89 +68,104 @@ export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationRes
   };
 
   try {
-    while (progress.nextRange < ranges.length && !stopped) {
+    while (progress.nextChunk < chunks.length && !stopped) {
       if (historyIsLong(input.limits)) break;
       await condition(() => running < plan.window || stopped);
       if (stopped) break;
-      const range = ranges[progress.nextRange++]!;
-      const skip = indexesIn(range).filter((i) => Object.hasOwn(reuse, String(i)));
-      if (skip.length === range.end - range.start) continue;
+      const chunk = chunks[progress.nextChunk++]!;
+      const reused = reusedIn(chunk, reuse);
+      if (Object.keys(reused).length === chunk.end - chunk.start) {
+        progress.succeeded += chunk.end - chunk.start;
+        progress.results.push({ start: chunk.start, end: chunk.end, results: indexesIn(chunk).map((i) => reused[String(i)]) });
+        continue;
+      }
       running++;
-      void children.run(() => runBatch(input, range, skip)).then(record, (err: unknown) => record(failedRange(range, skip, err)));
+      void children.run(() => runBatch(input, chunk, reused)).then(record, (err: unknown) => record(failedBatch(chunk, reused, err)));
     }
   } finally {
     await CancellationScope.nonCancellable(() => condition(() => running === 0));
   }
   if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('map cancelled');
-  if (progress.nextRange < ranges.length && !stopped) {
+  if (progress.nextChunk < chunks.length && !stopped) {
     await continueAsNew<typeof mapWorkflow>({ ...input, progress: { ...progress, generation: progress.generation + 1 } });
   }
-  // Every range before nextRange has finished (the window drained); later ones never ran.
-  const failed = new Map(progress.failures.map((f) => [f.index, f.error]));
-  const doneUntil = progress.nextRange >= ranges.length ? total : ranges[progress.nextRange]!.start;
-  const outcomes: ItemOutcome[] = [];
-  for (let index = 0; index < doneUntil; index++) {
-    const error = failed.get(index);
-    if (error) outcomes.push({ index, status: 'FAILED', error });
-    else if (Object.hasOwn(reuse, String(index))) outcomes.push({ index, status: 'SUCCEEDED', output: reuse[String(index)], attempt: 0 });
-    else outcomes.push({ index, status: 'SUCCEEDED', output: progress.results[index] ?? null });
+  // Chunks never started (the failure budget ran out) count as cancelled items.
+  for (const chunk of chunks.slice(progress.nextChunk)) {
+    for (const index of indexesIn(chunk)) progress.failures.push({ index, error: { type: 'Cancelled', message: 'not run: the map stopped first' } });
   }
-  return settleMap(input.node.id, total, input.tolerated, outcomes);
+  const failures = progress.failures.sort((a, b) => a.index - b.index);
+  const results = await joinResults(input, progress.results);
+  const output: MapOutput = { results, counts: { total, succeeded: total - failures.length, failed: failures.length }, failures };
+  return settleMapOutput(input.node.id, input.tolerated, output);
 }
 
-/** Ranges of at most `batchSize` items, cut further so no batch input passes the payload budget. */
-function batchRanges(items: unknown[], batchSize: number): ItemRange[] {
-  const sizes = items.map((item) => JSON.stringify(item ?? null).length);
-  return itemRanges(items.length, batchSize).flatMap((range) => splitBySize(range, (i) => sizes[i]!));
+function reusedIn(range: ItemRange, reuse: Record<string, unknown>): Record<string, unknown> {
+  const found: Record<string, unknown> = {};
+  for (const i of indexesIn(range)) if (Object.hasOwn(reuse, String(i))) found[String(i)] = reuse[String(i)];
+  return found;
+}
+
+/** Every batch's results in item order: joined here when small and inline, else by the store. */
+async function joinResults(input: MapWorkflowInput, chunks: ResultsChunk[]): Promise<unknown> {
+  const inline = chunks.every((c) => c.results !== undefined);
+  if (inline && JSON.stringify(chunks).length <= OUTPUT_INLINE_BYTES) {
+    const results = new Array<unknown>(input.total).fill(null);
+    for (const c of chunks) c.results!.forEach((r, k) => (results[c.start + k] = r ?? null));
+    return results;
+  }
+  return store.assembleMapResults({ executionId: input.context.execution.id, nodeId: input.node.id, chunks, inlineBytes: OUTPUT_INLINE_BYTES });
 }
 
 function indexesIn(range: ItemRange): number[] {
   return Array.from({ length: range.end - range.start }, (_, k) => range.start + k);
 }
 
-async function runBatch(input: MapWorkflowInput, range: ItemRange, skip: number[]): Promise<ItemOutcome[]> {
+async function runBatch(input: MapWorkflowInput, chunk: ItemsChunk, reuse: Record<string, unknown>): Promise<MapBatchResult> {
   const batch: MapBatchInput = {
     node: input.node,
     context: input.context,
     defaults: input.defaults,
     idPrefix: input.idPrefix,
-    range,
-    items: input.items.slice(range.start, range.end),
+    chunk,
     output: input.output,
     concurrency: input.plan.itemsPerWorkflow,
     maxFailures: input.tolerated,
     ...(input.limits && { limits: input.limits }),
-    ...(skip.length > 0 && { skip }),
+    ...(Object.keys(reuse).length > 0 && { reuse }),
   };
-  const result = await executeChild<typeof mapBatchWorkflow>(MAP_BATCH_WORKFLOW_TYPE, {
-    workflowId: `${workflowInfo().workflowId}.${range.start}-${range.end - 1}`,
+  return executeChild<typeof mapBatchWorkflow>(MAP_BATCH_WORKFLOW_TYPE, {
+    workflowId: `${workflowInfo().workflowId}.${chunk.start}-${chunk.end - 1}`,
     args: [batch],
   });
-  return result.outcomes;
 }
 
-/** A batch child that failed as a whole (terminated, timed out) fails each of its items. */
-function failedRange(range: ItemRange, skip: number[], err: unknown): ItemOutcome[] {
-  const skipped = new Set(skip);
-  const status = isCancellation(err) ? 'CANCELLED' : 'FAILED';
+/** A batch child that failed as a whole (terminated, timed out, cancelled) fails each of its items. */
+function failedBatch(chunk: ItemsChunk, reuse: Record<string, unknown>, err: unknown): MapBatchResult {
   const { error } = describeFailure(err, () => 1);
-  return indexesIn(range)
-    .filter((i) => !skipped.has(i))
-    .map((index) => ({ index, status, error }));
+  const failed = isCancellation(err) ? { type: 'Cancelled', message: 'cancelled' } : error;
+  const indexes = indexesIn(chunk);
+  return {
+    succeeded: Object.keys(reuse).length,
+    failures: indexes.filter((i) => !Object.hasOwn(reuse, String(i))).map((index) => ({ index, error: failed })),
+    results: { start: chunk.start, end: chunk.end, results: indexes.map((i) => reuse[String(i)] ?? null) },
+  };
 }
 
-/** One range of a map's items, run with a sliding window inside this workflow. */
+/** One chunk of a map's items, run with a sliding window inside this workflow. */
 export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchResult> {
-  const config = input.node.config as { body: Parameters<typeof runItems>[0]['body'] };
+  const config = input.node.config as unknown as MapConfig;
   const env = bodyEnv(new ExpressionCompiler(), input.defaults, input.limits);
+  const { chunk } = input;
+  const items = chunk.items ?? (await store.loadMapItems(chunk));
+  const reuse = input.reuse ?? {};
   const outcomes = await runItems(
     {
       nodeId: input.node.id,
       body: config.body,
       output: input.output,
-      items: input.items,
-      firstIndex: input.range.start,
-      skip: new Set(input.skip ?? []),
+      items,
+      firstIndex: chunk.start,
+      skip: new Set(Object.keys(reuse).map(Number)),
       concurrency: input.concurrency,
       maxFailures: input.maxFailures,
       context: input.context,
@@ -149,7 +174,25 @@ export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchRe
     env,
   );
   if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('map batch cancelled');
-  return { outcomes };
+  const results = indexesIn(chunk).map((i) => reuse[String(i)] ?? null);
+  const failures: MapBatchResult['failures'] = [];
+  const ran = new Set<number>();
+  let succeeded = Object.keys(reuse).length;
+  for (const o of outcomes) {
+    ran.add(o.index);
+    if (o.status === 'SUCCEEDED') {
+      succeeded++;
+      results[o.index - chunk.start] = o.output ?? null;
+    } else failures.push({ index: o.index, error: o.error ?? { type: 'Cancelled', message: 'cancelled' } });
+  }
+  for (const index of indexesIn(chunk)) {
+    if (!ran.has(index) && !Object.hasOwn(reuse, String(index))) failures.push({ index, error: { type: 'Cancelled', message: 'not run: the map stopped first' } });
+  }
+  let stored: ResultsChunk = { start: chunk.start, end: chunk.end, results };
+  if (JSON.stringify(results).length > RESULTS_INLINE_BYTES) {
+    stored = await store.storeMapResults({ executionId: input.context.execution.id, nodeId: input.node.id, chunk: stored });
+  }
+  return { succeeded, failures, results: stored };
 }
 
 /** A loop node with many iterations: runs them, continuing as new with its progress. */

@@ -1,11 +1,17 @@
-import { sleep } from '@temporalio/workflow';
+import { CancellationScope, proxyActivities, sleep } from '@temporalio/workflow';
 import type { ExpressionContext } from '../domain/expressions';
 import { durationMs } from '../domain/duration';
 import { sinkIds, type LoopConfig } from '../domain/iteration';
 import { runBody, type BodyContext, type BodyEnv } from './body-run';
 import type { LoopProgress } from './iteration-contract';
 import { bodyResult } from './map-items';
+import type { MapItemsActivities } from './map-items-contract';
 import type { Settled } from './node-runners';
+
+const itemsMirror = proxyActivities<MapItemsActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '15s', maximumAttempts: 20 },
+});
 
 /** Either the loop ended (`settled`) or it stopped to continue as new (`progress`). */
 export interface LoopStep {
@@ -42,7 +48,14 @@ export async function runLoopIterations(
       return { settled: { status: body.status, output: outputOf(), error, attempt: body.attempt }, progress: { iteration, last, kept } };
     }
     last = await bodyResult(body, base, sinks, undefined, env);
-    if (keep > 0) kept = [...kept, { iteration, result: last }].slice(-keep);
+    if (keep > 0) {
+      kept = [...kept, { iteration, result: last }].slice(-keep);
+      // The mirror keeps the last `keepLast` iterations as item rows (index = iteration).
+      const row = { index: iteration, status: 'SUCCEEDED' as const, attempt: body.attempt, output: last, finishedAt: new Date().toISOString() };
+      await CancellationScope.nonCancellable(() =>
+        itemsMirror.recordMapItems({ executionId: context.execution.id, nodeId, items: [row], keepLast: keep }).catch(() => undefined),
+      );
+    }
     const done = await env.compiler.evaluate(config.until, { ...base, nodes: { ...base.nodes, ...body.nodes } } as ExpressionContext);
     if (done === true) return { settled: { status: 'SUCCEEDED', output: outputOf(), attempt: 1 }, progress: { iteration, last, kept } };
     if (iteration >= config.maxIterations) {

@@ -132,6 +132,42 @@ describe('map nodes on a real Temporal server', () => {
     expect(starts).toHaveLength(120);
   });
 
+  serverIt('maps a list stored by reference and hands large results to a downstream activity by reference', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'big-list',
+      nodes: [
+        // ~300 KB of items: over the output store's threshold, so the run only holds a reference.
+        { id: 'list', type: 'probe', config: { value: '{{ [1..300].{ "id": $, "pad": $pad("", 1000, "x") } }}' } },
+        {
+          id: 'each',
+          type: 'map',
+          config: {
+            items: 'nodes.list.output.value',
+            maxConcurrency: 100,
+            body: { nodes: [{ id: 'pass', type: 'noop' }] },
+            output: 'item',
+          },
+        },
+        { id: 'post', type: 'http', config: { method: 'POST', url: "{{ input.base & '/bulk' }}", body: '{{ nodes.each.output.results }}' } },
+        { id: 'count', type: 'transform', config: { expression: 'nodes.each.output.counts' } },
+      ],
+      edges: [
+        { from: 'list', to: 'each' },
+        { from: 'each', to: 'post' },
+        { from: 'each', to: 'count' },
+      ],
+    };
+    const handle = await h.start('map-stored-items', definition, { base: h.httpBase });
+    const { result } = await h.outcome(handle, 'map-stored-items');
+    expect(result?.status).toBe('SUCCEEDED');
+    expect(result?.outputs.list).toMatchObject({ $trellisRef: expect.any(String) });
+    expect(result?.outputs.count).toEqual({ total: 300, succeeded: 300, failed: 0 });
+    expect((result?.outputs.each as MapOutput).results).toMatchObject({ $trellisRef: expect.any(String) });
+    expect(result?.outputs.post).toMatchObject({ status: 201, body: { received: 300 } });
+    const history = await h.server.env.client.workflow.getHandle(`${handle.workflowId}.each`).fetchHistory();
+    expect(history.events!.length).toBeLessThan(200);
+  }, 180_000);
+
   serverIt('tolerates failures up to the limit, with null results and a failures list', async (h) => {
     const definition = probeMap({ items: '[0..9]', toleratedFailures: { count: 3 } }, { failTimes: '{{ item % 4 = 0 ? 9 : 0 }}', nonRetryable: true });
     const handle = await h.start('map-tolerated', definition);
@@ -184,6 +220,48 @@ describe('map nodes on a real Temporal server', () => {
     expect(result?.status).toBe('SUCCEEDED');
     expect((result!.outputs.each as MapOutput).results).toEqual(Array.from({ length: 10 }, (_, i) => i * 10));
     expect(journalOf(second.workflowId).filter((e) => e.event === 'start')).toHaveLength(2);
+  });
+});
+
+describe('the mirror of map and loop nodes', () => {
+  serverIt('writes one row per map item and the last keepLast loop iterations', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'mirrored',
+      nodes: [
+        {
+          id: 'each',
+          type: 'map',
+          config: {
+            items: '[0..29]',
+            toleratedFailures: { count: 5 },
+            body: { nodes: [{ id: 'work', type: 'probe', config: { value: '{{ item }}', failTimes: '{{ item % 10 = 3 ? 9 : 0 }}', nonRetryable: true } }] },
+            output: 'nodes.work.output.value',
+          },
+        },
+        {
+          id: 'poll',
+          type: 'loop',
+          config: {
+            body: { nodes: [{ id: 'tick', type: 'transform', config: { expression: 'iteration * 10' } }] },
+            until: 'iteration = 6',
+            maxIterations: 10,
+            keepLast: 2,
+          },
+        },
+      ],
+    };
+    const workflowId = `mirrored-${Date.now()}`;
+    const version = await h.store(workflowId, definition);
+    const handle = await h.start('map-mirrored', definition, undefined, { workflowId, version });
+    const { result } = await h.outcome(handle, 'map-mirrored');
+    expect(result?.status).toBe('SUCCEEDED');
+    const db = h.database.db;
+    const items = await db.mapItem.findMany({ where: { executionId: handle.workflowId, nodeId: 'each' }, orderBy: { index: 'asc' } });
+    expect(items.map((i) => i.index)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(items.filter((i) => i.status === 'FAILED').map((i) => i.index)).toEqual([3, 13, 23]);
+    expect(items[4]).toMatchObject({ status: 'SUCCEEDED', output: 4, attempt: 1 });
+    const kept = await db.mapItem.findMany({ where: { executionId: handle.workflowId, nodeId: 'poll' }, orderBy: { index: 'asc' } });
+    expect(kept.map((k) => [k.index, k.output])).toEqual([[5, 50], [6, 60]]);
   });
 });
 
