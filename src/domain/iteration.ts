@@ -16,6 +16,13 @@ export const LOOP_MAX_ITERATIONS_LIMIT = 10_000_000;
 export const MAX_BODY_DEPTH = 8;
 /** Never more than this many activities or children pending in one workflow (DESIGN.md §1). */
 export const MAX_PENDING_PER_WORKFLOW = 500;
+/**
+ * Items in flight in one workflow. Each finishing item starts the next in the same workflow
+ * task, and a task must finish within 10s: a burst of hundreds of completions, each evaluating
+ * templates for its successor, did not on a loaded worker. More concurrency comes from more
+ * batch children in the window.
+ */
+export const MAX_ITEMS_PER_WORKFLOW = 100;
 
 /** The body is checked as a definition of its own (validate.ts); its schema here stays loose. */
 const BodySchema = Type.Object(
@@ -163,7 +170,7 @@ export function planMap(
   batchItems?: number,
 ): MapPlan {
   const widest = Math.max(1, Math.floor(MAX_PENDING_PER_WORKFLOW / cost));
-  const itemsPerWorkflow = Math.max(1, Math.min(maxConcurrency, widest));
+  const itemsPerWorkflow = Math.max(1, Math.min(maxConcurrency, widest, MAX_ITEMS_PER_WORKFLOW));
   if (total * cost <= inlineBudget) return { inline: true, batchSize: total, window: 1, itemsPerWorkflow };
   const batchSize = Math.max(1, Math.min(batchItems ?? Infinity, Math.floor(OPERATIONS_PER_HISTORY / cost)));
   const window = Math.max(1, Math.min(MAX_PENDING_PER_WORKFLOW, Math.ceil(maxConcurrency / Math.min(itemsPerWorkflow, batchSize))));
