@@ -58,7 +58,7 @@ export async function runBody(body: Body, base: BodyContext, idPrefix: string, e
     const scope = new CancellationScope({ cancellable: true, parent: bodyScope });
     scopes.set(id, scope);
     scope
-      .run(() => runBodyNode(node, context, `${idPrefix}${node.id}`, env))
+      .run(() => runBodyNode(node, context, idPrefix, env))
       .then(
         (settled) => settle(id, settled),
         (err: unknown) => settle(id, failureOf(node, err, env)),
@@ -100,9 +100,11 @@ export async function runBody(body: Body, base: BodyContext, idPrefix: string, e
   return { status: 'SUCCEEDED', nodes: states, attempt };
 }
 
-async function runBodyNode(node: NodeDef, context: () => BodyContext, id: string, env: BodyEnv): Promise<Settled> {
+async function runBodyNode(node: NodeDef, context: () => BodyContext, idPrefix: string, env: BodyEnv): Promise<Settled> {
   const execution = executionOf(node.type);
-  if (execution === 'map' || execution === 'loop') return env.runIteration(node, context(), `${id}.`);
+  // A nested map or loop prefixes its own items' ids with its node id (`outer[2].inner[1].leaf`).
+  if (execution === 'map' || execution === 'loop') return env.runIteration(node, context(), idPrefix);
+  const id = `${idPrefix}${node.id}`;
   const spec = BUILTIN_CATALOG.get(node.type);
   const raw = node.config ?? {};
   const templated = containsTemplate(raw, spec?.expressionFields);

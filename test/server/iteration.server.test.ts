@@ -107,6 +107,53 @@ describe('map nodes on a real Temporal server', () => {
     expect(out.failures).toEqual([]);
   });
 
+  serverIt('nests: a loop and a map inside a map body see their own item and the enclosing one', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'nested',
+      nodes: [
+        { id: 'base', type: 'transform', config: { expression: '100' } },
+        {
+          id: 'outer',
+          type: 'map',
+          config: {
+            items: '[1, 2, 3]',
+            body: {
+              nodes: [
+                {
+                  id: 'count',
+                  type: 'loop',
+                  config: { body: { nodes: [{ id: 'step', type: 'transform', config: { expression: 'iteration' } }] }, until: 'iteration >= item', maxIterations: 5 },
+                },
+                {
+                  id: 'inner',
+                  type: 'map',
+                  config: {
+                    items: '[1..item]',
+                    body: { nodes: [{ id: 'leaf', type: 'probe', config: { value: '{{ nodes.base.output + item }}' } }] },
+                    output: 'nodes.leaf.output.value',
+                  },
+                },
+              ],
+              edges: [{ from: 'count', to: 'inner' }],
+            },
+            output: '{ "loops": nodes.count.output.iterations, "inner": nodes.inner.output.results }',
+          },
+        },
+      ],
+      edges: [{ from: 'base', to: 'outer' }],
+    };
+    const handle = await h.start('map-nested', definition);
+    const { result } = await h.outcome(handle, 'map-nested');
+    expect(result?.status).toBe('SUCCEEDED');
+    expect((result!.outputs.outer as MapOutput).results).toEqual([
+      { loops: 1, inner: [101] },
+      { loops: 2, inner: [101, 102] },
+      { loops: 3, inner: [101, 102, 103] },
+    ]);
+    const ids = (await handle.fetchHistory()).events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityId ?? []);
+    expect(ids).toContain('outer[2].inner[1].leaf');
+  });
+
   serverIt('an empty list succeeds with empty results', async (h) => {
     const handle = await h.start('map-empty', probeMap({ items: '[]' }));
     const { result } = await h.outcome(handle, 'map-empty');
