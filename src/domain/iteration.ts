@@ -144,8 +144,12 @@ export function bodyCost(body: Body, isInline: (type: string) => boolean): numbe
   return Math.max(1, body.nodes.filter((n) => !isInline(n.type)).length);
 }
 
-/** Budget of body operations one workflow history takes before work moves to children. */
-export const OPERATIONS_PER_HISTORY = 1_000;
+/**
+ * Body operations per batch child. Small enough that replaying a whole batch's history (after a
+ * worker restart or cache eviction) stays well inside the 10s workflow task timeout on a busy
+ * worker; 1,000 did not on a loaded 2-core machine.
+ */
+export const OPERATIONS_PER_HISTORY = 250;
 /** Item payload bytes per batch child (its input is one payload in its history). */
 export const BATCH_INPUT_BYTES = 512 * 1024;
 
@@ -166,7 +170,7 @@ export function planMap(
   total: number,
   cost: number,
   maxConcurrency: number,
-  inlineBudget = OPERATIONS_PER_HISTORY / 5,
+  inlineBudget = 200,
   batchItems?: number,
 ): MapPlan {
   const widest = Math.max(1, Math.floor(MAX_PENDING_PER_WORKFLOW / cost));

@@ -7,7 +7,7 @@ import type { Settled } from './node-runners';
 /**
  * Inputs and results of the workflows a map or loop node starts when its work does not fit in
  * the history of the workflow it belongs to. Their ids derive from the execution id, the node id
- * and the item range (`<execution>.each_order`, `<execution>.each_order.0-999`), so each stays
+ * and the item range (`<execution>.each_order`, `<execution>.each_order.0-249`), so each stays
  * recognisable in the Temporal Web UI.
  */
 

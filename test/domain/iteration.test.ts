@@ -155,7 +155,7 @@ describe('iteration planning helpers', () => {
         expect(plan.itemsPerWorkflow * cost <= MAX_PENDING_PER_WORKFLOW || plan.itemsPerWorkflow === 1).toBe(true);
         expect(plan.itemsPerWorkflow).toBeLessThanOrEqual(conc);
         expect(plan.window).toBeLessThanOrEqual(MAX_PENDING_PER_WORKFLOW);
-        if (!plan.inline) expect(plan.batchSize * cost).toBeLessThanOrEqual(Math.max(cost, 1_000));
+        if (!plan.inline) expect(plan.batchSize * cost).toBeLessThanOrEqual(Math.max(cost, 250));
       }),
     );
   });
