@@ -174,11 +174,14 @@ export function planMap(
   batchItems?: number,
 ): MapPlan {
   const widest = Math.max(1, Math.floor(MAX_PENDING_PER_WORKFLOW / cost));
-  const itemsPerWorkflow = Math.max(1, Math.min(maxConcurrency, widest, MAX_ITEMS_PER_WORKFLOW));
-  if (total * cost <= inlineBudget) return { inline: true, batchSize: total, window: 1, itemsPerWorkflow };
+  const inOneWorkflow = Math.max(1, Math.min(maxConcurrency, widest, MAX_ITEMS_PER_WORKFLOW));
+  if (total * cost <= inlineBudget) return { inline: true, batchSize: total, window: 1, itemsPerWorkflow: inOneWorkflow };
   const batchSize = Math.max(1, Math.min(batchItems ?? Infinity, Math.floor(OPERATIONS_PER_HISTORY / cost)));
-  const window = Math.max(1, Math.min(MAX_PENDING_PER_WORKFLOW, Math.ceil(maxConcurrency / Math.min(itemsPerWorkflow, batchSize))));
-  return { inline: false, batchSize, window, itemsPerWorkflow: Math.min(itemsPerWorkflow, batchSize) };
+  // Spread the concurrency over several batches at once (up to 4 per window): their workflow
+  // tasks run side by side and one batch's tail does not idle the whole map.
+  const itemsPerWorkflow = Math.max(1, Math.min(inOneWorkflow, batchSize, Math.ceil(maxConcurrency / 4)));
+  const window = Math.max(1, Math.min(MAX_PENDING_PER_WORKFLOW, Math.floor(maxConcurrency / itemsPerWorkflow)));
+  return { inline: false, batchSize, window, itemsPerWorkflow };
 }
 
 /** Cuts a range further so no batch's items exceed the byte budget (sizes known per item). */

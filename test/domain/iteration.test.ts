@@ -155,6 +155,8 @@ describe('iteration planning helpers', () => {
         expect(plan.itemsPerWorkflow * cost <= MAX_PENDING_PER_WORKFLOW || plan.itemsPerWorkflow === 1).toBe(true);
         expect(plan.itemsPerWorkflow).toBeLessThanOrEqual(conc);
         expect(plan.window).toBeLessThanOrEqual(MAX_PENDING_PER_WORKFLOW);
+        // The window of batch children never runs more items at once than maxConcurrency.
+        if (!plan.inline) expect(plan.window * plan.itemsPerWorkflow).toBeLessThanOrEqual(conc);
         if (!plan.inline) expect(plan.batchSize * cost).toBeLessThanOrEqual(Math.max(cost, 250));
       }),
     );

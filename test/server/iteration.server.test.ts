@@ -257,16 +257,22 @@ describe('map nodes on a real Temporal server', () => {
   });
 
   serverIt('retry from failure re-runs only the items that did not succeed', async (h) => {
-    const definition = probeMap({ items: '[0..9]' }, { failTimes: '{{ $contains(input.failing, "," & item & ",") ? 9 : 0 }}', nonRetryable: true });
+    // One item at a time: items 3 and 7 fail, the second failure is past the tolerated one, 8 and 9 never run.
+    const definition = probeMap(
+      { items: '[0..9]', maxConcurrency: 1, toleratedFailures: { count: 1 } },
+      { failTimes: '{{ $contains(input.failing, "," & item & ",") ? 9 : 0 }}', nonRetryable: true },
+    );
     const first = await h.start('map-retry-first', definition, { failing: ',3,7,' });
     const failed = await h.outcome(first, 'map-retry-first');
     expect(failed.result?.status).toBe('FAILED');
-    const previous = (await first.query('state' as never) as { nodes: Record<string, { output: unknown }> }).nodes.each!.output;
+    const previous = ((await first.query('state' as never)) as { nodes: Record<string, { output: unknown }> }).nodes.each!.output as MapOutput;
+    expect(previous.failures.map((f) => [f.index, f.error.type])).toEqual([[3, 'ProbeFailure'], [7, 'ProbeFailure'], [8, 'Cancelled'], [9, 'Cancelled']]);
     const second = await h.start('map-retry-second', definition, { failing: ',' }, { reuseItems: { each: previous } });
     const { result } = await h.outcome(second, 'map-retry-second');
     expect(result?.status).toBe('SUCCEEDED');
     expect((result!.outputs.each as MapOutput).results).toEqual(Array.from({ length: 10 }, (_, i) => i * 10));
-    expect(journalOf(second.workflowId).filter((e) => e.event === 'start')).toHaveLength(2);
+    const reran = journalOf(second.workflowId).filter((e) => e.event === 'start');
+    expect(reran).toHaveLength(4);
   });
 });
 
