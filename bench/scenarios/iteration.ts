@@ -62,7 +62,9 @@ export async function iteration(env: BenchEnv, runs: number) {
     await env.client.workflow.execute('handWrittenSlidingWindow', { taskQueue: env.taskQueue, workflowId: baselineId, args: [n, 1_000, Math.ceil(big / 500), 500] });
     const baselineMs = performance.now() - t1;
     const trellisHistories = await histories(env, rootId);
+    const loop = await loopScale(env, Number(process.env.BENCH_LOOP_ITERATIONS ?? 10_000));
     return {
+      loop,
       map1000,
       mapLarge: {
         items: n,
@@ -78,4 +80,27 @@ export async function iteration(env: BenchEnv, runs: number) {
   } finally {
     clearInterval(sampler);
   }
+}
+
+/** A loop of `n` iterations (an in-workflow body): time and the largest history of the runs involved. */
+async function loopScale(env: BenchEnv, n: number) {
+  const definition: WorkflowDefinition = {
+    name: `loop-${n}`,
+    nodes: [
+      {
+        id: 'count',
+        type: 'loop',
+        config: {
+          body: { nodes: [{ id: 'step', type: 'transform', config: { expression: 'iteration * 2' } }] },
+          until: `iteration >= ${n}`,
+          maxIterations: n,
+        },
+      },
+    ],
+  };
+  const rootId = `bench-loop-${n}-${Date.now()}`;
+  const t0 = performance.now();
+  await env.client.workflow.execute('dagWorkflow', { taskQueue: env.taskQueue, workflowId: rootId, args: [{ definition }] });
+  const ms = performance.now() - t0;
+  return { iterations: n, ms: round(ms), ...(await histories(env, rootId)) };
 }

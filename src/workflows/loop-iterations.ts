@@ -2,11 +2,14 @@ import { CancellationScope, proxyActivities, sleep } from '@temporalio/workflow'
 import type { ExpressionContext } from '../domain/expressions';
 import { durationMs } from '../domain/duration';
 import { sinkIds, type LoopConfig } from '../domain/iteration';
+import { executionOf } from '../domain/node-types';
 import { runBody, type BodyContext, type BodyEnv } from './body-run';
 import type { LoopProgress } from './iteration-contract';
 import { bodyResult } from './map-items';
 import type { MapItemsActivities } from './map-items-contract';
 import type { Settled } from './node-runners';
+
+const INLINE_ITERATIONS_PER_TASK = 25;
 
 const itemsMirror = proxyActivities<MapItemsActivities>({
   startToCloseTimeout: '30s',
@@ -35,11 +38,15 @@ export async function runLoopIterations(
 ): Promise<LoopStep> {
   const sinks = sinkIds(config.body);
   const keep = config.keepLast ?? 0;
+  // Like inline-only map items: without a pause a loop that never waits on the server would run
+  // all its iterations in one workflow task, past its 10s timeout.
+  const neverWaits = config.interval === undefined && config.body.nodes.every((n) => executionOf(n.type) === 'inline');
   let { iteration, last, kept } = progress;
   // keepLast: the last iterations' results ride along as `recent`, so the mirror shows them.
   const outputOf = () => ({ iterations: iteration, last, ...(keep > 0 && { recent: kept }) });
   for (;;) {
     if (iteration > 0 && config.interval !== undefined) await sleep(durationMs(config.interval));
+    else if (neverWaits && iteration > 0 && iteration % INLINE_ITERATIONS_PER_TASK === 0) await sleep(1);
     iteration++;
     const base: BodyContext = { ...context, iteration };
     const body = await runBody(config.body, base, `${idPrefix}${nodeId}#${iteration}.`, env);
