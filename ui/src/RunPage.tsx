@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
+import { MapProgress, type ItemCounts } from './MapProgress';
 import {
   api,
   streamEvents,
@@ -30,6 +31,7 @@ export function RunPage({ id }: { id: string }) {
   const [message, setMessage] = useState<string>();
   const [config, setConfig] = useState<UiConfig>();
   const [now, setNow] = useState(Date.now());
+  const [itemCounts, setItemCounts] = useState<Map<string, ItemCounts>>(new Map());
   const status = useRef<RunStatus | undefined>(undefined);
   status.current = run?.status;
 
@@ -75,6 +77,10 @@ export function RunPage({ id }: { id: string }) {
           mergeNodes(snap.nodes);
         } else if (m.event === 'node') mergeNodes([data as NodeView]);
         else if (m.event === 'run') mergeRun(data as RunFields);
+        else if (m.event === 'items') {
+          const { nodeId, counts } = data as { nodeId: string; counts: ItemCounts };
+          setItemCounts((prev) => new Map(prev).set(nodeId, counts));
+        }
         if ((m.event === 'run' || m.event === 'snapshot') && status.current !== undefined) setNow(Date.now());
       },
       () => status.current !== undefined && status.current !== 'RUNNING',
@@ -185,6 +191,8 @@ export function RunPage({ id }: { id: string }) {
               view={nodes.get(selected)}
               now={now}
               runStatus={run.status}
+              executionId={id}
+              itemCounts={itemCounts.get(selected)}
               onApprove={(approved, data) =>
                 act(
                   () => api('POST', `/executions/${encodeURIComponent(id)}/nodes/${encodeURIComponent(selected)}/approve`, { approved, by: 'console', ...(data === undefined ? {} : { data }) }),
@@ -242,6 +250,8 @@ function NodePanel(props: {
   view: NodeView | undefined;
   now: number;
   runStatus: RunStatus;
+  executionId: string;
+  itemCounts?: ItemCounts;
   onApprove: (approved: boolean, data?: unknown) => Promise<void>;
 }) {
   const { nodeId, config, view, now, runStatus, onApprove } = props;
@@ -273,6 +283,7 @@ function NodePanel(props: {
           {view.finishedAt && <> · finished {when(view.finishedAt)}</>}
         </p>
       )}
+      <MapProgress executionId={props.executionId} nodeId={nodeId} type={type} output={view?.output ?? null} live={props.itemCounts} status={status} />
       {approvable && (
         <div className="approve">
           <textarea aria-label="approval data" className="small-area" placeholder='optional data (JSON), e.g. {"note": "ok"}' value={data} onChange={(e) => setData(e.target.value)} />

@@ -25,7 +25,7 @@ const EventsHeaders = Type.Object({
 export const ITEMS_EVENT_INTERVAL_MS = 1_000;
 
 interface SseEvent {
-  event: 'snapshot' | 'node' | 'run' | 'items';
+  event: 'snapshot' | 'node' | 'run';
   id: number;
   data: unknown;
 }
@@ -183,7 +183,8 @@ function streamExecution(options: {
     if (finished) return;
     const count = (status: string) => grouped.find((g) => g.status === status)?._count._all ?? 0;
     const counts = { recorded: grouped.reduce((n, g) => n + g._count._all, 0), succeeded: count('SUCCEEDED'), failed: count('FAILED'), cancelled: count('CANCELLED') };
-    write(res, { event: 'items', id: lastSeq ?? 0, data: { nodeId, counts } });
+    // No `id:` line: item counts are not a transition, and must not move the client's resume point.
+    res.write(`event: items\ndata: ${JSON.stringify({ nodeId, counts })}\n\n`);
   }
 
   schedule(() => send(options.since === undefined));
