@@ -1,19 +1,21 @@
 /**
  * Trellis vs hand-written Temporal code and the raw client, side by side on one worker and one
  * server. Needs a server: TEMPORAL_ADDRESS (default 127.0.0.1:7233). Prints JSON and a table.
- * BENCH_ONLY=overhead,api,history,memory,codec picks scenarios; BENCH_RUNS sets repetitions.
+ * BENCH_ONLY=overhead,api,history,memory,codec,iteration picks scenarios; BENCH_RUNS sets repetitions
+ * (iteration: BENCH_MAP_ITEMS, default 100,000, sizes the large map).
  */
 import os from 'node:os';
 import { round, startBenchEnv } from './env';
 import { apiScenarios } from './scenarios/api';
 import { historyGrowth } from './scenarios/history';
+import { iteration } from './scenarios/iteration';
 import { workerMemory } from './scenarios/memory';
 import { overhead } from './scenarios/overhead';
 import { codecOverhead } from './scenarios/codec';
 
 async function main(): Promise<void> {
   const runs = Number(process.env.BENCH_RUNS ?? 5);
-  const only = new Set((process.env.BENCH_ONLY ?? 'overhead,api,history,memory,codec').split(','));
+  const only = new Set((process.env.BENCH_ONLY ?? 'overhead,api,history,memory,codec,iteration').split(','));
   const env = await startBenchEnv();
   const results: Record<string, unknown> = {};
   try {
@@ -22,6 +24,7 @@ async function main(): Promise<void> {
     if (only.has('history')) results.history = await historyGrowth(env);
     if (only.has('memory')) results.memory = await workerMemory(env);
     if (only.has('codec')) results.codec = await codecOverhead(env, runs);
+    if (only.has('iteration')) results.iteration = await iteration(env, runs);
   } finally {
     await env.close();
   }
@@ -33,6 +36,8 @@ async function main(): Promise<void> {
       activityChain40: 'ratio <= 1.05 vs hand-written',
       transformChain40: 'ratio < 1: 40 in-workflow nodes cost less than one activity round trip',
       fanOut: 'ratio <= 1.2 vs hand-written bounded Promise.all',
+      map1000: 'ratio <= 1.2 vs hand-written bounded Promise.all',
+      mapLarge: 'ratio <= 1.3 vs hand-written sliding window of children; no history over 10,240 events',
       load: 'API start rate >= 0.8 x raw client start rate',
       activityChain40Codec: 'ratio <= 1.05 with the payload codec on vs off',
     },

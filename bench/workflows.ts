@@ -1,8 +1,8 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { CancellationScope, condition, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { NodeActivityInput, NodeActivityResult } from '../src/domain/activity-contract';
 
 // The same workflow bundle serves Trellis's interpreter and the hand-written baselines.
-export { dagWorkflow } from '../src/workflows';
+export { dagWorkflow, loopWorkflow, mapBatchWorkflow, mapWorkflow } from '../src/workflows';
 
 const { benchNoop } = proxyActivities<{ benchNoop(input: NodeActivityInput): Promise<NodeActivityResult> }>({
   startToCloseTimeout: '1m',
@@ -31,5 +31,43 @@ export async function handWrittenFanOut(n: number, bound: number): Promise<numbe
     }
   }
   await Promise.all(Array.from({ length: Math.min(bound, n) }, lane));
+  return done;
+}
+
+/** One batch of a hand-written batched map: items [start, end) at most `bound` at a time. */
+export async function handWrittenBatch(start: number, end: number, bound: number): Promise<number> {
+  let next = start;
+  let done = 0;
+  async function lane(): Promise<void> {
+    while (next < end) {
+      const i = next++;
+      await benchNoop({ nodeId: `item${i}`, executionId: 'bench', config: { i } });
+      done++;
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(bound, end - start) }, lane));
+  return done;
+}
+
+/**
+ * The hand-written shape of a large map, as in Temporal's batch samples: a sliding window of
+ * child workflows over item ranges (no continue-as-new: the child count stays small here).
+ */
+export async function handWrittenSlidingWindow(n: number, batchSize: number, window: number, perChild: number): Promise<number> {
+  let running = 0;
+  let done = 0;
+  const scope = CancellationScope.current();
+  for (let start = 0; start < n; start += batchSize) {
+    await condition(() => running < window);
+    running++;
+    const end = Math.min(n, start + batchSize);
+    void scope.run(() =>
+      executeChild(handWrittenBatch, { workflowId: `${workflowInfo().workflowId}.${start}`, args: [start, end, perChild] }).then((k) => {
+        done += k;
+        running--;
+      }),
+    );
+  }
+  await condition(() => running === 0);
   return done;
 }

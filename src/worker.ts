@@ -6,6 +6,8 @@ import type { PayloadCodec } from '@temporalio/common';
 import { createNodeRegistry, type NodeRegistry } from './activities';
 import { createEngineActivities, InMemoryDefinitionStore, type DefinitionStore } from './activities/engine';
 import { createMirrorActivities } from './activities/mirror';
+import { createIterationStoreActivities } from './activities/iteration-store';
+import { createMapItemsActivities } from './activities/map-items-mirror';
 import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
 import { createTemporalGateway } from './api/temporal-gateway';
@@ -50,6 +52,7 @@ const MIRROR_OFF: MirrorActivities = {
 /** One worker serves `dagWorkflow`, the engine and mirror activities and an activity per node type. */
 export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Worker> {
   const registry = deps.registry ?? createNodeRegistry();
+  const outputs = deps.db ? new PrismaOutputStore(deps.db) : undefined;
   const definitions = deps.definitions ?? (deps.db ? new PrismaDefinitionStore(deps.db) : new InMemoryDefinitionStore());
   const codec = deps.payloadCodec === undefined ? payloadCodec() : (deps.payloadCodec ?? undefined);
   const bundle = workflowBundlePath(process.env.TRELLIS_WORKFLOW_BUNDLE, codec !== undefined);
@@ -60,10 +63,9 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
     ...(codec && { dataConverter: { payloadCodecs: [codec], failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH } }),
     activities: {
-      ...registry.activities(
-        deps.db ? new PrismaOutputStore(deps.db) : undefined,
-        deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined,
-      ),
+      ...registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined),
+      ...createIterationStoreActivities(outputs),
+      ...createMapItemsActivities(deps.db),
       ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaRunLimiter(deps.db) }) }),
       ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
     },

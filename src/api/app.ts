@@ -14,6 +14,7 @@ import { workflowRoutes } from './routes/workflows';
 import { executionRoutes } from './routes/executions';
 import { scheduleRoutes } from './routes/schedules';
 import { executionEventRoutes } from './routes/execution-events';
+import { mapItemRoutes } from './routes/map-items';
 import { uiRoutes } from './routes/ui';
 import { secretRoutes } from './routes/secrets';
 import { codecRoutes } from './routes/codec';
@@ -88,6 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await authenticated.register(scheduleRoutes, { deps, limits });
     await authenticated.register(executionEventRoutes, { deps });
     await authenticated.register(secretRoutes, { deps });
+    await authenticated.register(mapItemRoutes, { deps, limits });
   });
   return app;
 }

@@ -1,11 +1,13 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { DurationSchema, VersionSchema } from './definition';
+import { LoopConfigSchema, MapConfigSchema } from './iteration';
 
 /**
  * How a node type executes. Only `activity` types leave the workflow; the rest are evaluated by
- * the interpreter itself (no server round trip), as a durable timer, a signal wait or a child.
+ * the interpreter itself (no server round trip), as a durable timer, a signal wait or a child;
+ * `map` and `loop` run a body sub-graph (src/workflows/iteration-node.ts).
  */
-export type NodeExecution = 'activity' | 'inline' | 'timer' | 'signal' | 'child';
+export type NodeExecution = 'activity' | 'inline' | 'timer' | 'signal' | 'child' | 'map' | 'loop';
 
 /** What validation and the interpreter need to know about a node type; no run function here. */
 export interface NodeTypeSpec {
@@ -81,6 +83,9 @@ export const BUILTIN_NODE_TYPES: readonly NodeTypeSpec[] = [
       { additionalProperties: false },
     ),
   },
+  // `body` is a sub-graph validated as a definition of its own (validate.ts).
+  { type: 'map', execution: 'map', configSchema: MapConfigSchema, expressionFields: ['items', 'output'] },
+  { type: 'loop', execution: 'loop', configSchema: LoopConfigSchema, expressionFields: ['until'], durationFields: ['interval'] },
 ];
 
 export const BUILTIN_CATALOG: NodeCatalog = new Map(BUILTIN_NODE_TYPES.map((spec) => [spec.type, spec]));

@@ -9,6 +9,8 @@ import { escapePointer, expressionProblem, parseTemplate, templateExpressions, w
 import { BUILTIN_CATALOG, type NodeCatalog, type NodeTypeSpec } from './node-types';
 import { findCycle } from './graph';
 import { literalCredentialWarnings, secretProblems } from './validate-secrets';
+import { ITERATION_TYPES } from './iteration';
+import { bodyProblems, wholeDefinitionProblems } from './validate-iteration';
 
 export interface ValidationProblem {
   /** JSON pointer into the definition, e.g. `/nodes/2/config/url`. */
@@ -42,7 +44,7 @@ export interface ValidateOptions {
 }
 
 /** Checks a definition against every rule of DESIGN.md §1 and lists every problem found. */
-export function validateDefinition(definition: unknown, options: ValidateOptions = {}): ValidationResult {
+export function validateDefinition(definition: unknown, options: ValidateOptions = {}, bodyDepth = 0): ValidationResult {
   const errors: ValidationProblem[] = [];
   const structural = schemaProblems(DefinitionSchema, definition, '');
   errors.push(...structural);
@@ -84,7 +86,9 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
   errors.push(...policyProblems(def.defaults, '/defaults'));
   errors.push(...edgeProblems(edges, firstIndex, specs));
   errors.push(...runTimeoutProblems(def.runTimeout));
-  if (!options.acceptStored) errors.push(...referenceProblems(nodes, edges, specs));
+  // A body's expressions may also read the enclosing graph's upstream nodes, which a body alone
+  // does not know, so `nodes.X` is checked for the top-level graph only.
+  if (!options.acceptStored && bodyDepth === 0) errors.push(...referenceProblems(nodes, edges, specs));
 
   const ids = [...firstIndex.keys()];
   const cycle = findCycle(
@@ -92,6 +96,10 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
     edges.filter((e) => firstIndex.has(e?.from) && firstIndex.has(e?.to)),
   );
   if (cycle) errors.push({ path: '/edges', message: `cycle: ${[...cycle, cycle[0]].join(' -> ')}` });
+
+  // map and loop bodies: the same rules, recursively; ids and the node cap span the whole tree.
+  errors.push(...bodyProblems(nodes, bodyDepth, (body, depth) => validateDefinition(body, options, depth)));
+  if (bodyDepth === 0) errors.push(...wholeDefinitionProblems({ nodes }));
 
   return { valid: errors.length === 0, errors: unique(errors), ...(warnings.length > 0 && { warnings }) };
 }
@@ -146,7 +154,7 @@ function nodeProblems(node: NodeDef, path: string, spec: NodeTypeSpec | undefine
   }
   const forged = findOutputRef(config, `${path}/config`);
   if (forged) problems.push({ path: forged, message: 'references to stored outputs ($trellisRef) are made by Trellis at run time, not written in a definition' });
-  const rawFields = new Set(spec?.expressionFields ?? []);
+  const rawFields = new Set([...(spec?.expressionFields ?? []), ...(ITERATION_TYPES.has(node.type) ? ['body'] : [])]);
   for (const [key, value] of Object.entries(config)) {
     if (rawFields.has(key)) continue;
     for (const found of templateExpressions(value, `${path}/config/${escapePointer(key)}`)) {

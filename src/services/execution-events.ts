@@ -6,7 +6,11 @@ import { EVENTS_CHANNEL } from '../activities/mirror';
  * one transaction; `resync` means notifications may have been missed (the LISTEN connection was
  * re-established), so the subscriber must re-read everything past the last seq it sent.
  */
-export type ExecutionEventNotice = { executionId: string; seq: number; resync?: false } | { executionId: string; resync: true };
+export type ExecutionEventNotice =
+  | { executionId: string; seq: number; resync?: false; items?: undefined }
+  | { executionId: string; resync: true; items?: undefined }
+  /** A batch of a map node's item rows was written (no seq: item rows are not ordered transitions). */
+  | { executionId: string; items: string; resync?: false };
 export type ExecutionEventListener = (notice: ExecutionEventNotice) => void;
 
 export interface ExecutionEventHubOptions {
@@ -109,11 +113,14 @@ export class ExecutionEventHub {
   }
 
   private dispatch(payload: string): void {
-    let notice: { executionId?: unknown; seq?: unknown };
+    let notice: { executionId?: unknown; seq?: unknown; items?: unknown };
     try {
       notice = JSON.parse(payload) as typeof notice;
     } catch {
       return; // not ours to interpret; the channel is Trellis-private but a stray NOTIFY must not crash the API
+    }
+    if (typeof notice.executionId === 'string' && typeof notice.items === 'string') {
+      return this.emit(notice.executionId, { executionId: notice.executionId, items: notice.items });
     }
     if (typeof notice.executionId !== 'string' || typeof notice.seq !== 'number') return;
     this.emit(notice.executionId, { executionId: notice.executionId, seq: notice.seq });

@@ -32,6 +32,8 @@ export interface StartRequest {
   reuse?: Record<string, unknown>;
   /** Overrides the definition's runTimeout for this run (checked here: a duration up to 30 days). */
   runTimeout?: string | number;
+  /** Outputs of map nodes that failed in that run: only their failed items run again. */
+  reuseItems?: Record<string, unknown>;
 }
 
 export interface ExecutionSummary {
@@ -140,7 +142,7 @@ export async function startExecution(
     // The pinned definition travels with the start: the run skips a loadDefinition round trip,
     // and the Temporal UI shows exactly what ran.
     await ctx.temporal.startRun(row.id, {
-      ...workflowInput(row, request.reuse),
+      ...workflowInput(row, request.reuse, request.reuseItems),
       definition: pinned.definition as unknown as WorkflowDefinition,
       ...(request.runTimeout === undefined ? {} : { runTimeout: request.runTimeout }),
     });
@@ -183,7 +185,7 @@ async function replay(
   if (row.status !== 'RUNNING' && !startFailed) return { execution: toExecutionSummary(row), created: false };
 
   try {
-    await ctx.temporal.startRun(row.id, workflowInput(row, request.reuse));
+    await ctx.temporal.startRun(row.id, workflowInput(row, request.reuse, request.reuseItems));
   } catch {
     // Not marked FAILED: an earlier request created this run, and it may well be running already.
     throw temporalUnavailable('the run could not be started');
@@ -200,13 +202,18 @@ async function replay(
   return { execution: toExecutionSummary(row), created: false };
 }
 
-function workflowInput(row: Execution, reuse: Record<string, unknown> | undefined): DagWorkflowInput {
+function workflowInput(
+  row: Execution,
+  reuse: Record<string, unknown> | undefined,
+  reuseItems?: Record<string, unknown>,
+): DagWorkflowInput {
   return {
     tenantId: row.tenantId,
     workflowId: row.workflowId,
     version: row.version,
     ...(row.input === null ? {} : { input: row.input }),
     ...(reuse === undefined ? {} : { reuse }),
+    ...(reuseItems === undefined || Object.keys(reuseItems).length === 0 ? {} : { reuseItems }),
   };
 }
 

@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ErrorInfo, NodeStatus, RunStatus, WorkflowDefinition } from '../domain/definition';
+import type { IterationLimits } from './iteration-contract';
 
 /** The one workflow type's input. Without `definition`, the pinned version is loaded by activity. */
 export interface DagWorkflowInput {
@@ -25,6 +26,13 @@ export interface DagWorkflowInput {
   reuse?: Record<string, unknown>;
   /** Overrides the definition's `runTimeout` for this run (a duration). */
   runTimeout?: string | number;
+  /**
+   * Retry from failure, map nodes that FAILED: their earlier output (`{ results, counts,
+   * failures }`), by node id. Only the items listed in its `failures` run again.
+   */
+  reuseItems?: Record<string, unknown>;
+  /** Map and loop thresholds (tests and benchmarks only; see IterationLimits). */
+  iterationLimits?: IterationLimits;
 }
 
 export interface NodeState {

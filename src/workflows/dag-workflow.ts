@@ -32,6 +32,7 @@ import {
 } from './contract';
 import { describeFailure } from './failures';
 import { runInlineNode } from './inline-nodes';
+import { runIterationNode } from './iteration-node';
 import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, type Settled } from './node-runners';
 import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
@@ -343,6 +344,18 @@ class DagRun {
   private async runNode(node: NodeDef): Promise<Settled> {
     const spec = BUILTIN_CATALOG.get(node.type);
     const execution = executionOf(node.type);
+    if (execution === 'map' || execution === 'loop') {
+      // Body templates see `item` / `iteration`: the node resolves its own config.
+      const previous = this.args.reuseItems?.[node.id];
+      return runIterationNode(node, this.expressionContext(), '', {
+        compiler: this.compiler,
+        defaults: this.definition!.defaults,
+        previous,
+        limits: this.args.iterationLimits,
+        ...(this.tenantId !== undefined && { tenantId: this.tenantId }),
+        depth: this.args.depth ?? 0,
+      });
+    }
     const raw = node.config ?? {};
     // The context copies every node's state; building it for each of 1,000 plain activity
     // nodes made wide fan-outs quadratic, so only nodes that evaluate something get one.

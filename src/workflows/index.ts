@@ -1,3 +1,5 @@
 // The workflow bundle's entry: Temporal registers every exported function as a workflow type.
 export { dagWorkflow } from './dag-workflow';
+// Children of map and loop nodes whose work does not fit in one history.
+export { loopWorkflow, mapBatchWorkflow, mapWorkflow } from './iteration-workflows';
 export type { DagRunResult, DagRunState, DagWorkflowInput, NodeState } from './contract';

@@ -31,18 +31,21 @@ export interface Settled {
 
 type NodeActivities = Record<string, (input: NodeActivityInput) => Promise<NodeActivityResult>>;
 
-/** An activity of the node's type, with the node's own retry policy and timeouts; the node id is the activity id. */
+/**
+ * An activity of the node's type, with the node's own retry policy and timeouts; the node id is
+ * the activity id (inside a map or loop body, the id with the item's path, e.g. `each[17].charge`).
+ */
 export async function runActivityNode(
   node: NodeDef,
   config: Record<string, unknown>,
   defaults: WorkflowDefinition['defaults'],
   tenantId: string | undefined,
   inlineOutputBytes: number,
-  references: { emptyTemplates?: EmptyTemplate[]; secretPaths?: string[] } = {},
+  references: { emptyTemplates?: EmptyTemplate[]; secretPaths?: string[]; activityId?: string } = {},
 ): Promise<Settled> {
-  const { emptyTemplates = [], secretPaths = [] } = references;
+  const { emptyTemplates = [], secretPaths = [], activityId = node.id } = references;
   const { retriers, ...policy } = resolveActivityPolicy(node, defaults);
-  const activities = proxyActivities<NodeActivities>({ ...policy, activityId: node.id });
+  const activities = proxyActivities<NodeActivities>({ ...policy, activityId });
   const input: NodeActivityInput = {
     nodeId: node.id,
     executionId: workflowInfo().workflowId,
@@ -125,12 +128,14 @@ export const MAX_SUBWORKFLOW_DEPTH = 5;
 
 /**
  * A stored workflow run as a child dagWorkflow; its outputs are this node's output. The child
- * carries the parent's tenant, so it can only find that tenant's workflows.
+ * carries the parent's tenant, so it can only find that tenant's workflows. `path` names the
+ * child inside map and loop bodies (`each[3].call`).
  */
 export async function runSubworkflowNode(
   node: NodeDef,
   config: Record<string, unknown>,
   parent: { tenantId?: string; depth: number },
+  path = node.id,
 ): Promise<Settled> {
   if (parent.depth + 1 > MAX_SUBWORKFLOW_DEPTH) {
     throw ApplicationFailure.nonRetryable(
@@ -143,7 +148,7 @@ export async function runSubworkflowNode(
   const limit = node.timeout?.startToClose;
   const bounded = limit !== undefined && patched(SUBWORKFLOW_TIMEOUT_PATCH);
   const result = await executeChild<(input: DagWorkflowInput) => Promise<DagRunResult>>(DAG_WORKFLOW_TYPE, {
-    workflowId: `${workflowInfo().workflowId}.${node.id}`,
+    workflowId: `${workflowInfo().workflowId}.${path}`,
     args: [
       {
         workflowId: String(config.workflowId),

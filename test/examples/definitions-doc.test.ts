@@ -31,7 +31,7 @@ describe('docs/definitions.md', () => {
 
   it('has an example for every built-in node type and trigger rule', () => {
     const text = JSON.stringify(found);
-    for (const type of ['http', 'transform', 'condition', 'switch', 'delay', 'approval', 'postgres', 'subworkflow', 'noop', 'fail']) {
+    for (const type of ['http', 'transform', 'condition', 'switch', 'delay', 'approval', 'postgres', 'subworkflow', 'noop', 'fail', 'map', 'loop']) {
       expect(text, type).toContain(`"type":"${type}"`);
     }
     for (const trigger of ['none_failed', 'all_done', 'one_success', 'one_failed', 'all_failed', 'none_skipped', 'always']) {

@@ -7,6 +7,7 @@ import type { WorkflowDefinition } from '../../src/domain/definition';
 import { templateExpressions } from '../../src/domain/expressions';
 import { BUILTIN_CATALOG } from '../../src/domain/node-types';
 import { validateDefinition } from '../../src/domain/validate';
+import { bodyOf } from '../../src/domain/iteration';
 
 const EXAMPLES_DIR = path.join(__dirname, '..', '..', 'examples');
 const EXPECTED = [
@@ -15,6 +16,8 @@ const EXPECTED = [
   'fan-out-over-list.json',
   'fetch-transform-post.json',
   'scheduled-report-postgres.json',
+  'map-over-orders.json',
+  'poll-until-done.json',
 ];
 
 interface Example {
@@ -37,6 +40,7 @@ function expressionsOf(node: WorkflowDefinition['nodes'][number]): { where: stri
   const raw = new Set(BUILTIN_CATALOG.get(node.type)?.expressionFields ?? []);
   const found: { where: string; expression: string }[] = [];
   for (const [key, value] of Object.entries(config)) {
+    if (key === 'body' && bodyOf(node)) continue; // checked node by node, in its own graph
     if (raw.has(key) && typeof value === 'string') found.push({ where: `${node.id}/config/${key}`, expression: value });
     else for (const t of templateExpressions(value, `${node.id}/config/${key}`)) found.push({ where: t.path, expression: t.expression });
   }
@@ -107,8 +111,20 @@ describe('examples/', () => {
       const ids = new Set(def.nodes.map((n) => n.id));
       const problems: string[] = [];
       let count = 0;
-      for (const node of def.nodes) {
-        const upstream = ancestors(def, node.id);
+      // A body node sees body nodes upstream of it and the map/loop node's upstream; the node's
+      // own `output` / `until` sees every body node.
+      const readers = def.nodes.flatMap((node) => {
+        const body = bodyOf(node);
+        const outer = ancestors(def, node.id);
+        const own = { node, upstream: body ? new Set([...outer, ...body.nodes.map((n) => n.id)]) : outer };
+        const inner = (body?.nodes ?? []).map((child) => ({
+          node: child,
+          upstream: new Set([...outer, ...ancestors({ name: 'body', nodes: body!.nodes, edges: body!.edges }, child.id)]),
+        }));
+        return [own, ...inner];
+      });
+      for (const id of readers.map((r) => r.node.id)) ids.add(id);
+      for (const { node, upstream } of readers) {
         for (const { where, expression } of expressionsOf(node)) {
           count++;
           const refs = references(expression);
@@ -154,5 +170,15 @@ describe('examples/', () => {
     expect(fan.defaults?.maxConcurrency).toBeGreaterThanOrEqual(1);
     const joins = fan.nodes.filter((n) => checks.every((c) => fan.edges!.some((e) => e.from === c.id && e.to === n.id)));
     expect(joins).toHaveLength(1);
+
+    const orders = byName.get('map-over-orders')!;
+    const map = orders.nodes.find((n) => n.type === 'map')!;
+    expect(map.config).toMatchObject({ items: expect.any(String), toleratedFailures: expect.anything(), output: expect.any(String) });
+    expect(bodyOf(map)!.nodes.map((n) => n.type)).toEqual(['http', 'transform']);
+    expect(orders.edges).toContainEqual({ from: map.id, to: 'summarise' });
+
+    const poll = byName.get('poll-until-done')!;
+    const loop = poll.nodes.find((n) => n.type === 'loop')!;
+    expect(loop.config).toMatchObject({ until: expect.any(String), maxIterations: expect.any(Number), interval: '30s' });
   });
 });

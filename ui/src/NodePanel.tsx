@@ -2,6 +2,7 @@
 import { useState } from 'react';
 import type { DefinitionNode, ExecutionDetail, NodeView, RetryInfo, RunStatus } from './api';
 import { duration, errorText, json, when } from './format';
+import { MapProgress, type ItemCounts } from './MapProgress';
 
 export function Legend() {
   return (
@@ -44,6 +45,8 @@ export function NodePanel(props: {
   view: NodeView | undefined;
   now: number;
   runStatus: RunStatus;
+  executionId: string;
+  itemCounts?: ItemCounts;
   onApprove: (approved: boolean, data?: unknown) => Promise<void>;
 }) {
   const { nodeId, config, view, now, runStatus, onApprove } = props;
@@ -80,6 +83,7 @@ export function NodePanel(props: {
         </p>
       )}
       {view?.retry && <RetryNote retry={view.retry} now={now} />}
+      <MapProgress executionId={props.executionId} nodeId={nodeId} type={type} output={view?.output ?? null} live={props.itemCounts} status={status} />
       {type === 'approval' && status === 'WAITING' && view?.approval && (
         <div className="approval-prompt" data-testid="approval-prompt">
           {view.approval.message && <p className="prompt">{view.approval.message}</p>}

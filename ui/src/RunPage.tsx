@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
+import type { ItemCounts } from './MapProgress';
 import {
   api,
   streamEvents,
@@ -34,6 +35,7 @@ export function RunPage({ id }: { id: string }) {
   const [config, setConfig] = useState<UiConfig>();
   const [now, setNow] = useState(Date.now());
   const [workflowName, setWorkflowName] = useState<string>();
+  const [itemCounts, setItemCounts] = useState<Map<string, ItemCounts>>(new Map());
   const status = useRef<RunStatus | undefined>(undefined);
   status.current = run?.status;
 
@@ -101,6 +103,10 @@ export function RunPage({ id }: { id: string }) {
         } else if (m.event === 'node') mergeNodes([data as NodeView]);
         else if (m.event === 'run') mergeRun(data as RunFields);
         else if (m.event === 'retry') mergeRetry(data as RetryInfo & { nodeId: string });
+        else if (m.event === 'items') {
+          const { nodeId, counts } = data as { nodeId: string; counts: ItemCounts };
+          setItemCounts((prev) => new Map(prev).set(nodeId, counts));
+        }
         if ((m.event === 'run' || m.event === 'snapshot') && status.current !== undefined) setNow(Date.now());
       },
       () => status.current !== undefined && status.current !== 'RUNNING',
@@ -236,6 +242,8 @@ export function RunPage({ id }: { id: string }) {
               view={nodes.get(selected)}
               now={now}
               runStatus={run.status}
+              executionId={id}
+              itemCounts={itemCounts.get(selected)}
               onApprove={(approved, data) =>
                 act(
                   () => api('POST', `/executions/${encodeURIComponent(id)}/nodes/${encodeURIComponent(selected)}/approve`, { approved, by: 'console', ...(data === undefined ? {} : { data }) }),

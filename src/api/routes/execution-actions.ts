@@ -122,6 +122,12 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
         orderBy: { nodeId: 'asc' },
       });
       const reuse = Object.fromEntries(succeeded.map((run) => [run.nodeId, run.output]));
+      // A map that failed keeps its items' results: the retry runs only the items that did not succeed.
+      const maps = await deps.db.nodeRun.findMany({
+        where: { executionId: failed.id, type: 'map', status: { in: ['FAILED', 'CANCELLED'] } },
+        select: { nodeId: true, output: true },
+      });
+      const reuseItems = Object.fromEntries(maps.filter((run) => run.output !== null).map((run) => [run.nodeId, run.output]));
       const { execution, created } = await startExecution(deps, {
         tenantId: request.tenantId,
         workflowId: failed.workflowId,
@@ -131,6 +137,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
         trigger: 'RETRY',
         retryOf: failed.id,
         reuse,
+        reuseItems,
       });
       // A reused key must name a retry of this very run, or `reused` would describe the wrong run.
       if (!created && execution.retryOf !== failed.id) {

@@ -24,6 +24,9 @@ const EventsHeaders = Type.Object({
   'last-event-id': Type.Optional({ ...SEQ, description: 'Resume after this event id: no snapshot, only newer transitions' }),
 });
 
+/** Map item counts go out at most this often per node, however fast items finish. */
+export const ITEMS_EVENT_INTERVAL_MS = 1_000;
+
 interface SseEvent {
   event: 'snapshot' | 'node' | 'run';
   id: number;
@@ -114,12 +117,14 @@ function streamExecution(options: {
   let queued = false;
   let chain: Promise<void> = Promise.resolve();
 
+  const itemTimers = new Map<string, NodeJS.Timeout>();
   const end = () => {
     if (finished) return;
     finished = true;
     unsubscribe();
     clearInterval(heartbeat);
     clearInterval(retryPoll);
+    for (const timer of itemTimers.values()) clearTimeout(timer);
     res.end();
   };
 
@@ -143,7 +148,16 @@ function streamExecution(options: {
   const catchUp = () => schedule(() => send(false));
 
   // Subscribe before the first read, so a write committed in between triggers a read rather than going unseen.
+  // Throttled: one `items` event (the node's counts) per node and interval, not one per item.
+  const itemsChanged = (nodeId: string) => {
+    if (itemTimers.has(nodeId) || finished) return;
+    itemTimers.set(
+      nodeId,
+      setTimeout(() => schedule(() => sendCounts(nodeId)), ITEMS_EVENT_INTERVAL_MS),
+    );
+  };
   const unsubscribe = hub.subscribe(executionId, (notice) => {
+    if (notice.items !== undefined) return itemsChanged(notice.items);
     if (!notice.resync && lastSeq !== undefined && notice.seq <= lastSeq) return; // already sent
     catchUp();
   });
@@ -206,6 +220,16 @@ function streamExecution(options: {
     }
     // The run's terminal write is its last (the workflow flushes the mirror before completing).
     if (run.status !== 'RUNNING') end();
+  }
+
+  async function sendCounts(nodeId: string): Promise<void> {
+    itemTimers.delete(nodeId);
+    const grouped = await db.mapItem.groupBy({ by: ['status'], where: { executionId, nodeId }, _count: { _all: true } });
+    if (finished) return;
+    const count = (status: string) => grouped.find((g) => g.status === status)?._count._all ?? 0;
+    const counts = { recorded: grouped.reduce((n, g) => n + g._count._all, 0), succeeded: count('SUCCEEDED'), failed: count('FAILED'), cancelled: count('CANCELLED') };
+    // No `id:` line: item counts are not a transition, and must not move the client's resume point.
+    res.write(`event: items\ndata: ${JSON.stringify({ nodeId, counts })}\n\n`);
   }
 
   schedule(() => send(options.since === undefined));

@@ -1,0 +1,76 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { ExpressionCompiler } from '../domain/expressions';
+import { itemRanges, splitBySize } from '../domain/iteration';
+import type { EvaluatedItems, IterationStoreActivities, ItemsChunk, ResultsChunk, StoredRef } from '../workflows/iteration-store-contract';
+import { resolveOutputRefs, type OutputStore } from './output-store';
+
+const compiler = new ExpressionCompiler();
+
+/**
+ * Map items and results by reference. With a store every batch of items and every stored
+ * results chunk is one `output_blobs` row; without one (a worker with no database) values stay
+ * inline, which is fine for the small maps such a worker runs.
+ */
+export function createIterationStoreActivities(store?: OutputStore): IterationStoreActivities {
+  async function save(executionId: string, nodeId: string, value: unknown): Promise<StoredRef | undefined> {
+    if (!store) return undefined;
+    const sizeBytes = Buffer.byteLength(JSON.stringify(value));
+    return store.save(executionId, nodeId, value, sizeBytes);
+  }
+
+  async function load(ref: StoredRef): Promise<unknown> {
+    if (!store) throw ApplicationFailure.nonRetryable(`stored value ${ref.$trellisRef} needs a database`, 'OutputStoreUnavailable');
+    return store.load(ref);
+  }
+
+  return {
+    async evaluateMapItems(request): Promise<EvaluatedItems> {
+      const nodes = store ? ((await resolveOutputRefs(request.context.nodes, store)) as typeof request.context.nodes) : request.context.nodes;
+      let value: unknown;
+      try {
+        value = await compiler.evaluate(request.expression, { ...request.context, nodes });
+      } catch (err) {
+        return { error: { type: 'ExpressionError', message: err instanceof Error ? err.message : String(err) } };
+      }
+      if (value !== null && !Array.isArray(value)) {
+        return { error: { type: 'MapItemsNotArray', message: `items must evaluate to an array, got ${typeof value} (wrap a single value in [ ])` } };
+      }
+      const items = (value ?? []) as unknown[];
+      if (items.length > request.maxItems) {
+        return { error: { type: 'MapTooManyItems', message: `${items.length} items exceed maxItems (${request.maxItems})` } };
+      }
+      const sizes = items.map((item) => Buffer.byteLength(JSON.stringify(item ?? null)));
+      const ranges = itemRanges(items.length, request.batchSize).flatMap((r) => splitBySize(r, (i) => sizes[i]!, request.batchBytes));
+      const chunks: ItemsChunk[] = [];
+      for (const range of ranges) {
+        const slice = items.slice(range.start, range.end);
+        const ref = await save(request.executionId, request.nodeId, slice);
+        chunks.push(ref ? { ...range, ref } : { ...range, items: slice });
+      }
+      return { total: items.length, chunks };
+    },
+
+    async loadMapItems(chunk: ItemsChunk): Promise<unknown[]> {
+      if (chunk.items) return chunk.items;
+      return (await load(chunk.ref!)) as unknown[];
+    },
+
+    async storeMapResults({ executionId, nodeId, chunk }): Promise<ResultsChunk> {
+      const ref = await save(executionId, nodeId, chunk.results ?? []);
+      return ref ? { start: chunk.start, end: chunk.end, ref } : chunk;
+    },
+
+    async assembleMapResults({ executionId, nodeId, chunks, inlineBytes }): Promise<unknown[] | StoredRef> {
+      const results: unknown[] = [];
+      for (const chunk of [...chunks].sort((a, b) => a.start - b.start)) {
+        const part = chunk.ref ? ((await load(chunk.ref)) as unknown[]) : (chunk.results ?? []);
+        for (let i = 0; i < chunk.end - chunk.start; i++) results[chunk.start + i] = part[i] ?? null;
+      }
+      for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = null;
+      const bytes = Buffer.byteLength(JSON.stringify(results));
+      if (bytes <= inlineBytes) return results;
+      const ref = await save(executionId, nodeId, results);
+      return ref ?? results;
+    },
+  };
+}

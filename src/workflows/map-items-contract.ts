@@ -1,0 +1,25 @@
+import type { ErrorInfo } from '../domain/definition';
+
+/** One map item (or loop iteration) as the mirror keeps it. */
+export interface MapItemRow {
+  index: number;
+  status: 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+  attempt: number;
+  output?: unknown;
+  error?: ErrorInfo;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+export interface MapItemsBatch {
+  /** The run's execution id (the root workflow's id, also for items run in children). */
+  executionId: string;
+  nodeId: string;
+  items: MapItemRow[];
+  /** Loops: keep only the last this many iterations. */
+  keepLast?: number;
+}
+
+export interface MapItemsActivities {
+  recordMapItems(batch: MapItemsBatch): Promise<void>;
+}

@@ -1,0 +1,165 @@
+import { CancellationScope, condition, proxyActivities, sleep } from '@temporalio/workflow';
+import type { ExpressionContext } from '../domain/expressions';
+import { sinkIds, sinkResult, type Body, type ItemOutcome } from '../domain/iteration';
+import { executionOf } from '../domain/node-types';
+import { runBody, type BodyContext, type BodyEnv, type BodyOutcome } from './body-run';
+import { describeFailure } from './failures';
+import type { MapItemRow, MapItemsActivities } from './map-items-contract';
+
+const itemsMirror = proxyActivities<MapItemsActivities>({
+  startToCloseTimeout: '30s',
+  // Like the run mirror: Postgres may be down for a while; the rows wait for it.
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '15s' },
+});
+
+/** Item rows per mirror write: one activity per this many items keeps the history cost small. */
+const ITEM_ROWS_PER_WRITE = 250;
+
+/**
+ * Writes item rows beside the items, one batch in flight at a time; the map waits only for the
+ * last write, before it settles.
+ */
+class ItemRowWriter {
+  private readonly pending: MapItemRow[] = [];
+  private writing = false;
+
+  constructor(
+    private readonly executionId: string,
+    private readonly nodeId: string,
+  ) {}
+
+  add(row: MapItemRow): void {
+    this.pending.push(row);
+    if (this.pending.length >= ITEM_ROWS_PER_WRITE) this.kick();
+  }
+
+  async drain(): Promise<void> {
+    this.kick();
+    await CancellationScope.nonCancellable(() => condition(() => !this.writing && this.pending.length === 0));
+  }
+
+  private kick(): void {
+    if (this.writing || this.pending.length === 0) return;
+    this.writing = true;
+    const items = this.pending.splice(0, ITEM_ROWS_PER_WRITE);
+    void CancellationScope.nonCancellable(() => itemsMirror.recordMapItems({ executionId: this.executionId, nodeId: this.nodeId, items }))
+      .catch(() => undefined) // a write that never lands must not fail the map
+      .finally(() => {
+        this.writing = false;
+        if (this.pending.length >= ITEM_ROWS_PER_WRITE) this.kick();
+      });
+  }
+}
+
+/** A slice of a map's items to run inside the current workflow. */
+export interface ItemsJob {
+  nodeId: string;
+  body: Body;
+  output?: string;
+  /** The items of `[firstIndex, firstIndex + items.length)`. */
+  items: readonly unknown[];
+  firstIndex: number;
+  /** Indexes not to run (retry from failure reuses their earlier results). */
+  skip?: ReadonlySet<number>;
+  /** Items in flight at once. */
+  concurrency: number;
+  /** Once more items than this failed, the rest are cancelled. */
+  maxFailures: number;
+  /** The enclosing graph's context (its `nodes`, `input`, `execution`). */
+  context: ExpressionContext;
+  /** Prefix of activity and child ids, e.g. `""` or `outer[3].` for a nested map. */
+  idPrefix: string;
+}
+
+/**
+ * Runs each item's body with a sliding window of `concurrency` items, in index order. Returns one
+ * outcome per item started; items never started (the failure budget ran out) have none.
+ * When the surrounding scope is cancelled every running item settles CANCELLED before this throws.
+ */
+/**
+ * Items whose body is evaluated entirely in the workflow never wait on the server, so without a
+ * pause all of them would run in one workflow task and blow its 10s timeout. A 1ms durable
+ * timer after this many of them ends the task (5 history events per pause).
+ */
+const INLINE_ITEMS_PER_TASK = 25;
+
+export async function runItems(job: ItemsJob, env: BodyEnv): Promise<ItemOutcome[]> {
+  const outcomes: ItemOutcome[] = [];
+  const sinks = sinkIds(job.body);
+  const inlineOnly = job.body.nodes.every((n) => executionOf(n.type) === 'inline');
+  const rows = new ItemRowWriter(job.context.execution.id, job.nodeId);
+  let sinceTask = 0;
+  const itemsScope = new CancellationScope({ cancellable: true });
+  let running = 0;
+  let failures = 0;
+  let stopped = false;
+
+  const finish = (outcome: ItemOutcome, startedAt: string): void => {
+    running--;
+    outcomes.push(outcome);
+    rows.add({
+      index: outcome.index,
+      status: outcome.status,
+      attempt: outcome.attempt ?? 0,
+      output: outcome.output,
+      error: outcome.error,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+    });
+    if (outcome.status === 'FAILED' && ++failures > job.maxFailures && !stopped) {
+      stopped = true;
+      itemsScope.cancel();
+    }
+  };
+
+  try {
+    for (let offset = 0; offset < job.items.length; offset++) {
+      const index = job.firstIndex + offset;
+      if (job.skip?.has(index)) continue;
+      await condition(() => running < job.concurrency || stopped);
+      if (stopped) break;
+      if (inlineOnly && ++sinceTask > INLINE_ITEMS_PER_TASK) {
+        sinceTask = 1;
+        await sleep(1);
+      }
+      running++;
+      const item = job.items[offset];
+      const startedAt = new Date().toISOString();
+      void itemsScope.run(() => runItem(job, item, index, sinks, env)).then(
+        (outcome) => finish(outcome, startedAt),
+        (err: unknown) => finish({ index, status: 'FAILED', ...describeFailure(err, () => 1) }, startedAt),
+      );
+    }
+  } finally {
+    // Shielded: on cancellation too, every started item settles (and is recorded) first.
+    await CancellationScope.nonCancellable(() => condition(() => running === 0));
+    await rows.drain();
+  }
+  return outcomes.sort((a, b) => a.index - b.index);
+}
+
+async function runItem(job: ItemsJob, item: unknown, index: number, sinks: string[], env: BodyEnv): Promise<ItemOutcome> {
+  const base: BodyContext = { ...job.context, item, index };
+  const body = await runBody(job.body, base, `${job.idPrefix}${job.nodeId}[${index}].`, env);
+  if (body.status !== 'SUCCEEDED') return { index, status: body.status, error: body.error, attempt: body.attempt };
+  try {
+    const output = await bodyResult(body, base, sinks, job.output, env);
+    return { index, status: 'SUCCEEDED', output, attempt: body.attempt };
+  } catch (err) {
+    return { index, status: 'FAILED', ...describeFailure(err, () => 1) };
+  }
+}
+
+/** An item's (or iteration's) result: the `output` expression, or the sink rule. */
+export async function bodyResult(
+  body: BodyOutcome,
+  base: BodyContext,
+  sinks: readonly string[],
+  output: string | undefined,
+  env: BodyEnv,
+): Promise<unknown> {
+  if (output !== undefined) return env.compiler.evaluate(output, { ...base, nodes: { ...base.nodes, ...body.nodes } } as ExpressionContext);
+  const outputs = new Map<string, unknown>();
+  for (const id of sinks) if (body.nodes[id]?.status === 'SUCCEEDED') outputs.set(id, body.nodes[id]!.output);
+  return sinkResult(sinks, outputs);
+}
