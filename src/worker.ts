@@ -53,9 +53,14 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
       ...createEngineActivities({ store: definitions, catalog: registry.catalog() }),
       ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
     },
-    // Cancellation reaches an activity only through a heartbeat response; keep that short.
+    // Cancellation reaches an activity only through a heartbeat response; keep that short. The
+    // cap also keeps heartbeats well inside the default heartbeat timeout (5 intervals): the SDK
+    // would otherwise throttle to 80% of that timeout.
     defaultHeartbeatThrottleInterval: '1s',
-    maxHeartbeatThrottleInterval: '5s',
+    maxHeartbeatThrottleInterval: '1s',
+    // A run's workflow tasks go to the worker that last ran it; when that worker is dead the
+    // server hands them to any worker only after this long (SDK default 10 s, a stall per run).
+    stickyQueueScheduleToStartTimeout: '3s',
     ...deps.options,
   });
 }

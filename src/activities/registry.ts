@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { NODE_HEARTBEAT_INTERVAL_MS } from '../domain/policy';
 import { BUILTIN_CATALOG, catalogOf, type NodeCatalog, type NodeTypeSpec } from '../domain/node-types';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
 import { resolveOutputRefs, type OutputStore } from './output-store';
@@ -33,8 +34,11 @@ export function defineNodeType<S extends TSchema>(nodeType: NodeType<S>): NodeTy
 export type NodeActivity = (input: NodeActivityInput) => Promise<NodeActivityResult>;
 
 const TYPE_NAME = /^[a-z][a-zA-Z0-9_.-]{0,63}$/;
-/** Heartbeats are throttled by the SDK; frequent calls only make cancellation arrive sooner. */
-const HEARTBEAT_EVERY_MS = 1_000;
+/**
+ * Heartbeats are throttled by the SDK; frequent calls make cancellation arrive sooner and keep
+ * the default heartbeat timeout (a multiple of this interval) from firing on a live worker.
+ */
+const HEARTBEAT_EVERY_MS = NODE_HEARTBEAT_INTERVAL_MS;
 
 /** The node types this deployment runs as activities; built-ins plus custom ones. */
 export class NodeRegistry {
