@@ -93,14 +93,17 @@ export function toActivity(nodeType: NodeType, outputs?: OutputStore): NodeActiv
         details: [{ attempt }],
       });
     }
-    const timer = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+    // A local activity (mode "local") cannot heartbeat; its cancellation arrives without one.
+    const timer = ctx.info.isLocal ? undefined : setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
     try {
       const output = await nodeType.run(config, {
         nodeId: input.nodeId,
         executionId: input.executionId,
         attempt,
         signal: ctx.cancellationSignal,
-        heartbeat: (details) => ctx.heartbeat(details),
+        heartbeat: (details) => {
+          if (!ctx.info.isLocal) ctx.heartbeat(details);
+        },
       });
       const value = output === undefined ? null : output;
       if (outputs) {

@@ -4,6 +4,7 @@ import { DefinitionSchema, MAX_NODES, type EdgeDef, type NodeDef, type WorkflowD
 import { parseDuration, parseIsoDateTime } from './duration';
 import { escapePointer, expressionProblem, parseTemplate, templateExpressions, wholeTemplateExpression } from './expressions';
 import { BUILTIN_CATALOG, type NodeCatalog, type NodeTypeSpec } from './node-types';
+import { defaultsModeProblems, executionModeProblems } from './execution-mode';
 import { findCycle } from './graph';
 
 export interface ValidationProblem {
@@ -61,9 +62,11 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
     }
     if (typeof node.id === 'string') specs.set(node.id, spec);
     errors.push(...nodeProblems(node, path, spec));
+    if (spec || options.allowUnknownTypes) errors.push(...executionModeProblems(node, path, spec, def.defaults));
   });
 
   errors.push(...policyProblems(def.defaults, '/defaults'));
+  errors.push(...defaultsModeProblems(def.defaults));
   errors.push(...edgeProblems(edges, firstIndex, specs));
 
   const ids = [...firstIndex.keys()];

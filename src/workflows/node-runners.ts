@@ -1,7 +1,8 @@
-import { ApplicationFailure, condition, executeChild, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, executeChild, proxyActivities, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { ErrorInfo, NodeDef, NodeStatus, WorkflowDefinition } from '../domain/definition';
 import { durationMs, parseDuration, parseIsoDateTime } from '../domain/duration';
 import { resolveActivityPolicy } from '../domain/policy';
+import { executionModeOf, resolveLocalActivityPolicy } from '../domain/execution-mode';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
 import { DAG_WORKFLOW_TYPE, type ApprovalDecision, type DagRunResult, type DagWorkflowInput } from './contract';
 
@@ -16,13 +17,21 @@ export interface Settled {
 
 type NodeActivities = Record<string, (input: NodeActivityInput) => Promise<NodeActivityResult>>;
 
-/** An activity of the node's type, with the node's own retry policy and timeouts; the node id is the activity id. */
+/**
+ * An activity of the node's type, with the node's own retry policy and timeouts; the node id is
+ * the activity id. In mode "local" a local activity (which has no activity id of its own).
+ */
 export async function runActivityNode(
   node: NodeDef,
   config: Record<string, unknown>,
   defaults: WorkflowDefinition['defaults'],
 ): Promise<Settled> {
-  const activities = proxyActivities<NodeActivities>({ ...resolveActivityPolicy(node, defaults), activityId: node.id });
+  // The summary names the node in the Temporal Web UI (user metadata; servers before 1.27 ignore it).
+  const summary = node.id;
+  const activities =
+    executionModeOf(node, defaults) === 'local'
+      ? proxyLocalActivities<NodeActivities>({ ...resolveLocalActivityPolicy(node, defaults), summary })
+      : proxyActivities<NodeActivities>({ ...resolveActivityPolicy(node, defaults), activityId: node.id, summary });
   const input: NodeActivityInput = { nodeId: node.id, executionId: workflowInfo().workflowId, config };
   const result = await activities[node.type]!(input);
   return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };
