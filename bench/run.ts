@@ -1,19 +1,20 @@
 /**
  * Trellis vs hand-written Temporal code and the raw client, side by side on one worker and one
  * server. Needs a server: TEMPORAL_ADDRESS (default 127.0.0.1:7233). Prints JSON and a table.
- * BENCH_ONLY=overhead,api,history,memory,failover picks scenarios; BENCH_RUNS sets repetitions.
+ * BENCH_ONLY=overhead,local,api,history,memory,failover picks scenarios; BENCH_RUNS sets repetitions.
  */
 import os from 'node:os';
 import { round, startBenchEnv } from './env';
 import { apiScenarios } from './scenarios/api';
 import { failoverStall } from './scenarios/failover';
+import { localMode } from './scenarios/local';
 import { historyGrowth } from './scenarios/history';
 import { workerMemory } from './scenarios/memory';
 import { overhead } from './scenarios/overhead';
 
 async function main(): Promise<void> {
   const runs = Number(process.env.BENCH_RUNS ?? 5);
-  const only = new Set((process.env.BENCH_ONLY ?? 'overhead,api,history,memory,failover').split(','));
+  const only = new Set((process.env.BENCH_ONLY ?? 'overhead,local,api,history,memory,failover').split(','));
   const env = await startBenchEnv();
   const results: Record<string, unknown> = {};
   try {
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
     if (only.has('api')) results.api = await apiScenarios(env, runs);
     if (only.has('history')) results.history = await historyGrowth(env);
     if (only.has('memory')) results.memory = await workerMemory(env);
+    if (only.has('local')) results.local = await localMode(env, runs);
     if (only.has('failover')) results.failover = await failoverStall(env, runs);
   } finally {
     await env.close();
@@ -34,6 +36,7 @@ async function main(): Promise<void> {
       transformChain40: 'ratio < 1: 40 in-workflow nodes cost less than one activity round trip',
       fanOut: 'ratio <= 1.2 vs hand-written bounded Promise.all',
       load: 'API start rate >= 0.8 x raw client start rate',
+      localChain40: 'local-mode http chain <= 0.10 x hand-written regular chain, <= 1.10 x hand-written local chain',
       failover: 'a SIGKILLed worker\'s node is retried on a live worker within 10 s',
     },
     results,

@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { NodeActivityInput, NodeActivityResult } from '../src/domain/activity-contract';
 
 // The same workflow bundle serves Trellis's interpreter and the hand-written baselines.
@@ -32,4 +32,22 @@ export async function handWrittenFanOut(n: number, bound: number): Promise<numbe
   }
   await Promise.all(Array.from({ length: Math.min(bound, n) }, lane));
   return done;
+}
+
+type NodeActivity = (input: NodeActivityInput) => Promise<NodeActivityResult>;
+const regular = proxyActivities<Record<string, NodeActivity>>({
+  startToCloseTimeout: '1m',
+  retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+const local = proxyLocalActivities<Record<string, NodeActivity>>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/** n calls of one activity type with one config, as regular or as local activities. */
+export async function handWrittenTypedChain(n: number, type: string, config: Record<string, unknown>, asLocal: boolean): Promise<number> {
+  const activities = asLocal ? local : regular;
+  let last = 0;
+  for (let i = 0; i < n; i++) last = (await activities[type]!({ nodeId: `n${i}`, executionId: 'bench', config })).attempt;
+  return last;
 }
