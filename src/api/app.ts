@@ -71,7 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(hookRoutes, { deps, limits });
   await app.register(uiRoutes); // the web console; public: its API calls carry the key
   await app.register(async (authenticated) => {
-    await authenticated.register(bearerAuth, { db: deps.db });
+    await authenticated.register(bearerAuth, { db: deps.db, cacheMs: limits.apiKeyCacheMs });
     await authenticated.register(workflowRoutes, { deps, limits });
     await authenticated.register(executionRoutes, { deps, limits });
     await authenticated.register(scheduleRoutes, { deps, limits });

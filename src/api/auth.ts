@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../db/client';
-import { tenantForKey } from '../services/api-keys';
+import { hashSecret, tenantForKey } from '../services/api-keys';
+import { TtlCache } from '../services/ttl-cache';
 import { ApiError } from './errors';
 
 declare module 'fastify' {
@@ -13,14 +14,16 @@ declare module 'fastify' {
 
 /**
  * `Authorization: Bearer <api key>` on every route of the scope it is registered in; the key's
- * tenant scopes every query the routes make.
+ * tenant scopes every query the routes make. Lookups (unknown keys too) are cached for `cacheMs`,
+ * keyed by the key's hash: revoking a key takes effect within that bound.
  */
-const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
+const plugin: FastifyPluginAsync<{ db: Db; cacheMs?: number }> = async (app, { db, cacheMs = 0 }) => {
+  const keys = new TtlCache<string | undefined>(cacheMs);
   app.decorateRequest('tenantId', '');
   app.addHook('onRequest', async (request, reply) => {
     const header = request.headers.authorization;
     const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-    const tenantId = match ? await tenantForKey(db, match[1]!) : undefined;
+    const tenantId = match ? await keys.get(hashSecret(match[1]!), () => tenantForKey(db, match[1]!)) : undefined;
     if (!tenantId) {
       reply.header('www-authenticate', 'Bearer');
       throw new ApiError(401, 'UNAUTHORIZED', match ? 'invalid API key' : 'missing "Authorization: Bearer <api key>" header');

@@ -12,6 +12,11 @@ export interface ApiLimits {
   rateLimitPerMinute: number;
   /** Largest page a list returns. */
   maxPageSize: number;
+  /**
+   * How long a process keeps an API-key lookup (ms): a revoked key keeps working for at most
+   * this long on each API process that saw it. 0 looks every request up.
+   */
+  apiKeyCacheMs: number;
 }
 
 export const DEFAULT_LIMITS: ApiLimits = {
@@ -19,6 +24,7 @@ export const DEFAULT_LIMITS: ApiLimits = {
   definitionBytes: 512 * 1024,
   rateLimitPerMinute: 600,
   maxPageSize: 100,
+  apiKeyCacheMs: 5_000,
 };
 
 /** What the API needs from the outside world; `buildApp` wires nothing itself. */

@@ -6,6 +6,7 @@ import { ApiError, badRequest, conflict, notFound } from '../api/errors';
 import type { TemporalGateway } from '../api/temporal-gateway';
 import type { DagWorkflowInput } from '../workflows/contract';
 import type { WorkflowDefinition } from '../domain/definition';
+import { findStartableVersion } from './startable-version';
 
 export type { ExecutionStatus, ExecutionTrigger };
 
@@ -91,15 +92,12 @@ export async function startExecution(
     if (existing) return replay(ctx, existing, request);
   }
 
-  const workflow = await ctx.db.workflow.findFirst({ where: { id: request.workflowId, tenantId } });
+  const workflow = await findStartableVersion(ctx.db, tenantId, request.workflowId, request.version);
   if (!workflow) throw notFound(`workflow ${request.workflowId}`);
-  if (workflow.archivedAt) throw conflict(`workflow ${workflow.id} is archived; it starts no new runs`);
-  const version = request.version ?? workflow.latestVersion;
-  const pinned = await ctx.db.workflowVersion.findUnique({
-    where: { workflowId_version: { workflowId: workflow.id, version } },
-    select: { version: true, definition: true },
-  });
-  if (!pinned) throw notFound(`version ${version} of workflow ${workflow.id}`);
+  if (workflow.archived) throw conflict(`workflow ${workflow.workflowId} is archived; it starts no new runs`);
+  const version = workflow.version;
+  const pinned = workflow.definition === undefined ? undefined : { version, definition: workflow.definition };
+  if (!pinned) throw notFound(`version ${version} of workflow ${workflow.workflowId}`);
 
   let row: Execution;
   try {
@@ -107,7 +105,7 @@ export async function startExecution(
       data: {
         id: newExecutionId(),
         tenantId,
-        workflowId: workflow.id,
+        workflowId: workflow.workflowId,
         version,
         status: 'RUNNING',
         trigger: request.trigger,
