@@ -6,8 +6,11 @@ export const EVENTS_CHANNEL = 'trellis_execution_events';
 
 /**
  * The Postgres side of the status mirror. Every write is idempotent and ordered by the run's
- * sequence number: a row only moves forward (`last_seq < seq`), so retries, duplicates and
- * late arrivals are harmless.
+ * sequence number: a row never moves back (`last_seq <= seq`), so retries, duplicates and late
+ * arrivals are harmless. An equal seq does overwrite: mirror writes run as local activities,
+ * inside a workflow task, and when that task is lost (its worker died) and run again, the same
+ * transitions come again with the same seq but the retried task's timestamps, the ones that
+ * Temporal's history keeps. The last of those writes wins.
  */
 export function createMirrorActivities(db: Db): MirrorActivities {
   return {
@@ -44,14 +47,14 @@ function upsertNode(db: Db, executionId: string, n: NodeTransition) {
     ON CONFLICT (execution_id, node_id) DO UPDATE SET
       type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
       error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
-    WHERE node_runs.last_seq < EXCLUDED.last_seq`;
+    WHERE node_runs.last_seq <= EXCLUDED.last_seq`;
 }
 
 function updateRun(db: Db, executionId: string, r: RunTransition) {
   return db.$executeRaw`
     UPDATE executions SET status = ${r.status}::"ExecutionStatus", output = ${json(r.output)}::jsonb, error = ${json(r.error)}::jsonb,
       finished_at = ${date(r.finishedAt)}, last_seq = ${r.seq}, updated_at = now()
-    WHERE id = ${executionId} AND last_seq < ${r.seq}`;
+    WHERE id = ${executionId} AND last_seq <= ${r.seq}`;
 }
 
 function json(value: unknown): string | null {

@@ -1,6 +1,6 @@
 import type { NodeDef, WorkflowDefinition } from './definition';
 import { durationMs, parseDuration } from './duration';
-import type { NodeTypeSpec } from './node-types';
+import { executionOf, type NodeTypeSpec } from './node-types';
 import { resolveActivityPolicy, type ResolvedActivityPolicy } from './policy';
 
 /**
@@ -20,6 +20,11 @@ type ModeFields = Pick<NodeDef, 'retry' | 'timeout' | 'mode' | 'localRetryThresh
 
 export function executionModeOf(node: Pick<NodeDef, 'mode'>, defaults: WorkflowDefinition['defaults'] = {}): ExecutionMode {
   return node.mode ?? defaults.mode ?? 'regular';
+}
+
+/** True when some activity node of the definition runs in mode "local". */
+export function hasLocalNodes(definition: Pick<WorkflowDefinition, 'nodes' | 'defaults'>): boolean {
+  return definition.nodes.some((node) => executionOf(node.type) === 'activity' && executionModeOf(node, definition.defaults) === 'local');
 }
 
 /** startToClose of a node in local mode, in ms: the node's, the defaults', or the local default. */

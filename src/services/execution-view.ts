@@ -27,6 +27,8 @@ export interface ExecutionDetail extends ExecutionSummary {
   error: unknown;
   progress: { total: number; done: number };
   nodes: NodeView[];
+  /** Temporal's run id, once the run has recorded itself: the Web UI's address of the run needs it. */
+  temporalRunId: string | null;
   /** Present only when live state was asked for: whether the workflow's query answered. */
   live?: boolean;
 }
@@ -76,6 +78,7 @@ export async function executionDetail(
   }
   return {
     ...toExecutionSummary(execution),
+    temporalRunId: execution.temporalRunId,
     status,
     input: execution.input,
     output: execution.output,

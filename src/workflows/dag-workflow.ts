@@ -4,7 +4,9 @@ import {
   CancelledFailure,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -15,6 +17,7 @@ import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
 import { DEFAULT_MAX_CONCURRENCY, resolveActivityPolicy } from '../domain/policy';
 import { validateDefinition } from '../domain/validate';
+import { hasLocalNodes } from '../domain/execution-mode';
 import {
   RUN_FAILED_ERROR_TYPE,
   approveSignal,
@@ -36,6 +39,18 @@ const { loadDefinition } = proxyActivities<EngineActivities>({
   startToCloseTimeout: '30s',
   retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['WorkflowNotFound', 'InvalidDefinition'] },
 });
+/**
+ * The same lookup as a local activity: a stored run's first step no longer waits a task-queue
+ * round trip (and shows as one marker, not an activity). Retries back off on timers.
+ */
+const localEngine = proxyLocalActivities<EngineActivities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['WorkflowNotFound', 'InvalidDefinition'] },
+  localRetryThreshold: 1,
+  summary: 'load definition',
+});
+/** Runs recorded before loadDefinition became a local activity replay with the regular one. */
+const LOCAL_LOAD_DEFINITION_PATCH = 'load-definition-as-local-activity';
 
 
 /**
@@ -107,7 +122,7 @@ class DagRun {
       input: this.args.input ?? null,
       startedAt: info.startTime.toISOString(),
       ...(typeof scheduledBy === 'string' && { scheduleId: scheduledBy }),
-    });
+    }, !hasLocalNodes(this.definition!));
   }
 
   private async loadDefinition(): Promise<void> {
@@ -124,7 +139,8 @@ class DagRun {
     if (!this.args.workflowId) {
       throw ApplicationFailure.nonRetryable('dagWorkflow needs a workflowId or a definition', 'InvalidInput');
     }
-    const loaded = await loadDefinition({ workflowId: this.args.workflowId, version: this.args.version });
+    const load = patched(LOCAL_LOAD_DEFINITION_PATCH) ? localEngine.loadDefinition : loadDefinition;
+    const loaded = await load({ workflowId: this.args.workflowId, version: this.args.version });
     this.definition = loaded.definition;
     this.version = loaded.version;
   }

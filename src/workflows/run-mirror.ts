@@ -43,9 +43,13 @@ export class RunMirror {
 
   constructor(private readonly executionId: string) {}
 
-  /** Starts recording the run; transitions queue until the execution row exists. */
-  start(request: RecordRunRequest): void {
-    if (patched(LOCAL_MIRROR_PATCH)) this.activities = localMirror;
+  /**
+   * Starts recording the run; transitions queue until the execution row exists. `localWrites`
+   * is false for runs with nodes in mode "local": the mirror's one-batch-in-flight loop then
+   * waits on history events only, never on the relative timing of concurrent local activities.
+   */
+  start(request: RecordRunRequest, localWrites = true): void {
+    if (localWrites && patched(LOCAL_MIRROR_PATCH)) this.activities = localMirror;
     const activities = this.activities;
     this.recorded = CancellationScope.nonCancellable(() => activities.recordRun(request));
     this.kick();

@@ -169,4 +169,21 @@ describe('mode "local" on a real Temporal server', () => {
     expect(state.nodes.expensive).toMatchObject({ status: 'SUCCEEDED', attempt: 0 });
     expect(await mirrorMismatches(h.database.db, handle.workflowId, state)).toEqual([]);
   });
+
+  serverIt('a stored run loads its definition and mirrors through local activities; a missing workflow fails at once', async (h) => {
+    await h.store('wf_local_engine', { name: 'engine', nodes: [{ id: 'a', type: 'probe', config: { value: 1 } }] });
+    const handle = await startStored(h, 'local-engine', 'wf_local_engine');
+    const { result } = await h.outcome(handle, 'local-engine');
+    expect(result?.status).toBe('SUCCEEDED');
+    const shape = await historyShape(handle);
+    // loadDefinition, recordRun and mirrorTransitions ran in the worker: only the node is an activity task.
+    expect(shape.scheduled).toEqual(['probe']);
+    expect(await mirrorMismatches(h.database.db, handle.workflowId, await handle.query(stateQuery))).toEqual([]);
+
+    const missing = await startStored(h, 'local-engine-missing', 'wf_does_not_exist');
+    const started = Date.now();
+    const { error } = await h.outcome(missing, 'local-engine-missing');
+    expect(error?.cause?.message).toMatch(/workflow "wf_does_not_exist" has no any version/);
+    expect(Date.now() - started).toBeLessThan(20_000); // non-retryable: no ten attempts with backoff
+  });
 });

@@ -131,7 +131,11 @@ export function RunPage({ id }: { id: string }) {
       const next = await api<ExecutionSummary>('POST', `/executions/${encodeURIComponent(id)}/retry`);
       navigate(`/runs/${next.id}`);
     });
-  const temporalUrl = config ? `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.namespace)}/workflows/${encodeURIComponent(run.id)}` : undefined;
+  // The Web UI addresses a run by workflow id *and* run id; without the run id it answers 404.
+  const runPath = run.temporalRunId ? `/${encodeURIComponent(run.temporalRunId)}/history` : '';
+  const temporalUrl = config
+    ? `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.namespace)}/workflows/${encodeURIComponent(run.id)}${runPath}`
+    : undefined;
   const node = selected ? definition?.nodes?.find((n) => n.id === selected) : undefined;
 
   return (

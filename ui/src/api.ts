@@ -132,6 +132,7 @@ export interface ExecutionDetail extends ExecutionSummary {
   error: unknown;
   progress: { total: number; done: number };
   nodes: NodeView[];
+  temporalRunId?: string | null;
 }
 
 export interface Schedule {

@@ -98,6 +98,7 @@ export const ExecutionDetailSchema = Type.Object({
     done: Type.Integer({ description: 'Nodes in a terminal state' }),
   }),
   nodes: Type.Array(NodeViewSchema),
+  temporalRunId: Type.Union([Type.String(), Type.Null()], { description: "Temporal's run id (null until the run has recorded itself)" }),
   live: Type.Optional(Type.Boolean({ description: 'With ?live=1: whether the live query answered' })),
 });
 
