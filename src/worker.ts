@@ -58,9 +58,6 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     // would otherwise throttle to 80% of that timeout.
     defaultHeartbeatThrottleInterval: '1s',
     maxHeartbeatThrottleInterval: '1s',
-    // A run's workflow tasks go to the worker that last ran it; when that worker is dead the
-    // server hands them to any worker only after this long (SDK default 10 s, a stall per run).
-    stickyQueueScheduleToStartTimeout: '3s',
     ...deps.options,
   });
 }

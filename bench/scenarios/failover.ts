@@ -53,6 +53,6 @@ export async function failoverStall(env: BenchEnv, runs: number) {
   return {
     killToRetryStartMs: retryStartMs.map((x) => round(x)),
     killToRunEndMs: runEndMs.map((x) => round(x)),
-    note: 'node of 4 s killed 1.5 s in; platform defaults (heartbeat timeout 5 s, initialInterval 1 s); run end includes the node re-running 4 s',
+    note: 'node of 4 s killed 1.5 s in; platform defaults (heartbeat timeout 5 s, initialInterval 1 s); run end includes the node re-running 4 s and up to 10 s for the dead worker\'s sticky queue to time out',
   };
 }
