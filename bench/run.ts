@@ -1,12 +1,15 @@
 /**
  * Trellis vs hand-written Temporal code and the raw client, side by side on one worker and one
  * server. Needs a server: TEMPORAL_ADDRESS (default 127.0.0.1:7233). Prints JSON and a table.
- * BENCH_ONLY=overhead,api,history,memory,codec,iteration picks scenarios; BENCH_RUNS sets repetitions
- * (iteration: BENCH_MAP_ITEMS, default 100,000, sizes the large map).
+ * BENCH_ONLY=overhead,local,mirror,api,history,memory,failover,codec,iteration picks scenarios;
+ * BENCH_RUNS sets repetitions (iteration: BENCH_MAP_ITEMS, default 100,000, sizes the large map).
  */
 import os from 'node:os';
 import { round, startBenchEnv } from './env';
 import { apiScenarios } from './scenarios/api';
+import { failoverStall } from './scenarios/failover';
+import { localMode } from './scenarios/local';
+import { mirrorCost } from './scenarios/mirror';
 import { historyGrowth } from './scenarios/history';
 import { iteration } from './scenarios/iteration';
 import { workerMemory } from './scenarios/memory';
@@ -15,7 +18,7 @@ import { codecOverhead } from './scenarios/codec';
 
 async function main(): Promise<void> {
   const runs = Number(process.env.BENCH_RUNS ?? 5);
-  const only = new Set((process.env.BENCH_ONLY ?? 'overhead,api,history,memory,codec,iteration').split(','));
+  const only = new Set((process.env.BENCH_ONLY ?? 'overhead,local,mirror,api,history,memory,failover,codec,iteration').split(','));
   const env = await startBenchEnv();
   const results: Record<string, unknown> = {};
   try {
@@ -25,6 +28,9 @@ async function main(): Promise<void> {
     if (only.has('memory')) results.memory = await workerMemory(env);
     if (only.has('codec')) results.codec = await codecOverhead(env, runs);
     if (only.has('iteration')) results.iteration = await iteration(env, runs);
+    if (only.has('local')) results.local = await localMode(env, runs);
+    if (only.has('mirror')) results.mirror = await mirrorCost(env, runs);
+    if (only.has('failover')) results.failover = await failoverStall(env, runs);
   } finally {
     await env.close();
   }
@@ -40,6 +46,9 @@ async function main(): Promise<void> {
       mapLarge: 'ratio <= 1.3 vs hand-written sliding window of children; no history over 10,240 events',
       load: 'API start rate >= 0.8 x raw client start rate',
       activityChain40Codec: 'ratio <= 1.05 with the payload codec on vs off',
+      localChain40: 'local-mode http chain <= 0.10 x hand-written regular chain, <= 1.10 x hand-written local chain',
+      mirror: 'mirrored 40-node chain <= 1.02 x unmirrored; lag p50 <= 20 ms, p99 <= 100 ms',
+      failover: 'a SIGKILLed worker\'s node is retried on a live worker within 10 s',
     },
     results,
   };

@@ -1,4 +1,4 @@
-import { CancellationScope, condition, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, executeChild, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { NodeActivityInput, NodeActivityResult } from '../src/domain/activity-contract';
 
 // The same workflow bundle serves Trellis's interpreter and the hand-written baselines.
@@ -70,4 +70,22 @@ export async function handWrittenSlidingWindow(n: number, batchSize: number, win
   }
   await condition(() => running === 0);
   return done;
+}
+
+type NodeActivity = (input: NodeActivityInput) => Promise<NodeActivityResult>;
+const regular = proxyActivities<Record<string, NodeActivity>>({
+  startToCloseTimeout: '1m',
+  retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+const local = proxyLocalActivities<Record<string, NodeActivity>>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/** n calls of one activity type with one config, as regular or as local activities. */
+export async function handWrittenTypedChain(n: number, type: string, config: Record<string, unknown>, asLocal: boolean): Promise<number> {
+  const activities = asLocal ? local : regular;
+  let last = 0;
+  for (let i = 0; i < n; i++) last = (await activities[type]!({ nodeId: `n${i}`, executionId: 'bench', config })).attempt;
+  return last;
 }

@@ -69,9 +69,11 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
       ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaRunLimiter(deps.db) }) }),
       ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
     },
-    // Cancellation reaches an activity only through a heartbeat response; keep that short.
+    // Cancellation reaches an activity only through a heartbeat response; keep that short. The
+    // cap also keeps heartbeats well inside the default heartbeat timeout (5 intervals): the SDK
+    // would otherwise throttle to 80% of that timeout.
     defaultHeartbeatThrottleInterval: '1s',
-    maxHeartbeatThrottleInterval: '5s',
+    maxHeartbeatThrottleInterval: '1s',
     ...deps.options,
   });
 }

@@ -1,13 +1,16 @@
 import type { Db } from '../db/client';
-import type { MirrorActivities, MirrorBatch, NodeTransition, RecordRunRequest, RunTransition } from '../workflows/mirror-contract';
+import type { MirrorActivities, MirrorBatch, NodeTransition, RecordRunRequest } from '../workflows/mirror-contract';
 
 /** Postgres NOTIFY channel announcing mirror writes: payload `{ executionId, seq }`. */
 export const EVENTS_CHANNEL = 'trellis_execution_events';
 
 /**
  * The Postgres side of the status mirror. Every write is idempotent and ordered by the run's
- * sequence number: a row only moves forward (`last_seq < seq`), so retries, duplicates and
- * late arrivals are harmless.
+ * sequence number: a row never moves back (`last_seq <= seq`), so retries, duplicates and late
+ * arrivals are harmless. An equal seq does overwrite: mirror writes run as local activities,
+ * inside a workflow task, and when that task is lost (its worker died) and run again, the same
+ * transitions come again with the same seq but the retried task's timestamps, the ones that
+ * Temporal's history keeps. The last of those writes wins.
  */
 export function createMirrorActivities(db: Db): MirrorActivities {
   return {
@@ -25,33 +28,57 @@ export function createMirrorActivities(db: Db): MirrorActivities {
     },
 
     async mirrorTransitions(batch: MirrorBatch): Promise<void> {
-      const seqs = [...batch.nodes.map((n) => n.seq), batch.run?.seq ?? 0];
-      await db.$transaction([
-        ...batch.nodes.map((node) => upsertNode(db, batch.executionId, node)),
-        ...(batch.run ? [updateRun(db, batch.executionId, batch.run)] : []),
-        // Delivered on commit: live listeners (SSE) re-read the rows instead of polling.
-        db.$executeRaw`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ executionId: batch.executionId, seq: Math.max(...seqs) })})`,
-      ]);
+      await writeBatch(db, batch);
     },
   };
 }
 
-function upsertNode(db: Db, executionId: string, n: NodeTransition) {
-  return db.$executeRaw`
-    INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq)
-    VALUES (${executionId}, ${n.nodeId}, ${n.type}, ${n.status}::"NodeRunStatus", ${n.attempt}, ${json(n.output)}::jsonb,
-            ${json(n.error)}::jsonb, ${date(n.startedAt)}, ${date(n.finishedAt)}, ${n.seq})
-    ON CONFLICT (execution_id, node_id) DO UPDATE SET
-      type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
-      error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
-    WHERE node_runs.last_seq < EXCLUDED.last_seq`;
-}
-
-function updateRun(db: Db, executionId: string, r: RunTransition) {
-  return db.$executeRaw`
-    UPDATE executions SET status = ${r.status}::"ExecutionStatus", output = ${json(r.output)}::jsonb, error = ${json(r.error)}::jsonb,
-      finished_at = ${date(r.finishedAt)}, last_seq = ${r.seq}, updated_at = now()
-    WHERE id = ${executionId} AND last_seq < ${r.seq}`;
+/**
+ * One batch in one statement (one round trip, one implicit transaction): the node upserts, the
+ * run update and the NOTIFY. Mirror writes run as local activities inside the workflow task,
+ * so their latency is the workflow's; a multi-statement transaction took several round trips.
+ */
+async function writeBatch(db: Db, batch: MirrorBatch): Promise<void> {
+  const seq = Math.max(...batch.nodes.map((n) => n.seq), batch.run?.seq ?? 0);
+  // A node appears once per batch (the workflow coalesces); keep the newest if not.
+  const newest = new Map<string, NodeTransition>();
+  for (const n of batch.nodes) if ((newest.get(n.nodeId)?.seq ?? -1) < n.seq) newest.set(n.nodeId, n);
+  const nodes = JSON.stringify(
+    [...newest.values()].map((n) => ({
+      node_id: n.nodeId,
+      type: n.type,
+      status: n.status,
+      attempt: n.attempt,
+      // Absent keys become SQL NULL, as undefined did before.
+      ...(n.output !== undefined && { output: storable(n.output) }),
+      ...(n.error !== undefined && { error: storable(n.error) }),
+      started_at: n.startedAt ?? null,
+      finished_at: n.finishedAt ?? null,
+      seq: n.seq,
+    })),
+  );
+  const r = batch.run;
+  // Delivered on commit: live listeners (SSE) re-read the rows instead of polling.
+  const notice = JSON.stringify({ executionId: batch.executionId, seq });
+  await db.$queryRaw`
+    WITH incoming AS (
+      SELECT * FROM jsonb_to_recordset(${nodes}::jsonb)
+        AS x(node_id text, type text, status text, attempt int, output jsonb, error jsonb, started_at timestamptz, finished_at timestamptz, seq int)
+    ), nodes AS (
+      INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq)
+      SELECT ${batch.executionId}, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq FROM incoming
+      ON CONFLICT (execution_id, node_id) DO UPDATE SET
+        type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
+        error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
+      WHERE node_runs.last_seq <= EXCLUDED.last_seq
+      RETURNING 1
+    ), run AS (
+      UPDATE executions SET status = ${r?.status ?? 'RUNNING'}::"ExecutionStatus", output = ${json(r?.output)}::jsonb, error = ${json(r?.error)}::jsonb,
+        finished_at = ${date(r?.finishedAt)}, last_seq = ${r?.seq ?? 0}, updated_at = now()
+      WHERE ${r !== undefined} AND id = ${batch.executionId} AND last_seq <= ${r?.seq ?? 0}
+      RETURNING 1
+    )
+    SELECT pg_notify(${EVENTS_CHANNEL}, ${notice})::text AS notified`;
 }
 
 function json(value: unknown): string | null {

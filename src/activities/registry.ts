@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { NODE_HEARTBEAT_INTERVAL_MS } from '../domain/policy';
 import { BUILTIN_CATALOG, catalogOf, type NodeCatalog, type NodeTypeSpec } from '../domain/node-types';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
 import { StoredOutputNotFound, resolveOutputRefs, type OutputStore } from './output-store';
@@ -46,8 +47,11 @@ export function defineNodeType<S extends TSchema>(nodeType: NodeType<S>): NodeTy
 export type NodeActivity = (input: NodeActivityInput) => Promise<NodeActivityResult>;
 
 const TYPE_NAME = /^[a-z][a-zA-Z0-9_.-]{0,63}$/;
-/** Heartbeats are throttled by the SDK; frequent calls only make cancellation arrive sooner. */
-const HEARTBEAT_EVERY_MS = 1_000;
+/**
+ * Heartbeats are throttled by the SDK; frequent calls make cancellation arrive sooner and keep
+ * the default heartbeat timeout (a multiple of this interval) from firing on a live worker.
+ */
+const HEARTBEAT_EVERY_MS = NODE_HEARTBEAT_INTERVAL_MS;
 
 /** The node types this deployment runs as activities; built-ins plus custom ones. */
 export class NodeRegistry {
@@ -139,14 +143,17 @@ async function runChecked(
       details: [{ attempt }],
     });
   }
-  const timer = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+  // A local activity (mode "local") cannot heartbeat; its cancellation arrives without one.
+  const timer = ctx.info.isLocal ? undefined : setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
   try {
     const output = await nodeType.run(config, {
       nodeId: input.nodeId,
       executionId: input.executionId,
       attempt,
       signal: ctx.cancellationSignal,
-      heartbeat: (details) => ctx.heartbeat(redactor.value(details)),
+      heartbeat: (details) => {
+        if (!ctx.info.isLocal) ctx.heartbeat(redactor.value(details));
+      },
       ...(input.tenantId !== undefined && { tenantId: input.tenantId }),
       secret: async (name) => {
         if (!secrets || input.tenantId === undefined) return undefined;

@@ -73,7 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(uiRoutes); // the web console; public: its API calls carry the key
   await app.register(codecRoutes, { deps }); // its own auth: API key as Bearer or the UI's cookie
   await app.register(async (authenticated) => {
-    await authenticated.register(bearerAuth, { db: deps.db });
+    await authenticated.register(bearerAuth, { db: deps.db, cacheMs: limits.apiKeyCacheMs });
     // After authentication, per API key (its id, so "bearer K" and "Bearer  K" share one bucket),
     // with separate buckets for reads and writes so polling runs never starves starting them.
     // A second registration: each keeps its own "already counted" mark on the request.

@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../db/client';
-import { authenticate, type Principal } from '../services/api-keys';
+import { authenticate, hashSecret, type Principal } from '../services/api-keys';
+import { TtlCache } from '../services/ttl-cache';
 import { ApiError } from './errors';
 
 declare module 'fastify' {
@@ -15,15 +16,17 @@ declare module 'fastify' {
 
 /**
  * `Authorization: Bearer <api key>` on every route of the scope it is registered in; the key's
- * tenant scopes every query the routes make.
+ * tenant scopes every query the routes make. Lookups (unknown keys too) are cached for `cacheMs`,
+ * keyed by the key's hash: revoking a key takes effect within that bound.
  */
-const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
+const plugin: FastifyPluginAsync<{ db: Db; cacheMs?: number }> = async (app, { db, cacheMs = 0 }) => {
+  const keys = new TtlCache<Principal | undefined>(cacheMs);
   app.decorateRequest('tenantId', '');
   app.decorateRequest('principal', undefined as unknown as Principal);
   app.addHook('onRequest', async (request, reply) => {
     const header = request.headers.authorization;
     const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-    const principal = match ? await authenticate(db, match[1]!) : undefined;
+    const principal = match ? await keys.get(hashSecret(match[1]!), () => authenticate(db, match[1]!)) : undefined;
     if (!principal) {
       reply.header('www-authenticate', 'Bearer');
       throw new ApiError(401, 'UNAUTHORIZED', match ? 'invalid API key' : 'missing "Authorization: Bearer <api key>" header');

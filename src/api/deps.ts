@@ -19,6 +19,11 @@ export interface ApiLimits {
   addressRateLimitPerMinute: number;
   /** Largest page a list returns. */
   maxPageSize: number;
+  /**
+   * How long a process keeps an API-key lookup (ms): a revoked key keeps working for at most
+   * this long on each API process that saw it. 0 looks every request up.
+   */
+  apiKeyCacheMs: number;
 }
 
 export const DEFAULT_LIMITS: ApiLimits = {
@@ -27,6 +32,7 @@ export const DEFAULT_LIMITS: ApiLimits = {
   rateLimitPerMinute: 600,
   addressRateLimitPerMinute: 6_000,
   maxPageSize: 100,
+  apiKeyCacheMs: 5_000,
 };
 
 /** Limits an operator sets through the environment (positive integers; anything else is ignored). */

@@ -56,6 +56,9 @@ export const TriggerSchema = Type.Union([
   Type.Literal('always'),
 ]);
 
+/** How an activity node runs: a regular Temporal activity (default) or a local activity. */
+export const ExecutionModeSchema = Type.Union([Type.Literal('regular'), Type.Literal('local')]);
+
 export const NodeSchema = Type.Object(
   {
     id: Type.String({ pattern: NODE_ID_PATTERN }),
@@ -66,6 +69,9 @@ export const NodeSchema = Type.Object(
     timeout: Type.Optional(TimeoutSchema),
     onError: Type.Optional(Type.Union([Type.Literal('fail'), Type.Literal('continue')])),
     trigger: Type.Optional(TriggerSchema),
+    mode: Type.Optional(ExecutionModeSchema),
+    /** mode "local": a retry backoff longer than this becomes a durable timer (Temporal default 1m). */
+    localRetryThreshold: Type.Optional(DurationSchema),
   },
   { additionalProperties: false },
 );
@@ -88,6 +94,8 @@ export const DefaultsSchema = Type.Object(
     timeout: Type.Optional(TimeoutSchema),
     /** Upper bound on activity nodes in flight at once in one run. */
     maxConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_000 })),
+    mode: Type.Optional(ExecutionModeSchema),
+    localRetryThreshold: Type.Optional(DurationSchema),
   },
   { additionalProperties: false },
 );

@@ -8,7 +8,15 @@ export const PLATFORM_RETRY: Required<Omit<RetrySpec, 'nonRetryableErrorTypes'>>
   backoffCoefficient: 2,
   maximumInterval: '1m',
 };
-export const PLATFORM_TIMEOUT: TimeoutSpec = { startToClose: '5m' };
+/**
+ * How often a node activity heartbeats (the worker sends at most one heartbeat per this
+ * interval), and the heartbeat timeout every activity node gets unless it sets its own: five
+ * missed heartbeats. Without it Temporal notices a dead worker's attempt only at startToClose;
+ * with it the attempt is retried on a live worker within about heartbeat + initialInterval.
+ */
+export const NODE_HEARTBEAT_INTERVAL_MS = 1_000;
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 5 * NODE_HEARTBEAT_INTERVAL_MS;
+export const PLATFORM_TIMEOUT: TimeoutSpec = { startToClose: '5m', heartbeat: DEFAULT_HEARTBEAT_TIMEOUT_MS };
 export const DEFAULT_MAX_CONCURRENCY = 500;
 /** The longest `runTimeout` a definition or a start may ask for. */
 export const MAX_RUN_TIMEOUT_MS = 30 * 86_400_000;

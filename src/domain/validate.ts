@@ -7,6 +7,7 @@ import { referenceProblems } from './references';
 import { applicabilityProblems, retrierProblems } from './field-rules';
 import { escapePointer, expressionProblem, parseTemplate, templateExpressions, wholeTemplateExpression } from './expressions';
 import { BUILTIN_CATALOG, type NodeCatalog, type NodeTypeSpec } from './node-types';
+import { defaultsModeProblems, executionModeProblems } from './execution-mode';
 import { findCycle } from './graph';
 import { literalCredentialWarnings, secretProblems } from './validate-secrets';
 import { ITERATION_TYPES } from './iteration';
@@ -81,9 +82,11 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
     if (!options.acceptStored) errors.push(...applicabilityProblems(node, path, spec ?? (options.allowUnknownTypes ? undefined : null)));
     errors.push(...secretProblems(node, path, spec, options.secretNames));
     warnings.push(...literalCredentialWarnings(node, path, spec));
+    if (spec || options.allowUnknownTypes) errors.push(...executionModeProblems(node, path, spec, def.defaults));
   });
 
   errors.push(...policyProblems(def.defaults, '/defaults'));
+  errors.push(...defaultsModeProblems(def.defaults));
   errors.push(...edgeProblems(edges, firstIndex, specs));
   errors.push(...runTimeoutProblems(def.runTimeout));
   // A body's expressions may also read the enclosing graph's upstream nodes, which a body alone

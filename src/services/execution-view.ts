@@ -32,10 +32,10 @@ export interface ExecutionDetail extends ExecutionSummary {
   error: unknown;
   progress: { total: number; done: number };
   nodes: NodeView[];
+  /** Temporal's run id, once the run has recorded itself: the Web UI's address of the run needs it. */
+  temporalRunId: string | null;
   /** Present only when live state was asked for: whether the workflow's query answered. */
   live?: boolean;
-  /** With live state: Temporal's run id of the workflow, for links into the Temporal Web UI. */
-  temporalRunId?: string;
 }
 
 /** The tenant's execution, or 404 (also for another tenant's: ids must not leak across tenants). */
@@ -94,6 +94,7 @@ export async function executionDetail(
   if (prompts.size > 0) nodes = nodes.map((n) => (prompts.has(n.nodeId) ? { ...n, approval: prompts.get(n.nodeId)! } : n));
   return {
     ...toExecutionSummary(execution),
+    temporalRunId: execution.temporalRunId,
     status,
     input: execution.input,
     output: execution.output,

@@ -9,6 +9,7 @@ import type { WorkflowDefinition } from '../domain/definition';
 import { maxRunningPerTenant } from './definition-store';
 import { parseDuration } from '../domain/duration';
 import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
+import { findStartableVersion } from './startable-version';
 
 export type { ExecutionStatus, ExecutionTrigger };
 
@@ -99,20 +100,17 @@ export async function startExecution(
     if (existing) return replay(ctx, existing, request);
   }
 
-  const workflow = await ctx.db.workflow.findFirst({ where: { id: request.workflowId, tenantId } });
+  const workflow = await findStartableVersion(ctx.db, tenantId, request.workflowId, request.version);
   if (!workflow) throw notFound(`workflow ${request.workflowId}`);
   const running = await ctx.db.execution.count({ where: { tenantId, status: 'RUNNING' } });
   const maxRunning = maxRunningPerTenant();
   if (running >= maxRunning) {
     throw new ApiError(429, 'TOO_MANY_RUNS', `${running} runs of this tenant are in progress; the limit is ${maxRunning} (TRELLIS_MAX_RUNNING_PER_TENANT)`);
   }
-  if (workflow.archivedAt) throw conflict(`workflow ${workflow.id} is archived; it starts no new runs`);
-  const version = request.version ?? workflow.latestVersion;
-  const pinned = await ctx.db.workflowVersion.findUnique({
-    where: { workflowId_version: { workflowId: workflow.id, version } },
-    select: { version: true, definition: true },
-  });
-  if (!pinned) throw notFound(`version ${version} of workflow ${workflow.id}`);
+  if (workflow.archived) throw conflict(`workflow ${workflow.workflowId} is archived; it starts no new runs`);
+  const version = workflow.version;
+  const pinned = workflow.definition === undefined ? undefined : { version, definition: workflow.definition };
+  if (!pinned) throw notFound(`version ${version} of workflow ${workflow.workflowId}`);
 
   let row: Execution;
   try {
@@ -120,7 +118,7 @@ export async function startExecution(
       data: {
         id: newExecutionId(),
         tenantId,
-        workflowId: workflow.id,
+        workflowId: workflow.workflowId,
         version,
         status: 'RUNNING',
         trigger: request.trigger,

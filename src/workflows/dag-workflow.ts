@@ -6,6 +6,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -18,6 +19,7 @@ import { DagPlanner, type Decision } from '../domain/planner';
 import { DEFAULT_MAX_CONCURRENCY, RUN_TIMEOUT_GRACE_MS, resolveActivityPolicy } from '../domain/policy';
 import { validateDefinition } from '../domain/validate';
 import { emptyTemplates } from '../domain/template-trace';
+import { hasLocalNodes } from '../domain/execution-mode';
 import {
   RUN_FAILED_ERROR_TYPE,
   approveSignal,
@@ -50,6 +52,18 @@ const { loadDefinition } = proxyActivities<EngineActivities>({
   startToCloseTimeout: '30s',
   retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['WorkflowNotFound', 'InvalidDefinition'] },
 });
+/**
+ * The same lookup as a local activity: a stored run's first step no longer waits a task-queue
+ * round trip (and shows as one marker, not an activity). Retries back off on timers.
+ */
+const localEngine = proxyLocalActivities<EngineActivities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['WorkflowNotFound', 'InvalidDefinition'] },
+  localRetryThreshold: 1,
+  summary: 'load definition',
+});
+/** Runs recorded before loadDefinition became a local activity replay with the regular one. */
+const LOCAL_LOAD_DEFINITION_PATCH = 'load-definition-as-local-activity';
 
 
 /**
@@ -133,7 +147,7 @@ class DagRun {
       input: this.args.input ?? null,
       startedAt: info.startTime.toISOString(),
       ...(typeof scheduledBy === 'string' && { scheduleId: scheduledBy }),
-    });
+    }, !hasLocalNodes(this.definition!));
   }
 
   private async loadDefinition(): Promise<void> {
@@ -151,7 +165,8 @@ class DagRun {
     if (!this.args.workflowId) {
       throw ApplicationFailure.nonRetryable('dagWorkflow needs a workflowId or a definition', 'InvalidInput');
     }
-    const loaded = await loadDefinition({
+    const load = patched(LOCAL_LOAD_DEFINITION_PATCH) ? localEngine.loadDefinition : loadDefinition;
+    const loaded = await load({
       workflowId: this.args.workflowId,
       version: this.args.version,
       ...(this.args.tenantId !== undefined && { tenantId: this.args.tenantId }),

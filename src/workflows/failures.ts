@@ -29,6 +29,14 @@ export function describeFailure(err: unknown, maxAttempts: () => number): NodeFa
     if (failure.attempt === undefined && err.retryState === 'MAXIMUM_ATTEMPTS_REACHED') failure.attempt = maxAttempts();
     return failure;
   }
+  if (err instanceof TimeoutFailure) {
+    // A local activity's timeout arrives unwrapped; startToClose is always retried, so ending on
+    // it means the retries ran out.
+    return {
+      error: { type: 'ActivityTimeout', message: `activity timed out (${err.timeoutType})`, details: { timeoutType: err.timeoutType } },
+      ...(err.timeoutType === 'START_TO_CLOSE' && { attempt: maxAttempts() }),
+    };
+  }
   if (err instanceof ChildWorkflowFailure) {
     // The child's own reason may sit below an ActivityFailure (e.g. its definition did not load).
     let cause: unknown = err.cause;
@@ -45,7 +53,12 @@ export function describeFailure(err: unknown, maxAttempts: () => number): NodeFa
     };
   }
   if (err instanceof ApplicationFailure) {
-    return { error: { type: err.type ?? 'Error', message: err.message, ...(err.details?.length ? { details: err.details[0] } : {}) } };
+    // A local activity's failure arrives unwrapped (no ActivityFailure); its details carry the attempt.
+    const attempt = (err.details?.[0] as { attempt?: unknown } | undefined)?.attempt;
+    return {
+      error: { type: err.type ?? 'Error', message: err.message, ...(err.details?.length ? { details: err.details[0] } : {}) },
+      ...(typeof attempt === 'number' && { attempt }),
+    };
   }
   if (err instanceof ExpressionError) return { error: { type: err.name, message: err.message, ...(err.limit && { details: { limit: err.limit } }) } };
   const e = err as Error;

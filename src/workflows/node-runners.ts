@@ -6,12 +6,14 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ErrorInfo, NodeDef, NodeStatus, WorkflowDefinition } from '../domain/definition';
 import { durationMs, parseDuration, parseIsoDateTime } from '../domain/duration';
 import { nextRetryDelay, resolveActivityPolicy, type ResolvedRetrier } from '../domain/policy';
+import { executionModeOf, resolveLocalActivityPolicy } from '../domain/execution-mode';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
 import type { EmptyTemplate } from '../domain/template-trace';
 import { DAG_WORKFLOW_TYPE, type ApprovalDecision, type DagRunResult, type DagWorkflowInput } from './contract';
@@ -34,6 +36,7 @@ type NodeActivities = Record<string, (input: NodeActivityInput) => Promise<NodeA
 /**
  * An activity of the node's type, with the node's own retry policy and timeouts; the node id is
  * the activity id (inside a map or loop body, the id with the item's path, e.g. `each[17].charge`).
+ * In mode "local" a local activity (which has no activity id of its own).
  */
 export async function runActivityNode(
   node: NodeDef,
@@ -44,8 +47,13 @@ export async function runActivityNode(
   references: { emptyTemplates?: EmptyTemplate[]; secretPaths?: string[]; activityId?: string } = {},
 ): Promise<Settled> {
   const { emptyTemplates = [], secretPaths = [], activityId = node.id } = references;
-  const { retriers, ...policy } = resolveActivityPolicy(node, defaults);
-  const activities = proxyActivities<NodeActivities>({ ...policy, activityId });
+  // The summary names the node in the Temporal Web UI (user metadata; servers before 1.27 ignore it).
+  const summary = node.id;
+  const local = executionModeOf(node, defaults) === 'local';
+  const { retriers, ...policy } = local ? resolveLocalActivityPolicy(node, defaults) : resolveActivityPolicy(node, defaults);
+  const activities = local
+    ? proxyLocalActivities<NodeActivities>({ ...policy, summary })
+    : proxyActivities<NodeActivities>({ ...policy, activityId, summary });
   const input: NodeActivityInput = {
     nodeId: node.id,
     executionId: workflowInfo().workflowId,

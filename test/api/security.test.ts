@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InjectOptions } from 'fastify';
+import { createApiKey } from '../../src/services/api-keys';
 import { createTestApi, type TestApi } from '../support/api';
 
 const definition = (name = 'sec', nodes: unknown[] = [{ id: 'a', type: 'noop' }]) => ({ name, nodes });
@@ -86,13 +87,12 @@ describe('authentication', () => {
   });
 
   it('refuses a revoked key', async () => {
-    await api.database.db.apiKey.updateMany({ where: { tenant: { name: 'globex' } }, data: { revokedAt: new Date() } });
-    try {
-      const res = await api.app.inject({ method: 'GET', url: '/workflows', headers: { authorization: `Bearer ${api.otherKey}` } });
-      expect(res.statusCode).toBe(401);
-    } finally {
-      await api.database.db.apiKey.updateMany({ where: { tenant: { name: 'globex' } }, data: { revokedAt: null } });
-    }
+    // A key of its own: lookups are cached (docs: revocation takes effect within apiKeyCacheMs),
+    // so revoking the shared keys would leak into the other tests. See api-key-cache.test.ts.
+    const { key } = await createApiKey(api.database.db, 'globex', 'to-revoke');
+    await api.database.db.apiKey.updateMany({ where: { name: 'to-revoke' }, data: { revokedAt: new Date() } });
+    const res = await api.app.inject({ method: 'GET', url: '/workflows', headers: { authorization: `Bearer ${key}` } });
+    expect(res.statusCode).toBe(401);
   });
 });
 

@@ -6,6 +6,7 @@ describe('resolveActivityPolicy with retry lists', () => {
     expect(resolveActivityPolicy({ retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['X'] } }, { retry: { initialInterval: '2s' } })).toEqual({
       retry: { maximumAttempts: 5, initialInterval: 2_000, backoffCoefficient: 2, maximumInterval: 60_000, nonRetryableErrorTypes: ['X'] },
       startToCloseTimeout: 300_000,
+      heartbeatTimeout: 5_000, // the platform default (issue 13)
     });
   });
 

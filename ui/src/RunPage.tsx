@@ -38,6 +38,8 @@ export function RunPage({ id }: { id: string }) {
   const [itemCounts, setItemCounts] = useState<Map<string, ItemCounts>>(new Map());
   const status = useRef<RunStatus | undefined>(undefined);
   status.current = run?.status;
+  const runIdKnown = useRef(false);
+  runIdKnown.current = Boolean(run?.temporalRunId);
 
   // The run, then its pinned definition (for edges and node config).
   useEffect(() => {
@@ -92,6 +94,17 @@ export function RunPage({ id }: { id: string }) {
         return new Map(prev).set(r.nodeId, { ...before, attempt: Math.max(before.attempt, retry.attempt), retry });
       });
     const mergeRun = (fields: Partial<RunFields>) => setRun((prev) => (prev ? { ...prev, ...fields } : prev));
+    // Temporal's run id is recorded by the run itself, usually after this page loaded; fetch it
+    // once transitions show the run has recorded itself, for the Web UI link.
+    let runIdAsked = false;
+    const askRunId = () => {
+      if (runIdAsked) return;
+      runIdAsked = true;
+      api<ExecutionDetail>('GET', `/executions/${encodeURIComponent(id)}`).then(
+        (detail) => detail.temporalRunId && setRun((prev) => (prev && !prev.temporalRunId ? { ...prev, temporalRunId: detail.temporalRunId } : prev)),
+        () => (runIdAsked = false),
+      );
+    };
     const stop = streamEvents(
       id,
       (m) => {
@@ -100,7 +113,10 @@ export function RunPage({ id }: { id: string }) {
           const snap = data as { run: RunFields; nodes: NodeView[] };
           mergeRun({ status: snap.run.status, output: snap.run.output, error: snap.run.error, finishedAt: snap.run.finishedAt });
           mergeNodes(snap.nodes);
-        } else if (m.event === 'node') mergeNodes([data as NodeView]);
+        } else if (m.event === 'node') {
+          mergeNodes([data as NodeView]);
+          if (!runIdKnown.current) askRunId();
+        }
         else if (m.event === 'run') mergeRun(data as RunFields);
         else if (m.event === 'retry') mergeRetry(data as RetryInfo & { nodeId: string });
         else if (m.event === 'items') {

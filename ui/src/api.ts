@@ -149,7 +149,7 @@ export interface ExecutionDetail extends ExecutionSummary {
   error: unknown;
   progress: { total: number; done: number };
   nodes: NodeView[];
-  temporalRunId?: string;
+  temporalRunId?: string | null;
 }
 
 export interface Schedule {
@@ -177,7 +177,7 @@ export interface UiConfig {
 }
 
 /** The Temporal Web UI page of a run; with Temporal's run id it opens the run itself (without it, a search). */
-export function temporalRunUrl(config: UiConfig, executionId: string, runId?: string): string {
+export function temporalRunUrl(config: UiConfig, executionId: string, runId?: string | null): string {
   const ns = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.namespace)}`;
   if (runId) return `${ns}/workflows/${encodeURIComponent(executionId)}/${encodeURIComponent(runId)}/history`;
   return `${ns}/workflows?query=${encodeURIComponent(`WorkflowId="${executionId}"`)}`;

@@ -127,8 +127,10 @@ export const ExecutionDetailSchema = Type.Object({
     done: Type.Integer({ description: 'Nodes in a terminal state' }),
   }),
   nodes: Type.Array(NodeViewSchema),
+  temporalRunId: Type.Union([Type.String(), Type.Null()], {
+    description: "Temporal's run id, for Web UI links (null until the run has recorded itself; with ?live=1, Temporal's current one)",
+  }),
   live: Type.Optional(Type.Boolean({ description: 'With ?live=1: whether the live query answered' })),
-  temporalRunId: Type.Optional(Type.String({ description: "With ?live=1: Temporal's run id (for Web UI links)" })),
 });
 
 export const CancelBody = Type.Object(
