@@ -27,10 +27,13 @@ const MAX_BODY = 1 << 20;
  *   ANY  /fail/:status                   answers that status (400-599) with a JSON error
  *   GET  /orders, /orders/:id            a fixed list of open orders, one order with `total`
  *   GET  /regions/:r/services/:s/health  `{ status: "ok", latencyMs }`
+ *   GET  /shop/orders, POST /shop/charges  orders to map over, a charge per order
+ *   POST /exports, GET /exports/:id[/files]  a job (done when first polled) and its files
  *   POST/PUT/PATCH/DELETE anything else  200 echo (webhooks, locks, deployments)
  */
 export async function startDemoTarget(port = DEMO_DEFAULT_PORT, host = '127.0.0.1'): Promise<DemoTarget> {
   const flakyCalls = new Map<string, number>();
+  let exportCount = 0;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -77,6 +80,20 @@ export async function startDemoTarget(port = DEMO_DEFAULT_PORT, host = '127.0.0.
     if (head === 'fail') {
       const status = Number(a);
       return send(status >= 400 && status <= 599 ? status : 500, { error: `demo failure ${a ?? ''}`.trim() });
+    }
+    // examples/map-over-orders.json: a list to map over and a charge per item.
+    if (method === 'GET' && head === 'shop' && a === 'orders' && parts.length === 2) {
+      return send(200, { orders: ORDERS.map((o) => ({ id: o.id, total: o.amount, currency: 'EUR' })) });
+    }
+    if (method === 'POST' && head === 'shop' && a === 'charges' && parts.length === 2) {
+      const orderId = (echo as { body?: { orderId?: unknown } }).body?.orderId;
+      return send(201, { id: `ch_${String(orderId ?? 'unknown')}`, status: 'succeeded' });
+    }
+    // examples/poll-until-done.json: a job that is done when first polled, and its files.
+    if (method === 'POST' && head === 'exports' && parts.length === 1) return send(202, { id: `exp_${++exportCount}`, state: 'running' });
+    if (method === 'GET' && head === 'exports' && a && parts.length === 2) return send(200, { id: a, state: 'done' });
+    if (method === 'GET' && head === 'exports' && a && b === 'files' && parts.length === 3) {
+      return send(200, { files: [{ name: `${a}.csv`, bytes: 48_213 }] });
     }
     if (method === 'GET' && head === 'orders' && parts.length === 1) return send(200, ORDERS);
     if (method === 'GET' && head === 'orders' && a && parts.length === 2) {

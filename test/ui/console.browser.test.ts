@@ -217,8 +217,8 @@ describe.skipIf(!haveChromium)('web console (/ui) in chromium', () => {
     await expect.poll(() => page.getByTestId('run-status').textContent()).toBe('SUCCEEDED');
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: string }).marker)).toBe('same page'); // no reload
     const temporalLink = await page.getByRole('link', { name: /Temporal UI/ }).getAttribute('href');
-    // The fake Temporal knows no run id: the link searches for the workflow id instead of a 404.
-    expect(decodeURIComponent(temporalLink!)).toMatch(new RegExp(`/namespaces/[^/]+/workflows\\?query=WorkflowId="${runId}"$`));
+    // Workflow id and run id (the fake records "run-<id>"): the Web UI answers 404 for a run addressed by workflow id alone.
+    expect(temporalLink).toMatch(new RegExp(`/namespaces/[^/]+/workflows/${runId}/run-${runId}/history$`));
 
     // A second run, cancelled from its page (after a confirmation): the API sends Temporal the cancel.
     await page.getByRole('link', { name: 'order-sync' }).first().click();
