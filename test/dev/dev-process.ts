@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../support/fault-process';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -19,16 +19,6 @@ export interface DevProcess {
   json<T = Record<string, unknown>>(method: string, url: string, body?: unknown): Promise<{ status: number; body: T }>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startDev(options: { temporalAddress: string; dataDir: string; args?: string[]; taskQueue?: string }): Promise<DevProcess> {
   const [port, demoPort] = [await freePort(), await freePort()];
