@@ -1,4 +1,4 @@
-import jsonata from 'jsonata';
+import jsonata from 'jsonata-sync';
 import type { EdgeDef, NodeDef } from './definition';
 import { escapePointer, templateExpressions } from './expressions';
 import type { NodeTypeSpec } from './node-types';

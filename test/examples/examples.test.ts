@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import jsonata from 'jsonata';
+import jsonata from 'jsonata-sync';
 import { describe, expect, it } from 'vitest';
 import { createNodeRegistry } from '../../src/activities';
 import type { WorkflowDefinition } from '../../src/domain/definition';
