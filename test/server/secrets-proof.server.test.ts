@@ -259,7 +259,8 @@ afterAll(async () => {
     await s.running;
     await s.app.close();
   }
-  await new Promise((resolve) => target?.server.close(resolve));
+  // Without a server the target never started: waiting for its close would never end.
+  if (target) await new Promise((resolve) => target!.server.close(resolve));
   await database?.drop();
   await server?.env.teardown();
   if (previousAllow === undefined) delete process.env.TRELLIS_HTTP_ALLOW_PRIVATE;
