@@ -37,8 +37,15 @@ export { EXPRESSION_LIMITS };
 export const MAX_EVALUATION_STEPS = EXPRESSION_LIMITS.steps;
 
 // Regex literals run on RE2 everywhere (linear time), in the API's validation and in workflows.
+// JSONata 1.8 keeps the engine in a module-global that every jsonata() call sets, so every
+// compile in this process must go through here: one call without it would switch back to RegExp.
 const compileWithLinearRegex = (expression: string): Compiled =>
   (jsonata as unknown as (e: string, o: object) => Compiled)(expression, { RegexEngine: LinearRegExp });
+
+/** The parsed form of an expression (for static checks); throws on a parse error. */
+export function parseExpression(expression: string): unknown {
+  return compileWithLinearRegex(expression).ast();
+}
 
 type Compiled = ReturnType<typeof jsonata>;
 interface JsonataFunction {

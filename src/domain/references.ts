@@ -1,6 +1,5 @@
-import jsonata from 'jsonata-sync';
 import type { EdgeDef, NodeDef } from './definition';
-import { escapePointer, templateExpressions } from './expressions';
+import { escapePointer, parseExpression, templateExpressions } from './expressions';
 import type { NodeTypeSpec } from './node-types';
 import type { ValidationProblem } from './validate';
 
@@ -79,7 +78,7 @@ export function readNodes(expression: string): string[] {
 function parseReads(expression: string): string[] {
   let ast: unknown;
   try {
-    ast = jsonata(expression).ast();
+    ast = parseExpression(expression);
   } catch {
     return []; // unparsable expressions are reported by the expression check
   }

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import jsonata from 'jsonata-sync';
 import { describe, expect, it } from 'vitest';
 import { createNodeRegistry } from '../../src/activities';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import { templateExpressions } from '../../src/domain/expressions';
+import { parseExpression, templateExpressions } from '../../src/domain/expressions';
 import { BUILTIN_CATALOG } from '../../src/domain/node-types';
 import { validateDefinition } from '../../src/domain/validate';
 import { bodyOf } from '../../src/domain/iteration';
@@ -64,7 +63,7 @@ function references(expression: string): { input: Set<string>; nodes: Set<string
     }
     for (const child of Object.values(value as object)) visit(child);
   };
-  visit(jsonata(expression).ast());
+  visit(parseExpression(expression));
   return refs;
 }
 

@@ -66,3 +66,14 @@ describe('expression limits', () => {
     expect(expressionProblem('$match(input.s, /(a+)+$/)')).toBeUndefined();
   });
 });
+
+describe('the linear-time regex engine stays on', () => {
+  it('after save-time checks parse expressions, evaluation still uses RE2', async () => {
+    const { referenceProblems } = await import('../../src/domain/references');
+    const compiled = new ExpressionCompiler();
+    // JSONata 1.8 keeps its regex engine in a module-global every compile sets: a parse made
+    // without the option would switch later evaluations back to backtracking RegExp.
+    referenceProblems([{ id: 'a', type: 'transform', config: { expression: 'nodes.b.output' } }], [], new Map());
+    await expect(compiled.evaluate('$match("aa", /(a)\\1/)', context)).rejects.toThrow(/not supported/);
+  });
+});
