@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EXPRESSION_LIMITS, ExpressionCompiler, expressionProblem, type ExpressionContext } from '../../src/domain/expressions';
+import { referenceProblems } from '../../src/domain/references';
 
 /**
  * Issue 9's hostile expressions, evaluated as the workflow evaluates them. Each must end in an
@@ -69,7 +70,6 @@ describe('expression limits', () => {
 
 describe('the linear-time regex engine stays on', () => {
   it('after save-time checks parse expressions, evaluation still uses RE2', async () => {
-    const { referenceProblems } = await import('../../src/domain/references');
     const compiled = new ExpressionCompiler();
     // JSONata 1.8 keeps its regex engine in a module-global every compile sets: a parse made
     // without the option would switch later evaluations back to backtracking RegExp.
