@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../src/worker';
+export { freePort } from '../../src/util/free-port';
 
 /** What the `journaled` node type of test/support/fault-worker.ts appends to, one row per start and finish. */
 export const JOURNAL_DDL = `CREATE TABLE IF NOT EXISTS fault_journal (
@@ -83,16 +83,6 @@ export async function prebuiltWorkflowBundle(): Promise<string> {
 const noop = () => undefined;
 const quietBundleLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
