@@ -3,7 +3,7 @@ import type { Db } from '../db/client';
 import { Prisma, type Execution } from '../generated/prisma/client';
 import type { ExecutionStatus, ExecutionTrigger } from '../generated/prisma/enums';
 import { ApiError, badRequest, conflict, notFound } from '../api/errors';
-import type { TemporalGateway } from '../api/temporal-gateway';
+import type { TemporalGateway } from '../temporal/gateway';
 import type { DagWorkflowInput } from '../workflows/contract';
 import type { WorkflowDefinition } from '../domain/definition';
 import { maxRunningPerTenant } from './definition-store';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Prisma } from '../generated/prisma/client';
 import type { AppDeps } from '../api/deps';
 import { ApiError, badRequest, conflict, notFound } from '../api/errors';
-import type { ScheduleOverlap, ScheduleRuntimeInfo, ScheduleSpecInput } from '../api/temporal-gateway';
+import type { ScheduleOverlap, ScheduleRuntimeInfo, ScheduleSpecInput } from '../temporal/gateway';
 import { cronError, timezoneError } from '../domain/cron';
 import { parseDuration } from '../domain/duration';
 import { afterCursor, page, type Cursor } from '../api/pagination';

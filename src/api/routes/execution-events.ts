@@ -11,7 +11,7 @@ import { approvalPrompts } from '../../services/node-insight';
 import type { ExecutionEventHub } from '../../services/execution-events';
 import { toExecutionSummary } from '../../services/runs';
 import { ExecutionIdParams, errorResponses } from './execution-schemas';
-import type { TemporalGateway } from '../temporal-gateway';
+import type { TemporalGateway } from '../../temporal/gateway';
 import { withTimeout } from '../../util/timeout';
 
 // Sequence numbers are small integers; the bound keeps parseInt exact and rejects junk early.

@@ -3,7 +3,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import type { ApiLimits, AppDeps } from '../deps';
 import { decodeCursor } from '../pagination';
 import { errorResponses } from '../response-schemas';
-import { SCHEDULE_OVERLAPS } from '../temporal-gateway';
+import { SCHEDULE_OVERLAPS } from '../../temporal/gateway';
 import { CRON_MACROS } from '../../domain/cron';
 import {
   createSchedule,
