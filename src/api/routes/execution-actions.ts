@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps } from '../deps';
 import { conflict, notFound } from '../errors';
 import { isTerminal } from '../../domain/definition';
-import { startExecution, temporalUnavailable, type ExecutionTrigger } from '../../services/runs';
+import { RETRY_HINT, startExecution, type ExecutionTrigger } from '../../services/runs';
+import { temporalUnavailable } from '../../services/errors';
 import { findExecution, pinnedDefinition } from '../../services/execution-view';
 import {
   ApproveBody,
@@ -51,7 +52,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
       try {
         await deps.temporal.cancelRun(execution.id, request.body.reason, request.body.force);
       } catch {
-        throw temporalUnavailable('the cancel signal was not delivered');
+        throw temporalUnavailable('the cancel signal was not delivered', { hint: RETRY_HINT });
       }
       return reply.status(202).send({ id: execution.id, status: 'RUNNING', cancelRequested: true });
     },
@@ -89,7 +90,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
       try {
         await deps.temporal.approve(id, { nodeId, approved, ...(data === undefined ? {} : { data }), by });
       } catch {
-        throw temporalUnavailable('the approval signal was not delivered');
+        throw temporalUnavailable('the approval signal was not delivered', { hint: RETRY_HINT });
       }
       return reply.status(202).send({ id, nodeId, approved, by });
     },

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps, ApiLimits } from '../deps';
 import { badRequest } from '../errors';
-import { afterCursor, decodeCursor, page } from '../pagination';
+import { afterCursor, decodeCursor, page } from '../../services/pagination';
 import { startExecution, toExecutionSummary, type ExecutionTrigger } from '../../services/runs';
 import { executionDetail } from '../../services/execution-view';
 import { executionActionRoutes } from './execution-actions';

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { ApiLimits, AppDeps } from '../deps';
-import { decodeCursor } from '../pagination';
+import { decodeCursor } from '../../services/pagination';
 import { errorResponses } from '../response-schemas';
 import { SCHEDULE_OVERLAPS } from '../../temporal/gateway';
 import { CRON_MACROS } from '../../domain/cron';

@@ -18,7 +18,7 @@ import type { ApiLimits, AppDeps } from '../deps';
 import { pauseSchedulesOfWorkflow } from '../../services/schedules';
 import { secretNames } from '../../services/secrets';
 import { ApiError, badRequest } from '../errors';
-import { decodeCursor } from '../pagination';
+import { decodeCursor } from '../../services/pagination';
 import { errorResponses } from '../response-schemas';
 import {
   CreateBody,
