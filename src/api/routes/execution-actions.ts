@@ -30,6 +30,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
     '/executions/:id/cancel',
     {
       schema: {
+        operationId: 'cancelExecution',
         tags: TAGS,
         summary: 'Cancel a running run',
         description:
@@ -37,7 +38,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
           '(`all_done` / `always`) nodes still run, then the run ends CANCELLED. `force` (or a second cancel) skips cleanup.',
         params: ExecutionIdParams,
         body: CancelBody,
-        response: { 202: CancelResponse, ...errorResponses(400, 404, 409, 503) },
+        response: { 202: CancelResponse, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
       },
       // The reason is optional, so a bare POST without a body is a valid cancel request too.
       preValidation: async (request) => {
@@ -62,12 +63,13 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
     '/executions/:id/nodes/:nodeId/approve',
     {
       schema: {
+        operationId: 'approveNode',
         tags: TAGS,
         summary: 'Decide an approval node',
         description: 'Sent as the `approve` signal. A decision that arrives before the node waits is kept for it.',
         params: NodeParams,
         body: ApproveBody,
-        response: { 202: ApproveResponse, ...errorResponses(400, 404, 409, 503) },
+        response: { 202: ApproveResponse, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -100,6 +102,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
     '/executions/:id/retry',
     {
       schema: {
+        operationId: 'retryExecution',
         tags: TAGS,
         summary: 'Retry a run that did not succeed',
         description:
@@ -107,7 +110,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
           'again: the new run reuses their outputs (listed in `reused`).',
         params: ExecutionIdParams,
         headers: IdempotencyHeaders,
-        response: { 202: RetryResponse, ...errorResponses(400, 404, 409, 503) },
+        response: { 202: RetryResponse, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
       },
     },
     async (request, reply) => {

@@ -52,6 +52,7 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
     '/executions/:id/events',
     {
       schema: {
+        operationId: 'streamExecutionEvents',
         tags: ['executions'],
         summary: 'Stream node and run transitions (Server-Sent Events)',
         description:
@@ -68,7 +69,7 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
         response: {
           // Per content type, so OpenAPI shows the stream as text/event-stream and the errors as JSON.
           200: { description: 'the event stream', content: { 'text/event-stream': { schema: Type.String() } } },
-          ...errorResponses(400, 404, 503),
+          ...errorResponses(400, 401, 404, 429, 503),
         },
       },
     },
