@@ -63,7 +63,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'invalid request (validation, malformed JSON)',
   401: 'missing or invalid API key',
   403: 'forbidden',
-  404: 'not found (also for another tenant's resources)',
+  404: 'not found (also for resources of another tenant)',
   409: 'state conflict',
   413: 'request body too large',
   415: 'unsupported media type',

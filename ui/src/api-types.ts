@@ -1001,7 +1001,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1201,7 +1201,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1296,7 +1296,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1429,7 +1429,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1541,7 +1541,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1695,7 +1695,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1801,7 +1801,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1964,7 +1964,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2328,7 +2328,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2408,7 +2408,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2553,7 +2553,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2686,7 +2686,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3110,7 +3110,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3392,7 +3392,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3496,7 +3496,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3606,7 +3606,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3708,7 +3708,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3818,7 +3818,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3922,7 +3922,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4052,7 +4052,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4195,7 +4195,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4286,7 +4286,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not found (also for another tenant’s resources) */
+            /** @description not found (also for resources of another tenant) */
             404: {
                 headers: {
                     [name: string]: unknown;
