@@ -1,6 +1,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** src/api/ is the HTTP layer: the layers below it (domain, workflows, activities, services) never import it. */
+const NO_API = {
+  group: ['../api', '../api/*', '../../api', '../../api/*', '../../../api', '../../../api/*'],
+  message: 'Only the HTTP layer and the processes import src/api/: throw a services/errors.ts error, or move the shared code below api/.',
+};
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'src/generated/'] },
   js.configs.recommended,
@@ -12,12 +18,22 @@ export default tseslint.config(
     },
   },
   {
+    // Below the HTTP layer nothing speaks HTTP: services own their errors (services/errors.ts),
+    // the Temporal client side lives in temporal/, and api/ maps both onto routes.
+    files: ['src/services/**/*.ts', 'src/mirror/**/*.ts', 'src/temporal/**/*.ts', 'src/activities/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [NO_API] }],
+    },
+  },
+  {
     // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no I/O.
+    // (This block replaces the rule for these files, so it repeats the no-api/ pattern.)
     files: ['src/workflows/**/*.ts', 'src/domain/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
           { group: ['node:*', 'fs', 'path', 'http', 'https', 'net', 'crypto', 'undici', 'pg', '@temporalio/activity', '@temporalio/worker', '@temporalio/client', '../activities/*'], message: 'Workflow and domain code must stay free of I/O (Temporal sandbox).' },
+          NO_API,
         ],
       }],
     },

@@ -2,11 +2,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection } from '@temporalio/worker';
 import { buildApp } from './api/app';
-import { createTemporalGateway } from './api/temporal-gateway';
+import { createTemporalClient } from './temporal/client';
+import { createTemporalGateway } from './temporal/gateway';
 import { createNodeRegistry } from './activities';
 import { ALLOW_LOOPBACK_ENV } from './activities/nodes/ssrf';
 import { closePostgresPools } from './activities/nodes/postgres';
@@ -26,7 +27,6 @@ import { validateDefinition } from './domain/validate';
 import type { NodeCatalog } from './domain/node-types';
 import { createTrellisWorker } from './worker';
 import { ensureDevMasterKey } from './dev/master-key';
-import { clientDataConverter } from './services/payload-codec';
 
 /** A missing prerequisite, said in one line without a stack trace. */
 class DevSetupError extends Error {}
@@ -100,7 +100,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const settings = temporalSettings();
     const temporal = await connectTemporal(dataDir);
     cleanups.push(temporal.close);
-    const client = new Client({ connection: temporal.connection, namespace: settings.namespace, dataConverter: clientDataConverter() });
+    const client = createTemporalClient(temporal.connection, settings);
     const gateway = createTemporalGateway(client, settings.taskQueue);
 
     const worker = await createTrellisWorker({ connection: temporal.native, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys });

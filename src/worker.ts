@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { PayloadCodec } from '@temporalio/common';
 import { createNodeRegistry, type NodeRegistry } from './activities';
@@ -10,7 +9,8 @@ import { createIterationStoreActivities } from './activities/iteration-store';
 import { createMapItemsActivities } from './activities/map-items-mirror';
 import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
-import { createTemporalGateway } from './api/temporal-gateway';
+import { connectTemporalClient } from './temporal/client';
+import { createTemporalGateway } from './temporal/gateway';
 import { temporalSettings } from './config';
 import { createDb, type Db } from './db/client';
 import { migrate } from './db/migrator';
@@ -18,7 +18,7 @@ import { PrismaDefinitionStore, PrismaRunLimiter } from './services/definition-s
 import { startReconciler } from './services/reconciler';
 import type { Keyring } from './services/keyring';
 import { assertSecretsReadable, masterKeyring, secretSource } from './services/secrets';
-import { ENCODED_FAILURE_CONVERTER_PATH, clientDataConverter, payloadCodec } from './services/payload-codec';
+import { ENCODED_FAILURE_CONVERTER_PATH, payloadCodec } from './services/payload-codec';
 import type { MirrorActivities } from './workflows/mirror-contract';
 
 /** Where the workflow code lives; Temporal bundles it (or loads a prebuilt bundle) at start. */
@@ -102,11 +102,7 @@ export async function main(): Promise<void> {
   const masterKeys = masterKeyring();
   await assertSecretsReadable(db, masterKeys, 'trellis worker');
   const connection = await NativeConnection.connect({ address: settings.address });
-  const client = new Client({
-    connection: await Connection.connect({ address: settings.address }),
-    namespace: settings.namespace,
-    dataConverter: clientDataConverter(),
-  });
+  const client = await connectTemporalClient(settings);
   const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys });
   const reconciler = startReconciler({
     db,

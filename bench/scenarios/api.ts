@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import type autocannon from 'autocannon';
 import { createNodeRegistry } from '../../src/activities';
 import { buildApp } from '../../src/api/app';
-import { createTemporalGateway } from '../../src/api/temporal-gateway';
+import { createTemporalGateway } from '../../src/temporal/gateway';
 import { ExecutionEventHub } from '../../src/services/execution-events';
 import { activityDone, chain, percentile, round, type BenchEnv } from '../env';
 

@@ -50,7 +50,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Trellis API', version: '1' },
+      info: {
+        title: 'Trellis API',
+        version: '1',
+        description: 'Durable DAG workflows on Temporal (DESIGN.md §3). Errors are `{ error: { code, message, details? } }`.',
+        license: { name: 'UNLICENSED (see package.json)' },
+      },
+      // Relative: the document is served by the API it describes, wherever that is.
+      servers: [{ url: '/', description: 'the server that serves this document' }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },

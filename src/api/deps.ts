@@ -1,6 +1,6 @@
 import type { Db } from '../db/client';
 import type { NodeCatalog } from '../domain/node-types';
-import type { TemporalGateway } from './temporal-gateway';
+import type { TemporalGateway } from '../temporal/gateway';
 import type { ExecutionEventHub } from '../services/execution-events';
 import type { Keyring } from '../services/keyring';
 import type { PayloadCodec } from '@temporalio/common';

@@ -1,6 +1,12 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { invalid, ServiceError, type ServiceErrorKind } from '../services/errors';
 
-/** A failure the client caused or can act on; rendered as DESIGN.md's `{ error: { code, message, details? } }`. */
+export { conflict, notFound } from '../services/errors';
+
+/**
+ * A failure only HTTP has (authentication, rate limits, a route's feature switched off); the
+ * services' own refusals are ServiceErrors. Both render as DESIGN.md's `{ error: { code, message, details? } }`.
+ */
 export class ApiError extends Error {
   constructor(
     readonly statusCode: number,
@@ -13,9 +19,17 @@ export class ApiError extends Error {
   }
 }
 
-export const notFound = (what: string): ApiError => new ApiError(404, 'NOT_FOUND', `${what} not found`);
-export const conflict = (message: string, details?: unknown): ApiError => new ApiError(409, 'CONFLICT', message, details);
-export const badRequest = (message: string, details?: unknown): ApiError => new ApiError(400, 'VALIDATION_ERROR', message, details);
+/** Invalid request input, found by a route rather than by its schema (400 VALIDATION_ERROR). */
+export const badRequest = (message: string, details?: unknown): ServiceError => invalid(message, details);
+
+/** The HTTP status of each kind of service refusal. */
+export const SERVICE_ERROR_STATUS: Record<ServiceErrorKind, number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  limit: 429,
+  unavailable: 503,
+};
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -34,6 +48,9 @@ const CLIENT_ERRORS: Record<string, [number, string]> = {
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error instanceof ApiError) {
     return reply.status(error.statusCode).send(body(error.code, error.message, error.details));
+  }
+  if (error instanceof ServiceError) {
+    return reply.status(SERVICE_ERROR_STATUS[error.kind]).send(body(error.code, error.message, error.details));
   }
   if (error.validation) {
     const details = error.validation.map((v) => ({

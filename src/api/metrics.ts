@@ -4,7 +4,7 @@ import { ApiError } from './errors';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../db/client';
-import { PUBLIC_ROUTE } from './response-schemas';
+import { PUBLIC_ROUTE, errorResponses } from './schemas';
 
 export interface TrellisMetrics {
   registry: Registry;
@@ -107,7 +107,19 @@ const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
 
   app.get(
     '/metrics',
-    { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)', ...PUBLIC_ROUTE } },
+    {
+      schema: {
+        operationId: 'getMetrics',
+        tags: ['health'],
+        summary: 'Prometheus metrics (text exposition format)',
+        description: 'Served to loopback clients, or with "Authorization: Bearer $TRELLIS_METRICS_TOKEN" when the server sets it.',
+        ...PUBLIC_ROUTE,
+        response: {
+          200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
+          ...errorResponses(403, 429),
+        },
+      },
+    },
     async (request, reply) => {
       // Counts across every tenant: for the operator's scraper, not for tenants' API keys.
       if (!metricsAllowed(request.ip, request.headers.authorization)) {

@@ -1,4 +1,3 @@
-import { Client, Connection } from '@temporalio/client';
 import { createNodeRegistry } from '../activities';
 import { temporalSettings } from '../config';
 import { createDb } from '../db/client';
@@ -6,10 +5,11 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../db/embedd
 import { migrate } from '../db/migrator';
 import { buildApp } from './app';
 import { limitsFromEnv } from './deps';
-import { createTemporalGateway } from './temporal-gateway';
 import { ExecutionEventHub } from '../services/execution-events';
 import { assertSecretsReadable, masterKeyring } from '../services/secrets';
-import { clientDataConverter, codecCorsOrigins, payloadCodec } from '../services/payload-codec';
+import { codecCorsOrigins, payloadCodec } from '../services/payload-codec';
+import { lazyTemporalClient } from '../temporal/client';
+import { createTemporalGateway } from '../temporal/gateway';
 
 /**
  * The API process: migrations, then Fastify on HOST:PORT. Without DATABASE_URL it runs an
@@ -28,9 +28,7 @@ export async function main(): Promise<void> {
   const masterKeys = masterKeyring();
   await assertSecretsReadable(db, masterKeys, 'trellis api');
   const settings = temporalSettings();
-  // Lazy: the API starts (and /readyz says why it is not ready) while Temporal is unreachable.
-  const connection = Connection.lazy({ address: settings.address });
-  const client = new Client({ connection, namespace: settings.namespace, dataConverter: clientDataConverter() });
+  const client = lazyTemporalClient(settings);
   const events = new ExecutionEventHub({ onError: (err, context) => console.warn(`event hub: ${context}:`, err) });
   await events.start(databaseUrl);
   const app = await buildApp({
@@ -53,7 +51,7 @@ export async function main(): Promise<void> {
     await app.close(); // stops accepting, lets in-flight requests finish
     await events.close();
     await db.$disconnect();
-    await connection.close();
+    await client.connection.close();
     await embedded?.stop();
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));

@@ -1,8 +1,8 @@
 import type { Db } from '../db/client';
 import type { Execution, NodeRun } from '../generated/prisma/client';
 import { isTerminal, type NodeStatus, type WorkflowDefinition } from '../domain/definition';
-import { notFound } from '../api/errors';
-import type { TemporalGateway } from '../api/temporal-gateway';
+import { notFound } from './errors';
+import type { TemporalGateway } from '../temporal/gateway';
 import type { DagRunState } from '../workflows/contract';
 import { toExecutionSummary, type ExecutionSummary } from './runs';
 import { withTimeout } from '../util/timeout';

@@ -1,4 +1,4 @@
-import type { PendingActivity } from '../api/temporal-gateway';
+import type { PendingActivity } from '../temporal/gateway';
 import { isTerminal, type NodeStatus, type WorkflowDefinition } from '../domain/definition';
 import { parseDuration } from '../domain/duration';
 import { ExpressionCompiler, resolveTemplates, type ExpressionContext } from '../domain/expressions';

@@ -1,5 +1,5 @@
 import type { Db } from '../db/client';
-import type { TemporalGateway } from '../api/temporal-gateway';
+import type { TemporalGateway } from '../temporal/gateway';
 import { EVENTS_CHANNEL } from '../activities/mirror';
 
 /** Temporal's closed statuses, mapped to the run status the mirror shows. */

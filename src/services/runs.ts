@@ -2,8 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../db/client';
 import { Prisma, type Execution } from '../generated/prisma/client';
 import type { ExecutionStatus, ExecutionTrigger } from '../generated/prisma/enums';
-import { ApiError, badRequest, conflict, notFound } from '../api/errors';
-import type { TemporalGateway } from '../api/temporal-gateway';
+import { conflict, invalid, limitReached, notFound, temporalUnavailable } from './errors';
+import type { TemporalGateway } from '../temporal/gateway';
 import type { DagWorkflowInput } from '../workflows/contract';
 import type { WorkflowDefinition } from '../domain/definition';
 import { maxRunningPerTenant } from './definition-store';
@@ -78,9 +78,8 @@ export function newExecutionId(): string {
   return `ex_${randomBytes(16).toString('base64url')}`;
 }
 
-export function temporalUnavailable(what: string): ApiError {
-  return new ApiError(503, 'TEMPORAL_UNAVAILABLE', `Temporal is unavailable: ${what}; retry later (with the same idempotency key, if any)`);
-}
+/** How to retry a request Temporal did not take: a retried start with the same key never runs twice. */
+export const RETRY_HINT = '(with the same idempotency key, if any)';
 
 /**
  * Creates the run's row and starts its workflow. The row is written first so a run is never
@@ -105,7 +104,7 @@ export async function startExecution(
   const running = await ctx.db.execution.count({ where: { tenantId, status: 'RUNNING' } });
   const maxRunning = maxRunningPerTenant();
   if (running >= maxRunning) {
-    throw new ApiError(429, 'TOO_MANY_RUNS', `${running} runs of this tenant are in progress; the limit is ${maxRunning} (TRELLIS_MAX_RUNNING_PER_TENANT)`);
+    throw limitReached('TOO_MANY_RUNS', `${running} runs of this tenant are in progress; the limit is ${maxRunning} (TRELLIS_MAX_RUNNING_PER_TENANT)`);
   }
   if (workflow.archived) throw conflict(`workflow ${workflow.workflowId} is archived; it starts no new runs`);
   const version = workflow.version;
@@ -151,7 +150,7 @@ export async function startExecution(
       where: { id: row.id, status: 'RUNNING', lastSeq: 0 },
       data: { status: 'FAILED', error: { type: START_FAILED, message }, finishedAt: new Date() },
     });
-    throw temporalUnavailable('the run could not be started');
+    throw temporalUnavailable('the run could not be started', { hint: RETRY_HINT });
   }
   return { execution: toExecutionSummary(row), created: true };
 }
@@ -186,7 +185,7 @@ async function replay(
     await ctx.temporal.startRun(row.id, workflowInput(row, request.reuse, request.reuseItems));
   } catch {
     // Not marked FAILED: an earlier request created this run, and it may well be running already.
-    throw temporalUnavailable('the run could not be started');
+    throw temporalUnavailable('the run could not be started', { hint: RETRY_HINT });
   }
   if (startFailed) {
     // The earlier attempt never reached Temporal; now it has, so the run is live again.
@@ -237,7 +236,7 @@ function checkRunTimeout(runTimeout: string | number | undefined): void {
   if (runTimeout === undefined) return;
   const ms = parseDuration(runTimeout);
   if (ms === undefined || ms <= 0 || ms > MAX_RUN_TIMEOUT_MS) {
-    throw badRequest(`runTimeout ${JSON.stringify(runTimeout)} is not a duration between 1 ms and 30 days`, [
+    throw invalid(`runTimeout ${JSON.stringify(runTimeout)} is not a duration between 1 ms and 30 days`, [
       { path: '/body/runTimeout', message: 'must be a duration ("90s", "2h") or milliseconds, at most 30 days' },
     ]);
   }
@@ -247,7 +246,7 @@ function checkInputSize(input: unknown): void {
   if (input === undefined) return;
   const bytes = Buffer.byteLength(JSON.stringify(input) ?? '', 'utf8');
   if (bytes > MAX_INPUT_BYTES) {
-    throw badRequest(`input is ${bytes} bytes of JSON; the limit is ${MAX_INPUT_BYTES}`, [
+    throw invalid(`input is ${bytes} bytes of JSON; the limit is ${MAX_INPUT_BYTES}`, [
       { path: '/input', message: `must be at most ${MAX_INPUT_BYTES} bytes as JSON` },
     ]);
   }

@@ -1,15 +1,18 @@
 import { MAX_INPUT_BYTES } from './runs';
 import { randomBytes } from 'node:crypto';
 import { Prisma } from '../generated/prisma/client';
-import type { AppDeps } from '../api/deps';
-import { ApiError, badRequest, conflict, notFound } from '../api/errors';
-import type { ScheduleOverlap, ScheduleRuntimeInfo, ScheduleSpecInput } from '../api/temporal-gateway';
+import { conflict, invalid, notFound, temporalUnavailable } from './errors';
+import type { Db } from '../db/client';
+import type { ScheduleOverlap, ScheduleRuntimeInfo, ScheduleSpecInput, TemporalGateway } from '../temporal/gateway';
 import { cronError, timezoneError } from '../domain/cron';
 import { parseDuration } from '../domain/duration';
-import { afterCursor, page, type Cursor } from '../api/pagination';
+import { afterCursor, page, type Cursor } from './pagination';
 import { findWorkflow } from './workflows';
 
-type Deps = Pick<AppDeps, 'db' | 'temporal'>;
+interface Deps {
+  db: Db;
+  temporal: TemporalGateway;
+}
 
 export interface ScheduleView {
   id: string;
@@ -87,14 +90,10 @@ function checkFields(fields: { cron?: string; timezone?: string; catchupWindow?:
   // Every run the schedule starts carries this input: the same limit as POST /executions.
   const inputBytes = fields.input === undefined ? 0 : Buffer.byteLength(JSON.stringify(fields.input) ?? '', 'utf8');
   if (inputBytes > MAX_INPUT_BYTES) details.push({ path: '/body/input', message: `must be at most ${MAX_INPUT_BYTES} bytes as JSON (it is ${inputBytes})` });
-  if (details.length > 0) throw badRequest(`invalid schedule: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}`, details);
+  if (details.length > 0) throw invalid(`invalid schedule: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}`, details);
 }
 
-function unavailable(what: string, err: unknown): ApiError {
-  if (err instanceof ApiError) return err;
-  const why = err instanceof Error ? err.message : String(err);
-  return new ApiError(503, 'TEMPORAL_UNAVAILABLE', `Temporal is unavailable: could not ${what} (${why}); retry later`);
-}
+const unavailable = (what: string, cause: unknown) => temporalUnavailable(`could not ${what}`, { cause });
 
 const archived = (workflowId: string) => conflict(`workflow ${workflowId} is archived`, { workflowId });
 

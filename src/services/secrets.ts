@@ -1,5 +1,5 @@
 import type { Db } from '../db/client';
-import { notFound } from '../api/errors';
+import { notFound } from './errors';
 import type { SecretSource } from '../activities/secrets';
 import { Keyring, newDataKey, open, seal } from './keyring';
 

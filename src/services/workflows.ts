@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
 import type { Db } from '../db/client';
 import { Prisma } from '../generated/prisma/client';
-import { conflict, notFound } from '../api/errors';
-import { afterCursor, page, type Cursor } from '../api/pagination';
+import { conflict, notFound } from './errors';
+import { afterCursor, page, type Cursor } from './pagination';
 import { canonicalKeyOrder } from '../domain/definition-order';
 
 export interface WorkflowSummary {

@@ -3,7 +3,7 @@ import { createMirrorActivities } from '../../src/activities/mirror';
 import { createApiKey } from '../../src/services/api-keys';
 import { reconcileOnce } from '../../src/services/reconciler';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { FakeTemporalGateway } from '../support/fake-temporal';
+import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import type { NodeTransition } from '../../src/workflows/mirror-contract';
 
 let t: TestDatabase;

@@ -8,7 +8,7 @@ import { createApiKey } from '../../src/services/api-keys';
 import { ExecutionEventHub } from '../../src/services/execution-events';
 import type { NodeTransition } from '../../src/workflows/mirror-contract';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { FakeTemporalGateway } from '../support/fake-temporal';
+import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { seedExecution, seedWorkflow } from '../support/runs';
 import { SseClient, type SseFrame } from '../support/sse-client';
 

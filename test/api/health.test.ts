@@ -3,7 +3,7 @@ import { buildApp } from '../../src/api/app';
 import { createNodeRegistry } from '../../src/activities';
 import { createDb } from '../../src/db/client';
 import { createTestApi, type TestApi } from '../support/api';
-import { FakeTemporalGateway } from '../support/fake-temporal';
+import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 
 let api: TestApi;
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { createMirrorActivities } from '../../src/activities/mirror';
 import { createApiKey } from '../../src/services/api-keys';
 import { ExecutionEventHub } from '../../src/services/execution-events';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { FakeTemporalGateway } from '../support/fake-temporal';
+import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { seedExecution, seedWorkflow } from '../support/runs';
 import { SseClient } from '../support/sse-client';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import { createTemporalGateway } from '../../src/api/temporal-gateway';
+import { createTemporalGateway } from '../../src/temporal/gateway';
 import { reconcileOnce } from '../../src/services/reconciler';
 import { DAG_WORKFLOW_TYPE, cancelSignal, stateQuery } from '../../src/workflows/contract';
 import { probeJournal } from '../support/probe-node';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTemporalGateway, type TemporalGateway } from '../../src/api/temporal-gateway';
+import { createTemporalGateway, type TemporalGateway } from '../../src/temporal/gateway';
 import { CRON_MACROS } from '../../src/domain/cron';
 import { createSchedule, deleteSchedule, getSchedule, triggerSchedule, updateSchedule } from '../../src/services/schedules';
 import { startHarness, type Harness } from './harness';

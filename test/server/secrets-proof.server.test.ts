@@ -8,7 +8,7 @@ import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { buildApp } from '../../src/api/app';
-import { createTemporalGateway } from '../../src/api/temporal-gateway';
+import { createTemporalGateway } from '../../src/temporal/gateway';
 import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
 import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';

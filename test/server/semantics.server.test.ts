@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { WorkflowFailedError } from '@temporalio/client';
 import { TimeoutFailure } from '@temporalio/common';
 import { buildApp } from '../../src/api/app';
-import { createTemporalGateway } from '../../src/api/temporal-gateway';
+import { createTemporalGateway } from '../../src/temporal/gateway';
 import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
 import type { WorkflowDefinition } from '../../src/domain/definition';

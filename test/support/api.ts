@@ -2,11 +2,11 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { buildApp } from '../../src/api/app';
 import type { ApiLimits } from '../../src/api/deps';
-import type { TemporalGateway } from '../../src/api/temporal-gateway';
+import type { TemporalGateway } from '../../src/temporal/gateway';
 import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
 import { createTestDatabase, type TestDatabase } from './database';
-import { FakeTemporalGateway } from './fake-temporal';
+import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import type { Keyring } from '../../src/services/keyring';
 import type { PayloadCodec } from '@temporalio/common';
 

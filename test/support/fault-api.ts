@@ -8,7 +8,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { createNodeRegistry } from '../../src/activities';
 import { buildApp } from '../../src/api/app';
-import { createTemporalGateway } from '../../src/api/temporal-gateway';
+import { createTemporalGateway } from '../../src/temporal/gateway';
 import { createDb } from '../../src/db/client';
 
 async function main(): Promise<void> {

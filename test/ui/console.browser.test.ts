@@ -12,7 +12,7 @@ import { createApiKey } from '../../src/services/api-keys';
 import { ExecutionEventHub } from '../../src/services/execution-events';
 import type { NodeTransition, RunTransition } from '../../src/workflows/mirror-contract';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { FakeTemporalGateway } from '../support/fake-temporal';
+import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { createTestApi } from '../support/api';
 import { seedExecution, seedWorkflow, tenantId as tenantOf } from '../support/runs';
 

@@ -1,13 +1,8 @@
 import { useEffect, useState } from 'react';
-import { api } from './api';
+import { api, type MapItemsPage } from './api';
 
 /** A map node's item counts (from GET .../items, refreshed by the run's SSE `items` events). */
-export interface ItemCounts {
-  recorded: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-}
+export type ItemCounts = MapItemsPage['counts'];
 
 /**
  * Progress of a map node: a bar of finished items out of the total (known once the node is done,

@@ -1,5 +1,7 @@
 // The console's only door to the server: the REST API with the key from session storage.
 
+import type { paths } from './api-types';
+
 const KEY_STORAGE = 'trellis.apiKey';
 
 export function getKey(): string | null {
@@ -9,11 +11,6 @@ export function setKey(key: string | null): void {
   if (key) sessionStorage.setItem(KEY_STORAGE, key);
   else sessionStorage.removeItem(KEY_STORAGE);
   window.dispatchEvent(new Event('trellis:key'));
-}
-
-export interface ErrorDetail {
-  path: string;
-  message: string;
 }
 
 export class ApiError extends Error {
@@ -50,37 +47,42 @@ function safeParse(text: string): unknown {
   }
 }
 
-// ---- shapes (DESIGN.md §3; src/api/routes/*-schemas.ts) ---------------------------------------
+// ---- shapes: generated from the OpenAPI document (npm run api:types → ./api-types.ts) ---------
 
-export const RUN_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
-export type NodeStatus = 'PENDING' | 'RUNNING' | 'WAITING' | 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
+/** The JSON body of an operation's `status` response, as the API's OpenAPI document declares it. */
+type Json<P extends keyof paths, M extends Method, S extends number> = paths[P][M] extends {
+  responses: { [K in S]: { content: { 'application/json': infer Body } } };
 }
+  ? Body
+  : never;
 
-export interface WorkflowSummary {
-  id: string;
-  name: string;
-  description: string | null;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-  archived: boolean;
-}
-export interface WorkflowDetail extends WorkflowSummary {
-  definition: Definition;
-}
-export interface WorkflowVersion {
-  id: string;
-  name: string;
-  version: number;
-  createdAt: string;
-  definition: Definition;
-}
+export type Page<T> = { items: T[]; nextCursor: string | null };
 
+export type ErrorDetail = { path: string; message: string };
+
+export type ExecutionSummary = Json<'/executions', 'get', 200>['items'][number];
+export type ExecutionDetail = Json<'/executions/{id}', 'get', 200>;
+export type NodeView = ExecutionDetail['nodes'][number];
+/** Temporal's view of a node it runs or retries (GET ?live=1, and SSE `retry` events). */
+export type RetryInfo = NonNullable<NodeView['retry']>;
+/** A waiting approval's rendered message and deadline. */
+export type ApprovalPrompt = NonNullable<NodeView['approval']>;
+export type RunStatus = ExecutionSummary['status'];
+export type NodeStatus = NodeView['status'];
+export type MapItemsPage = Json<'/executions/{id}/nodes/{nodeId}/items', 'get', 200>;
+
+/** Every run status, in the order the console lists them; the check below keeps it equal to the API's. */
+export const RUN_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const satisfies readonly RunStatus[];
+type MissingStatus = Exclude<RunStatus, (typeof RUN_STATUSES)[number]>;
+const _everyStatus: [MissingStatus] extends [never] ? true : MissingStatus = true;
+void _everyStatus;
+
+/**
+ * The API leaves definitions opaque (they are checked by validateDefinition, not by the route
+ * schema); the console reads them through this loose view, drafts and invalid ones included.
+ */
 export interface DefinitionNode {
   id: string;
   type: string;
@@ -100,74 +102,22 @@ export interface Definition {
   [key: string]: unknown;
 }
 
-export interface ValidationResult {
-  valid: boolean;
-  errors: ErrorDetail[];
-}
+type WithDefinition<T> = Omit<T, 'definition'> & { definition: Definition };
+export type WorkflowSummary = Json<'/workflows', 'get', 200>['items'][number];
+export type WorkflowDetail = WithDefinition<Json<'/workflows/{id}', 'get', 200>>;
+export type WorkflowVersion = WithDefinition<Json<'/workflows/{id}/versions/{version}', 'get', 200>>;
+export type ValidationResult = Json<'/workflows/validate', 'post', 200>;
 
-export interface ExecutionSummary {
-  id: string;
-  workflowId: string;
-  version: number;
-  status: RunStatus;
-  trigger: string;
-  retryOf: string | null;
-  createdAt: string;
-  startedAt: string;
-  finishedAt: string | null;
-}
-export interface NodeView {
-  nodeId: string;
-  type: string;
-  status: NodeStatus;
-  attempt: number;
-  startedAt: string | null;
-  finishedAt: string | null;
-  output: unknown;
-  error: unknown;
-  /** Temporal's view of a node it runs or retries (GET ?live=1, and SSE `retry` events). */
-  retry?: RetryInfo;
-  /** A waiting approval's rendered message and deadline. */
-  approval?: ApprovalPrompt;
-}
-export interface RetryInfo {
-  state: string;
-  attempt: number;
-  maximumAttempts: number;
-  lastFailure: { message: string; type?: string } | null;
-  nextAttemptAt: string | null;
-}
-export interface ApprovalPrompt {
-  message: string | null;
-  deadline: string | null;
-  onTimeout: 'approve' | 'reject';
-  renderError?: string;
-}
-export interface ExecutionDetail extends ExecutionSummary {
-  input: unknown;
-  output: unknown;
-  error: unknown;
-  progress: { total: number; done: number };
-  nodes: NodeView[];
-  temporalRunId?: string | null;
-}
+/** A schedule; `workflowName` only in GET /schedules (the tenant-wide list). */
+export type Schedule = Json<'/workflows/{id}/schedules', 'get', 200>['items'][number] & { workflowName?: string };
+export type ScheduleDetail = Json<'/schedules/{id}', 'get', 200>;
 
-export interface Schedule {
-  id: string;
-  workflowId: string;
-  cron: string;
-  timezone: string;
-  input: unknown;
-  overlap: string;
-  paused: boolean;
-  note: string | null;
-  createdAt: string;
-  updatedAt: string;
-  workflowName?: string;
-}
-export interface ScheduleDetail extends Schedule {
-  info?: { paused: boolean; note?: string; nextActionTimes: string[]; recentActions: { scheduledAt: string; executionId: string }[]; numActionsTaken: number } | null;
-}
+// A path or status renamed in the API would turn a shape into `never`, which type-checks silently: fail the build instead.
+type Known<T> = [T] extends [never] ? false : true;
+const _shapesKnown: [Known<ExecutionDetail>, Known<ExecutionSummary>, Known<MapItemsPage>, Known<WorkflowSummary>, Known<WorkflowDetail>, Known<WorkflowVersion>, Known<ValidationResult>, Known<Schedule>, Known<ScheduleDetail>] = [
+  true, true, true, true, true, true, true, true, true,
+];
+void _shapesKnown;
 
 export interface UiConfig {
   temporalUiUrl: string;

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { Payload } from '@temporalio/common';
 import type { AppDeps } from '../deps';
 import { ApiError, badRequest } from '../errors';
-import { errorResponses } from '../response-schemas';
+import { errorResponses } from '../schemas';
 import { tenantForKey } from '../../services/api-keys';
 
 const tags = ['codec'];
@@ -80,9 +80,10 @@ export const codecRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
     '/codec/session',
     {
       schema: {
+        operationId: 'createCodecSession',
         tags,
         summary: 'Set the codec cookie in this browser, so the Temporal Web UI can call /codec/* (12 h)',
-        response: { 204: Type.Null(), ...errorResponses(401, 429) },
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 413, 429) },
       },
     },
     async (request, reply) => {
@@ -102,6 +103,7 @@ export const codecRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
       `/codec/${action}`,
       {
         schema: {
+          operationId: action === 'encode' ? 'encodePayloads' : 'decodePayloads',
           tags,
           summary: action === 'encode' ? 'Encrypt payloads with the payload codec' : 'Decrypt payloads (for the Temporal Web UI)',
           body: PayloadsBody,

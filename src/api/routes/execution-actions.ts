@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps } from '../deps';
 import { conflict, notFound } from '../errors';
 import { isTerminal } from '../../domain/definition';
-import { startExecution, temporalUnavailable, type ExecutionTrigger } from '../../services/runs';
+import { RETRY_HINT, startExecution, type ExecutionTrigger } from '../../services/runs';
+import { temporalUnavailable } from '../../services/errors';
 import { findExecution, pinnedDefinition } from '../../services/execution-view';
 import {
   ApproveBody,
@@ -29,6 +30,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
     '/executions/:id/cancel',
     {
       schema: {
+        operationId: 'cancelExecution',
         tags: TAGS,
         summary: 'Cancel a running run',
         description:
@@ -36,7 +38,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
           '(`all_done` / `always`) nodes still run, then the run ends CANCELLED. `force` (or a second cancel) skips cleanup.',
         params: ExecutionIdParams,
         body: CancelBody,
-        response: { 202: CancelResponse, ...errorResponses(400, 404, 409, 503) },
+        response: { 202: CancelResponse, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
       },
       // The reason is optional, so a bare POST without a body is a valid cancel request too.
       preValidation: async (request) => {
@@ -51,7 +53,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
       try {
         await deps.temporal.cancelRun(execution.id, request.body.reason, request.body.force);
       } catch {
-        throw temporalUnavailable('the cancel signal was not delivered');
+        throw temporalUnavailable('the cancel signal was not delivered', { hint: RETRY_HINT });
       }
       return reply.status(202).send({ id: execution.id, status: 'RUNNING', cancelRequested: true });
     },
@@ -61,12 +63,13 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
     '/executions/:id/nodes/:nodeId/approve',
     {
       schema: {
+        operationId: 'approveNode',
         tags: TAGS,
         summary: 'Decide an approval node',
         description: 'Sent as the `approve` signal. A decision that arrives before the node waits is kept for it.',
         params: NodeParams,
         body: ApproveBody,
-        response: { 202: ApproveResponse, ...errorResponses(400, 404, 409, 503) },
+        response: { 202: ApproveResponse, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -89,7 +92,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
       try {
         await deps.temporal.approve(id, { nodeId, approved, ...(data === undefined ? {} : { data }), by });
       } catch {
-        throw temporalUnavailable('the approval signal was not delivered');
+        throw temporalUnavailable('the approval signal was not delivered', { hint: RETRY_HINT });
       }
       return reply.status(202).send({ id, nodeId, approved, by });
     },
@@ -99,6 +102,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
     '/executions/:id/retry',
     {
       schema: {
+        operationId: 'retryExecution',
         tags: TAGS,
         summary: 'Retry a run that did not succeed',
         description:
@@ -106,7 +110,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
           'again: the new run reuses their outputs (listed in `reused`).',
         params: ExecutionIdParams,
         headers: IdempotencyHeaders,
-        response: { 202: RetryResponse, ...errorResponses(400, 404, 409, 503) },
+        response: { 202: RetryResponse, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
       },
     },
     async (request, reply) => {

@@ -11,7 +11,7 @@ import { approvalPrompts } from '../../services/node-insight';
 import type { ExecutionEventHub } from '../../services/execution-events';
 import { toExecutionSummary } from '../../services/runs';
 import { ExecutionIdParams, errorResponses } from './execution-schemas';
-import type { TemporalGateway } from '../temporal-gateway';
+import type { TemporalGateway } from '../../temporal/gateway';
 import { withTimeout } from '../../util/timeout';
 
 // Sequence numbers are small integers; the bound keeps parseInt exact and rejects junk early.
@@ -52,6 +52,7 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
     '/executions/:id/events',
     {
       schema: {
+        operationId: 'streamExecutionEvents',
         tags: ['executions'],
         summary: 'Stream node and run transitions (Server-Sent Events)',
         description:
@@ -68,7 +69,7 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
         response: {
           // Per content type, so OpenAPI shows the stream as text/event-stream and the errors as JSON.
           200: { description: 'the event stream', content: { 'text/event-stream': { schema: Type.String() } } },
-          ...errorResponses(400, 404, 503),
+          ...errorResponses(400, 401, 404, 429, 503),
         },
       },
     },

@@ -1,16 +1,7 @@
-import { Type, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { VersionSchema } from '../../domain/definition';
+import { DateTime, Nullable, Page, StringEnum, pageQuery } from '../schemas';
 
-/**
- * A string enum as one `enum` keyword rather than a union of literals, so a bad value yields one
- * validation error ("must be equal to one of the allowed values") and OpenAPI shows a plain enum.
- */
-function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string } = {}): TUnsafe<T[number]> {
-  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
-}
-
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-const DateTime = Type.String({ format: 'date-time' });
 const AnyJson = Type.Unknown();
 
 export const EXECUTION_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
@@ -20,7 +11,7 @@ const TRIGGERS = ['MANUAL', 'SCHEDULE', 'RETRY', 'WEBHOOK', 'EXTERNAL'] as const
 export const ExecutionStatusSchema = StringEnum(EXECUTION_STATUSES);
 const IdempotencyKey = (description: string) => Type.String({ minLength: 1, maxLength: 255, description });
 
-export { ErrorSchema, errorResponses } from '../response-schemas';
+export { ErrorSchema, errorResponses } from '../schemas';
 
 export const ExecutionIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 export const NodeParams = Type.Object({
@@ -67,15 +58,11 @@ export function listQuery(maxPageSize: number) {
     workflowId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     status: Type.Optional(ExecutionStatusSchema),
     waiting: Type.Optional(StringEnum(['approval'], { description: 'Only runs with an approval node waiting for a decision' })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: maxPageSize, default: Math.min(20, maxPageSize) })),
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'nextCursor of the previous page' })),
+    ...pageQuery({ maxPageSize }),
   });
 }
 
-export const ExecutionListSchema = Type.Object({
-  items: Type.Array(ExecutionSummarySchema),
-  nextCursor: Nullable(Type.String()),
-});
+export const ExecutionListSchema = Type.Object(Page(ExecutionSummarySchema));
 
 export const DetailQuery = Type.Object({
   live: Type.Optional(
@@ -127,7 +114,7 @@ export const ExecutionDetailSchema = Type.Object({
     done: Type.Integer({ description: 'Nodes in a terminal state' }),
   }),
   nodes: Type.Array(NodeViewSchema),
-  temporalRunId: Type.Union([Type.String(), Type.Null()], {
+  temporalRunId: Nullable(Type.String(), {
     description: "Temporal's run id, for Web UI links (null until the run has recorded itself; with ?live=1, Temporal's current one)",
   }),
   live: Type.Optional(Type.Boolean({ description: 'With ?live=1: whether the live query answered' })),

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps, ApiLimits } from '../deps';
 import { badRequest } from '../errors';
-import { afterCursor, decodeCursor, page } from '../pagination';
+import { afterCursor, decodeCursor, page } from '../../services/pagination';
 import { startExecution, toExecutionSummary, type ExecutionTrigger } from '../../services/runs';
 import { executionDetail } from '../../services/execution-view';
 import { executionActionRoutes } from './execution-actions';
@@ -26,12 +26,13 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
     '/executions',
     {
       schema: {
+        operationId: 'startExecution',
         tags: TAGS,
         summary: 'Start a run',
         description: 'Starts a run of a stored workflow. Repeating a request with the same idempotency key answers with the same run.',
         body: StartBody,
         headers: IdempotencyHeaders,
-        response: { 202: ExecutionSummarySchema, ...errorResponses(400, 404, 409, 503) },
+        response: { 202: ExecutionSummarySchema, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -61,10 +62,11 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
     '/executions',
     {
       schema: {
+        operationId: 'listExecutions',
         tags: TAGS,
         summary: 'List runs, newest first',
         querystring: listQuery(limits.maxPageSize),
-        response: { 200: ExecutionListSchema, ...errorResponses(400) },
+        response: { 200: ExecutionListSchema, ...errorResponses(400, 401, 429) },
       },
     },
     async (request) => {
@@ -90,6 +92,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
     '/executions/:id',
     {
       schema: {
+        operationId: 'getExecution',
         tags: TAGS,
         summary: 'One run with every node of its pinned definition',
         description:
@@ -97,7 +100,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
           "With ?live=1 the workflow's `state` query is merged in (skipped, with `live: false`, when Temporal does not answer).",
         params: ExecutionIdParams,
         querystring: DetailQuery,
-        response: { 200: ExecutionDetailSchema, ...errorResponses(400, 404) },
+        response: { 200: ExecutionDetailSchema, ...errorResponses(400, 401, 404, 429) },
       },
     },
     async (request) => {

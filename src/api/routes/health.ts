@@ -1,7 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps } from '../deps';
 import { ApiError } from '../errors';
-import { PUBLIC_ROUTE, errorResponses } from '../response-schemas';
+import { PUBLIC_ROUTE, errorResponses } from '../schemas';
 import { withTimeout } from '../../util/timeout';
 
 /** A readiness probe must answer before the orchestrator's own probe timeout, even when a dependency hangs. */
@@ -15,10 +15,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
     '/healthz',
     {
       schema: {
+        operationId: 'getLiveness',
         tags: ['health'],
         summary: 'Liveness: the process serves requests',
         ...PUBLIC_ROUTE,
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        response: { 200: Type.Object({ status: Type.Literal('ok') }), ...errorResponses(429) },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -28,6 +29,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
     '/readyz',
     {
       schema: {
+        operationId: 'getReadiness',
         tags: ['health'],
         summary: 'Readiness: Postgres and Temporal answer',
         ...PUBLIC_ROUTE,
@@ -36,7 +38,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
             status: Type.Literal('ready'),
             checks: Type.Object({ postgres: Type.Literal('ok'), temporal: Type.Literal('ok') }),
           }),
-          ...errorResponses(503),
+          ...errorResponses(429, 503),
         },
       },
     },

@@ -5,7 +5,7 @@ import { hashSecret } from '../../services/api-keys';
 import { startExecution } from '../../services/runs';
 import type { ApiLimits, AppDeps } from '../deps';
 import { ApiError } from '../errors';
-import { PUBLIC_ROUTE, errorResponses } from '../response-schemas';
+import { PUBLIC_ROUTE, errorResponses } from '../schemas';
 
 /** Compared against when there is no stored hash, so an unknown workflow costs the same as a wrong token. */
 const NO_HASH = hashSecret('');
@@ -36,6 +36,7 @@ export const hookRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiL
   });
 
   const schema = {
+    operationId: 'startExecutionByHook',
     tags: ['hooks'],
     summary: 'Start a run of the workflow with the request body as input',
     description: 'The token from POST /workflows/:id/hook-token is the only credential. Idempotency-Key is honoured.',

@@ -1,33 +1,31 @@
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps, ApiLimits } from '../deps';
 import { badRequest, notFound } from '../errors';
 import { findExecution } from '../../services/execution-view';
 import { NodeParams, errorResponses } from './execution-schemas';
+import { DateTime, Nullable, Page, StringEnum, pageQuery } from '../schemas';
 
 const ITEM_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 const ItemsQuery = (maxPageSize: number) =>
   Type.Object({
-    status: Type.Optional(Type.Unsafe<(typeof ITEM_STATUSES)[number]>({ type: 'string', enum: [...ITEM_STATUSES] })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: maxPageSize, default: Math.min(100, maxPageSize) })),
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 20, description: 'nextCursor of the previous page' })),
+    status: Type.Optional(StringEnum(ITEM_STATUSES)),
+    ...pageQuery({ maxPageSize, defaultLimit: 100, cursorMaxLength: 20 }),
   });
 
 const ItemSchema = Type.Object({
   index: Type.Integer(),
   status: Type.String(),
   attempt: Type.Integer(),
-  startedAt: Nullable(Type.String({ format: 'date-time' })),
-  finishedAt: Nullable(Type.String({ format: 'date-time' })),
+  startedAt: Nullable(DateTime),
+  finishedAt: Nullable(DateTime),
   output: Type.Unknown(),
   error: Type.Unknown(),
 });
 
 const ItemsPage = Type.Object({
-  items: Type.Array(ItemSchema),
-  nextCursor: Nullable(Type.String()),
+  ...Page(ItemSchema),
   counts: Type.Object(
     { recorded: Type.Integer(), succeeded: Type.Integer(), failed: Type.Integer(), cancelled: Type.Integer() },
     { description: 'Items finished so far, by status (items are recorded as they finish)' },
@@ -40,12 +38,13 @@ export const mapItemRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: A
     '/executions/:id/nodes/:nodeId/items',
     {
       schema: {
+        operationId: 'listMapItems',
         tags: ['executions'],
         summary: "A map node's items",
         description: 'Items are written in batches as they finish; filter by `status`, page with `cursor`.',
         params: NodeParams,
         querystring: ItemsQuery(limits.maxPageSize),
-        response: { 200: ItemsPage, ...errorResponses(400, 404) },
+        response: { 200: ItemsPage, ...errorResponses(400, 401, 404, 429) },
       },
     },
     async (request) => {

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { ApiLimits, AppDeps } from '../deps';
-import { decodeCursor } from '../pagination';
-import { errorResponses } from '../response-schemas';
-import { SCHEDULE_OVERLAPS } from '../temporal-gateway';
+import { decodeCursor } from '../../services/pagination';
+import { DateTime, Nullable, Page, StringEnum, errorResponses, pageQuery } from '../schemas';
+import { SCHEDULE_OVERLAPS } from '../../temporal/gateway';
 import { CRON_MACROS } from '../../domain/cron';
 import {
   createSchedule,
@@ -18,13 +18,7 @@ import {
 
 const tags = ['schedules'];
 
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-/** Dates leave as ISO strings; handlers hand over Date objects (from Prisma and Temporal). */
-const DateTime = Type.Unsafe<Date>(Type.String({ format: 'date-time' }));
-/** One `enum` keyword, so a bad value is one error and OpenAPI shows a plain enum. */
-const Overlap = Type.Unsafe<(typeof SCHEDULE_OVERLAPS)[number]>({
-  type: 'string',
-  enum: [...SCHEDULE_OVERLAPS],
+const Overlap = StringEnum(SCHEDULE_OVERLAPS, {
   description: 'What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip',
 });
 
@@ -118,8 +112,7 @@ const ListQuery = Type.Object(
   {
     workflowId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     paused: Type.Optional(Type.Boolean()),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SCHEDULES_PAGE, default: 50 })),
-    cursor: Type.Optional(Type.String({ maxLength: 500 })),
+    ...pageQuery({ maxPageSize: MAX_SCHEDULES_PAGE, defaultLimit: 50 }),
   },
   { additionalProperties: false },
 );
@@ -131,12 +124,13 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows/:id/schedules',
     {
       schema: {
+        operationId: 'createSchedule',
         tags,
         summary: 'Schedule runs of a workflow',
         description: 'Creates a Temporal Schedule that starts the latest version of the workflow on every cron tick.',
         params: WorkflowParams,
         body: CreateBody,
-        response: { 201: ScheduleSchema, ...errorResponses(400, 401, 404, 409, 429, 503) },
+        response: { 201: ScheduleSchema, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -149,6 +143,7 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows/:id/schedules',
     {
       schema: {
+        operationId: 'listWorkflowSchedules',
         tags,
         summary: "A workflow's schedules, oldest first",
         params: WorkflowParams,
@@ -162,11 +157,12 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/schedules',
     {
       schema: {
+        operationId: 'listSchedules',
         tags,
         summary: "The tenant's schedules, newest first",
         description: 'Filter by `workflowId` and `paused`; each item names its workflow. Cursor pagination (`nextCursor`).',
         querystring: ListQuery,
-        response: { 200: Type.Object({ items: Type.Array(ListedSchedule), nextCursor: Nullable(Type.String()) }), ...errorResponses(400, 401, 429) },
+        response: { 200: Type.Object(Page(ListedSchedule)), ...errorResponses(400, 401, 429) },
       },
     },
     async (request) => {
@@ -179,6 +175,7 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/schedules/:id',
     {
       schema: {
+        operationId: 'getSchedule',
         tags,
         summary: 'One schedule, with its next and recent runs from Temporal',
         params: ScheduleParams,
@@ -192,12 +189,13 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/schedules/:id',
     {
       schema: {
+        operationId: 'updateSchedule',
         tags,
         summary: 'Change a schedule, or pause / resume it',
         description: 'Only the given fields change. `paused` with an optional `note` pauses or resumes; resuming needs a workflow that is not archived.',
         params: ScheduleParams,
         body: PatchBody,
-        response: { 200: ScheduleSchema, ...errorResponses(400, 401, 404, 409, 429, 503) },
+        response: { 200: ScheduleSchema, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
       },
     },
     async (request) => updateSchedule(deps, request.tenantId, request.params.id, request.body),
@@ -207,6 +205,7 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/schedules/:id',
     {
       schema: {
+        operationId: 'deleteSchedule',
         tags,
         summary: 'Delete a schedule (runs it started are kept)',
         params: ScheduleParams,
@@ -223,11 +222,12 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/schedules/:id/trigger',
     {
       schema: {
+        operationId: 'triggerSchedule',
         tags,
         summary: 'Start one run now',
         description: 'Starts a run immediately, even when the schedule is paused; it appears in GET /executions with trigger SCHEDULE.',
         params: ScheduleParams,
-        response: { 202: TriggerResponse, ...errorResponses(400, 401, 404, 409, 429, 503) },
+        response: { 202: TriggerResponse, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
       },
     },
     async (request, reply) => reply.status(202).send(await triggerSchedule(deps, request.tenantId, request.params.id)),

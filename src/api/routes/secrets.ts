@@ -2,13 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AppDeps } from '../deps';
 import { ApiError, badRequest, conflict } from '../errors';
-import { errorResponses } from '../response-schemas';
+import { DateTime, errorResponses } from '../schemas';
 import { SECRET_NAME_PATTERN } from '../../domain/secrets';
 import { MASTER_KEY_ENV, MAX_SECRET_BYTES, deleteSecret, listSecrets, putSecret } from '../../services/secrets';
 
 const tags = ['secrets'];
 
-const DateTime = Type.Unsafe<Date>(Type.String({ format: 'date-time' }));
 const NameParams = Type.Object(
   {
     name: Type.String({
@@ -46,6 +45,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
     '/secrets/:name',
     {
       schema: {
+        operationId: 'putSecret',
         tags,
         summary: 'Create or replace a secret (each write is a new version)',
         params: NameParams,
@@ -63,6 +63,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
     '/secrets/:name',
     {
       schema: {
+        operationId: 'createSecret',
         tags,
         summary: 'Create a secret; 409 when the name is taken (PUT replaces)',
         params: NameParams,
@@ -88,6 +89,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
     '/secrets',
     {
       schema: {
+        operationId: 'listSecrets',
         tags,
         summary: "The tenant's secrets: names, versions and timestamps, never values",
         response: { 200: SecretList, ...errorResponses(401, 429) },
@@ -100,6 +102,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
     '/secrets/:name',
     {
       schema: {
+        operationId: 'deleteSecret',
         tags,
         summary: 'Delete a secret; runs that reference it fail with SecretNotFound',
         params: NameParams,

@@ -1,9 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { VersionSchema } from '../../domain/definition';
 import { EXECUTION_STATUSES } from '../../services/workflow-stats';
-
-/** Dates leave as ISO strings; handlers hand over the Date objects Prisma returns. */
-export const DateTime = Type.Unsafe<Date>(Type.String({ format: 'date-time' }));
+import { DateTime, Nullable, Page, pageQuery } from '../schemas';
 
 /**
  * The definition is checked by validateDefinition (every problem with its path), not by the
@@ -35,8 +33,7 @@ export const ValidateBody = Type.Object({ definition: Definition }, { additional
 
 export function listQuery(maxPageSize: number) {
   return Type.Object({
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: maxPageSize, default: Math.min(DEFAULT_PAGE_SIZE, maxPageSize) })),
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 1_024, description: 'nextCursor of the previous page' })),
+    ...pageQuery({ maxPageSize, defaultLimit: DEFAULT_PAGE_SIZE, cursorMaxLength: 1_024 }),
     includeArchived: Type.Optional(Type.Boolean({ default: false })),
   });
 }
@@ -55,7 +52,7 @@ export const StatsQuery = Type.Object({
 const summaryProperties = {
   id: Type.String(),
   name: Type.String(),
-  description: Type.Union([Type.String(), Type.Null()]),
+  description: Nullable(Type.String()),
   version: Type.Integer({ description: 'latest version' }),
   createdAt: DateTime,
   updatedAt: DateTime,
@@ -64,10 +61,7 @@ const summaryProperties = {
 
 export const WorkflowSummary = Type.Object(summaryProperties);
 export const WorkflowDetail = Type.Object({ ...summaryProperties, definition: Definition });
-export const WorkflowPage = Type.Object({
-  items: Type.Array(WorkflowSummary),
-  nextCursor: Type.Union([Type.String(), Type.Null()]),
-});
+export const WorkflowPage = Type.Object(Page(WorkflowSummary));
 export const WorkflowVersion = Type.Object({
   id: Type.String(),
   name: Type.String(),
@@ -86,7 +80,7 @@ export const ValidationResult = Type.Object({
   ),
 });
 
-const nullableNumber = Type.Union([Type.Number(), Type.Null()]);
+const nullableNumber = Nullable(Type.Number());
 export const WorkflowStats = Type.Object({
   window: Type.String(),
   total: Type.Integer(),

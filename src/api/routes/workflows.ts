@@ -18,8 +18,8 @@ import type { ApiLimits, AppDeps } from '../deps';
 import { pauseSchedulesOfWorkflow } from '../../services/schedules';
 import { secretNames } from '../../services/secrets';
 import { ApiError, badRequest } from '../errors';
-import { decodeCursor } from '../pagination';
-import { errorResponses } from '../response-schemas';
+import { decodeCursor } from '../../services/pagination';
+import { errorResponses } from '../schemas';
 import {
   CreateBody,
   DEFAULT_PAGE_SIZE,
@@ -69,6 +69,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows',
     {
       schema: {
+        operationId: 'createWorkflow',
         tags,
         summary: 'Create a workflow (version 1)',
         body: CreateBody,
@@ -86,6 +87,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows',
     {
       schema: {
+        operationId: 'listWorkflows',
         tags,
         summary: 'List workflows, newest first',
         querystring: listQuery(limits.maxPageSize),
@@ -104,6 +106,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows/validate',
     {
       schema: {
+        operationId: 'validateWorkflow',
         tags,
         summary: 'Validate a definition without saving it',
         description: 'An invalid definition is a 200 with valid=false and every problem; 400 means the envelope itself is wrong.',
@@ -122,10 +125,11 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows/:id',
     {
       schema: {
+        operationId: 'getWorkflow',
         tags,
         summary: 'The workflow with its latest definition',
         params: IdParams,
-        response: { 200: WorkflowDetail, ...errorResponses(401, 404, 429) },
+        response: { 200: WorkflowDetail, ...errorResponses(400, 401, 404, 429) },
       },
     },
     async (request) => getWorkflow(db, request.tenantId, request.params.id),
@@ -135,6 +139,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows/:id',
     {
       schema: {
+        operationId: 'updateWorkflow',
         tags,
         summary: 'Store a new immutable version',
         params: IdParams,
@@ -152,6 +157,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows/:id/versions/:version',
     {
       schema: {
+        operationId: 'getWorkflowVersion',
         tags,
         summary: 'One version of a workflow',
         params: VersionParams,
@@ -165,10 +171,11 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows/:id',
     {
       schema: {
+        operationId: 'archiveWorkflow',
         tags,
         summary: 'Archive: no new runs; versions and run history are kept',
         params: IdParams,
-        response: { 204: Type.Null({ description: 'archived (also when it already was)' }), ...errorResponses(401, 404, 429, 503) },
+        response: { 204: Type.Null({ description: 'archived (also when it already was)' }), ...errorResponses(400, 401, 404, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -183,6 +190,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows/:id/stats',
     {
       schema: {
+        operationId: 'getWorkflowStats',
         tags,
         summary: 'Run counts and durations over a window of start times',
         params: IdParams,
@@ -208,10 +216,11 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows/:id/hook-token',
     {
       schema: {
+        operationId: 'createHookToken',
         tags,
         summary: 'Create or rotate the webhook token (the old one stops working)',
         params: IdParams,
-        response: { 201: HookToken, ...errorResponses(401, 404, 409, 429) },
+        response: { 201: HookToken, ...errorResponses(400, 401, 404, 409, 413, 429) },
       },
     },
     async (request, reply) => {
@@ -225,10 +234,11 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
     '/workflows/:id/hook-token',
     {
       schema: {
+        operationId: 'deleteHookToken',
         tags,
         summary: 'Disable the webhook',
         params: IdParams,
-        response: { 204: Type.Null(), ...errorResponses(401, 404, 429) },
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 404, 429) },
       },
     },
     async (request, reply) => {

@@ -1,4 +1,4 @@
-import { badRequest } from './errors';
+import { invalid } from './errors';
 
 /** Keyset position in a list ordered by (createdAt DESC, id DESC); opaque to clients. */
 export interface Cursor {
@@ -18,7 +18,7 @@ export function decodeCursor(value: string | undefined): Cursor | undefined {
     if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error('bad cursor');
     return { createdAt: date, id };
   } catch {
-    throw badRequest('invalid cursor', [{ path: '/querystring/cursor', message: 'is not a cursor returned by this API' }]);
+    throw invalid('invalid cursor', [{ path: '/querystring/cursor', message: 'is not a cursor returned by this API' }]);
   }
 }
 
