@@ -10,7 +10,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ErrorInfo, NodeDef, RunStatus, WorkflowDefinition } from '../domain/definition';
+import type { ErrorInfo, NodeDef, ExecutionStatus, WorkflowDefinition } from '../domain/definition';
 import { isTerminal } from '../domain/definition';
 import { ExpressionCompiler, containsTemplate, resolveTemplates, type ExpressionContext } from '../domain/expressions';
 import { secretRefPaths } from '../domain/secrets';
@@ -75,7 +75,7 @@ export async function dagWorkflow(args: DagWorkflowInput): Promise<DagRunResult>
 }
 
 class DagRun {
-  private status: RunStatus = 'RUNNING';
+  private status: ExecutionStatus = 'RUNNING';
   private definition?: WorkflowDefinition;
   private version?: number;
   private tenantId?: string;

@@ -52,9 +52,9 @@ function safeParse(text: string): unknown {
 
 // ---- shapes (DESIGN.md §3; src/api/routes/*-schemas.ts) ---------------------------------------
 
-export const RUN_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
-export type NodeStatus = 'PENDING' | 'RUNNING' | 'WAITING' | 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
+// The status model is the server's own (src/domain/status.ts), not a copy.
+export { EXECUTION_STATUSES, type ExecutionStatus, type NodeStatus } from '../../src/domain/status';
+import type { ExecutionStatus, NodeStatus } from '../../src/domain/status';
 
 export interface Page<T> {
   items: T[];
@@ -109,7 +109,7 @@ export interface ExecutionSummary {
   id: string;
   workflowId: string;
   version: number;
-  status: RunStatus;
+  status: ExecutionStatus;
   trigger: string;
   retryOf: string | null;
   createdAt: string;

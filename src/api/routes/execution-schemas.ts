@@ -1,5 +1,6 @@
 import { Type, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import { VersionSchema } from '../../domain/definition';
+import { EXECUTION_STATUSES, EXECUTION_TRIGGERS, NODE_STATUSES } from '../../domain/status';
 
 /**
  * A string enum as one `enum` keyword rather than a union of literals, so a bad value yields one
@@ -13,9 +14,6 @@ const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null
 const DateTime = Type.String({ format: 'date-time' });
 const AnyJson = Type.Unknown();
 
-export const EXECUTION_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
-export const NODE_STATUSES = ['PENDING', 'RUNNING', 'WAITING', 'SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'] as const;
-const TRIGGERS = ['MANUAL', 'SCHEDULE', 'RETRY', 'WEBHOOK', 'EXTERNAL'] as const;
 
 export const ExecutionStatusSchema = StringEnum(EXECUTION_STATUSES);
 const IdempotencyKey = (description: string) => Type.String({ minLength: 1, maxLength: 255, description });
@@ -33,7 +31,7 @@ const summaryProperties = {
   workflowId: Type.String(),
   version: Type.Integer({ description: 'The workflow version the run is pinned to' }),
   status: ExecutionStatusSchema,
-  trigger: StringEnum(TRIGGERS),
+  trigger: StringEnum(EXECUTION_TRIGGERS),
   idempotencyKey: Nullable(Type.String()),
   retryOf: Nullable(Type.String({ description: 'The run this one retries' })),
   createdAt: DateTime,

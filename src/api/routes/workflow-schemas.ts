@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { VersionSchema } from '../../domain/definition';
-import { EXECUTION_STATUSES } from '../../services/workflow-stats';
+import { EXECUTION_STATUSES } from '../../domain/status';
 
 /** Dates leave as ISO strings; handlers hand over the Date objects Prisma returns. */
 export const DateTime = Type.Unsafe<Date>(Type.String({ format: 'date-time' }));
