@@ -19,6 +19,15 @@ export function notifyTransition(executionId: string, seq: number): Prisma.Sql {
   return Prisma.sql`pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ executionId, seq })})`;
 }
 
+/**
+ * A statement tail that sends one transition notice per execution in `relation` (a CTE with
+ * `execution_id` and `last_seq` columns: the rows a write applied), with the highest seq of each.
+ */
+export function notifyTransitionsOf(relation: string): Prisma.Sql {
+  return Prisma.sql`SELECT pg_notify(${EVENTS_CHANNEL}, json_build_object('executionId', execution_id, 'seq', max(last_seq))::text)::text AS notified
+    FROM ${Prisma.raw(relation)} GROUP BY execution_id`;
+}
+
 /** `pg_notify(...)` for a batch of a map node's items. */
 export function notifyItems(executionId: string, nodeId: string): Prisma.Sql {
   return Prisma.sql`pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ executionId, items: nodeId })})`;

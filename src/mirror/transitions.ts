@@ -1,6 +1,6 @@
 import type { Db } from '../db/client';
 import type { ExecutionStatus, NodeStatus } from '../domain/status';
-import { notifyTransition } from './notify';
+import { notifyTransition, notifyTransitionsOf } from './notify';
 import { jsonParam, storable } from './storable';
 
 /**
@@ -110,6 +110,51 @@ export async function writeTransitions(db: Db, batch: TransitionBatch): Promise<
       RETURNING 1
     )
     SELECT ${notifyTransition(batch.executionId, seq)}::text AS notified`;
+}
+
+/** A node's result as its own activity writes it, ahead of the workflow. */
+export interface NodeResultWrite extends NodeWrite {
+  executionId: string;
+}
+
+/**
+ * Node results written by the node activities' worker, many runs in one statement. Where the
+ * workflow's write runs one workflow task after the node returns, this runs as it returns. It
+ * only ever adds news: a row is written only when its run is mirrored (the execution row exists)
+ * and the row holds an older seq, strictly — the workflow's own write of the same seq, which
+ * carries the timestamps Temporal's history keeps, is never overwritten by this one.
+ */
+export async function writeNodeResults(db: Db, results: NodeResultWrite[]): Promise<void> {
+  if (results.length === 0) return;
+  const rows = JSON.stringify(
+    results.map((n) => ({
+      execution_id: n.executionId,
+      node_id: n.nodeId,
+      type: n.type,
+      status: n.status,
+      attempt: n.attempt,
+      ...(n.output !== undefined && { output: storable(n.output) }),
+      ...(n.error !== undefined && { error: storable(n.error) }),
+      started_at: n.startedAt ?? null,
+      finished_at: n.finishedAt ?? null,
+      seq: n.seq,
+    })),
+  );
+  await db.$queryRaw`
+    WITH incoming AS (
+      SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
+        AS x(execution_id text, node_id text, type text, status text, attempt int, output jsonb, error jsonb, started_at timestamptz, finished_at timestamptz, seq int)
+    ), written AS (
+      INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq)
+      SELECT execution_id, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq FROM incoming i
+      WHERE EXISTS (SELECT 1 FROM executions e WHERE e.id = i.execution_id)
+      ON CONFLICT (execution_id, node_id) DO UPDATE SET
+        type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
+        error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
+      WHERE node_runs.last_seq < EXCLUDED.last_seq
+      RETURNING execution_id, last_seq
+    )
+    ${notifyTransitionsOf('written')}`;
 }
 
 function date(value: string | undefined): Date | null {
