@@ -38,4 +38,27 @@ export default tseslint.config(
       }],
     },
   },
+  {
+    // The status mirror owns the executions, node_runs and map_items tables; services and
+    // activities call it, never the other way round.
+    files: ['src/mirror/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['../api', '../api/*', '../services', '../services/*', '../workflows', '../workflows/*', '../activities', '../activities/*', '../temporal', '../temporal/*'], message: 'src/mirror may import domain/, db/ and the Prisma client only.' },
+        ],
+      }],
+    },
+  },
+  {
+    // Routes are HTTP only: Postgres is reached through services (and the mirror through them).
+    files: ['src/api/routes/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['../../generated/*', '../../mirror', '../../mirror/*'], message: 'Routes call services; services call src/mirror and Prisma.' },
+        ],
+      }],
+    },
+  },
 );

@@ -7,6 +7,7 @@ import { createEngineActivities, InMemoryDefinitionStore, type DefinitionStore }
 import { createMirrorActivities } from './activities/mirror';
 import { createIterationStoreActivities } from './activities/iteration-store';
 import { createMapItemsActivities } from './activities/map-items-mirror';
+import { withNodeResultMirror } from './activities/node-result-mirror';
 import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
 import { connectTemporalClient } from './temporal/client';
@@ -63,7 +64,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
     ...(codec && { dataConverter: { payloadCodecs: [codec], failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH } }),
     activities: {
-      ...registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined),
+      ...withNodeResultMirror(deps.db, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined)),
       ...createIterationStoreActivities(outputs),
       ...createMapItemsActivities(deps.db),
       ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaRunLimiter(deps.db) }) }),

@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { FastifyPluginAsync } from 'fastify';
 import type { Db } from '../db/client';
 import { PUBLIC_ROUTE, errorResponses } from './schemas';
+import { executionStatusCounts, nodeDurationQuantiles, nodeRunStatusCounts } from '../services/workflow-stats';
 
 export interface TrellisMetrics {
   registry: Registry;
@@ -17,9 +18,6 @@ declare module 'fastify' {
     metrics: TrellisMetrics;
   }
 }
-
-const EXECUTION_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
-const NODE_RUN_STATUSES = ['PENDING', 'RUNNING', 'WAITING', 'SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'] as const;
 
 /**
  * Prometheus metrics on a registry of this app's own: tests (and `npm run dev`) build several
@@ -49,7 +47,7 @@ const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
     app.log.warn({ err, metric }, 'metrics: could not read from Postgres; the metric is left out of this scrape');
 
   /** Rows per status of a mirror table; every status is reported, 0 when absent. */
-  const statusGauge = (name: string, help: string, table: 'executions' | 'node_runs', statuses: readonly string[]) =>
+  const statusGauge = (name: string, help: string, counts: (db: Db) => Promise<Record<string, number>>) =>
     new Gauge({
       name,
       help,
@@ -58,20 +56,15 @@ const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
       async collect() {
         this.reset();
         try {
-          // The table name is one of two literals above, never input.
-          const rows = await db.$queryRawUnsafe<{ status: string; n: number }[]>(
-            `SELECT status::text AS status, count(*)::int AS n FROM ${table} GROUP BY status`,
-          );
-          for (const status of statuses) this.set({ status }, 0);
-          for (const row of rows) this.set({ status: row.status }, row.n);
+          for (const [status, n] of Object.entries(await counts(db))) this.set({ status }, n);
         } catch (err) {
           logScrapeFailure(name, err);
         }
       },
     });
 
-  statusGauge('trellis_executions', 'Executions in the mirror, by status', 'executions', EXECUTION_STATUSES);
-  statusGauge('trellis_node_runs', 'Node runs in the mirror, by status', 'node_runs', NODE_RUN_STATUSES);
+  statusGauge('trellis_executions', 'Executions in the mirror, by status', executionStatusCounts);
+  statusGauge('trellis_node_runs', 'Node runs in the mirror, by status', nodeRunStatusCounts);
   new Gauge({
     name: 'trellis_node_run_duration_seconds',
     help: 'Duration of node runs finished in the last hour: p50 and p95 per node type',
@@ -80,14 +73,7 @@ const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
     async collect() {
       this.reset();
       try {
-        const rows = await db.$queryRaw<{ type: string; p50: number; p95: number }[]>`
-          SELECT type,
-                 percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))::float8 AS p50,
-                 percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))::float8 AS p95
-          FROM node_runs
-          WHERE finished_at >= now() - interval '1 hour' AND started_at IS NOT NULL
-          GROUP BY type`;
-        for (const row of rows) {
+        for (const row of await nodeDurationQuantiles(db)) {
           this.set({ type: row.type, quantile: '0.5' }, row.p50);
           this.set({ type: row.type, quantile: '0.95' }, row.p95);
         }

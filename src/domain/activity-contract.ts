@@ -26,6 +26,20 @@ export interface NodeActivityInput {
    * resolves just before the node runs; absent when the node references no secrets.
    */
   secretPaths?: string[];
+  /**
+   * Set for nodes of mirrored runs: the activity's worker writes the node's SUCCEEDED state to
+   * the status mirror itself, with this reserved sequence number, as soon as the node returns
+   * (the workflow's own write of it comes one workflow task later and carries the same state).
+   */
+  mirror?: NodeMirrorTicket;
+}
+
+/** What a node activity needs to write its own result to the mirror. */
+export interface NodeMirrorTicket {
+  seq: number;
+  /** The node's type and start time, as the workflow recorded them. */
+  type: string;
+  startedAt: string;
 }
 
 export interface NodeActivityResult {

@@ -122,14 +122,8 @@ export type NodeDef = Static<typeof NodeSchema>;
 export type EdgeDef = Static<typeof EdgeSchema>;
 export type WorkflowDefinition = Static<typeof DefinitionSchema>;
 
-export type NodeStatus = 'PENDING' | 'RUNNING' | 'WAITING' | 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
-export type RunStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
-
-export const TERMINAL_NODE_STATUSES: ReadonlySet<NodeStatus> = new Set(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED']);
-
-export function isTerminal(status: NodeStatus): boolean {
-  return TERMINAL_NODE_STATUSES.has(status);
-}
+// The status model lives in ./status; re-exported here because planner and workflow code import it with the definition types.
+export { isTerminal, type ExecutionStatus, type NodeStatus } from './status';
 
 /** The error shape kept for a node or a run: enough to tell what failed and why. */
 export interface ErrorInfo {

@@ -1,6 +1,7 @@
 import type { DefinitionStore, RunLimiter, StoredVersion } from '../activities/engine';
 import type { Db } from '../db/client';
 import type { WorkflowDefinition } from '../domain/definition';
+import { countRunning } from '../mirror';
 
 /** Stored workflow versions in Postgres, for the worker's loadDefinition activity. */
 export class PrismaDefinitionStore implements DefinitionStore {
@@ -40,6 +41,6 @@ export class PrismaRunLimiter implements RunLimiter {
   ) {}
 
   running(tenantId: string): Promise<number> {
-    return this.db.execution.count({ where: { tenantId, status: 'RUNNING' } });
+    return countRunning(this.db, tenantId);
   }
 }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { EVENTS_CHANNEL } from '../activities/mirror';
+import { EVENTS_CHANNEL, parseNotice } from '../mirror';
 
 /**
  * What a subscriber hears. `seq` is the highest sequence number the mirror wrote for the run in
@@ -113,17 +113,9 @@ export class ExecutionEventHub {
   }
 
   private dispatch(payload: string): void {
-    let notice: { executionId?: unknown; seq?: unknown; items?: unknown };
-    try {
-      notice = JSON.parse(payload) as typeof notice;
-    } catch {
-      return; // not ours to interpret; the channel is Trellis-private but a stray NOTIFY must not crash the API
-    }
-    if (typeof notice.executionId === 'string' && typeof notice.items === 'string') {
-      return this.emit(notice.executionId, { executionId: notice.executionId, items: notice.items });
-    }
-    if (typeof notice.executionId !== 'string' || typeof notice.seq !== 'number') return;
-    this.emit(notice.executionId, { executionId: notice.executionId, seq: notice.seq });
+    // Not ours to interpret when it does not parse; the channel is Trellis-private but a stray NOTIFY must not crash the API.
+    const notice = parseNotice(payload);
+    if (notice) this.emit(notice.executionId, notice);
   }
 
   private emit(executionId: string, notice: ExecutionEventNotice): void {

@@ -1,25 +1,33 @@
 import type { Db } from '../db/client';
-import type { Execution, NodeRun } from '../generated/prisma/client';
-import { isTerminal, type NodeStatus, type WorkflowDefinition } from '../domain/definition';
+import { isTerminal, type WorkflowDefinition } from '../domain/definition';
+import type { ExecutionStatus } from '../domain/status';
 import { notFound } from './errors';
+import { page, type Cursor } from './pagination';
 import type { TemporalGateway } from '../temporal/gateway';
 import type { DagRunState } from '../workflows/contract';
-import { toExecutionSummary, type ExecutionSummary } from './runs';
+import {
+  findTenantExecution,
+  listExecutions,
+  nodeRunView,
+  nodeRuns,
+  pendingNodeRunView,
+  toExecutionSummary,
+  type ExecutionRow,
+  type ExecutionSummary,
+  type NodeRunRow,
+  type NodeRunView,
+} from '../mirror';
 import { withTimeout } from '../util/timeout';
 import { approvalPrompts, withRetryInfo, type ApprovalPrompt, type RetryInfo } from './node-insight';
+
+/** Mirror reads the execution actions check before they signal (the approve node's state, what a retry reuses). */
+export { nodeRunState, reusableOutputs } from '../mirror';
 
 /** How long GET /executions/:id?live=1 waits for the workflow's query before answering from the mirror alone. */
 export const LIVE_QUERY_TIMEOUT_MS = 3_000;
 
-export interface NodeView {
-  nodeId: string;
-  type: string;
-  status: NodeStatus;
-  attempt: number;
-  startedAt: string | null;
-  finishedAt: string | null;
-  output: unknown;
-  error: unknown;
+/** A node as GET /executions/:id shows it: the mirror's view of its row, plus live extras. */
+export interface NodeView extends NodeRunView {
   /** With ?live=1, for a node Temporal is running or retrying: the real attempt, last failure, next retry. */
   retry?: RetryInfo;
   /** For an approval node that waits: the rendered message and the deadline. */
@@ -39,14 +47,24 @@ export interface ExecutionDetail extends ExecutionSummary {
 }
 
 /** The tenant's execution, or 404 (also for another tenant's: ids must not leak across tenants). */
-export async function findExecution(db: Db, tenantId: string, id: string): Promise<Execution> {
-  const row = await db.execution.findFirst({ where: { id, tenantId } });
+export async function findExecution(db: Db, tenantId: string, id: string): Promise<ExecutionRow> {
+  const row = await findTenantExecution(db, tenantId, id);
   if (!row) throw notFound(`execution ${id}`);
   return row;
 }
 
+/** The tenant's runs, newest first, filtered; a page and the cursor of the next. */
+export async function listExecutionSummaries(
+  db: Db,
+  query: { tenantId: string; workflowId?: string; status?: ExecutionStatus; waitingApproval?: boolean; after?: Cursor; limit: number },
+): Promise<{ items: ExecutionSummary[]; nextCursor: string | null }> {
+  const rows = await listExecutions(db, { ...query, limit: query.limit + 1 });
+  const { items, nextCursor } = page(rows, query.limit);
+  return { items: items.map(toExecutionSummary), nextCursor };
+}
+
 /** The definition the run is pinned to; undefined only if its version row is gone. */
-export async function pinnedDefinition(db: Db, execution: Pick<Execution, 'workflowId' | 'version'>): Promise<WorkflowDefinition | undefined> {
+export async function pinnedDefinition(db: Db, execution: Pick<ExecutionRow, 'workflowId' | 'version'>): Promise<WorkflowDefinition | undefined> {
   const row = await db.workflowVersion.findUnique({
     where: { workflowId_version: { workflowId: execution.workflowId, version: execution.version } },
     select: { definition: true },
@@ -63,7 +81,7 @@ export async function executionDetail(
   const execution = await findExecution(deps.db, tenantId, id);
   const [definition, rows] = await Promise.all([
     pinnedDefinition(deps.db, execution),
-    deps.db.nodeRun.findMany({ where: { executionId: id } }),
+    nodeRuns(deps.db, id),
   ]);
   let nodes = nodeList(definition, rows);
   let status = execution.status;
@@ -110,16 +128,16 @@ export async function executionDetail(
  * Every node of the definition in definition order: its mirror row, or PENDING when the run has
  * not reached it yet (the workflow writes a row only once a node starts or settles).
  */
-export function nodeList(definition: WorkflowDefinition | undefined, rows: NodeRun[]): NodeView[] {
+export function nodeList(definition: WorkflowDefinition | undefined, rows: NodeRunRow[]): NodeView[] {
   const byId = new Map(rows.map((row) => [row.nodeId, row]));
   const views: NodeView[] = [];
   for (const node of definition?.nodes ?? []) {
     const row = byId.get(node.id);
     byId.delete(node.id);
-    views.push(row ? rowView(row) : pendingView(node.id, node.type));
+    views.push(row ? nodeRunView(row) : pendingNodeRunView(node.id, node.type));
   }
   // Rows for nodes the definition does not list should not exist; show them rather than hide data.
-  for (const row of byId.values()) views.push(rowView(row));
+  for (const row of byId.values()) views.push(nodeRunView(row));
   return views;
 }
 
@@ -149,21 +167,4 @@ async function liveState(temporal: TemporalGateway, id: string): Promise<DagRunS
 /** Temporal's description of the run (run id, pending activities), or undefined when it fails or is slow: a bonus, like the query. */
 async function describeRun(temporal: TemporalGateway, id: string) {
   return withTimeout(temporal.describe(id), LIVE_QUERY_TIMEOUT_MS).catch(() => undefined);
-}
-
-function rowView(row: NodeRun): NodeView {
-  return {
-    nodeId: row.nodeId,
-    type: row.type,
-    status: row.status,
-    attempt: row.attempt,
-    startedAt: row.startedAt ? row.startedAt.toISOString() : null,
-    finishedAt: row.finishedAt ? row.finishedAt.toISOString() : null,
-    output: row.output,
-    error: row.error,
-  };
-}
-
-function pendingView(nodeId: string, type: string): NodeView {
-  return { nodeId, type, status: 'PENDING', attempt: 0, startedAt: null, finishedAt: null, output: null, error: null };
 }

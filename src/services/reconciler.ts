@@ -1,19 +1,17 @@
 import type { Db } from '../db/client';
-import type { TemporalGateway } from '../temporal/gateway';
-import { EVENTS_CHANNEL } from '../activities/mirror';
+import type { TemporalGateway, RunDescription } from '../temporal/gateway';
+import type { TerminalExecutionStatus } from '../domain/status';
+import { claimStaleRuns, settleEndedRun, type StaleRun } from '../mirror';
+import { withTimeout } from '../util/timeout';
 
 /** Temporal's closed statuses, mapped to the run status the mirror shows. */
-const CLOSED: Record<string, { status: 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT'; type: string; message: string }> = {
+const CLOSED: Record<string, { status: TerminalExecutionStatus; type: string; message: string }> = {
   TERMINATED: { status: 'CANCELLED', type: 'Terminated', message: 'terminated in Temporal' },
   TIMED_OUT: { status: 'TIMED_OUT', type: 'TimedOut', message: 'the run hit its Temporal execution timeout' },
   CANCELLED: { status: 'CANCELLED', type: 'Cancelled', message: 'cancelled in Temporal' },
   FAILED: { status: 'FAILED', type: 'WorkflowFailed', message: 'the workflow failed before it could record its result' },
   COMPLETED: { status: 'SUCCEEDED', type: '', message: '' },
 };
-
-/** Written by the reconciler, it outranks any mirror write that might still arrive. */
-const FINAL_SEQ = 2_147_483_647;
-const LOCK_KEY = 7_351_294_114;
 
 export interface ReconcilerOptions {
   db: Db;
@@ -25,64 +23,71 @@ export interface ReconcilerOptions {
   /** A run Temporal does not know after this long is marked FAILED (lost). */
   lostAfterMs?: number;
   batchSize?: number;
+  /** Temporal `describe` calls in flight at once. */
+  concurrency?: number;
+  /** A `describe` slower than this is given up for this pass (the row is looked at again next pass). */
+  describeTimeoutMs?: number;
   onError?: (err: unknown) => void;
 }
 
 /**
  * Brings runs that ended outside the workflow (terminated, timed out, lost) into the mirror.
- * Any number of processes may run it: one pass at a time holds a transaction-scoped advisory
- * lock, and every write is conditional on the row still being RUNNING.
+ * No transaction spans a network call: the candidates are claimed in one statement, Temporal is
+ * asked outside any transaction (bounded concurrency, a timeout per call), and each verdict is
+ * one conditional statement that loses to any mirror write that landed meanwhile. Any number of
+ * processes may run it: each claims different rows. Returns how many runs it settled.
  */
 export async function reconcileOnce(options: ReconcilerOptions): Promise<number> {
   const { db, temporal } = options;
   const graceMs = options.graceMs ?? 3_000;
   const lostAfterMs = options.lostAfterMs ?? 120_000;
-  return db.$transaction(
-    async (tx) => {
-      const [{ locked }] = await tx.$queryRaw<[{ locked: boolean }]>`SELECT pg_try_advisory_xact_lock(${LOCK_KEY}::bigint) AS locked`;
-      if (!locked) return 0;
-      const candidates = await tx.execution.findMany({
-        where: { status: 'RUNNING', updatedAt: { lt: new Date(Date.now() - graceMs) } },
-        orderBy: { updatedAt: 'asc' },
-        take: options.batchSize ?? 100,
-        select: { id: true, createdAt: true },
-      });
-      let fixed = 0;
-      for (const row of candidates) {
-        const description = await temporal.describe(row.id);
-        let outcome: (typeof CLOSED)[string] | undefined;
-        let finishedAt = description?.closeTime ?? new Date();
-        if (!description) {
-          if (Date.now() - row.createdAt.getTime() < lostAfterMs) continue;
-          outcome = { status: 'FAILED', type: 'Lost', message: 'Temporal has no run with this id' };
-          finishedAt = new Date();
-        } else {
-          outcome = CLOSED[description.status];
-        }
-        if (!outcome) {
-          // Still running: note that we looked, so the next pass starts with other rows.
-          await tx.execution.updateMany({ where: { id: row.id, status: 'RUNNING' }, data: { updatedAt: new Date() } });
-          continue;
-        }
-        const error = outcome.type ? { type: outcome.type, message: outcome.message } : undefined;
-        const changed = await tx.execution.updateMany({
-          where: { id: row.id, status: 'RUNNING' },
-          data: { status: outcome.status, finishedAt, lastSeq: FINAL_SEQ, ...(error && { error }) },
-        });
-        if (changed.count > 0) {
-          await tx.nodeRun.updateMany({
-            where: { executionId: row.id, status: { in: ['PENDING', 'RUNNING', 'WAITING'] } },
-            data: { status: 'CANCELLED', finishedAt, lastSeq: FINAL_SEQ },
-          });
-          // Live streams of this run learn that it ended (delivered when the transaction commits).
-          await tx.$executeRaw`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ executionId: row.id, seq: FINAL_SEQ })})`;
-          fixed++;
-        }
-      }
-      return fixed;
-    },
-    { timeout: 60_000 },
-  );
+  const describeTimeoutMs = options.describeTimeoutMs ?? 10_000;
+  const candidates = await claimStaleRuns(db, new Date(Date.now() - graceMs), options.batchSize ?? 100);
+  let fixed = 0;
+  let failure: unknown;
+  await forEachLimited(candidates, options.concurrency ?? 8, async (row) => {
+    let description: RunDescription | undefined;
+    try {
+      description = await withTimeout(temporal.describe(row.id), describeTimeoutMs, `describe ${row.id} timed out after ${describeTimeoutMs} ms`);
+    } catch (err) {
+      failure ??= err; // Temporal slow or away: this row waits for the next pass
+      return;
+    }
+    if (await settle(db, row, description, lostAfterMs)) fixed++;
+  });
+  if (failure !== undefined) options.onError?.(failure);
+  return fixed;
+}
+
+/** Writes the verdict for one claimed row; true when the mirror changed. Still-running rows stay as claimed. */
+async function settle(db: Db, row: StaleRun, description: RunDescription | undefined, lostAfterMs: number): Promise<boolean> {
+  if (!description) {
+    if (Date.now() - row.createdAt.getTime() < lostAfterMs) return false;
+    return settleEndedRun(db, {
+      id: row.id,
+      seenSeq: row.lastSeq,
+      status: 'FAILED',
+      finishedAt: new Date(),
+      error: { type: 'Lost', message: 'Temporal has no run with this id' },
+    });
+  }
+  const outcome = CLOSED[description.status];
+  if (!outcome) return false; // still running; the claim already moved it to the back of the queue
+  return settleEndedRun(db, {
+    id: row.id,
+    seenSeq: row.lastSeq,
+    status: outcome.status,
+    finishedAt: description.closeTime ?? new Date(),
+    ...(outcome.type && { error: { type: outcome.type, message: outcome.message } }),
+  });
+}
+
+async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  });
+  await Promise.all(lanes);
 }
 
 /** Runs reconcileOnce on an interval until stopped. */

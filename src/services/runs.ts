@@ -1,7 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../db/client';
-import { Prisma, type Execution } from '../generated/prisma/client';
-import type { ExecutionStatus, ExecutionTrigger } from '../generated/prisma/enums';
+import { Prisma } from '../generated/prisma/client';
+import type { ExecutionStatus, ExecutionTrigger } from '../domain/status';
+import {
+  countRunning,
+  createExecution,
+  findByIdempotencyKey,
+  markStartFailed,
+  reviveStartFailed,
+  toExecutionSummary,
+  type ExecutionRow as Execution,
+  type ExecutionSummary,
+} from '../mirror';
 import { conflict, invalid, limitReached, notFound, temporalUnavailable } from './errors';
 import type { TemporalGateway } from '../temporal/gateway';
 import type { DagWorkflowInput } from '../workflows/contract';
@@ -11,7 +21,8 @@ import { parseDuration } from '../domain/duration';
 import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
 import { findStartableVersion } from './startable-version';
 
-export type { ExecutionStatus, ExecutionTrigger };
+export type { ExecutionStatus, ExecutionTrigger, ExecutionSummary };
+export { toExecutionSummary };
 
 /** Largest run input, as JSON; Temporal payloads and the mirror row both carry it. */
 export const MAX_INPUT_BYTES = 256 * 1024;
@@ -35,39 +46,6 @@ export interface StartRequest {
   runTimeout?: string | number;
   /** Outputs of map nodes that failed in that run: only their failed items run again. */
   reuseItems?: Record<string, unknown>;
-}
-
-export interface ExecutionSummary {
-  id: string;
-  workflowId: string;
-  version: number;
-  status: ExecutionStatus;
-  trigger: ExecutionTrigger;
-  idempotencyKey: string | null;
-  retryOf: string | null;
-  createdAt: string;
-  startedAt: string;
-  finishedAt: string | null;
-}
-
-type SummaryRow = Pick<
-  Execution,
-  'id' | 'workflowId' | 'version' | 'status' | 'trigger' | 'idempotencyKey' | 'retryOf' | 'createdAt' | 'startedAt' | 'finishedAt'
->;
-
-export function toExecutionSummary(row: SummaryRow): ExecutionSummary {
-  return {
-    id: row.id,
-    workflowId: row.workflowId,
-    version: row.version,
-    status: row.status,
-    trigger: row.trigger,
-    idempotencyKey: row.idempotencyKey,
-    retryOf: row.retryOf,
-    createdAt: row.createdAt.toISOString(),
-    startedAt: row.startedAt.toISOString(),
-    finishedAt: row.finishedAt ? row.finishedAt.toISOString() : null,
-  };
 }
 
 /** The error kept on a run whose start never reached Temporal; a retry with the same key heals it. */
@@ -95,13 +73,13 @@ export async function startExecution(
   const { tenantId, idempotencyKey } = request;
 
   if (idempotencyKey !== undefined) {
-    const existing = await ctx.db.execution.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey } } });
+    const existing = await findByIdempotencyKey(ctx.db, tenantId, idempotencyKey);
     if (existing) return replay(ctx, existing, request);
   }
 
   const workflow = await findStartableVersion(ctx.db, tenantId, request.workflowId, request.version);
   if (!workflow) throw notFound(`workflow ${request.workflowId}`);
-  const running = await ctx.db.execution.count({ where: { tenantId, status: 'RUNNING' } });
+  const running = await countRunning(ctx.db, tenantId);
   const maxRunning = maxRunningPerTenant();
   if (running >= maxRunning) {
     throw limitReached('TOO_MANY_RUNS', `${running} runs of this tenant are in progress; the limit is ${maxRunning} (TRELLIS_MAX_RUNNING_PER_TENANT)`);
@@ -113,23 +91,20 @@ export async function startExecution(
 
   let row: Execution;
   try {
-    row = await ctx.db.execution.create({
-      data: {
-        id: newExecutionId(),
-        tenantId,
-        workflowId: workflow.workflowId,
-        version,
-        status: 'RUNNING',
-        trigger: request.trigger,
-        retryOf: request.retryOf ?? null,
-        idempotencyKey: idempotencyKey ?? null,
-        input: toJsonInput(request.input),
-      },
+    row = await createExecution(ctx.db, {
+      id: newExecutionId(),
+      tenantId,
+      workflowId: workflow.workflowId,
+      version,
+      trigger: request.trigger,
+      retryOf: request.retryOf ?? null,
+      idempotencyKey: idempotencyKey ?? null,
+      input: request.input,
     });
   } catch (err) {
     // Two requests with one key raced past the lookup: the loser answers with the winner's run.
     if (idempotencyKey !== undefined && isUniqueViolation(err)) {
-      const winner = await ctx.db.execution.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey } } });
+      const winner = await findByIdempotencyKey(ctx.db, tenantId, idempotencyKey);
       if (winner) return replay(ctx, winner, request);
     }
     throw err;
@@ -146,10 +121,7 @@ export async function startExecution(
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // Only while still RUNNING: a racing replay may have started it after all, and the mirror moved on.
-    await ctx.db.execution.updateMany({
-      where: { id: row.id, status: 'RUNNING', lastSeq: 0 },
-      data: { status: 'FAILED', error: { type: START_FAILED, message }, finishedAt: new Date() },
-    });
+    await markStartFailed(ctx.db, row.id, { type: START_FAILED, message });
     throw temporalUnavailable('the run could not be started', { hint: RETRY_HINT });
   }
   return { execution: toExecutionSummary(row), created: true };
@@ -189,11 +161,7 @@ async function replay(
   }
   if (startFailed) {
     // The earlier attempt never reached Temporal; now it has, so the run is live again.
-    await ctx.db.execution.updateMany({
-      where: { id: row.id, status: 'FAILED', lastSeq: 0 },
-      data: { status: 'RUNNING', error: Prisma.DbNull, finishedAt: null },
-    });
-    const healed = await ctx.db.execution.findUniqueOrThrow({ where: { id: row.id } });
+    const healed = await reviveStartFailed(ctx.db, row.id);
     return { execution: toExecutionSummary(healed), created: false };
   }
   return { execution: toExecutionSummary(row), created: false };
@@ -250,11 +218,6 @@ function checkInputSize(input: unknown): void {
       { path: '/input', message: `must be at most ${MAX_INPUT_BYTES} bytes as JSON` },
     ]);
   }
-}
-
-function toJsonInput(input: unknown): Prisma.InputJsonValue | typeof Prisma.JsonNull | undefined {
-  if (input === undefined) return undefined;
-  return input === null ? Prisma.JsonNull : (input as Prisma.InputJsonValue);
 }
 
 function errorType(error: Prisma.JsonValue | null): unknown {

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ErrorInfo, NodeStatus, RunStatus, WorkflowDefinition } from '../domain/definition';
+import type { ErrorInfo, NodeStatus, ExecutionStatus, WorkflowDefinition } from '../domain/definition';
 import type { IterationLimits } from './iteration-contract';
 
 /** The one workflow type's input. Without `definition`, the pinned version is loaded by activity. */
@@ -46,7 +46,7 @@ export interface NodeState {
 }
 
 export interface DagRunState {
-  status: RunStatus;
+  status: ExecutionStatus;
   workflowId?: string;
   version?: number;
   progress: { total: number; done: number };
@@ -56,7 +56,7 @@ export interface DagRunState {
 
 /** What a run returns (and, for a FAILED run, carries in its failure's details). */
 export interface DagRunResult {
-  status: RunStatus;
+  status: ExecutionStatus;
   /** Outputs of the nodes that SUCCEEDED, by node id. */
   outputs: Record<string, unknown>;
   error?: ErrorInfo;

@@ -10,7 +10,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ErrorInfo, NodeDef, RunStatus, WorkflowDefinition } from '../domain/definition';
+import type { ErrorInfo, NodeDef, ExecutionStatus, WorkflowDefinition } from '../domain/definition';
 import { isTerminal } from '../domain/definition';
 import { ExpressionCompiler, containsTemplate, resolveTemplates, type ExpressionContext } from '../domain/expressions';
 import { secretRefPaths } from '../domain/secrets';
@@ -64,6 +64,8 @@ const localEngine = proxyLocalActivities<EngineActivities>({
 });
 /** Runs recorded before loadDefinition became a local activity replay with the regular one. */
 const LOCAL_LOAD_DEFINITION_PATCH = 'load-definition-as-local-activity';
+/** Runs recorded before node activities wrote their own results replay without the reserved seqs. */
+export const NODE_RESULT_MIRROR_PATCH = 'node-activities-write-own-result';
 
 
 /**
@@ -75,7 +77,7 @@ export async function dagWorkflow(args: DagWorkflowInput): Promise<DagRunResult>
 }
 
 class DagRun {
-  private status: RunStatus = 'RUNNING';
+  private status: ExecutionStatus = 'RUNNING';
   private definition?: WorkflowDefinition;
   private version?: number;
   private tenantId?: string;
@@ -102,6 +104,8 @@ class DagRun {
   private cancelledByTemporal = false;
   private runError?: ErrorInfo;
   private readonly mirror = new RunMirror(workflowInfo().workflowId);
+  /** The seq reserved for each running activity node's result, which its activity writes first. */
+  private readonly reservedSeqs = new Map<string, number>();
 
   constructor(private readonly args: DagWorkflowInput) {
     setHandler(stateQuery, () => this.snapshot());
@@ -253,6 +257,7 @@ class DagRun {
     const status = execution === 'timer' || execution === 'signal' ? 'WAITING' : 'RUNNING';
     this.planner!.markStarted(id, status);
     this.update(id, { status, startedAt: now(), attempt: 1 });
+    if (execution === 'activity') this.reserveResultSeq(id);
     // After a Temporal cancellation the root scope is cancelled: cleanup nodes then run in a
     // non-cancellable scope (they finish whatever comes next; terminate is the hard stop). A
     // cancellable scope below a non-cancellable one would depend on an SDK flag that not every
@@ -273,7 +278,10 @@ class DagRun {
     this.scopes.delete(id);
     this.activitiesInFlight.delete(id);
     const { branchValue, ...rest } = settled;
-    this.update(id, { ...rest, attempt: settled.attempt ?? this.states.get(id)!.attempt, finishedAt: now() });
+    // The activity wrote SUCCEEDED with the reserved seq; any other outcome is news and gets a new one.
+    const reserved = settled.status === 'SUCCEEDED' ? this.reservedSeqs.get(id) : undefined;
+    this.reservedSeqs.delete(id);
+    this.update(id, { ...rest, attempt: settled.attempt ?? this.states.get(id)!.attempt, finishedAt: now() }, reserved);
     const planner = this.planner!;
     const wasFailing = planner.failedNode !== undefined;
     const branch = settled.status === 'SUCCEEDED' && branchValue !== undefined ? planner.branchLabel(id, branchValue) : undefined;
@@ -385,6 +393,7 @@ class DagRun {
           runActivityNode(node, config, this.definition!.defaults, this.tenantId, room, {
             emptyTemplates: templated ? emptyTemplates(raw, config) : [],
             secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
+            mirror: this.resultTicket(node.id),
           }),
         );
       case 'inline': {
@@ -424,10 +433,26 @@ class DagRun {
     return { status: 'FAILED', ...failure };
   }
 
-  private update(id: string, patch: Partial<NodeState>): void {
+  private update(id: string, patch: Partial<NodeState>, reservedSeq?: number): void {
     const state = this.states.get(id)!;
     Object.assign(state, patch);
-    this.mirror.node({ nodeId: id, ...state });
+    this.mirror.node({ nodeId: id, ...state }, reservedSeq);
+  }
+
+  /**
+   * Mirrored runs: a seq for the node's result, reserved when it starts, so its activity can
+   * write SUCCEEDED to Postgres the moment it returns instead of a workflow task later.
+   */
+  private reserveResultSeq(id: string): void {
+    if (!this.mirror.active || !patched(NODE_RESULT_MIRROR_PATCH)) return;
+    const seq = this.mirror.reserve();
+    if (seq !== undefined) this.reservedSeqs.set(id, seq);
+  }
+
+  private resultTicket(id: string) {
+    const seq = this.reservedSeqs.get(id);
+    const state = this.states.get(id)!;
+    return seq === undefined || state.startedAt === undefined ? undefined : { seq, type: state.type, startedAt: state.startedAt };
   }
 
   private expressionContext(): ExpressionContext {

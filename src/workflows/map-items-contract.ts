@@ -1,9 +1,10 @@
 import type { ErrorInfo } from '../domain/definition';
+import type { MapItemStatus } from '../domain/status';
 
 /** One map item (or loop iteration) as the mirror keeps it. */
 export interface MapItemRow {
   index: number;
-  status: 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+  status: MapItemStatus;
   attempt: number;
   output?: unknown;
   error?: ErrorInfo;

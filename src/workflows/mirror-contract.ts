@@ -1,4 +1,4 @@
-import type { ErrorInfo, RunStatus } from '../domain/definition';
+import type { ErrorInfo, ExecutionStatus } from '../domain/definition';
 import type { NodeState } from './contract';
 
 /**
@@ -13,7 +13,7 @@ export interface NodeTransition extends NodeState {
 
 export interface RunTransition {
   seq: number;
-  status: RunStatus;
+  status: ExecutionStatus;
   output?: unknown;
   error?: ErrorInfo;
   finishedAt?: string;

@@ -14,7 +14,7 @@ import type { ErrorInfo, NodeDef, NodeStatus, WorkflowDefinition } from '../doma
 import { durationMs, parseDuration, parseIsoDateTime } from '../domain/duration';
 import { nextRetryDelay, resolveActivityPolicy, type ResolvedRetrier } from '../domain/policy';
 import { executionModeOf, resolveLocalActivityPolicy } from '../domain/execution-mode';
-import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
+import type { NodeActivityInput, NodeActivityResult, NodeMirrorTicket } from '../domain/activity-contract';
 import type { EmptyTemplate } from '../domain/template-trace';
 import { DAG_WORKFLOW_TYPE, type ApprovalDecision, type DagRunResult, type DagWorkflowInput } from './contract';
 import { describeFailure } from './failures';
@@ -44,7 +44,7 @@ export async function runActivityNode(
   defaults: WorkflowDefinition['defaults'],
   tenantId: string | undefined,
   inlineOutputBytes: number,
-  references: { emptyTemplates?: EmptyTemplate[]; secretPaths?: string[]; activityId?: string } = {},
+  references: { emptyTemplates?: EmptyTemplate[]; secretPaths?: string[]; activityId?: string; mirror?: NodeMirrorTicket } = {},
 ): Promise<Settled> {
   const { emptyTemplates = [], secretPaths = [], activityId = node.id } = references;
   // The summary names the node in the Temporal Web UI (user metadata; servers before 1.27 ignore it).
@@ -64,7 +64,8 @@ export async function runActivityNode(
     ...(secretPaths.length > 0 && { secretPaths }),
   };
   if (retriers) return runWithRetriers(activities[node.type]!, input, retriers);
-  const result = await activities[node.type]!(input);
+  // One activity, one result: its worker may write that result to the mirror itself (not with retry lists, whose attempts the workflow counts).
+  const result = await activities[node.type]!(references.mirror ? { ...input, mirror: references.mirror } : input);
   return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };
 }
 

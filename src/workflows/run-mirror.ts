@@ -62,10 +62,30 @@ export class RunMirror {
     this.kick();
   }
 
-  node(transition: Omit<NodeTransition, 'seq'>): void {
+  /**
+   * `reserved`: a seq taken with reserve() for this transition (a node activity may have written
+   * it with that seq already). Used only while it is still the newest seq of the run, so every
+   * write a live reader may have seen is older: otherwise the transition gets a new seq as usual.
+   */
+  node(transition: Omit<NodeTransition, 'seq'>, reserved?: number): void {
     if (!this.enabled) return;
-    this.pendingNodes.set(transition.nodeId, { ...transition, seq: ++this.seq });
+    const seq = reserved !== undefined && reserved === this.seq ? reserved : ++this.seq;
+    this.pendingNodes.set(transition.nodeId, { ...transition, seq });
     this.kick();
+  }
+
+  /**
+   * A seq for a write someone else makes first (a node activity writing its own result), or
+   * undefined when this run is not mirrored.
+   */
+  /** Whether this run is being mirrored (as far as the workflow knows yet). */
+  get active(): boolean {
+    return this.recorded !== undefined && this.enabled;
+  }
+
+  reserve(): number | undefined {
+    if (!this.recorded || !this.enabled) return undefined;
+    return ++this.seq;
   }
 
   run(transition: Omit<RunTransition, 'seq'>): void {

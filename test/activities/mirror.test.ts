@@ -100,3 +100,80 @@ describe('reconciler', () => {
     expect(results.filter((r) => r > 0).length).toBeLessThanOrEqual(1);
   });
 });
+
+describe('reconciler without a transaction across Temporal calls', () => {
+  /** Transactions open on this test's database right now, other than the asking one. */
+  const openTransactions = async () => {
+    const [{ n }] = await t.db.$queryRaw<[{ n: number }]>`
+      SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL`;
+    return n;
+  };
+
+  it('holds no transaction while describe is slow, and a mirror write landing meanwhile wins', async () => {
+    await mirror.recordRun({ ...base, executionId: 'ex-slow' });
+    await mirror.mirrorTransitions({ executionId: 'ex-slow', nodes: [node(1, 'RUNNING')] });
+    await t.db.execution.updateMany({ where: { id: 'ex-slow' }, data: { updatedAt: new Date(Date.now() - 60_000) } });
+
+    let duringDescribe: { open: number; written: boolean } | undefined;
+    const temporal = new (class extends FakeTemporalGateway {
+      override async describe(executionId: string) {
+        if (executionId !== 'ex-slow') return super.describe(executionId);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        // The workflow finishes while Temporal is slow to answer; its last write must go through, unblocked.
+        await mirror.mirrorTransitions({
+          executionId: 'ex-slow',
+          nodes: [node(2, 'SUCCEEDED', { output: { ok: 1 }, finishedAt: new Date().toISOString() })],
+          run: { seq: 3, status: 'SUCCEEDED', output: { n1: { ok: 1 } }, finishedAt: new Date().toISOString() },
+        });
+        duringDescribe = { open: await openTransactions(), written: true };
+        // Temporal's (stale) answer says terminated: the reconciler must not overwrite the newer state.
+        return { status: 'TERMINATED', closeTime: new Date() };
+      }
+    })();
+
+    expect(await reconcileOnce({ db: t.db, temporal, graceMs: 1_000 })).toBe(0);
+    expect(duringDescribe).toEqual({ open: 0, written: true });
+    const run = await t.db.execution.findUniqueOrThrow({ where: { id: 'ex-slow' } });
+    expect([run.status, run.lastSeq, run.output, run.error]).toEqual(['SUCCEEDED', 3, { n1: { ok: 1 } }, null]);
+    const nodeRun = await t.db.nodeRun.findUniqueOrThrow({ where: { executionId_nodeId: { executionId: 'ex-slow', nodeId: 'n1' } } });
+    expect([nodeRun.status, nodeRun.lastSeq]).toEqual(['SUCCEEDED', 2]);
+  });
+
+  it('gives up on a describe that hangs, without holding back the other rows', async () => {
+    for (const id of ['ex-hang', 'ex-gone']) {
+      await mirror.recordRun({ ...base, executionId: id });
+      await mirror.mirrorTransitions({ executionId: id, nodes: [node(1, 'RUNNING')] });
+    }
+    await t.db.execution.updateMany({ where: { id: { in: ['ex-hang', 'ex-gone'] } }, data: { updatedAt: new Date(Date.now() - 60_000) } });
+    const temporal = new (class extends FakeTemporalGateway {
+      override async describe(executionId: string) {
+        if (executionId === 'ex-hang') return new Promise<never>(() => {});
+        if (executionId === 'ex-gone') return { status: 'TERMINATED', closeTime: new Date() };
+        return super.describe(executionId);
+      }
+    })();
+    const errors: unknown[] = [];
+    const fixed = await reconcileOnce({ db: t.db, temporal, graceMs: 1_000, describeTimeoutMs: 200, onError: (err) => errors.push(err) });
+    expect(fixed).toBe(1);
+    expect(errors).toHaveLength(1);
+    const rows = await t.db.execution.findMany({ where: { id: { in: ['ex-hang', 'ex-gone'] } }, orderBy: { id: 'asc' } });
+    expect(rows.map((r) => [r.id, r.status])).toEqual([
+      ['ex-gone', 'CANCELLED'],
+      ['ex-hang', 'RUNNING'],
+    ]);
+  });
+
+  it('lets concurrent reconcilers claim different rows, each settled once', async () => {
+    const ids = Array.from({ length: 6 }, (_, i) => `ex-many-${i}`);
+    const temporal = new FakeTemporalGateway();
+    for (const id of ids) {
+      await mirror.recordRun({ ...base, executionId: id });
+      temporal.descriptions.set(id, { status: 'TERMINATED', closeTime: new Date() });
+    }
+    await t.db.execution.updateMany({ where: { id: { in: ids } }, data: { updatedAt: new Date(Date.now() - 60_000) } });
+    const results = await Promise.all([1, 2, 3].map(() => reconcileOnce({ db: t.db, temporal, graceMs: 1_000, batchSize: 2 })));
+    expect(results.reduce((a, b) => a + b, 0)).toBe(6);
+    expect(await t.db.execution.count({ where: { id: { in: ids }, status: 'CANCELLED' } })).toBe(6);
+  });
+});

@@ -110,6 +110,49 @@ describe('the Postgres mirror, written by the workflow itself', () => {
   });
 });
 
+describe('node activities writing their own results', () => {
+  serverIt('a mirrored run hands each activity node a reserved seq, and the workflow keeps that seq for the result', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'ahead',
+      nodes: [
+        { id: 'one', type: 'probe', config: { value: 1 } },
+        { id: 'two', type: 'probe', config: { value: 2 } },
+      ],
+      edges: [{ from: 'one', to: 'two' }],
+    };
+    await h.store('wf_ahead', definition);
+    const mirrored = await startStored(h, 'mirror-ahead', 'wf_ahead');
+    await h.outcome(mirrored, 'mirror-ahead');
+    const tickets = await scheduledTickets(mirrored);
+    expect(Object.keys(tickets).sort()).toEqual(['one', 'two']);
+    const rows = await h.database.db.nodeRun.findMany({ where: { executionId: mirrored.workflowId } });
+    // In a chain nothing else happens while a node runs: the workflow's write reuses the reserved seq.
+    for (const row of rows) expect({ node: row.nodeId, status: row.status, seq: row.lastSeq }).toEqual({ node: row.nodeId, status: 'SUCCEEDED', seq: tickets[row.nodeId]!.seq });
+
+    // Not mirrored (inline definition, no stored workflow): no ticket, nothing to write.
+    const inline = await h.server.env.client.workflow.start(DAG_WORKFLOW_TYPE, {
+      taskQueue: h.taskQueue,
+      workflowId: `mirror-ahead-inline-${randomUUID()}`,
+      args: [{ definition }],
+    });
+    await h.outcome(inline, 'mirror-ahead-inline');
+    expect(await scheduledTickets(inline)).toEqual({});
+  });
+});
+
+/** The mirror ticket in each node activity's scheduled input, by node id. */
+async function scheduledTickets(handle: { fetchHistory(): Promise<{ events?: unknown[] | null }> }) {
+  const history = await handle.fetchHistory();
+  const tickets: Record<string, { seq: number; type: string; startedAt: string }> = {};
+  for (const event of (history.events ?? []) as { activityTaskScheduledEventAttributes?: { input?: { payloads?: { data?: Uint8Array | null }[] | null } | null } | null }[]) {
+    const payload = event.activityTaskScheduledEventAttributes?.input?.payloads?.[0]?.data;
+    if (!payload) continue;
+    const input = JSON.parse(Buffer.from(payload).toString('utf8')) as { nodeId?: string; mirror?: { seq: number; type: string; startedAt: string } };
+    if (input.nodeId && input.mirror) tickets[input.nodeId] = input.mirror;
+  }
+  return tickets;
+}
+
 async function waitForRow(
   h: Harness,
   id: string,

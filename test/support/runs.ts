@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../src/db/client';
 import { Prisma } from '../../src/generated/prisma/client';
-import type { ExecutionStatus, NodeRunStatus } from '../../src/generated/prisma/enums';
+import type { ExecutionStatus, NodeStatus } from '../../src/domain/status';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 
 /** fetch → check (approval) → shape → done: one activity, one approval, two inline nodes. */
@@ -72,7 +72,7 @@ export async function seedExecution(
 
 export async function seedNodeRun(
   db: Db,
-  data: { executionId: string; nodeId: string; type: string; status: NodeRunStatus; attempt?: number; output?: unknown; error?: unknown },
+  data: { executionId: string; nodeId: string; type: string; status: NodeStatus; attempt?: number; output?: unknown; error?: unknown },
 ): Promise<void> {
   const terminal = ['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'].includes(data.status);
   await db.nodeRun.create({

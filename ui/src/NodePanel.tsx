@@ -1,6 +1,6 @@
 // The run page's side panels: the run's input and result, or one node's state, config and actions.
 import { useState } from 'react';
-import type { DefinitionNode, ExecutionDetail, NodeView, RetryInfo, RunStatus } from './api';
+import type { DefinitionNode, ExecutionDetail, NodeView, RetryInfo, ExecutionStatus } from './api';
 import { duration, errorText, json, when } from './format';
 import { MapProgress, type ItemCounts } from './MapProgress';
 
@@ -44,7 +44,7 @@ export function NodePanel(props: {
   config: DefinitionNode | undefined;
   view: NodeView | undefined;
   now: number;
-  runStatus: RunStatus;
+  runStatus: ExecutionStatus;
   executionId: string;
   itemCounts?: ItemCounts;
   onApprove: (approved: boolean, data?: unknown) => Promise<void>;

@@ -11,7 +11,7 @@ import {
   type ExecutionSummary,
   type NodeView,
   type RetryInfo,
-  type RunStatus,
+  type ExecutionStatus,
   type UiConfig,
   type WorkflowVersion,
 } from './api';
@@ -36,7 +36,7 @@ export function RunPage({ id }: { id: string }) {
   const [now, setNow] = useState(Date.now());
   const [workflowName, setWorkflowName] = useState<string>();
   const [itemCounts, setItemCounts] = useState<Map<string, ItemCounts>>(new Map());
-  const status = useRef<RunStatus | undefined>(undefined);
+  const status = useRef<ExecutionStatus | undefined>(undefined);
   status.current = run?.status;
   const runIdKnown = useRef(false);
   runIdKnown.current = Boolean(run?.temporalRunId);

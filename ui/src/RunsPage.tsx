@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { api, RUN_STATUSES, workflowNames, type ExecutionSummary, type Page } from './api';
+import { api, EXECUTION_STATUSES, workflowNames, type ExecutionSummary, type Page } from './api';
 import { duration, when } from './format';
 import { useLoad } from './hooks';
 import { Link } from './router';
@@ -72,7 +72,7 @@ export function RunsList({ workflowId }: { workflowId?: string }) {
             }}
           >
             <option value="">any</option>
-            {RUN_STATUSES.map((s) => (
+            {EXECUTION_STATUSES.map((s) => (
               <option key={s}>{s}</option>
             ))}
             <option value={WAITING_APPROVAL}>waiting for approval</option>

@@ -51,6 +51,10 @@ function safeParse(text: string): unknown {
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
+// The status model is the server's own (src/domain/status.ts), not a copy.
+export { EXECUTION_STATUSES, type ExecutionStatus, type NodeStatus } from '../../src/domain/status';
+import type { ExecutionStatus, NodeStatus } from '../../src/domain/status';
+
 /** The JSON body of an operation's `status` response, as the API's OpenAPI document declares it. */
 type Json<P extends keyof paths, M extends Method, S extends number> = paths[P][M] extends {
   responses: { [K in S]: { content: { 'application/json': infer Body } } };
@@ -69,15 +73,12 @@ export type NodeView = ExecutionDetail['nodes'][number];
 export type RetryInfo = NonNullable<NodeView['retry']>;
 /** A waiting approval's rendered message and deadline. */
 export type ApprovalPrompt = NonNullable<NodeView['approval']>;
-export type RunStatus = ExecutionSummary['status'];
-export type NodeStatus = NodeView['status'];
 export type MapItemsPage = Json<'/executions/{id}/nodes/{nodeId}/items', 'get', 200>;
 
-/** Every run status, in the order the console lists them; the check below keeps it equal to the API's. */
-export const RUN_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const satisfies readonly RunStatus[];
-type MissingStatus = Exclude<RunStatus, (typeof RUN_STATUSES)[number]>;
-const _everyStatus: [MissingStatus] extends [never] ? true : MissingStatus = true;
-void _everyStatus;
+// The generated status types must be the domain's exactly: a status added on one side fails the build.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _statusesAgree: [Same<ExecutionSummary['status'], ExecutionStatus>, Same<NodeView['status'], NodeStatus>] = [true, true];
+void _statusesAgree;
 
 /**
  * The API leaves definitions opaque (they are checked by validateDefinition, not by the route

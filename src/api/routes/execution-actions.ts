@@ -2,9 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps } from '../deps';
 import { conflict, notFound } from '../errors';
 import { isTerminal } from '../../domain/definition';
+import { RETRYABLE_EXECUTION_STATUSES } from '../../domain/status';
 import { RETRY_HINT, startExecution, type ExecutionTrigger } from '../../services/runs';
 import { temporalUnavailable } from '../../services/errors';
-import { findExecution, pinnedDefinition } from '../../services/execution-view';
+import { findExecution, nodeRunState, pinnedDefinition, reusableOutputs } from '../../services/execution-view';
 import {
   ApproveBody,
   ApproveResponse,
@@ -19,7 +20,7 @@ import {
 
 const TAGS = ['executions'];
 /** Runs that ended without succeeding; only those can be retried. */
-const RETRYABLE = new Set(['FAILED', 'CANCELLED', 'TIMED_OUT']);
+const RETRYABLE: ReadonlySet<string> = new Set(RETRYABLE_EXECUTION_STATUSES);
 
 /** Cancel, approve and retry: each checks the mirror first so a doomed signal is a 409, not a silent no-op. */
 export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; onCreated: (trigger: ExecutionTrigger) => void }> = async (
@@ -82,7 +83,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
       if (execution.status !== 'RUNNING') {
         throw conflict(`execution ${id} is ${execution.status}; it takes no more decisions`, { status: execution.status });
       }
-      const run = await deps.db.nodeRun.findUnique({ where: { executionId_nodeId: { executionId: id, nodeId } }, select: { status: true } });
+      const run = await nodeRunState(deps.db, id, nodeId);
       if (run && isTerminal(run.status)) {
         throw conflict(`node ${nodeId} is already ${run.status}`, { status: run.status });
       }
@@ -120,18 +121,8 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
           status: failed.status,
         });
       }
-      const succeeded = await deps.db.nodeRun.findMany({
-        where: { executionId: failed.id, status: 'SUCCEEDED' },
-        select: { nodeId: true, output: true },
-        orderBy: { nodeId: 'asc' },
-      });
-      const reuse = Object.fromEntries(succeeded.map((run) => [run.nodeId, run.output]));
       // A map that failed keeps its items' results: the retry runs only the items that did not succeed.
-      const maps = await deps.db.nodeRun.findMany({
-        where: { executionId: failed.id, type: 'map', status: { in: ['FAILED', 'CANCELLED'] } },
-        select: { nodeId: true, output: true },
-      });
-      const reuseItems = Object.fromEntries(maps.filter((run) => run.output !== null).map((run) => [run.nodeId, run.output]));
+      const { reuse, reuseItems } = await reusableOutputs(deps.db, failed.id);
       const { execution, created } = await startExecution(deps, {
         tenantId: request.tenantId,
         workflowId: failed.workflowId,

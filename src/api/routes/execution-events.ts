@@ -3,13 +3,11 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Db } from '../../db/client';
-import type { Execution, NodeRun } from '../../generated/prisma/client';
 import type { AppDeps } from '../deps';
 import { ApiError } from '../errors';
-import { findExecution, pinnedDefinition } from '../../services/execution-view';
-import { approvalPrompts } from '../../services/node-insight';
+import { findExecution } from '../../services/execution-view';
 import type { ExecutionEventHub } from '../../services/execution-events';
-import { toExecutionSummary } from '../../services/runs';
+import { itemCounts, readTransitions } from '../../services/execution-stream';
 import { ExecutionIdParams, errorResponses } from './execution-schemas';
 import type { TemporalGateway } from '../../temporal/gateway';
 import { withTimeout } from '../../util/timeout';
@@ -200,20 +198,17 @@ function streamExecution(options: {
 
   async function send(snapshot: boolean): Promise<void> {
     const since = snapshot ? -1 : (lastSeq ?? -1);
-    const rows = await readSince(db, executionId, since);
+    const rows = await readTransitions(db, executionId, since);
     if (finished) return;
     if (!rows) return end(); // the execution was deleted (its workflow was): nothing more will come
     const { run, nodes } = rows;
-    const prompts = await promptsFor(db, run, nodes);
-    const withPrompt = (row: NodeRun) => (prompts.has(row.nodeId) ? { ...nodeData(row), approval: prompts.get(row.nodeId) } : nodeData(row));
-    if (finished) return;
     if (snapshot) {
-      const seq = Math.max(run.lastSeq, ...nodes.map((n) => n.lastSeq));
-      write(res, { event: 'snapshot', id: seq, data: { run: runSnapshot(run), nodes: nodes.map(withPrompt) } });
+      const seq = Math.max(run.seq, ...nodes.map((n) => n.seq));
+      write(res, { event: 'snapshot', id: seq, data: { run: run.snapshot, nodes: nodes.map((n) => n.data) } });
       lastSeq = seq;
     } else {
-      const events: SseEvent[] = nodes.map((n) => ({ event: 'node', id: n.lastSeq, data: withPrompt(n) }));
-      if (run.lastSeq > since) events.push({ event: 'run', id: run.lastSeq, data: runData(run) });
+      const events: SseEvent[] = nodes.map((n) => ({ event: 'node', id: n.seq, data: n.data }));
+      if (run.seq > since) events.push({ event: 'run', id: run.seq, data: run.transition });
       // Stable sort: at an equal seq the run event stays after the node events of the same batch.
       events.sort((a, b) => a.id - b.id);
       for (const event of events) write(res, event);
@@ -225,10 +220,8 @@ function streamExecution(options: {
 
   async function sendCounts(nodeId: string): Promise<void> {
     itemTimers.delete(nodeId);
-    const grouped = await db.mapItem.groupBy({ by: ['status'], where: { executionId, nodeId }, _count: { _all: true } });
+    const counts = await itemCounts(db, executionId, nodeId);
     if (finished) return;
-    const count = (status: string) => grouped.find((g) => g.status === status)?._count._all ?? 0;
-    const counts = { recorded: grouped.reduce((n, g) => n + g._count._all, 0), succeeded: count('SUCCEEDED'), failed: count('FAILED'), cancelled: count('CANCELLED') };
     // No `id:` line: item counts are not a transition, and must not move the client's resume point.
     res.write(`event: items\ndata: ${JSON.stringify({ nodeId, counts })}\n\n`);
   }
@@ -237,60 +230,7 @@ function streamExecution(options: {
   return end;
 }
 
-/**
- * The run row and the node rows past `since`, from one snapshot of the database: read apart, a run
- * write committed between the two reads could sit below a node seq already sent, and be skipped.
- */
-async function readSince(db: Db, executionId: string, since: number): Promise<{ run: Execution; nodes: NodeRun[] } | undefined> {
-  const [run, nodes] = await db.$transaction(
-    [
-      db.execution.findUnique({ where: { id: executionId } }),
-      db.nodeRun.findMany({ where: { executionId, lastSeq: { gt: since } }, orderBy: [{ lastSeq: 'asc' }, { nodeId: 'asc' }] }),
-    ],
-    { isolationLevel: 'RepeatableRead' },
-  );
-  return run ? { run, nodes } : undefined;
-}
-
-/**
- * The rendered message and deadline of approval nodes that just started waiting. Rendering reads
- * the pinned definition and every node row (the message may use any upstream output), so it is
- * done only when such a node is in the batch.
- */
-async function promptsFor(db: Db, run: Execution, batch: NodeRun[]) {
-  if (!batch.some((n) => n.status === 'WAITING' && n.type === 'approval')) return new Map<string, unknown>();
-  const [definition, all] = await Promise.all([pinnedDefinition(db, run), db.nodeRun.findMany({ where: { executionId: run.id } })]);
-  const views = all.map((row) => ({ ...nodeData(row), nodeId: row.nodeId, status: row.status }));
-  const context = { id: run.id, workflowId: run.workflowId, version: run.version, startedAt: run.startedAt.toISOString(), input: run.input };
-  return approvalPrompts(definition, views, context);
-}
-
 function write(res: ServerResponse, event: SseEvent): void {
   // JSON.stringify escapes CR and LF, so the payload is always a single `data:` line.
   res.write(`event: ${event.event}\nid: ${event.id}\ndata: ${JSON.stringify(event.data)}\n\n`);
-}
-
-function nodeData(row: NodeRun) {
-  return {
-    nodeId: row.nodeId,
-    type: row.type,
-    status: row.status,
-    attempt: row.attempt,
-    startedAt: iso(row.startedAt),
-    finishedAt: iso(row.finishedAt),
-    output: row.output,
-    error: row.error,
-  };
-}
-
-function runData(row: Execution) {
-  return { status: row.status, output: row.output, error: row.error, finishedAt: iso(row.finishedAt) };
-}
-
-function runSnapshot(row: Execution) {
-  return { ...toExecutionSummary(row), output: row.output, error: row.error };
-}
-
-function iso(date: Date | null): string | null {
-  return date ? date.toISOString() : null;
 }

@@ -1,12 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import { VersionSchema } from '../../domain/definition';
 import { DateTime, Nullable, Page, StringEnum, pageQuery } from '../schemas';
+import { EXECUTION_STATUSES, EXECUTION_TRIGGERS, NODE_STATUSES } from '../../domain/status';
 
 const AnyJson = Type.Unknown();
 
-export const EXECUTION_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
-export const NODE_STATUSES = ['PENDING', 'RUNNING', 'WAITING', 'SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'] as const;
-const TRIGGERS = ['MANUAL', 'SCHEDULE', 'RETRY', 'WEBHOOK', 'EXTERNAL'] as const;
 
 export const ExecutionStatusSchema = StringEnum(EXECUTION_STATUSES);
 const IdempotencyKey = (description: string) => Type.String({ minLength: 1, maxLength: 255, description });
@@ -24,7 +22,7 @@ const summaryProperties = {
   workflowId: Type.String(),
   version: Type.Integer({ description: 'The workflow version the run is pinned to' }),
   status: ExecutionStatusSchema,
-  trigger: StringEnum(TRIGGERS),
+  trigger: StringEnum(EXECUTION_TRIGGERS),
   idempotencyKey: Nullable(Type.String()),
   retryOf: Nullable(Type.String({ description: 'The run this one retries' })),
   createdAt: DateTime,

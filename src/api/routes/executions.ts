@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps, ApiLimits } from '../deps';
 import { badRequest } from '../errors';
-import { afterCursor, decodeCursor, page } from '../../services/pagination';
-import { startExecution, toExecutionSummary, type ExecutionTrigger } from '../../services/runs';
-import { executionDetail } from '../../services/execution-view';
+import { decodeCursor } from '../../services/pagination';
+import { startExecution, type ExecutionTrigger } from '../../services/runs';
+import { executionDetail, listExecutionSummaries } from '../../services/execution-view';
 import { executionActionRoutes } from './execution-actions';
 import {
   DetailQuery,
@@ -72,19 +72,14 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
     async (request) => {
       const { workflowId, status, waiting, cursor } = request.query;
       const limit = request.query.limit ?? Math.min(20, limits.maxPageSize);
-      const rows = await deps.db.execution.findMany({
-        where: {
-          tenantId: request.tenantId,
-          ...(workflowId === undefined ? {} : { workflowId }),
-          ...(status === undefined ? {} : { status }),
-          ...(waiting === 'approval' ? { status: 'RUNNING' as const, nodeRuns: { some: { status: 'WAITING' as const, type: 'approval' } } } : {}),
-          ...afterCursor(decodeCursor(cursor)),
-        },
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        take: limit + 1,
+      return listExecutionSummaries(deps.db, {
+        tenantId: request.tenantId,
+        ...(workflowId === undefined ? {} : { workflowId }),
+        ...(status === undefined ? {} : { status }),
+        waitingApproval: waiting === 'approval',
+        after: decodeCursor(cursor),
+        limit,
       });
-      const { items, nextCursor } = page(rows, limit);
-      return { items: items.map(toExecutionSummary), nextCursor };
     },
   );
 

@@ -1,14 +1,10 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { hashSecret } from '../../services/api-keys';
+import { hookTenant } from '../../services/hooks';
 import { startExecution } from '../../services/runs';
 import type { ApiLimits, AppDeps } from '../deps';
 import { ApiError } from '../errors';
 import { PUBLIC_ROUTE, errorResponses } from '../schemas';
-
-/** Compared against when there is no stored hash, so an unknown workflow costs the same as a wrong token. */
-const NO_HASH = hashSecret('');
 
 /** One answer for every way a hook call can be unauthorized: it must not reveal which workflows exist. */
 const hookNotFound = () => new ApiError(404, 'NOT_FOUND', 'hook not found');
@@ -73,18 +69,12 @@ export const hookRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiL
 
   /** The tenant of the workflow the token opens, or a 404 whatever the reason it does not. */
   async function authorize(request: FastifyRequest, workflowId: string, token: string): Promise<string> {
-    const workflow = await deps.db.workflow.findUnique({
-      where: { id: workflowId },
-      select: { tenantId: true, hookTokenHash: true, archivedAt: true },
-    });
-    const presented = Buffer.from(hashSecret(token), 'hex');
-    const stored = Buffer.from(workflow?.hookTokenHash ?? NO_HASH, 'hex');
-    const matches = stored.length === presented.length && timingSafeEqual(stored, presented);
-    if (!workflow || !workflow.hookTokenHash || workflow.archivedAt || !matches) {
+    const tenantId = await hookTenant(deps.db, workflowId, token);
+    if (tenantId === undefined) {
       request.log.info({ workflowId }, 'hook call refused');
       throw hookNotFound();
     }
-    return workflow.tenantId;
+    return tenantId;
   }
 };
 

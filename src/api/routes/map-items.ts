@@ -1,12 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps, ApiLimits } from '../deps';
-import { badRequest, notFound } from '../errors';
-import { findExecution } from '../../services/execution-view';
+import { badRequest } from '../errors';
+import { MAP_ITEM_STATUSES } from '../../domain/status';
+import { mapItemsPage } from '../../services/map-items';
 import { NodeParams, errorResponses } from './execution-schemas';
 import { DateTime, Nullable, Page, StringEnum, pageQuery } from '../schemas';
 
-const ITEM_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+const ITEM_STATUSES = MAP_ITEM_STATUSES;
 
 const ItemsQuery = (maxPageSize: number) =>
   Type.Object({
@@ -49,42 +50,14 @@ export const mapItemRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: A
     },
     async (request) => {
       const { id, nodeId } = request.params;
-      await findExecution(deps.db, request.tenantId, id);
-      const node = await deps.db.nodeRun.findUnique({ where: { executionId_nodeId: { executionId: id, nodeId } }, select: { type: true } });
-      if (node && node.type !== 'map' && node.type !== 'loop') throw notFound(`map node ${nodeId}`);
-      const after = decodeIndexCursor(request.query.cursor);
-      const limit = request.query.limit ?? Math.min(100, limits.maxPageSize);
-      const where = { executionId: id, nodeId, ...(request.query.status && { status: request.query.status }) };
-      const [rows, grouped] = await Promise.all([
-        deps.db.mapItem.findMany({
-          where: { ...where, ...(after !== undefined && { index: { gt: after } }) },
-          orderBy: { index: 'asc' },
-          take: limit + 1,
-        }),
-        deps.db.mapItem.groupBy({ by: ['status'], where: { executionId: id, nodeId }, _count: { _all: true } }),
-      ]);
-      if (!node && rows.length === 0) throw notFound(`map node ${nodeId}`);
-      const count = (status: string) => grouped.find((g) => g.status === status)?._count._all ?? 0;
-      const page = rows.slice(0, limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map((r) => ({
-          index: r.index,
-          status: r.status,
-          attempt: r.attempt,
-          startedAt: r.startedAt?.toISOString() ?? null,
-          finishedAt: r.finishedAt?.toISOString() ?? null,
-          output: r.output,
-          error: r.error,
-        })),
-        nextCursor: rows.length > limit && last ? String(last.index) : null,
-        counts: {
-          recorded: grouped.reduce((n, g) => n + g._count._all, 0),
-          succeeded: count('SUCCEEDED'),
-          failed: count('FAILED'),
-          cancelled: count('CANCELLED'),
-        },
-      };
+      return mapItemsPage(deps.db, {
+        tenantId: request.tenantId,
+        executionId: id,
+        nodeId,
+        ...(request.query.status && { status: request.query.status }),
+        after: decodeIndexCursor(request.query.cursor),
+        limit: request.query.limit ?? Math.min(100, limits.maxPageSize),
+      });
     },
   );
 };

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { VersionSchema } from '../../domain/definition';
-import { EXECUTION_STATUSES } from '../../services/workflow-stats';
+import { EXECUTION_STATUSES } from '../../domain/status';
 import { DateTime, Nullable, Page, pageQuery } from '../schemas';
 
 /**

@@ -1,0 +1,48 @@
+import { Prisma } from '../generated/prisma/client';
+
+/**
+ * The NOTIFY protocol between mirror writers and live readers (SSE), in one place. Every write
+ * that changes what a stream shows sends a notice on this channel inside its own statement, so
+ * it is delivered on commit, never before the rows it announces are visible.
+ */
+export const EVENTS_CHANNEL = 'trellis_execution_events';
+
+/**
+ * What a notice says. `seq`: the highest sequence number the write applied for the run (readers
+ * re-read every row past the last seq they sent). `items`: a batch of a map node's item rows was
+ * written (no seq: item rows are not ordered transitions).
+ */
+export type MirrorNotice = { executionId: string; seq: number; items?: undefined } | { executionId: string; items: string; seq?: undefined };
+
+/** `pg_notify(...)` for a run transition up to `seq`, to embed in the statement that writes it. */
+export function notifyTransition(executionId: string, seq: number): Prisma.Sql {
+  return Prisma.sql`pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ executionId, seq })})`;
+}
+
+/**
+ * A statement tail that sends one transition notice per execution in `relation` (a CTE with
+ * `execution_id` and `last_seq` columns: the rows a write applied), with the highest seq of each.
+ */
+export function notifyTransitionsOf(relation: string): Prisma.Sql {
+  return Prisma.sql`SELECT pg_notify(${EVENTS_CHANNEL}, json_build_object('executionId', execution_id, 'seq', max(last_seq))::text)::text AS notified
+    FROM ${Prisma.raw(relation)} GROUP BY execution_id`;
+}
+
+/** `pg_notify(...)` for a batch of a map node's items. */
+export function notifyItems(executionId: string, nodeId: string): Prisma.Sql {
+  return Prisma.sql`pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ executionId, items: nodeId })})`;
+}
+
+/** A notice's payload, or undefined for anything that is not one (a stray NOTIFY must not crash a listener). */
+export function parseNotice(payload: string): MirrorNotice | undefined {
+  let notice: { executionId?: unknown; seq?: unknown; items?: unknown };
+  try {
+    notice = JSON.parse(payload) as typeof notice;
+  } catch {
+    return undefined;
+  }
+  if (notice === null || typeof notice !== 'object' || typeof notice.executionId !== 'string') return undefined;
+  if (typeof notice.items === 'string') return { executionId: notice.executionId, items: notice.items };
+  if (typeof notice.seq === 'number') return { executionId: notice.executionId, seq: notice.seq };
+  return undefined;
+}

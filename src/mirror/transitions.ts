@@ -1,0 +1,165 @@
+import type { Db } from '../db/client';
+import type { ExecutionStatus, NodeStatus } from '../domain/status';
+import { notifyTransition, notifyTransitionsOf } from './notify';
+import { jsonParam, storable } from './storable';
+
+/**
+ * The write side of the status mirror, as the workflow's mirror activities (and node activities)
+ * call it. These shapes match src/workflows/mirror-contract.ts structurally; the activity
+ * wrappers in src/activities/ pass the contract's objects straight through, so tsc checks that
+ * the two agree without the mirror depending on workflow code.
+ */
+export interface NodeWrite {
+  seq: number;
+  nodeId: string;
+  type: string;
+  status: NodeStatus;
+  attempt: number;
+  startedAt?: string;
+  finishedAt?: string;
+  output?: unknown;
+  error?: unknown;
+}
+
+export interface RunWrite {
+  seq: number;
+  status: ExecutionStatus;
+  output?: unknown;
+  error?: unknown;
+  finishedAt?: string;
+}
+
+export interface TransitionBatch {
+  executionId: string;
+  nodes: NodeWrite[];
+  run?: RunWrite;
+}
+
+export interface RunRecord {
+  executionId: string;
+  temporalRunId: string;
+  workflowId: string;
+  version: number;
+  input: unknown;
+  startedAt: string;
+  scheduleId?: string;
+}
+
+/**
+ * Makes sure the execution row exists: the API inserts it before it starts the run; a schedule,
+ * the Temporal UI or the CLI do not. False when the workflow is not stored (nothing to mirror).
+ */
+export async function recordRun(db: Db, request: RunRecord): Promise<boolean> {
+  const workflow = await db.workflow.findUnique({ where: { id: request.workflowId }, select: { tenantId: true } });
+  if (!workflow) return false;
+  await db.$executeRaw`
+    INSERT INTO executions (id, tenant_id, workflow_id, version, status, trigger, schedule_id, temporal_run_id, input, started_at, updated_at)
+    VALUES (${request.executionId}, ${workflow.tenantId}::uuid, ${request.workflowId}, ${request.version}, 'RUNNING',
+            ${request.scheduleId ? 'SCHEDULE' : 'EXTERNAL'}::"ExecutionTrigger", ${request.scheduleId ?? null},
+            ${request.temporalRunId}, ${jsonParam(request.input)}::jsonb, ${new Date(request.startedAt)}, now())
+    ON CONFLICT (id) DO UPDATE SET temporal_run_id = EXCLUDED.temporal_run_id, updated_at = now()`;
+  return true;
+}
+
+/**
+ * Applies one batch of transitions in one statement (one round trip, one implicit transaction):
+ * the node upserts, the run update and the NOTIFY.
+ *
+ * Every write is idempotent and ordered by the run's sequence number: a row never moves back
+ * (`last_seq <= seq`), so retries, duplicates and late arrivals are harmless. An equal seq does
+ * overwrite: when a workflow task is lost (its worker died) and run again, the same transitions
+ * come again with the same seq but the retried task's timestamps, the ones Temporal's history
+ * keeps. The last of those writes wins.
+ */
+export async function writeTransitions(db: Db, batch: TransitionBatch): Promise<void> {
+  const seq = Math.max(...batch.nodes.map((n) => n.seq), batch.run?.seq ?? 0);
+  // A node appears once per batch (the workflow coalesces); keep the newest if not.
+  const newest = new Map<string, NodeWrite>();
+  for (const n of batch.nodes) if ((newest.get(n.nodeId)?.seq ?? -1) < n.seq) newest.set(n.nodeId, n);
+  const nodes = JSON.stringify(
+    [...newest.values()].map((n) => ({
+      node_id: n.nodeId,
+      type: n.type,
+      status: n.status,
+      attempt: n.attempt,
+      // Absent keys become SQL NULL, as undefined did before.
+      ...(n.output !== undefined && { output: storable(n.output) }),
+      ...(n.error !== undefined && { error: storable(n.error) }),
+      started_at: n.startedAt ?? null,
+      finished_at: n.finishedAt ?? null,
+      seq: n.seq,
+    })),
+  );
+  const r = batch.run;
+  await db.$queryRaw`
+    WITH incoming AS (
+      SELECT * FROM jsonb_to_recordset(${nodes}::jsonb)
+        AS x(node_id text, type text, status text, attempt int, output jsonb, error jsonb, started_at timestamptz, finished_at timestamptz, seq int)
+    ), nodes AS (
+      INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq)
+      SELECT ${batch.executionId}, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq FROM incoming
+      ON CONFLICT (execution_id, node_id) DO UPDATE SET
+        type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
+        error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
+      WHERE node_runs.last_seq <= EXCLUDED.last_seq
+      RETURNING 1
+    ), run AS (
+      UPDATE executions SET status = ${r?.status ?? 'RUNNING'}::"ExecutionStatus", output = ${jsonParam(r?.output)}::jsonb, error = ${jsonParam(r?.error)}::jsonb,
+        finished_at = ${date(r?.finishedAt)}, last_seq = ${r?.seq ?? 0}, updated_at = now()
+      WHERE ${r !== undefined} AND id = ${batch.executionId} AND last_seq <= ${r?.seq ?? 0}
+      RETURNING 1
+    )
+    SELECT ${notifyTransition(batch.executionId, seq)}::text AS notified`;
+}
+
+/** A node's result as its own activity writes it, ahead of the workflow. */
+export interface NodeResultWrite extends NodeWrite {
+  executionId: string;
+}
+
+/**
+ * Node results written by the node activities' worker, many runs in one statement. Where the
+ * workflow's write runs one workflow task after the node returns, this runs as it returns. It
+ * only ever adds news: a row is written only when its run is mirrored (the execution row exists)
+ * and the row holds an older seq, strictly — the workflow's own write of the same seq, which
+ * carries the timestamps Temporal's history keeps, is never overwritten by this one.
+ */
+export async function writeNodeResults(db: Db, results: NodeResultWrite[]): Promise<void> {
+  if (results.length === 0) return;
+  const rows = JSON.stringify(
+    results.map((n) => ({
+      execution_id: n.executionId,
+      node_id: n.nodeId,
+      type: n.type,
+      status: n.status,
+      attempt: n.attempt,
+      ...(n.output !== undefined && { output: storable(n.output) }),
+      ...(n.error !== undefined && { error: storable(n.error) }),
+      started_at: n.startedAt ?? null,
+      finished_at: n.finishedAt ?? null,
+      seq: n.seq,
+    })),
+  );
+  await db.$queryRaw`
+    WITH incoming AS (
+      SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
+        AS x(execution_id text, node_id text, type text, status text, attempt int, output jsonb, error jsonb, started_at timestamptz, finished_at timestamptz, seq int)
+      -- This statement's commit does not wait for the WAL flush: a write lost to a crash is one
+      -- the workflow makes durably anyway, and the node's worker is spared the fsync.
+      WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL
+    ), written AS (
+      INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq)
+      SELECT execution_id, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq FROM incoming i
+      WHERE EXISTS (SELECT 1 FROM executions e WHERE e.id = i.execution_id)
+      ON CONFLICT (execution_id, node_id) DO UPDATE SET
+        type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
+        error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
+      WHERE node_runs.last_seq < EXCLUDED.last_seq
+      RETURNING execution_id, last_seq
+    )
+    ${notifyTransitionsOf('written')}`;
+}
+
+function date(value: string | undefined): Date | null {
+  return value ? new Date(value) : null;
+}

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NodeResultMirror } from '../../src/activities/node-result-mirror';
+import { createMirrorActivities } from '../../src/activities/mirror';
+import { createApiKey } from '../../src/services/api-keys';
+import { ExecutionEventHub, type ExecutionEventNotice } from '../../src/services/execution-events';
+import type { NodeActivityInput } from '../../src/domain/activity-contract';
+import { createDb } from '../../src/db/client';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { seedExecution, seedWorkflow } from '../support/runs';
+
+let t: TestDatabase;
+let tenantId: string;
+beforeAll(async () => {
+  t = await createTestDatabase();
+  ({ tenantId } = await createApiKey(t.db, 'acme'));
+});
+afterAll(async () => t?.drop());
+
+const input = (executionId: string, seq: number | undefined, nodeId = 'a'): NodeActivityInput => ({
+  nodeId,
+  executionId,
+  config: {},
+  ...(seq !== undefined && { mirror: { seq, type: 'http', startedAt: '2026-01-01T00:00:00.000Z' } }),
+});
+const row = (executionId: string, nodeId = 'a') =>
+  t.db.nodeRun.findUnique({ where: { executionId_nodeId: { executionId, nodeId } } });
+
+describe('node activities writing their own result to the mirror', () => {
+  it('writes SUCCEEDED with the reserved seq as the activity returns, and notifies', async () => {
+    const executionId = await seedExecution(t.db, { tenantId, workflowId: await seedWorkflow(t.db, tenantId) });
+    const hub = new ExecutionEventHub();
+    await hub.start(t.url);
+    const heard: ExecutionEventNotice[] = [];
+    hub.subscribe(executionId, (notice) => heard.push(notice));
+    const results = new NodeResultMirror(t.db);
+    const activity = results.wrap({ http: async () => ({ output: { ok: '\0' }, attempt: 2 }) }).http!;
+    try {
+      expect(await activity(input(executionId, 4))).toEqual({ output: { ok: '\0' }, attempt: 2 });
+      await results.idle();
+      const written = await row(executionId);
+      expect([written?.status, written?.attempt, written?.lastSeq, written?.output, written?.type]).toEqual(['SUCCEEDED', 2, 4, { ok: '\uFFFD' }, 'http']);
+      expect(written?.startedAt?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+      await expect.poll(() => heard).toContainEqual({ executionId, seq: 4 });
+    } finally {
+      await hub.close();
+    }
+  });
+
+  it("never overwrites the workflow's write of the same or a newer seq; the workflow's equal write does overwrite", async () => {
+    const executionId = await seedExecution(t.db, { tenantId, workflowId: await seedWorkflow(t.db, tenantId) });
+    const mirror = createMirrorActivities(t.db);
+    const finishedAt = '2026-01-01T00:00:01.000Z';
+    const results = new NodeResultMirror(t.db);
+    const activity = results.wrap({ http: async () => ({ output: 'from activity', attempt: 1 }) }).http!;
+
+    // The workflow was first (its write carries Temporal's timestamps): the activity's is a no-op.
+    await mirror.mirrorTransitions({ executionId, nodes: [{ seq: 3, nodeId: 'a', type: 'http', status: 'SUCCEEDED', attempt: 1, output: 'from workflow', finishedAt }] });
+    await activity(input(executionId, 3));
+    await results.idle();
+    expect((await row(executionId))?.output).toBe('from workflow');
+
+    // The activity was first: the workflow's write of the same seq replaces it.
+    await activity(input(executionId, 5, 'b'));
+    await results.idle();
+    expect((await row(executionId, 'b'))?.output).toBe('from activity');
+    await mirror.mirrorTransitions({ executionId, nodes: [{ seq: 5, nodeId: 'b', type: 'http', status: 'SUCCEEDED', attempt: 1, output: 'from activity', finishedAt }] });
+    expect((await row(executionId, 'b'))?.finishedAt?.toISOString()).toBe(finishedAt);
+  });
+
+  it('writes nothing for runs that are not mirrored, or without a ticket', async () => {
+    const results = new NodeResultMirror(t.db);
+    const activity = results.wrap({ http: async () => ({ output: 1, attempt: 1 }) }).http!;
+    await activity(input('ex-not-mirrored', 2));
+    const executionId = await seedExecution(t.db, { tenantId, workflowId: await seedWorkflow(t.db, tenantId) });
+    await activity(input(executionId, undefined));
+    await results.idle();
+    expect(await t.db.nodeRun.count({ where: { executionId: { in: ['ex-not-mirrored', executionId] } } })).toBe(0);
+  });
+
+  it('never fails or delays the node when Postgres is unreachable', async () => {
+    const unreachable = createDb('postgresql://nobody:x@127.0.0.1:1/none');
+    const errors: unknown[] = [];
+    const results = new NodeResultMirror(unreachable, (err) => errors.push(err));
+    const activity = results.wrap({ http: async () => ({ output: 1, attempt: 1 }) }).http!;
+    try {
+      expect(await activity(input('ex-x', 2))).toEqual({ output: 1, attempt: 1 });
+      expect(await activity(input('ex-x', 3, 'b'))).toEqual({ output: 1, attempt: 1 });
+      await results.idle();
+      expect(errors).toHaveLength(1); // reported once a minute, not once per node
+    } finally {
+      await unreachable.$disconnect();
+    }
+  });
+});
