@@ -6,7 +6,8 @@ import { ApiError, badRequest, conflict, notFound } from '../api/errors';
 import type { TemporalGateway } from '../api/temporal-gateway';
 import type { DagWorkflowInput } from '../workflows/contract';
 import type { WorkflowDefinition } from '../domain/definition';
-import { maxRunningPerTenant } from './definition-store';
+import { PrismaRunLimiter } from './definition-store';
+import { RunAdmission, type AdmissionTicket } from './run-admission';
 import { parseDuration } from '../domain/duration';
 import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
 import { findStartableVersion } from './startable-version';
@@ -19,6 +20,8 @@ export const MAX_INPUT_BYTES = 256 * 1024;
 export interface RunContext {
   db: Db;
   temporal: TemporalGateway;
+  /** The process's bound on a tenant's runs in progress; without it every start counts them in Postgres. */
+  runAdmission?: RunAdmission;
 }
 
 export interface StartRequest {
@@ -102,11 +105,34 @@ export async function startExecution(
 
   const workflow = await findStartableVersion(ctx.db, tenantId, request.workflowId, request.version);
   if (!workflow) throw notFound(`workflow ${request.workflowId}`);
-  const running = await ctx.db.execution.count({ where: { tenantId, status: 'RUNNING' } });
-  const maxRunning = maxRunningPerTenant();
-  if (running >= maxRunning) {
-    throw new ApiError(429, 'TOO_MANY_RUNS', `${running} runs of this tenant are in progress; the limit is ${maxRunning} (TRELLIS_MAX_RUNNING_PER_TENANT)`);
+  const ticket = await (ctx.runAdmission ?? countingEveryStart(ctx.db)).admit(tenantId);
+  try {
+    return await createAndStart(ctx, request, workflow, ticket);
+  } catch (err) {
+    // Released only when no RUNNING row of this start remains: a failed start's row is FAILED by now.
+    ticket.release();
+    throw err;
   }
+}
+
+/** The API process's bound on runs in progress: RUNNING rows counted at most once a second per tenant while far from the limit. */
+export function runAdmissionFor(db: Db, options?: ConstructorParameters<typeof RunAdmission>[1]): RunAdmission {
+  const limiter = new PrismaRunLimiter(db);
+  return new RunAdmission((tenantId) => limiter.running(tenantId), options);
+}
+
+/** Without a process-wide RunAdmission (direct callers): count the tenant's runs on every start. */
+function countingEveryStart(db: Db): RunAdmission {
+  return runAdmissionFor(db, { refreshMs: 0 });
+}
+
+async function createAndStart(
+  ctx: RunContext,
+  request: StartRequest,
+  workflow: NonNullable<Awaited<ReturnType<typeof findStartableVersion>>>,
+  ticket: AdmissionTicket,
+): Promise<{ execution: ExecutionSummary; created: boolean }> {
+  const { tenantId, idempotencyKey } = request;
   if (workflow.archived) throw conflict(`workflow ${workflow.workflowId} is archived; it starts no new runs`);
   const version = workflow.version;
   const pinned = workflow.definition === undefined ? undefined : { version, definition: workflow.definition };
@@ -131,10 +157,14 @@ export async function startExecution(
     // Two requests with one key raced past the lookup: the loser answers with the winner's run.
     if (idempotencyKey !== undefined && isUniqueViolation(err)) {
       const winner = await ctx.db.execution.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey } } });
-      if (winner) return replay(ctx, winner, request);
+      if (winner) {
+        ticket.release(); // this start wrote no row
+        return replay(ctx, winner, request);
+      }
     }
     throw err;
   }
+  ticket.written();
 
   try {
     // The pinned definition travels with the start: the run skips a loadDefinition round trip,
