@@ -39,7 +39,8 @@ export class PrismaRunLimiter implements RunLimiter {
     readonly maxRunning = maxRunningPerTenant(),
   ) {}
 
-  running(tenantId: string): Promise<number> {
-    return this.db.execution.count({ where: { tenantId, status: 'RUNNING' } });
+  /** `excluding`: runs whose rows the caller counts itself (the API's starts in flight). */
+  running(tenantId: string, excluding: string[] = []): Promise<number> {
+    return this.db.execution.count({ where: { tenantId, status: 'RUNNING', ...(excluding.length > 0 && { id: { notIn: excluding } }) } });
   }
 }

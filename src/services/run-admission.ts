@@ -16,15 +16,15 @@ export interface AdmissionTicket {
 }
 
 interface TenantCount {
-  /** The tenant's RUNNING rows in Postgres when the last count started. */
+  /** The tenant's RUNNING rows in Postgres at the last count, leaving out this process's unwritten ones. */
   counted: number;
   countedAt: number;
   /** Of `admitted`, those whose row was committed before that count started (so it saw them). */
   seen: number;
   /** Starts this process admitted and did not release. */
   admitted: number;
-  /** Of those, the ones whose row is not committed yet. */
-  unwritten: number;
+  /** Of those, the runs whose row may not be committed yet (every count leaves them out). */
+  unwritten: Set<string>;
   refreshing?: Promise<void>;
 }
 
@@ -46,12 +46,13 @@ export class RunAdmission {
   private readonly tenants = new Map<string, TenantCount>();
 
   constructor(
-    private readonly countRunning: (tenantId: string) => Promise<number>,
+    /** RUNNING rows of the tenant in Postgres, not counting the runs named in `excluding`. */
+    private readonly countRunning: (tenantId: string, excluding: string[]) => Promise<number>,
     private readonly options: { refreshMs?: number; maxRunning?: () => number; now?: () => number } = {},
   ) {}
 
-  /** Reserves a slot for one new run of the tenant, or throws 429 TOO_MANY_RUNS. */
-  async admit(tenantId: string): Promise<AdmissionTicket> {
+  /** Reserves a slot for the new run `runId` of the tenant, or throws 429 TOO_MANY_RUNS. */
+  async admit(tenantId: string, runId: string): Promise<AdmissionTicket> {
     const max = (this.options.maxRunning ?? maxRunningPerTenant)();
     let state = this.tenants.get(tenantId);
     if (!state || this.stale(state) || estimate(state) + 1 > max * EXACT_COUNT_FRACTION) {
@@ -64,27 +65,22 @@ export class RunAdmission {
     }
     const admitted = state;
     admitted.admitted++;
-    admitted.unwritten++;
-    let written = false;
+    admitted.unwritten.add(runId);
     let released = false;
     return {
       written() {
-        if (written || released) return;
-        written = true;
-        admitted.unwritten--;
+        admitted.unwritten.delete(runId);
       },
       release() {
         if (released) return;
         released = true;
         admitted.admitted--;
-        if (!written) {
-          // No row was ever written: it only ever counted here.
-          admitted.unwritten--;
-        } else {
+        if (!admitted.unwritten.delete(runId)) {
           // Its row existed: whether the last count saw it RUNNING is unknown, so it keeps
           // counting until the next count (an over-estimate, never an under-estimate).
           admitted.seen--;
         }
+        // Else no row was ever written (or every count left it out): it only counted here.
       },
     };
   }
@@ -97,16 +93,18 @@ export class RunAdmission {
   private async count(tenantId: string): Promise<TenantCount> {
     let state = this.tenants.get(tenantId);
     if (!state) {
-      state = { counted: 0, countedAt: -Infinity, seen: 0, admitted: 0, unwritten: 0 };
+      state = { counted: 0, countedAt: -Infinity, seen: 0, admitted: 0, unwritten: new Set() };
       this.tenants.set(tenantId, state);
     }
     const target = state;
     target.refreshing ??= (async () => {
-      // Everything committed before the query starts is in its result; the rest is added locally.
-      const seen = target.admitted - target.unwritten;
+      // Rows committed before the query are in its result, except the unwritten runs it leaves
+      // out (their inserts may commit while it runs): those count here, once.
+      const excluding = [...target.unwritten];
+      const seen = target.admitted - excluding.length;
       const startedAt = this.now();
       try {
-        target.counted = await this.countRunning(tenantId);
+        target.counted = await this.countRunning(tenantId, excluding);
         target.seen = seen;
         target.countedAt = startedAt;
       } finally {

@@ -10,7 +10,7 @@ import { PrismaRunLimiter } from './definition-store';
 import { RunAdmission, type AdmissionTicket } from './run-admission';
 import { parseDuration } from '../domain/duration';
 import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
-import { findStartableVersion } from './startable-version';
+import { createRunOfStartableVersion, type StartableRun } from './startable-version';
 
 export type { ExecutionStatus, ExecutionTrigger };
 
@@ -103,11 +103,11 @@ export async function startExecution(
     if (existing) return replay(ctx, existing, request);
   }
 
-  const workflow = await findStartableVersion(ctx.db, tenantId, request.workflowId, request.version);
-  if (!workflow) throw notFound(`workflow ${request.workflowId}`);
-  const ticket = await (ctx.runAdmission ?? countingEveryStart(ctx.db)).admit(tenantId);
+  // Admitted before the row is written (the bound must hold); a start that writes none gives the slot back.
+  const id = newExecutionId();
+  const ticket = await (ctx.runAdmission ?? countingEveryStart(ctx.db)).admit(tenantId, id);
   try {
-    return await createAndStart(ctx, request, workflow, ticket);
+    return await createAndStart(ctx, request, id, ticket);
   } catch (err) {
     // Released only when no RUNNING row of this start remains: a failed start's row is FAILED by now.
     ticket.release();
@@ -118,7 +118,7 @@ export async function startExecution(
 /** The API process's bound on runs in progress: RUNNING rows counted at most once a second per tenant while far from the limit. */
 export function runAdmissionFor(db: Db, options?: ConstructorParameters<typeof RunAdmission>[1]): RunAdmission {
   const limiter = new PrismaRunLimiter(db);
-  return new RunAdmission((tenantId) => limiter.running(tenantId), options);
+  return new RunAdmission((tenantId, excluding) => limiter.running(tenantId, excluding), options);
 }
 
 /** Without a process-wide RunAdmission (direct callers): count the tenant's runs on every start. */
@@ -129,30 +129,23 @@ function countingEveryStart(db: Db): RunAdmission {
 async function createAndStart(
   ctx: RunContext,
   request: StartRequest,
-  workflow: NonNullable<Awaited<ReturnType<typeof findStartableVersion>>>,
+  id: string,
   ticket: AdmissionTicket,
 ): Promise<{ execution: ExecutionSummary; created: boolean }> {
   const { tenantId, idempotencyKey } = request;
-  if (workflow.archived) throw conflict(`workflow ${workflow.workflowId} is archived; it starts no new runs`);
-  const version = workflow.version;
-  const pinned = workflow.definition === undefined ? undefined : { version, definition: workflow.definition };
-  if (!pinned) throw notFound(`version ${version} of workflow ${workflow.workflowId}`);
-
-  let row: Execution;
+  const row = {
+    id,
+    tenantId,
+    workflowId: request.workflowId,
+    trigger: request.trigger,
+    retryOf: request.retryOf ?? null,
+    idempotencyKey: idempotencyKey ?? null,
+    input: request.input,
+  };
+  let workflow: StartableRun | undefined;
   try {
-    row = await ctx.db.execution.create({
-      data: {
-        id: newExecutionId(),
-        tenantId,
-        workflowId: workflow.workflowId,
-        version,
-        status: 'RUNNING',
-        trigger: request.trigger,
-        retryOf: request.retryOf ?? null,
-        idempotencyKey: idempotencyKey ?? null,
-        input: toJsonInput(request.input),
-      },
-    });
+    // The lookup of the workflow and its version, and the insert when it can start: one statement.
+    workflow = await createRunOfStartableVersion(ctx.db, { ...row, ...(request.version !== undefined && { version: request.version }) });
   } catch (err) {
     // Two requests with one key raced past the lookup: the loser answers with the winner's run.
     if (idempotencyKey !== undefined && isUniqueViolation(err)) {
@@ -164,14 +157,19 @@ async function createAndStart(
     }
     throw err;
   }
+  if (!workflow) throw notFound(`workflow ${request.workflowId}`);
+  if (workflow.archived) throw conflict(`workflow ${workflow.workflowId} is archived; it starts no new runs`);
+  const { version, definition, created } = workflow;
+  if (definition === undefined || !created) throw notFound(`version ${version} of workflow ${workflow.workflowId}`);
   ticket.written();
+  const summary: ExecutionSummary = toExecutionSummary({ ...row, version, status: 'RUNNING', finishedAt: null, ...created });
 
   try {
     // The pinned definition travels with the start: the run skips a loadDefinition round trip,
     // and the Temporal UI shows exactly what ran.
     await ctx.temporal.startRun(row.id, {
-      ...workflowInput(row, request.reuse, request.reuseItems),
-      definition: pinned.definition as unknown as WorkflowDefinition,
+      ...workflowInput({ ...row, version, input: row.input ?? null }, request.reuse, request.reuseItems),
+      definition: definition as WorkflowDefinition,
       ...(request.runTimeout === undefined ? {} : { runTimeout: request.runTimeout }),
     });
   } catch (err) {
@@ -183,7 +181,7 @@ async function createAndStart(
     });
     throw temporalUnavailable('the run could not be started');
   }
-  return { execution: toExecutionSummary(row), created: true };
+  return { execution: summary, created: true };
 }
 
 /** A request whose idempotency key already names a run: answer with that run, making sure it started. */
@@ -231,7 +229,7 @@ async function replay(
 }
 
 function workflowInput(
-  row: Execution,
+  row: Pick<Execution, 'tenantId' | 'workflowId' | 'version'> & { input: unknown },
   reuse: Record<string, unknown> | undefined,
   reuseItems?: Record<string, unknown>,
 ): DagWorkflowInput {
@@ -283,15 +281,14 @@ function checkInputSize(input: unknown): void {
   }
 }
 
-function toJsonInput(input: unknown): Prisma.InputJsonValue | typeof Prisma.JsonNull | undefined {
-  if (input === undefined) return undefined;
-  return input === null ? Prisma.JsonNull : (input as Prisma.InputJsonValue);
-}
-
 function errorType(error: Prisma.JsonValue | null): unknown {
   return error !== null && typeof error === 'object' && !Array.isArray(error) ? error.type : undefined;
 }
 
 function isUniqueViolation(err: unknown): boolean {
-  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
+  if (!(err instanceof Prisma.PrismaClientKnownRequestError)) return false;
+  if (err.code === 'P2002') return true;
+  // A raw query (P2010) carries the driver adapter's error: Postgres's 23505 (unique_violation).
+  const cause = (err.meta as { driverAdapterError?: { cause?: { kind?: string; originalCode?: string } } } | undefined)?.driverAdapterError?.cause;
+  return err.code === 'P2010' && (cause?.kind === 'UniqueConstraintViolation' || cause?.originalCode === '23505');
 }
