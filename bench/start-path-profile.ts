@@ -12,7 +12,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { PrismaPg } from '@prisma/adapter-pg';
 import { Client, Connection } from '@temporalio/client';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { createNodeRegistry } from '../src/activities';
@@ -20,7 +19,7 @@ import { buildApp } from '../src/api/app';
 import { createTemporalGateway, type TemporalGateway } from '../src/api/temporal-gateway';
 import { startEmbeddedPostgres } from '../src/db/embedded-postgres';
 import { migrate } from '../src/db/migrator';
-import { PrismaClient } from '../src/generated/prisma/client';
+import { createDb } from '../src/db/client';
 import { createApiKey } from '../src/services/api-keys';
 import { percentile, round } from './env';
 
@@ -36,7 +35,7 @@ async function main(): Promise<void> {
   await migrate(pgServer.url);
   const pool = new pg.Pool({ connectionString: pgServer.url, max: 10 });
   const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
-  // Every statement Prisma sends goes through pool.query (transactions through a checked-out client: counted below).
+  // Every statement Prisma sends outside a transaction goes through pool.query (the start path has no transaction).
   (pool as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = async (...args: unknown[]) => {
     const t0 = performance.now();
     try {
@@ -46,8 +45,7 @@ async function main(): Promise<void> {
       sqlLog.push({ sql: text.replace(/\s+/g, ' ').slice(0, 90), ms: performance.now() - t0 });
     }
   };
-  pool.on('acquire', () => sqlLog.push({ sql: '(connection checked out: a transaction)', ms: 0 }));
-  const db = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const db = createDb(pgServer.url, { pool });
   const { tenantId, key } = await createApiKey(db, 'profile');
   const definition = { name: 'load', nodes: [{ id: 'a', type: 'noop' }] };
   const workflowId = 'wf_profile';
