@@ -169,8 +169,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await app.close();
-    await db.$disconnect();
-    await pool.end();
+    await db.$disconnect(); // ends the pool too
     await connection.close();
     await pgServer.stop();
   }

@@ -1,30 +1,32 @@
-import { createHash } from 'node:crypto';
-import type pg from 'pg';
+import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client';
 
 export type Db = PrismaClient;
 
-/**
- * A raw statement whose SQL starts with this comment (`/* prepared *\/ ...`) runs as a named
- * prepared statement: each connection parses and plans it once. Meant for the few hot ones
- * (starting a run: its statement cost Postgres 2–2.5× the CPU unprepared); other statements
- * stay unnamed, so the per-connection statement cache stays bounded by the marked ones.
- */
-export const PREPARED = '/* prepared */';
+/** Where a Db keeps its pool: a property (not a WeakMap), so a Proxy over the Db finds it too. */
+const POOL = Symbol('trellis.pg.pool');
 
-/** The statement's name: a hash of its text, so two marked statements never share one. */
-export function preparedStatementName(sql: string): string | undefined {
-  if (!sql.trimStart().startsWith(PREPARED)) return undefined;
-  return `trellis_${createHash('sha256').update(sql).digest('hex').slice(0, 16)}`;
+/**
+ * Prisma over node-postgres (no native query engine). `pool` replaces the pool made here (a
+ * bench counts statements through it); either way `$disconnect` ends it.
+ */
+export function createDb(databaseUrl: string, options: { max?: number; pool?: pg.Pool } = {}): Db {
+  const pool = options.pool ?? new pg.Pool({ connectionString: databaseUrl, max: options.max ?? 10 });
+  // A pooled connection that dies while idle (Postgres restarted) is dropped by the pool; without
+  // a listener its error would end the process before Prisma's adapter attaches its own.
+  pool.on('error', () => undefined);
+  const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  Object.defineProperty(db, POOL, { value: pool });
+  return db;
 }
 
 /**
- * Prisma over node-postgres (no native query engine). `pool` replaces the pool the adapter
- * would make (a bench counts statements through it).
+ * The node-postgres pool under a Db, for the few hot statements that skip Prisma's query
+ * pipeline (starting a run: Prisma's raw-query path cost about as much CPU as node-postgres itself).
  */
-export function createDb(databaseUrl: string, options: { max?: number; pool?: pg.Pool } = {}): Db {
-  const adapterOptions = { statementNameGenerator: (query: { sql: string }) => preparedStatementName(query.sql) as string };
-  const adapter = new PrismaPg(options.pool ?? { connectionString: databaseUrl, max: options.max ?? 10 }, adapterOptions);
-  return new PrismaClient({ adapter });
+export function sqlPool(db: Db): pg.Pool {
+  const pool = (db as unknown as { [POOL]?: pg.Pool })[POOL];
+  if (!pool) throw new Error('this Db was not made by createDb: it has no node-postgres pool');
+  return pool;
 }

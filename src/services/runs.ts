@@ -286,9 +286,7 @@ function errorType(error: Prisma.JsonValue | null): unknown {
 }
 
 function isUniqueViolation(err: unknown): boolean {
-  if (!(err instanceof Prisma.PrismaClientKnownRequestError)) return false;
-  if (err.code === 'P2002') return true;
-  // A raw query (P2010) carries the driver adapter's error: Postgres's 23505 (unique_violation).
-  const cause = (err.meta as { driverAdapterError?: { cause?: { kind?: string; originalCode?: string } } } | undefined)?.driverAdapterError?.cause;
-  return err.code === 'P2010' && (cause?.kind === 'UniqueConstraintViolation' || cause?.originalCode === '23505');
+  // P2002 from Prisma; 23505 (unique_violation) from node-postgres, which the start statement uses.
+  if (err instanceof Prisma.PrismaClientKnownRequestError) return err.code === 'P2002';
+  return err instanceof Error && (err as { code?: unknown }).code === '23505';
 }
