@@ -45,6 +45,9 @@ interface TenantCount {
 export class RunAdmission {
   private readonly tenants = new Map<string, TenantCount>();
 
+  /** TRELLIS_MAX_RUNNING_PER_TENANT, read once (process.env is slow to read on every start). */
+  private readonly configuredMax = maxRunningPerTenant();
+
   constructor(
     /** RUNNING rows of the tenant in Postgres, not counting the runs named in `excluding`. */
     private readonly countRunning: (tenantId: string, excluding: string[]) => Promise<number>,
@@ -53,7 +56,7 @@ export class RunAdmission {
 
   /** Reserves a slot for the new run `runId` of the tenant, or throws 429 TOO_MANY_RUNS. */
   async admit(tenantId: string, runId: string): Promise<AdmissionTicket> {
-    const max = (this.options.maxRunning ?? maxRunningPerTenant)();
+    const max = this.options.maxRunning ? this.options.maxRunning() : this.configuredMax;
     let state = this.tenants.get(tenantId);
     if (!state || this.stale(state) || estimate(state) + 1 > max * EXACT_COUNT_FRACTION) {
       state = await this.count(tenantId);
