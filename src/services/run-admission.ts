@@ -39,7 +39,7 @@ interface TenantCount {
  * count (at most `refreshMs` old). Once its estimate is within 10% of the limit it counts on
  * every start, so a tenant goes over its limit only if its other API processes start more than
  * a tenth of the limit within one refresh period (100 runs in a second at the default 1,000),
- * and then by at most the runs they started in that period. The API's per-key rate limits
+ * and then by at most the runs started through the API in that period. The API's per-key rate limits
  * (600 writes a minute by default) keep that far away in practice.
  */
 export class RunAdmission {
