@@ -1,12 +1,13 @@
 /**
  * Trellis vs hand-written Temporal code and the raw client, side by side on one worker and one
  * server. Needs a server: TEMPORAL_ADDRESS (default 127.0.0.1:7233). Prints JSON and a table.
- * BENCH_ONLY=overhead,local,mirror,api,history,memory,failover,codec,iteration picks scenarios;
+ * BENCH_ONLY=overhead,local,mirror,api,history,memory,failover,codec,iteration picks scenarios
+ * (api-load: only the API start rate of `api`);
  * BENCH_RUNS sets repetitions (iteration: BENCH_MAP_ITEMS, default 100,000, sizes the large map).
  */
 import os from 'node:os';
 import { round, startBenchEnv } from './env';
-import { apiScenarios } from './scenarios/api';
+import { apiScenarios, loadScenario } from './scenarios/api';
 import { failoverStall } from './scenarios/failover';
 import { localMode } from './scenarios/local';
 import { mirrorCost } from './scenarios/mirror';
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
   try {
     if (only.has('overhead')) results.overhead = await overhead(env, runs);
     if (only.has('api')) results.api = await apiScenarios(env, runs);
+    // Only the API start rate vs the raw client (part of `api`).
+    if (only.has('api-load')) results.apiLoad = await loadScenario(env);
     if (only.has('history')) results.history = await historyGrowth(env);
     if (only.has('memory')) results.memory = await workerMemory(env);
     if (only.has('codec')) results.codec = await codecOverhead(env, runs);

@@ -40,8 +40,8 @@ export async function findByIdempotencyKey(db: Db, tenantId: string, idempotency
   return db.execution.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey } } });
 }
 
-export async function countRunning(db: Db, tenantId: string): Promise<number> {
-  return db.execution.count({ where: { tenantId, status: 'RUNNING' } });
+export async function countRunning(db: Db, tenantId: string, excluding: readonly string[] = []): Promise<number> {
+  return db.execution.count({ where: { tenantId, status: 'RUNNING', ...(excluding.length > 0 && { id: { notIn: [...excluding] } }) } });
 }
 
 /** The tenant's execution (null also for another tenant's: ids must not leak across tenants). */

@@ -10,6 +10,7 @@ export * from './map-items';
 export * from './node-runs';
 export * from './notify';
 export * from './reconcile';
+export * from './start-run';
 export * from './stats';
 export * from './storable';
 export * from './transitions';

@@ -40,7 +40,8 @@ export class PrismaRunLimiter implements RunLimiter {
     readonly maxRunning = maxRunningPerTenant(),
   ) {}
 
-  running(tenantId: string): Promise<number> {
-    return countRunning(this.db, tenantId);
+  /** `excluding`: runs whose rows the caller counts itself (the API's starts in flight). */
+  running(tenantId: string, excluding: string[] = []): Promise<number> {
+    return countRunning(this.db, tenantId, excluding);
   }
 }

@@ -3,23 +3,24 @@ import type { Db } from '../db/client';
 import { Prisma } from '../generated/prisma/client';
 import type { ExecutionStatus, ExecutionTrigger } from '../domain/status';
 import {
-  countRunning,
-  createExecution,
+  createRunOfStartableVersion,
   findByIdempotencyKey,
   markStartFailed,
   reviveStartFailed,
   toExecutionSummary,
   type ExecutionRow as Execution,
   type ExecutionSummary,
+  type StartableRun,
 } from '../mirror';
-import { conflict, invalid, limitReached, notFound, temporalUnavailable } from './errors';
+import { conflict, invalid, notFound, temporalUnavailable } from './errors';
 import type { TemporalGateway } from '../temporal/gateway';
 import type { DagWorkflowInput } from '../workflows/contract';
 import type { WorkflowDefinition } from '../domain/definition';
-import { maxRunningPerTenant } from './definition-store';
+import { PrismaRunLimiter } from './definition-store';
+import { RunAdmission, type AdmissionTicket } from './run-admission';
 import { parseDuration } from '../domain/duration';
 import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
-import { findStartableVersion } from './startable-version';
+
 
 export type { ExecutionStatus, ExecutionTrigger, ExecutionSummary };
 export { toExecutionSummary };
@@ -30,6 +31,8 @@ export const MAX_INPUT_BYTES = 256 * 1024;
 export interface RunContext {
   db: Db;
   temporal: TemporalGateway;
+  /** The process's bound on a tenant's runs in progress; without it every start counts them in Postgres. */
+  runAdmission?: RunAdmission;
 }
 
 export interface StartRequest {
@@ -77,45 +80,73 @@ export async function startExecution(
     if (existing) return replay(ctx, existing, request);
   }
 
-  const workflow = await findStartableVersion(ctx.db, tenantId, request.workflowId, request.version);
-  if (!workflow) throw notFound(`workflow ${request.workflowId}`);
-  const running = await countRunning(ctx.db, tenantId);
-  const maxRunning = maxRunningPerTenant();
-  if (running >= maxRunning) {
-    throw limitReached('TOO_MANY_RUNS', `${running} runs of this tenant are in progress; the limit is ${maxRunning} (TRELLIS_MAX_RUNNING_PER_TENANT)`);
-  }
-  if (workflow.archived) throw conflict(`workflow ${workflow.workflowId} is archived; it starts no new runs`);
-  const version = workflow.version;
-  const pinned = workflow.definition === undefined ? undefined : { version, definition: workflow.definition };
-  if (!pinned) throw notFound(`version ${version} of workflow ${workflow.workflowId}`);
-
-  let row: Execution;
+  // Admitted before the row is written (the bound must hold); a start that writes none gives the slot back.
+  const id = newExecutionId();
+  const ticket = await (ctx.runAdmission ?? countingEveryStart(ctx.db)).admit(tenantId, id);
   try {
-    row = await createExecution(ctx.db, {
-      id: newExecutionId(),
-      tenantId,
-      workflowId: workflow.workflowId,
-      version,
-      trigger: request.trigger,
-      retryOf: request.retryOf ?? null,
-      idempotencyKey: idempotencyKey ?? null,
-      input: request.input,
-    });
+    return await createAndStart(ctx, request, id, ticket);
+  } catch (err) {
+    // Released only when no RUNNING row of this start remains: a failed start's row is FAILED by now.
+    ticket.release();
+    throw err;
+  }
+}
+
+/** The API process's bound on runs in progress: RUNNING rows counted at most once a second per tenant while far from the limit. */
+export function runAdmissionFor(db: Db, options?: ConstructorParameters<typeof RunAdmission>[1]): RunAdmission {
+  const limiter = new PrismaRunLimiter(db);
+  return new RunAdmission((tenantId, excluding) => limiter.running(tenantId, excluding), options);
+}
+
+/** Without a process-wide RunAdmission (direct callers): count the tenant's runs on every start. */
+function countingEveryStart(db: Db): RunAdmission {
+  return runAdmissionFor(db, { refreshMs: 0 });
+}
+
+async function createAndStart(
+  ctx: RunContext,
+  request: StartRequest,
+  id: string,
+  ticket: AdmissionTicket,
+): Promise<{ execution: ExecutionSummary; created: boolean }> {
+  const { tenantId, idempotencyKey } = request;
+  const row = {
+    id,
+    tenantId,
+    workflowId: request.workflowId,
+    trigger: request.trigger,
+    retryOf: request.retryOf ?? null,
+    idempotencyKey: idempotencyKey ?? null,
+    input: request.input,
+  };
+  let workflow: StartableRun | undefined;
+  try {
+    // The lookup of the workflow and its version, and the insert when it can start: one statement.
+    workflow = await createRunOfStartableVersion(ctx.db, { ...row, ...(request.version !== undefined && { version: request.version }) });
   } catch (err) {
     // Two requests with one key raced past the lookup: the loser answers with the winner's run.
     if (idempotencyKey !== undefined && isUniqueViolation(err)) {
       const winner = await findByIdempotencyKey(ctx.db, tenantId, idempotencyKey);
-      if (winner) return replay(ctx, winner, request);
+      if (winner) {
+        ticket.release(); // this start wrote no row
+        return replay(ctx, winner, request);
+      }
     }
     throw err;
   }
+  if (!workflow) throw notFound(`workflow ${request.workflowId}`);
+  if (workflow.archived) throw conflict(`workflow ${workflow.workflowId} is archived; it starts no new runs`);
+  const { version, definition, created } = workflow;
+  if (definition === undefined || !created) throw notFound(`version ${version} of workflow ${workflow.workflowId}`);
+  ticket.written();
+  const summary: ExecutionSummary = toExecutionSummary({ ...row, version, status: 'RUNNING', finishedAt: null, ...created });
 
   try {
     // The pinned definition travels with the start: the run skips a loadDefinition round trip,
     // and the Temporal UI shows exactly what ran.
     await ctx.temporal.startRun(row.id, {
-      ...workflowInput(row, request.reuse, request.reuseItems),
-      definition: pinned.definition as unknown as WorkflowDefinition,
+      ...workflowInput({ ...row, version, input: row.input ?? null }, request.reuse, request.reuseItems),
+      definition: definition as WorkflowDefinition,
       ...(request.runTimeout === undefined ? {} : { runTimeout: request.runTimeout }),
     });
   } catch (err) {
@@ -124,7 +155,7 @@ export async function startExecution(
     await markStartFailed(ctx.db, row.id, { type: START_FAILED, message });
     throw temporalUnavailable('the run could not be started', { hint: RETRY_HINT });
   }
-  return { execution: toExecutionSummary(row), created: true };
+  return { execution: summary, created: true };
 }
 
 /** A request whose idempotency key already names a run: answer with that run, making sure it started. */
@@ -168,7 +199,7 @@ async function replay(
 }
 
 function workflowInput(
-  row: Execution,
+  row: Pick<Execution, 'tenantId' | 'workflowId' | 'version'> & { input: unknown },
   reuse: Record<string, unknown> | undefined,
   reuseItems?: Record<string, unknown>,
 ): DagWorkflowInput {
@@ -225,5 +256,7 @@ function errorType(error: Prisma.JsonValue | null): unknown {
 }
 
 function isUniqueViolation(err: unknown): boolean {
-  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
+  // P2002 from Prisma; 23505 (unique_violation) from node-postgres, which the start statement uses.
+  if (err instanceof Prisma.PrismaClientKnownRequestError) return err.code === 'P2002';
+  return err instanceof Error && (err as { code?: unknown }).code === '23505';
 }

@@ -5,6 +5,7 @@ import type { ApiLimits } from '../../src/api/deps';
 import type { TemporalGateway } from '../../src/temporal/gateway';
 import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
+import { runAdmissionFor } from '../../src/services/runs';
 import { createTestDatabase, type TestDatabase } from './database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import type { Keyring } from '../../src/services/keyring';
@@ -26,7 +27,14 @@ export interface TestApi {
 
 /** The real app on a fresh migrated database, with Temporal behind the fake gateway unless given. */
 export async function createTestApi(
-  options: { temporal?: TemporalGateway; limits?: Partial<ApiLimits>; masterKeys?: Keyring; payloadCodec?: PayloadCodec } = {},
+  options: {
+    temporal?: TemporalGateway;
+    limits?: Partial<ApiLimits>;
+    masterKeys?: Keyring;
+    payloadCodec?: PayloadCodec;
+    /** TRELLIS_MAX_RUNNING_PER_TENANT for this app alone. */
+    maxRunningPerTenant?: number;
+  } = {},
 ): Promise<TestApi> {
   const database = await createTestDatabase();
   const temporal = (options.temporal ?? new FakeTemporalGateway()) as FakeTemporalGateway;
@@ -38,6 +46,9 @@ export async function createTestApi(
     masterKeys: options.masterKeys,
     payloadCodec: options.payloadCodec,
     codecCorsOrigins: ['http://localhost:8080'],
+    ...(options.maxRunningPerTenant !== undefined && {
+      runAdmission: runAdmissionFor(database.db, { maxRunning: () => options.maxRunningPerTenant! }),
+    }),
   });
   await app.ready();
   const { key, tenantId: acmeTenantId } = await createApiKey(database.db, 'acme');
