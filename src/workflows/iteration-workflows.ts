@@ -113,7 +113,18 @@ async function joinResults(input: MapWorkflowInput, chunks: ResultsChunk[]): Pro
     for (const c of chunks) c.results!.forEach((r, k) => (results[c.start + k] = r ?? null));
     return results;
   }
-  return store.assembleMapResults({ executionId: input.context.execution.id, nodeId: input.node.id, chunks, inlineBytes: OUTPUT_INLINE_BYTES });
+  return store.assembleMapResults({
+    executionId: input.context.execution.id,
+    nodeId: input.node.id,
+    chunks,
+    inlineBytes: OUTPUT_INLINE_BYTES,
+    ...tenantOf(input),
+  });
+}
+
+/** Stored items and results belong to the run's tenant. */
+function tenantOf(input: { tenantId?: string }): { tenantId?: string } {
+  return input.tenantId === undefined ? {} : { tenantId: input.tenantId };
 }
 
 function indexesIn(range: ItemRange): number[] {
@@ -158,7 +169,7 @@ export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchRe
   const config = input.node.config as unknown as MapConfig;
   const env = bodyEnv(new ExpressionCompiler(), input.defaults, input.limits, input);
   const { chunk } = input;
-  const items = chunk.items ?? (await store.loadMapItems(chunk));
+  const items = chunk.items ?? (await store.loadMapItems(chunk, tenantOf(input)));
   const reuse = input.reuse ?? {};
   const outcomes = await runItems(
     {
@@ -192,7 +203,7 @@ export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchRe
   }
   let stored: ResultsChunk = { start: chunk.start, end: chunk.end, results };
   if (JSON.stringify(results).length > RESULTS_INLINE_BYTES) {
-    stored = await store.storeMapResults({ executionId: input.context.execution.id, nodeId: input.node.id, chunk: stored });
+    stored = await store.storeMapResults({ executionId: input.context.execution.id, nodeId: input.node.id, chunk: stored, ...tenantOf(input) });
   }
   return { succeeded, failures, results: stored };
 }

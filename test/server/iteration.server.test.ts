@@ -6,7 +6,7 @@ import { Worker } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../src/worker';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import type { MapOutput } from '../../src/domain/iteration';
-import { cancelSignal } from '../../src/workflows/contract';
+import { cancelSignal, stateQuery } from '../../src/workflows/contract';
 import { probeJournal, type ProbeEvent } from '../support/probe-node';
 import { HISTORIES_DIR, startHarness, type Harness } from './harness';
 
@@ -213,6 +213,48 @@ describe('map nodes on a real Temporal server', () => {
     expect(result?.outputs.post).toMatchObject({ status: 201, body: { received: 300 } });
     const history = await h.server.env.client.workflow.getHandle(`${handle.workflowId}.each`).fetchHistory();
     expect(history.events!.length).toBeLessThan(200);
+  }, 180_000);
+
+  serverIt('downstream expressions read a large map result stored by reference: $page, indexed access, $count', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'map-stored-read',
+      nodes: [
+        {
+          id: 'each',
+          type: 'map',
+          config: {
+            items: '[0..299]',
+            maxConcurrency: 100,
+            body: { nodes: [{ id: 'pass', type: 'noop' }] },
+            // ~1 KB per item: the joined results pass 256 KB and are stored by reference.
+            output: "{ 'i': index, 'pad': $pad('', 1000, 'x') }",
+          },
+        },
+        { id: 'page', type: 'transform', config: { expression: '$page(nodes.each.output.results, 297, 10).i' } },
+        { id: 'pick', type: 'transform', config: { expression: 'nodes.each.output.results[150].i' } },
+        { id: 'all', type: 'condition', config: { expression: '$count(nodes.each.output.results) = nodes.each.output.counts.total' } },
+        { id: 'whole', type: 'transform', config: { expression: 'nodes.each.output.results' }, onError: 'continue' },
+        { id: 'done', type: 'noop' },
+      ],
+      edges: [
+        { from: 'each', to: 'page' },
+        { from: 'each', to: 'pick' },
+        { from: 'each', to: 'all' },
+        { from: 'each', to: 'whole' },
+        { from: 'all', to: 'done', when: 'true' },
+      ],
+    };
+    const handle = await h.start('map-stored-read', definition);
+    const { result } = await h.outcome(handle, 'map-stored-read');
+    expect(result?.status).toBe('SUCCEEDED');
+    expect((result?.outputs.each as MapOutput).results).toMatchObject({ $trellisRef: expect.any(String) });
+    expect(result?.outputs.page).toEqual([297, 298, 299]);
+    expect(result?.outputs.pick).toBe(150);
+    expect(result?.outputs.all).toEqual({ result: true });
+    expect(result?.outputs.done).toEqual({});
+    // Reading all 300 KB back into the run is refused with a typed error naming the way out.
+    const state = await handle.query(stateQuery);
+    expect(state).toMatchObject({ nodes: { whole: { status: 'FAILED', error: { type: 'OutputLimitExceeded', message: expect.stringMatching(/\$page/) } } } });
   }, 180_000);
 
   serverIt('tolerates failures up to the limit, with null results and a failures list', async (h) => {
