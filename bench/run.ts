@@ -2,7 +2,7 @@
  * Trellis vs hand-written Temporal code and the raw client, side by side on one worker and one
  * server. Needs a server: TEMPORAL_ADDRESS (default 127.0.0.1:7233). Prints JSON and a table.
  * BENCH_ONLY=overhead,local,mirror,api,history,memory,failover,codec,iteration picks scenarios;
- * BENCH_RUNS sets repetitions (iteration: BENCH_MAP_ITEMS, default 100,000, sizes the large map).
+ * BENCH_RUNS sets repetitions (iteration: BENCH_MAP_ITEMS, default 100,000, sizes the large map; 0 skips it).
  */
 import os from 'node:os';
 import { round, startBenchEnv } from './env';

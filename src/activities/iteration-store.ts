@@ -69,6 +69,15 @@ export function createIterationStoreActivities(store?: OutputStore): IterationSt
       return ref ? { start: chunk.start, end: chunk.end, ref } : chunk;
     },
 
+    async storeResultChunks({ executionId, nodeId, chunks, tenantId }): Promise<ResultsChunk[]> {
+      const out: ResultsChunk[] = [];
+      for (const chunk of chunks) {
+        const ref = chunk.results ? await save(executionId, nodeId, chunk.results, tenantId) : undefined;
+        out.push(ref ? { start: chunk.start, end: chunk.end, ref } : chunk);
+      }
+      return out;
+    },
+
     async evaluateOverStoredOutputs({ expression, context, load: ids, maxBytes, tenantId }): Promise<StoredReadResult> {
       const nodes = { ...context.nodes };
       try {

@@ -57,6 +57,8 @@ export interface IterationStoreActivities {
   evaluateMapItems(request: EvaluateItemsRequest): Promise<EvaluatedItems>;
   loadMapItems(chunk: ItemsChunk, scope?: TenantScoped): Promise<unknown[]>;
   storeMapResults(request: { executionId: string; nodeId: string; chunk: ResultsChunk } & TenantScoped): Promise<ResultsChunk>;
+  /** Stores each inline chunk (one row each); chunks already stored come back as they are. */
+  storeResultChunks(request: { executionId: string; nodeId: string; chunks: ResultsChunk[] } & TenantScoped): Promise<ResultsChunk[]>;
   /** Joins every batch's results: inline when at most `inlineBytes`, else one stored value. */
   /** Evaluates an expression over stored outputs (the workflow cannot read them); see domain/stored-reads.ts. */
   evaluateOverStoredOutputs(request: StoredReadRequest): Promise<StoredReadResult>;

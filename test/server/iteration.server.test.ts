@@ -215,6 +215,43 @@ describe('map nodes on a real Temporal server', () => {
     expect(history.events!.length).toBeLessThan(200);
   }, 180_000);
 
+  serverIt('a coordinator stores its inline batch results past its budget, so what it carries across continue-as-new stays small', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'map-compact',
+      nodes: [
+        {
+          id: 'each',
+          type: 'map',
+          config: { items: '[0..119]', maxConcurrency: 20, body: { nodes: [{ id: 'pass', type: 'noop' }] }, output: "{ 'i': index, 'pad': $pad('', 150, 'x') }" },
+        },
+        { id: 'check', type: 'transform', config: { expression: '$page(nodes.each.output.results, 115, 10).i' } },
+      ],
+      edges: [{ from: 'each', to: 'check' }],
+    };
+    // ~2 KB of results per 10-item batch; the coordinator stores them once it holds 5 KB.
+    const handle = await h.start('map-compact', definition, undefined, {
+      iterationLimits: { inlineOperations: 10, batchSize: 10, historyEvents: 60, progressInlineBytes: 5_000 },
+    });
+    const { result } = await h.outcome(handle, 'map-compact');
+    expect(result?.status).toBe('SUCCEEDED');
+    const out = result!.outputs.each as MapOutput;
+    expect(out.counts).toEqual({ total: 120, succeeded: 120, failed: 0 });
+    const results = Array.isArray(out.results) ? (out.results as { i: number }[]) : undefined;
+    expect(results?.map((r) => r.i)).toEqual(Array.from({ length: 120 }, (_, i) => i));
+    expect(result?.outputs.check).toEqual([115, 116, 117, 118, 119]);
+    const coordinator = `${handle.workflowId}.each`;
+    expect(await checkContinuedRuns(h, coordinator, 'map-compacted-continued')).toBeGreaterThanOrEqual(1);
+    const client = h.server.env.client;
+    let compactions = 0;
+    for await (const w of client.workflow.list({ query: `WorkflowId = "${coordinator}"` })) {
+      const events = (await client.workflow.getHandle(coordinator, w.runId).fetchHistory()).events ?? [];
+      compactions += events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'storeResultChunks').length;
+      const started = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data?.length ?? 0;
+      expect(started, 'a continued run starts with its results by reference').toBeLessThan(20_000);
+    }
+    expect(compactions).toBeGreaterThanOrEqual(2);
+  }, 180_000);
+
   serverIt('downstream expressions read a large map result stored by reference: $page, indexed access, $count', async (h) => {
     const definition: WorkflowDefinition = {
       name: 'map-stored-read',
