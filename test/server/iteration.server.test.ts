@@ -222,15 +222,15 @@ describe('map nodes on a real Temporal server', () => {
         {
           id: 'each',
           type: 'map',
-          config: { items: '[0..119]', maxConcurrency: 20, body: { nodes: [{ id: 'pass', type: 'noop' }] }, output: "{ 'i': index, 'pad': $pad('', 150, 'x') }" },
+          config: { items: '[0..119]', maxConcurrency: 20, body: { nodes: [{ id: 'pass', type: 'noop' }] }, output: "{ 'i': index, 'pad': $pad('', 60, 'x') }" },
         },
         { id: 'check', type: 'transform', config: { expression: '$page(nodes.each.output.results, 115, 10).i' } },
       ],
       edges: [{ from: 'each', to: 'check' }],
     };
-    // ~2 KB of results per 10-item batch; the coordinator stores them once it holds 5 KB.
+    // ~0.8 KB of results per 10-item batch (inline: under 1 KB); the coordinator stores them once it holds 2 KB.
     const handle = await h.start('map-compact', definition, undefined, {
-      iterationLimits: { inlineOperations: 10, batchSize: 10, historyEvents: 60, progressInlineBytes: 5_000 },
+      iterationLimits: { inlineOperations: 10, batchSize: 10, historyEvents: 60, progressInlineBytes: 2_000 },
     });
     const { result } = await h.outcome(handle, 'map-compact');
     expect(result?.status).toBe('SUCCEEDED');
@@ -250,6 +250,32 @@ describe('map nodes on a real Temporal server', () => {
       expect(started, 'a continued run starts with its results by reference').toBeLessThan(20_000);
     }
     expect(compactions).toBeGreaterThanOrEqual(2);
+  }, 180_000);
+
+  serverIt('a batch child hands back results over 1 KB by reference, so the coordinator history stays small', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'map-batch-refs',
+      nodes: [
+        {
+          id: 'each',
+          type: 'map',
+          config: { items: '[0..29]', maxConcurrency: 10, body: { nodes: [{ id: 'pass', type: 'noop' }] }, output: "{ 'i': index, 'pad': $pad('', 150, 'x') }" },
+        },
+      ],
+    };
+    const handle = await h.start('map-batch-refs', definition, undefined, { iterationLimits: { inlineOperations: 10, batchSize: 10 } });
+    const { result } = await h.outcome(handle, 'map-batch-refs');
+    expect(result?.status).toBe('SUCCEEDED');
+    expect(((result!.outputs.each as MapOutput).results as { i: number }[]).map((r) => r.i)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    const events = (await h.server.env.client.workflow.getHandle(`${handle.workflowId}.each`).fetchHistory()).events ?? [];
+    const completions = events.flatMap((e) => e.childWorkflowExecutionCompletedEventAttributes?.result?.payloads ?? []);
+    expect(completions).toHaveLength(3);
+    // ~1.7 KB of results per batch; each completion carries a reference instead.
+    for (const payload of completions) expect(payload.data!.length).toBeLessThan(600);
+    const batch = await h.server.env.client.workflow.getHandle(`${handle.workflowId}.each.0-9`).fetchHistory();
+    expect(batch.events!.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'storeMapResults')).toBe(true);
+    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, batch, `${handle.workflowId}.each.0-9`);
+    if (process.env.TRELLIS_RECORD_HISTORIES === '1') await fs.writeFile(path.join(HISTORIES_DIR, 'map-batch-refs-batch.json'), historyToJSON(batch));
   }, 180_000);
 
   serverIt('downstream expressions read a large map result stored by reference: $page, indexed access, $count', async (h) => {
