@@ -230,7 +230,7 @@ describe('map nodes on a real Temporal server', () => {
     };
     // ~0.8 KB of results per 10-item batch (inline: under 1 KB); the coordinator stores them once it holds 2 KB.
     const handle = await h.start('map-compact', definition, undefined, {
-      iterationLimits: { inlineOperations: 10, batchSize: 10, historyEvents: 60, progressInlineBytes: 2_000 },
+      iterationLimits: { inlineOperations: 10, batchSize: 10, historyEvents: 25, progressInlineBytes: 2_000 },
     });
     const { result } = await h.outcome(handle, 'map-compact');
     expect(result?.status).toBe('SUCCEEDED');
