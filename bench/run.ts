@@ -3,7 +3,7 @@
  * server. Needs a server: TEMPORAL_ADDRESS (default 127.0.0.1:7233). Prints JSON and a table.
  * BENCH_ONLY=overhead,local,mirror,api,history,memory,failover,codec,iteration picks scenarios
  * (api-load: only the API start rate of `api`);
- * BENCH_RUNS sets repetitions (iteration: BENCH_MAP_ITEMS, default 100,000, sizes the large map).
+ * BENCH_RUNS sets repetitions (iteration: BENCH_MAP_ITEMS, default 100,000, sizes the large map; 0 skips it).
  */
 import os from 'node:os';
 import { round, startBenchEnv } from './env';

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { PayloadCodec } from '@temporalio/common';
 import { createNodeRegistry, type NodeRegistry } from './activities';
@@ -50,8 +51,20 @@ const MIRROR_OFF: MirrorActivities = {
   },
 };
 
+/**
+ * Stack frames per trace in the workflow threads. The SDK's sandbox records a stack trace for
+ * every promise workflow code creates (for the stack-trace query), mapping each frame through
+ * the bundle's source map; a map item's trip through the interpreter creates a few dozen
+ * promises, and those traces were the largest cost of a map in the workflow thread (see
+ * docs/benchmarks.md). The sandbox freezes `Error`, so the limit is V8's default for contexts
+ * created from here on: the workflow threads. This thread keeps its own limit (activities and
+ * the API log full stacks). No command depends on a stack: histories replay as before.
+ */
+export const WORKFLOW_STACK_FRAMES = 4;
+
 /** One worker serves `dagWorkflow`, the engine and mirror activities and an activity per node type. */
 export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Worker> {
+  v8.setFlagsFromString(`--stack-trace-limit=${WORKFLOW_STACK_FRAMES}`);
   const registry = deps.registry ?? createNodeRegistry();
   const outputs = deps.db ? new PrismaOutputStore(deps.db) : undefined;
   const definitions = deps.definitions ?? (deps.db ? new PrismaDefinitionStore(deps.db) : new InMemoryDefinitionStore());

@@ -74,9 +74,40 @@ function stringLength(value: unknown): number {
   return typeof value === 'string' ? value.length : 0;
 }
 
+/** Most items one `$page()` call returns. */
+export const PAGE_MAX_LIMIT = 10_000;
+
+function pageError(message: string): { message: string } {
+  return { message: `$page(list, offset, limit): ${message}` };
+}
+
+/**
+ * `$page(list, offset, limit)`: items `[offset, offset + limit)` of a list, in one step however
+ * long the list (a filter such as `list[[100..199]]` visits every item and would run into the
+ * step limit on a 100,000-item map's results). A stored list is read by an activity first
+ * (domain/stored-reads.ts), so this also pages a large map's `results`.
+ */
+const page: JsonataFunction = {
+  _jsonata_function: true,
+  implementation(list: unknown, offset: unknown, limit: unknown) {
+    if (list === undefined) return undefined;
+    const nonNegative = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+    if (!nonNegative(offset)) throw pageError(`offset must be an integer >= 0, got ${JSON.stringify(offset)}`);
+    if (!nonNegative(limit) || (limit as number) > PAGE_MAX_LIMIT) {
+      throw pageError(`limit must be an integer from 0 to ${PAGE_MAX_LIMIT}, got ${JSON.stringify(limit)}`);
+    }
+    if (list !== null && typeof list === 'object' && typeof (list as { $trellisRef?: unknown }).$trellisRef === 'string') {
+      throw pageError('the list is stored by reference and was not loaded (read it as nodes.<id>.output...)');
+    }
+    const items = Array.isArray(list) ? list : [list];
+    return items.slice(offset as number, (offset as number) + (limit as number));
+  },
+};
+
 function boundedBuiltins(meter: EvaluationMeter): Record<string, JsonataFunction> {
   const max = EXPRESSION_LIMITS.stringLength;
   return {
+    page,
     pad: bounded(builtins.pad, ([str, width]) => {
       const wanted = Math.max(stringLength(str), Math.abs(typeof width === 'number' ? width : 0));
       meter.allocate(wanted, 'stringLength', max, 'a string');

@@ -122,7 +122,7 @@ async function runBodyNode(node: NodeDef, context: () => BodyContext, idPrefix: 
         secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
       });
     case 'inline':
-      return { status: 'SUCCEEDED', attempt: 1, ...(await runInlineNode(node, config, ctx!, env.compiler)) };
+      return { status: 'SUCCEEDED', attempt: 1, ...(await runInlineNode(node, config, ctx!, env.compiler, undefined, env.tenantId)) };
     case 'timer':
       return runDelayNode(config);
     case 'child':

@@ -397,7 +397,7 @@ class DagRun {
           }),
         );
       case 'inline': {
-        const result = await runInlineNode(node, config, context!, this.compiler, () => this.switchDefaults(node.id));
+        const result = await runInlineNode(node, config, context!, this.compiler, () => this.switchDefaults(node.id), this.tenantId);
         this.budget.admitInlineOutput(node.id, result.output);
         return { status: 'SUCCEEDED', attempt: 1, ...result };
       }

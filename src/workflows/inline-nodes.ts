@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { NodeDef } from '../domain/definition';
 import type { ExpressionCompiler, ExpressionContext } from '../domain/expressions';
+import { evaluateExpression } from './stored-reads';
 
 /** A node evaluated inside the workflow: its output, and for branch nodes the label value. */
 export interface InlineResult {
@@ -19,14 +20,17 @@ export async function runInlineNode(
   compiler: ExpressionCompiler,
   /** Asked only when a switch yields null or nothing: whether to take the `default` edge. */
   switchDefaults: () => boolean = () => false,
+  /** The run's tenant: outputs stored by reference that the expression reads are loaded for it. */
+  tenantId?: string,
 ): Promise<InlineResult> {
+  const evaluate = (expression: unknown) => evaluateExpression(String(expression), context, compiler, tenantId);
   switch (node.type) {
     case 'noop':
       return { output: {} };
     case 'transform':
-      return { output: await compiler.evaluate(String(config.expression), context) };
+      return { output: await evaluate(config.expression) };
     case 'condition': {
-      const value = await compiler.evaluate(String(config.expression), context);
+      const value = await evaluate(config.expression);
       if (typeof value !== 'boolean') {
         throw ApplicationFailure.nonRetryable(
           `condition "${node.id}" must evaluate to true or false, got ${JSON.stringify(value)}`,
@@ -36,7 +40,7 @@ export async function runInlineNode(
       return { output: { result: value }, branchValue: value };
     }
     case 'switch': {
-      const value = await compiler.evaluate(String(config.expression), context);
+      const value = await evaluate(config.expression);
       if ((value === null || value === undefined) && switchDefaults()) return { output: { case: null }, branchValue: 'default' };
       if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
         throw ApplicationFailure.nonRetryable(

@@ -40,6 +40,8 @@ export interface IterationLimits {
   batchSize?: number;
   /** History events after which a map or loop workflow continues as new. */
   historyEvents?: number;
+  /** Inline batch results a map coordinator carries before it stores them (default 256 KB). */
+  progressInlineBytes?: number;
 }
 
 /** The map coordinator: a sliding window of batch children; continues as new with its progress. */

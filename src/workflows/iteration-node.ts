@@ -178,6 +178,7 @@ async function listItems(
     maxItems,
     batchSize,
     batchBytes: BATCH_INPUT_BYTES,
+    ...(env.tenantId !== undefined && { tenantId: env.tenantId }),
   });
   if ('error' in listed) throw ApplicationFailure.nonRetryable(`map "${node.id}": ${listed.error.message}`, listed.error.type);
   return listed;

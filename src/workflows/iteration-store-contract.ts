@@ -13,7 +13,12 @@ export interface ItemsChunk extends ItemRange {
   ref?: StoredRef;
 }
 
-export interface EvaluateItemsRequest {
+/** Stored values belong to the run's tenant: saved with it, and loaded only for it. */
+export interface TenantScoped {
+  tenantId?: string;
+}
+
+export interface EvaluateItemsRequest extends TenantScoped {
   executionId: string;
   nodeId: string;
   expression: string;
@@ -31,15 +36,31 @@ export interface ResultsChunk extends ItemRange {
   ref?: StoredRef;
 }
 
+/** An expression that reads outputs stored by reference, evaluated where they can be loaded. */
+export interface StoredReadRequest extends TenantScoped {
+  expression: string;
+  context: ExpressionContext;
+  /** The node ids whose stored outputs to load (the others stay as they are). */
+  load: string[];
+  /** Largest result, as JSON, the workflow takes inline. */
+  maxBytes: number;
+}
+
+export type StoredReadResult = { value: unknown } | { error: { type: string; message: string } };
+
 /**
- * Claim-check for map nodes: items and results too large for a workflow history live in
+ * Claim-check for map nodes and large outputs: items and results too large for a workflow history live in
  * Postgres and travel as references. Without a database the values stay inline.
  */
 export interface IterationStoreActivities {
   /** Evaluates `items` outside the workflow (it reads stored outputs, or yields a large list) and stores it in batches. */
   evaluateMapItems(request: EvaluateItemsRequest): Promise<EvaluatedItems>;
-  loadMapItems(chunk: ItemsChunk): Promise<unknown[]>;
-  storeMapResults(request: { executionId: string; nodeId: string; chunk: ResultsChunk }): Promise<ResultsChunk>;
+  loadMapItems(chunk: ItemsChunk, scope?: TenantScoped): Promise<unknown[]>;
+  storeMapResults(request: { executionId: string; nodeId: string; chunk: ResultsChunk } & TenantScoped): Promise<ResultsChunk>;
+  /** Stores each inline chunk (one row each); chunks already stored come back as they are. */
+  storeResultChunks(request: { executionId: string; nodeId: string; chunks: ResultsChunk[] } & TenantScoped): Promise<ResultsChunk[]>;
   /** Joins every batch's results: inline when at most `inlineBytes`, else one stored value. */
-  assembleMapResults(request: { executionId: string; nodeId: string; chunks: ResultsChunk[]; inlineBytes: number }): Promise<unknown[] | StoredRef>;
+  /** Evaluates an expression over stored outputs (the workflow cannot read them); see domain/stored-reads.ts. */
+  evaluateOverStoredOutputs(request: StoredReadRequest): Promise<StoredReadResult>;
+  assembleMapResults(request: { executionId: string; nodeId: string; chunks: ResultsChunk[]; inlineBytes: number } & TenantScoped): Promise<unknown[] | StoredRef>;
 }

@@ -5,6 +5,7 @@ import {
   continueAsNew,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -40,6 +41,13 @@ const store = proxyActivities<IterationStoreActivities>({ startToCloseTimeout: '
 
 /** A batch's results above this size are stored, so the coordinator's history holds a reference. */
 const RESULTS_INLINE_BYTES = 16 * 1024;
+/**
+ * Since MAP_BATCH_RESULTS_PATCH: above this. At 16 KB a 100,000-item map's coordinator held
+ * ~7 KB per batch completion, 2.8 MB in all, and on a server that does not report history size
+ * (before 1.20) nothing made it continue as new: its history reached 6.4 MB.
+ */
+const RESULTS_INLINE_BYTES_PATCHED = 1024;
+const MAP_BATCH_RESULTS_PATCH = 'map-batch-results-by-reference-past-1kb';
 /** The map's `results` above this size are stored as one value (the output store's threshold). */
 const OUTPUT_INLINE_BYTES = 256 * 1024;
 
@@ -56,11 +64,13 @@ export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationRes
   let running = 0;
   let stopped = false;
 
+  const compactor = new ResultsCompactor(input, progress);
   const record = (batch: MapBatchResult): void => {
     running--;
     progress.succeeded += batch.succeeded;
     progress.failures.push(...batch.failures);
     progress.results.push(batch.results);
+    compactor.added(batch.results);
     if (progress.failures.length > input.tolerated && !stopped) {
       stopped = true;
       children.cancel();
@@ -70,6 +80,7 @@ export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationRes
   try {
     while (progress.nextChunk < chunks.length && !stopped) {
       if (historyIsLong(input.limits)) break;
+      await compactor.compactIfLarge();
       await condition(() => running < plan.window || stopped);
       if (stopped) break;
       const chunk = chunks[progress.nextChunk++]!;
@@ -77,6 +88,7 @@ export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationRes
       if (Object.keys(reused).length === chunk.end - chunk.start) {
         progress.succeeded += chunk.end - chunk.start;
         progress.results.push({ start: chunk.start, end: chunk.end, results: indexesIn(chunk).map((i) => reused[String(i)]) });
+        compactor.added(progress.results.at(-1)!);
         continue;
       }
       running++;
@@ -86,6 +98,7 @@ export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationRes
     await CancellationScope.nonCancellable(() => condition(() => running === 0));
   }
   if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('map cancelled');
+  await compactor.compactIfLarge();
   if (progress.nextChunk < chunks.length && !stopped) {
     await continueAsNew<typeof mapWorkflow>({ ...input, progress: { ...progress, generation: progress.generation + 1 } });
   }
@@ -97,6 +110,49 @@ export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationRes
   const results = await joinResults(input, progress.results);
   const output: MapOutput = { results, counts: { total, succeeded: total - failures.length, failed: failures.length }, failures };
   return settleMapOutput(input.node.id, input.tolerated, output);
+}
+
+/**
+ * Runs recorded before the coordinator stored its inline results carried them all: a 100,000-item
+ * map's (~2.7 MB) then passed the 2 MB payload limit in its continue-as-new input.
+ */
+const MAP_COMPACT_RESULTS_PATCH = 'map-compact-inline-results';
+/** Inline batch results a coordinator carries at most before it stores them (by reference). */
+const PROGRESS_INLINE_BYTES = 256 * 1024;
+
+/** Keeps the inline part of a coordinator's results small: past the budget, stores them. */
+class ResultsCompactor {
+  private inlineBytes: number;
+  private useless = false;
+
+  constructor(
+    private readonly input: MapWorkflowInput,
+    private readonly progress: MapProgress,
+  ) {
+    this.inlineBytes = progress.results.reduce((sum, c) => sum + (c.results ? JSON.stringify(c.results).length : 0), 0);
+  }
+
+  added(chunk: ResultsChunk): void {
+    if (chunk.results) this.inlineBytes += JSON.stringify(chunk.results).length;
+  }
+
+  async compactIfLarge(): Promise<void> {
+    const budget = this.input.limits?.progressInlineBytes ?? PROGRESS_INLINE_BYTES;
+    if (this.useless || this.inlineBytes <= budget || !patched(MAP_COMPACT_RESULTS_PATCH)) return;
+    const inline = this.progress.results.filter((c) => c.results !== undefined);
+    const stored = await store.storeResultChunks({
+      executionId: this.input.context.execution.id,
+      nodeId: this.input.node.id,
+      chunks: inline,
+      ...tenantOf(this.input),
+    });
+    const byStart = new Map(stored.filter((c) => c.ref).map((c) => [c.start, c]));
+    // Without a database nothing is stored: stop trying (such a worker runs small maps only).
+    if (byStart.size === 0) this.useless = true;
+    // Batches that finished meanwhile were not part of this call and stay inline.
+    this.progress.results = this.progress.results.map((c) => (c.results !== undefined && byStart.get(c.start)) || c);
+    this.inlineBytes = this.progress.results.reduce((sum, c) => sum + (c.results ? JSON.stringify(c.results).length : 0), 0);
+  }
 }
 
 function reusedIn(range: ItemRange, reuse: Record<string, unknown>): Record<string, unknown> {
@@ -113,7 +169,18 @@ async function joinResults(input: MapWorkflowInput, chunks: ResultsChunk[]): Pro
     for (const c of chunks) c.results!.forEach((r, k) => (results[c.start + k] = r ?? null));
     return results;
   }
-  return store.assembleMapResults({ executionId: input.context.execution.id, nodeId: input.node.id, chunks, inlineBytes: OUTPUT_INLINE_BYTES });
+  return store.assembleMapResults({
+    executionId: input.context.execution.id,
+    nodeId: input.node.id,
+    chunks,
+    inlineBytes: OUTPUT_INLINE_BYTES,
+    ...tenantOf(input),
+  });
+}
+
+/** Stored items and results belong to the run's tenant. */
+function tenantOf(input: { tenantId?: string }): { tenantId?: string } {
+  return input.tenantId === undefined ? {} : { tenantId: input.tenantId };
 }
 
 function indexesIn(range: ItemRange): number[] {
@@ -158,7 +225,7 @@ export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchRe
   const config = input.node.config as unknown as MapConfig;
   const env = bodyEnv(new ExpressionCompiler(), input.defaults, input.limits, input);
   const { chunk } = input;
-  const items = chunk.items ?? (await store.loadMapItems(chunk));
+  const items = chunk.items ?? (await store.loadMapItems(chunk, tenantOf(input)));
   const reuse = input.reuse ?? {};
   const outcomes = await runItems(
     {
@@ -191,8 +258,9 @@ export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchRe
     if (!ran.has(index) && !Object.hasOwn(reuse, String(index))) failures.push({ index, error: { type: 'Cancelled', message: 'not run: the map stopped first' } });
   }
   let stored: ResultsChunk = { start: chunk.start, end: chunk.end, results };
-  if (JSON.stringify(results).length > RESULTS_INLINE_BYTES) {
-    stored = await store.storeMapResults({ executionId: input.context.execution.id, nodeId: input.node.id, chunk: stored });
+  const resultBytes = JSON.stringify(results).length;
+  if (resultBytes > RESULTS_INLINE_BYTES || (resultBytes > RESULTS_INLINE_BYTES_PATCHED && patched(MAP_BATCH_RESULTS_PATCH))) {
+    stored = await store.storeMapResults({ executionId: input.context.execution.id, nodeId: input.node.id, chunk: stored, ...tenantOf(input) });
   }
   return { succeeded, failures, results: stored };
 }

@@ -6,7 +6,7 @@ import { Worker } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../src/worker';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import type { MapOutput } from '../../src/domain/iteration';
-import { cancelSignal } from '../../src/workflows/contract';
+import { cancelSignal, stateQuery } from '../../src/workflows/contract';
 import { probeJournal, type ProbeEvent } from '../support/probe-node';
 import { HISTORIES_DIR, startHarness, type Harness } from './harness';
 
@@ -213,6 +213,111 @@ describe('map nodes on a real Temporal server', () => {
     expect(result?.outputs.post).toMatchObject({ status: 201, body: { received: 300 } });
     const history = await h.server.env.client.workflow.getHandle(`${handle.workflowId}.each`).fetchHistory();
     expect(history.events!.length).toBeLessThan(200);
+  }, 180_000);
+
+  serverIt('a coordinator stores its inline batch results past its budget, so what it carries across continue-as-new stays small', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'map-compact',
+      nodes: [
+        {
+          id: 'each',
+          type: 'map',
+          config: { items: '[0..119]', maxConcurrency: 20, body: { nodes: [{ id: 'pass', type: 'noop' }] }, output: "{ 'i': index, 'pad': $pad('', 60, 'x') }" },
+        },
+        { id: 'check', type: 'transform', config: { expression: '$page(nodes.each.output.results, 115, 10).i' } },
+      ],
+      edges: [{ from: 'each', to: 'check' }],
+    };
+    // ~0.8 KB of results per 10-item batch (inline: under 1 KB); the coordinator stores them once it holds 2 KB.
+    const handle = await h.start('map-compact', definition, undefined, {
+      iterationLimits: { inlineOperations: 10, batchSize: 10, historyEvents: 25, progressInlineBytes: 2_000 },
+    });
+    const { result } = await h.outcome(handle, 'map-compact');
+    expect(result?.status).toBe('SUCCEEDED');
+    const out = result!.outputs.each as MapOutput;
+    expect(out.counts).toEqual({ total: 120, succeeded: 120, failed: 0 });
+    const results = Array.isArray(out.results) ? (out.results as { i: number }[]) : undefined;
+    expect(results?.map((r) => r.i)).toEqual(Array.from({ length: 120 }, (_, i) => i));
+    expect(result?.outputs.check).toEqual([115, 116, 117, 118, 119]);
+    const coordinator = `${handle.workflowId}.each`;
+    expect(await checkContinuedRuns(h, coordinator, 'map-compacted-continued')).toBeGreaterThanOrEqual(1);
+    const client = h.server.env.client;
+    let compactions = 0;
+    for await (const w of client.workflow.list({ query: `WorkflowId = "${coordinator}"` })) {
+      const events = (await client.workflow.getHandle(coordinator, w.runId).fetchHistory()).events ?? [];
+      compactions += events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'storeResultChunks').length;
+      const started = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data?.length ?? 0;
+      expect(started, 'a continued run starts with its results by reference').toBeLessThan(20_000);
+    }
+    expect(compactions).toBeGreaterThanOrEqual(2);
+  }, 180_000);
+
+  serverIt('a batch child hands back results over 1 KB by reference, so the coordinator history stays small', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'map-batch-refs',
+      nodes: [
+        {
+          id: 'each',
+          type: 'map',
+          config: { items: '[0..29]', maxConcurrency: 10, body: { nodes: [{ id: 'pass', type: 'noop' }] }, output: "{ 'i': index, 'pad': $pad('', 150, 'x') }" },
+        },
+      ],
+    };
+    const handle = await h.start('map-batch-refs', definition, undefined, { iterationLimits: { inlineOperations: 10, batchSize: 10 } });
+    const { result } = await h.outcome(handle, 'map-batch-refs');
+    expect(result?.status).toBe('SUCCEEDED');
+    expect(((result!.outputs.each as MapOutput).results as { i: number }[]).map((r) => r.i)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    const events = (await h.server.env.client.workflow.getHandle(`${handle.workflowId}.each`).fetchHistory()).events ?? [];
+    const completions = events.flatMap((e) => e.childWorkflowExecutionCompletedEventAttributes?.result?.payloads ?? []);
+    expect(completions).toHaveLength(3);
+    // ~1.7 KB of results per batch; each completion carries a reference instead.
+    for (const payload of completions) expect(payload.data!.length).toBeLessThan(600);
+    const batch = await h.server.env.client.workflow.getHandle(`${handle.workflowId}.each.0-9`).fetchHistory();
+    expect(batch.events!.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'storeMapResults')).toBe(true);
+    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, batch, `${handle.workflowId}.each.0-9`);
+    if (process.env.TRELLIS_RECORD_HISTORIES === '1') await fs.writeFile(path.join(HISTORIES_DIR, 'map-batch-refs-batch.json'), historyToJSON(batch));
+  }, 180_000);
+
+  serverIt('downstream expressions read a large map result stored by reference: $page, indexed access, $count', async (h) => {
+    const definition: WorkflowDefinition = {
+      name: 'map-stored-read',
+      nodes: [
+        {
+          id: 'each',
+          type: 'map',
+          config: {
+            items: '[0..299]',
+            maxConcurrency: 100,
+            body: { nodes: [{ id: 'pass', type: 'noop' }] },
+            // ~1 KB per item: the joined results pass 256 KB and are stored by reference.
+            output: "{ 'i': index, 'pad': $pad('', 1000, 'x') }",
+          },
+        },
+        { id: 'page', type: 'transform', config: { expression: '$page(nodes.each.output.results, 297, 10).i' } },
+        { id: 'pick', type: 'transform', config: { expression: 'nodes.each.output.results[150].i' } },
+        { id: 'all', type: 'condition', config: { expression: '$count(nodes.each.output.results) = nodes.each.output.counts.total' } },
+        { id: 'whole', type: 'transform', config: { expression: 'nodes.each.output.results' }, onError: 'continue' },
+        { id: 'done', type: 'noop' },
+      ],
+      edges: [
+        { from: 'each', to: 'page' },
+        { from: 'each', to: 'pick' },
+        { from: 'each', to: 'all' },
+        { from: 'each', to: 'whole' },
+        { from: 'all', to: 'done', when: 'true' },
+      ],
+    };
+    const handle = await h.start('map-stored-read', definition);
+    const { result } = await h.outcome(handle, 'map-stored-read');
+    expect(result?.status).toBe('SUCCEEDED');
+    expect((result?.outputs.each as MapOutput).results).toMatchObject({ $trellisRef: expect.any(String) });
+    expect(result?.outputs.page).toEqual([297, 298, 299]);
+    expect(result?.outputs.pick).toBe(150);
+    expect(result?.outputs.all).toEqual({ result: true });
+    expect(result?.outputs.done).toEqual({});
+    // Reading all 300 KB back into the run is refused with a typed error naming the way out.
+    const state = await handle.query(stateQuery);
+    expect(state).toMatchObject({ nodes: { whole: { status: 'FAILED', error: { type: 'OutputLimitExceeded', message: expect.stringMatching(/\$page/) } } } });
   }, 180_000);
 
   serverIt('tolerates failures up to the limit, with null results and a failures list', async (h) => {

@@ -12,6 +12,11 @@ export const JOURNAL_DDL = `CREATE TABLE IF NOT EXISTS fault_journal (
   seq bigserial PRIMARY KEY, execution_id text NOT NULL, node_id text NOT NULL, attempt int NOT NULL,
   event text NOT NULL, generation int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`;
 
+/** What the `counted` node type appends to: one row per execution of a map item's body. */
+export const SCALE_JOURNAL_DDL = `CREATE TABLE IF NOT EXISTS scale_journal (
+  seq bigserial PRIMARY KEY, execution_id text NOT NULL, item int NOT NULL, attempt int NOT NULL,
+  generation int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`;
+
 /** One row of `fault_journal`, written by test/support/fault-worker.ts. */
 export interface JournalRow {
   seq: number;
