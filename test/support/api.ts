@@ -9,6 +9,7 @@ import { createTestDatabase, type TestDatabase } from './database';
 import { FakeTemporalGateway } from './fake-temporal';
 import type { Keyring } from '../../src/services/keyring';
 import type { PayloadCodec } from '@temporalio/common';
+import type { NodeCatalog } from '../../src/domain/node-types';
 
 export interface TestApi {
   app: FastifyInstance;
@@ -26,14 +27,14 @@ export interface TestApi {
 
 /** The real app on a fresh migrated database, with Temporal behind the fake gateway unless given. */
 export async function createTestApi(
-  options: { temporal?: TemporalGateway; limits?: Partial<ApiLimits>; masterKeys?: Keyring; payloadCodec?: PayloadCodec } = {},
+  options: { temporal?: TemporalGateway; limits?: Partial<ApiLimits>; masterKeys?: Keyring; payloadCodec?: PayloadCodec; catalog?: NodeCatalog } = {},
 ): Promise<TestApi> {
   const database = await createTestDatabase();
   const temporal = (options.temporal ?? new FakeTemporalGateway()) as FakeTemporalGateway;
   const app = await buildApp({
     db: database.db,
     temporal,
-    catalog: createNodeRegistry().catalog(),
+    catalog: options.catalog ?? createNodeRegistry().catalog(),
     limits: options.limits,
     masterKeys: options.masterKeys,
     payloadCodec: options.payloadCodec,
