@@ -138,7 +138,7 @@ describe('a plugin node type through the CLI processes', () => {
     const expected = createHash('sha256').update('{"id":"A-17","lines":[{"qty":2,"sku":"tea"}]}').digest('hex');
     const orderId = 'A-17';
     const digest = run.nodes.find((n) => n.nodeId === 'digest');
-    expect(digest).toMatchObject({ status: 'SUCCEEDED', output: { algorithm: 'sha256', encoding: 'hex', digest: expected } });
+    expect(digest).toMatchObject({ status: 'SUCCEEDED', output: { algorithm: 'sha256', encoding: 'hex', digest: expected, bytes: 45 } });
     expect(run.nodes.find((n) => n.nodeId === 'receipt')?.output).toEqual({ order: orderId, sha256: expected });
   }, 90_000);
 });
