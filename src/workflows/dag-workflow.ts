@@ -35,7 +35,7 @@ import {
 import { describeFailure } from './failures';
 import { runInlineNode } from './inline-nodes';
 import { runIterationNode } from './iteration-node';
-import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, type Settled } from './node-runners';
+import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, scheduleActivityNode, type Settled } from './node-runners';
 import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
 import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
@@ -47,6 +47,12 @@ import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
 const CANCEL_RUNS_CLEANUP_PATCH = 'cancel-runs-cleanup';
 /** A switch whose expression yields null goes to its `default` edge instead of failing. */
 const SWITCH_NULL_DEFAULT_PATCH = 'switch-null-default';
+/**
+ * Activity nodes without templates are scheduled without the interpreter's async frames (see
+ * scheduleActivityNode): fewer promises per node, so wide fan-outs keep their workflow tasks
+ * short. Runs recorded before it replay with the old microtask order.
+ */
+export const LEAN_ACTIVITY_NODES_PATCH = 'lean-activity-nodes';
 
 const { loadDefinition } = proxyActivities<EngineActivities>({
   startToCloseTimeout: '30s',
@@ -83,6 +89,8 @@ class DagRun {
   private readonly nodes = new Map<string, NodeDef>();
   private readonly states = new Map<string, NodeState>();
   private readonly scopes = new Map<string, CancellationScope>();
+  /** Shared scopes of plain activity nodes, by how they are stopped (see sharedScope). */
+  private readonly sharedScopes = new Map<string, CancellationScope>();
   private readonly decisions = new Map<string, ApprovalDecision>();
   private readonly waitingActivities: string[] = [];
   private readonly compiler = new ExpressionCompiler();
@@ -257,9 +265,7 @@ class DagRun {
     // non-cancellable scope (they finish whatever comes next; terminate is the hard stop). A
     // cancellable scope below a non-cancellable one would depend on an SDK flag that not every
     // server records, so replays could differ.
-    const scope = this.cancelledByTemporal
-      ? new CancellationScope({ cancellable: false, parent: this.rootScope })
-      : new CancellationScope({ cancellable: true, parent: this.rootScope });
+    const scope = this.isPlainActivity(node) && this.leanActivityNodes() ? this.sharedScope(id) : this.newScope();
     this.scopes.set(id, scope);
     scope
       .run(() => this.runNode(node))
@@ -267,6 +273,32 @@ class DagRun {
         (settled) => this.settle(id, settled),
         (err) => this.settle(id, this.failureOf(node, err)),
       );
+  }
+
+  private newScope(): CancellationScope {
+    return this.cancelledByTemporal
+      ? new CancellationScope({ cancellable: false, parent: this.rootScope })
+      : new CancellationScope({ cancellable: true, parent: this.rootScope });
+  }
+
+  /**
+   * Plain activity nodes share a scope per way they are stopped (every cancel path cancels
+   * either all running nodes or those that do not run when stopping): a scope costs the SDK
+   * three tracked promises, a third of a wide fan-out's workflow time. A cancelled shared scope
+   * is dropped, so nodes launched after it get a fresh one.
+   */
+  private sharedScope(id: string): CancellationScope {
+    const key = `${this.cancelledByTemporal}/${this.planner!.runsWhenStopping(id)}`;
+    let scope = this.sharedScopes.get(key);
+    if (!scope) this.sharedScopes.set(key, (scope = this.newScope()));
+    return scope;
+  }
+
+  /** Cancels each distinct scope once, in launch order; a cancelled shared scope takes no new nodes. */
+  private cancelScopes(scopes: Iterable<CancellationScope>): void {
+    const cancelled = new Set(scopes);
+    for (const scope of cancelled) scope.cancel();
+    for (const [key, scope] of this.sharedScopes) if (cancelled.has(scope)) this.sharedScopes.delete(key);
   }
 
   private settle(id: string, settled: Settled): void {
@@ -285,7 +317,7 @@ class DagRun {
 
   /** After a fatal node failure: stop what runs and what waits; cleanup (all_done) nodes still run. */
   private windDown(): void {
-    for (const scope of this.scopes.values()) scope.cancel();
+    this.cancelScopes(this.scopes.values());
     for (const id of this.waitingActivities.splice(0)) {
       if (this.planner!.runsInWindDown(id)) {
         this.waitingActivities.push(id);
@@ -330,7 +362,7 @@ class DagRun {
     for (const id of cancelled) this.update(id, { status: 'CANCELLED', finishedAt: now() });
     const held = this.waitingActivities.splice(0);
     this.waitingActivities.push(...held.filter((id) => planner.status(id) === 'PENDING'));
-    for (const [id, scope] of this.scopes) if (!planner.runsWhenStopping(id)) scope.cancel();
+    this.cancelScopes([...this.scopes].filter(([id]) => !planner.runsWhenStopping(id)).map(([, scope]) => scope));
     this.apply(decision);
   }
 
@@ -343,7 +375,7 @@ class DagRun {
   private cancelNodes(): void {
     if (!this.planner) return;
     this.waitingActivities.length = 0;
-    for (const scope of this.scopes.values()) scope.cancel();
+    this.cancelScopes(this.scopes.values());
     for (const id of this.planner.cancelPending()) this.update(id, { status: 'CANCELLED', finishedAt: now() });
   }
 
@@ -356,7 +388,26 @@ class DagRun {
 
   // -- running one node -------------------------------------------------------------------------
 
-  private async runNode(node: NodeDef): Promise<Settled> {
+  private runNode(node: NodeDef): Promise<Settled> {
+    if (this.isPlainActivity(node) && this.leanActivityNodes()) {
+      const raw = node.config ?? {};
+      this.budget.checkActivityConfig(node.id, raw);
+      return this.budget.reserveActivityRoom((room) => scheduleActivityNode(node, raw, this.definition!.defaults, this.tenantId, room));
+    }
+    return this.evaluateAndRun(node);
+  }
+
+  /** An activity node with nothing to evaluate: its config goes to the activity as written. */
+  private isPlainActivity(node: NodeDef): boolean {
+    return executionOf(node.type) === 'activity' && !containsTemplate(node.config ?? {}, BUILTIN_CATALOG.get(node.type)?.expressionFields);
+  }
+
+  private leanActivities?: boolean;
+  private leanActivityNodes(): boolean {
+    return (this.leanActivities ??= patched(LEAN_ACTIVITY_NODES_PATCH));
+  }
+
+  private async evaluateAndRun(node: NodeDef): Promise<Settled> {
     const spec = BUILTIN_CATALOG.get(node.type);
     const execution = executionOf(node.type);
     if (execution === 'map' || execution === 'loop') {
