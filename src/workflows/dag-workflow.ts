@@ -248,10 +248,55 @@ class DagRun {
 
   /** Activity nodes past the concurrency bound wait here, first come first served. */
   private launchActivities(): void {
+    let batch: { scope: CancellationScope; ids: string[] } | undefined;
     while (this.activitiesInFlight.size < this.maxConcurrency && this.waitingActivities.length > 0) {
       const id = this.waitingActivities.shift()!;
       this.activitiesInFlight.add(id);
+      if (this.isPlainActivity(this.nodes.get(id)!) && this.leanActivityNodes()) {
+        const scope = this.sharedScope(id);
+        if (batch && batch.scope !== scope) this.launchInScope(batch);
+        if (!batch || batch.scope !== scope) batch = { scope, ids: [] };
+        batch.ids.push(id);
+        continue;
+      }
+      // Launch order is kept: the batch so far goes first.
+      if (batch) this.launchInScope(batch);
+      batch = undefined;
       this.launch(id);
+    }
+    if (batch) this.launchInScope(batch);
+  }
+
+  /**
+   * Plain activity nodes of one shared scope, scheduled inside one scope.run: its promises are
+   * paid once per batch, not once per node. Their transitions are recorded and their results
+   * handled outside the scope, as launch() does, so a mirror write never joins a node's scope.
+   */
+  private launchInScope({ scope, ids }: { scope: CancellationScope; ids: string[] }): void {
+    const nodes = ids.map((id) => this.nodes.get(id)!);
+    for (const node of nodes) {
+      this.planner!.markStarted(node.id, 'RUNNING');
+      this.update(node.id, { status: 'RUNNING', startedAt: now(), attempt: 1 });
+      this.scopes.set(node.id, scope);
+    }
+    const running: Promise<Settled>[] = [];
+    // The callback runs at once (up to its first await, and it has none).
+    void scope.run(async () => {
+      for (const node of nodes) running.push(this.startNode(node));
+    });
+    nodes.forEach((node, i) =>
+      running[i]!.then(
+        (settled) => this.settle(node.id, settled),
+        (err) => this.settle(node.id, this.failureOf(node, err)),
+      ),
+    );
+  }
+
+  private startNode(node: NodeDef): Promise<Settled> {
+    try {
+      return this.runNode(node);
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
 
@@ -265,7 +310,7 @@ class DagRun {
     // non-cancellable scope (they finish whatever comes next; terminate is the hard stop). A
     // cancellable scope below a non-cancellable one would depend on an SDK flag that not every
     // server records, so replays could differ.
-    const scope = this.isPlainActivity(node) && this.leanActivityNodes() ? this.sharedScope(id) : this.newScope();
+    const scope = this.newScope();
     this.scopes.set(id, scope);
     scope
       .run(() => this.runNode(node))
