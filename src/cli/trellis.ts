@@ -7,8 +7,8 @@ import { SECRET_USAGE, runSecret } from './secret-command';
 const USAGE = `Usage: trellis <command> [options]
 
 Commands:
-  api [--plugin FILE|PACKAGE]...         start the REST API (HOST, PORT, DATABASE_URL, TEMPORAL_*)
-  worker [--plugin FILE|PACKAGE]...      start a Temporal worker (TEMPORAL_*, TRELLIS_TASK_QUEUE, DATABASE_URL)
+  api [--plugin FILE|PACKAGE]...          start the REST API (HOST, PORT, DATABASE_URL, TEMPORAL_*)
+  worker [--plugin FILE|PACKAGE]...       start a Temporal worker (TEMPORAL_*, TRELLIS_TASK_QUEUE, DATABASE_URL)
                                           --plugin (repeatable) and TRELLIS_PLUGINS (comma-separated) load
                                           custom node types; give the API and the workers the same ones
   migrate                                 apply pending database migrations (DATABASE_URL)
