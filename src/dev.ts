@@ -8,7 +8,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { buildApp } from './api/app';
 import { createTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
-import { createNodeRegistry } from './activities';
+import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError } from './activities';
 import { ALLOW_LOOPBACK_ENV } from './activities/nodes/ssrf';
 import { closePostgresPools } from './activities/nodes/postgres';
 import { temporalSettings } from './config';
@@ -32,8 +32,9 @@ import { ensureDevMasterKey } from './dev/master-key';
 class DevSetupError extends Error {}
 
 const EXAMPLES_DIR = path.join(__dirname, '..', 'examples');
-const USAGE = `Usage: npm run dev -- [--examples] [--reset]
+const USAGE = `Usage: npm run dev -- [--examples] [--reset] [--plugin FILE]...
   --examples  load examples/*.json into the development tenant
+  --plugin    load custom node types (repeatable; also TRELLIS_PLUGINS), e.g. examples/plugins/checksum.mjs
   --reset     delete the data directory (${path.relative(process.cwd(), devDataDir()) || '.'}) first: a new database, key and Temporal state
 Environment: PORT (3000), HOST (127.0.0.1), TRELLIS_DATA_DIR, DATABASE_URL, TEMPORAL_ADDRESS, TRELLIS_DEMO_PORT (${DEMO_DEFAULT_PORT}), LOG_LEVEL`;
 
@@ -47,9 +48,16 @@ Environment: PORT (3000), HOST (127.0.0.1), TRELLIS_DATA_DIR, DATABASE_URL, TEMP
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { examples: { type: 'boolean', default: false }, reset: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      examples: { type: 'boolean', default: false },
+      reset: { type: 'boolean', default: false },
+      plugin: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) return console.log(USAGE);
+  const plugins = await loadPlugins(pluginSpecifiers(values.plugin));
+  const registry = createNodeRegistry(plugins.nodeTypes);
   const dataDir = devDataDir();
   if (values.reset) await resetDataDir(dataDir);
   await ensureDataDir(dataDir);
@@ -103,7 +111,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const client = createTemporalClient(temporal.connection, settings);
     const gateway = createTemporalGateway(client, settings.taskQueue);
 
-    const worker = await createTrellisWorker({ connection: temporal.native, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys });
+    const worker = await createTrellisWorker({ connection: temporal.native, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys, registry });
     const running = worker.run();
     cleanups.push(async () => {
       // Worker.run() also reacts to SIGINT itself: shut down only if it has not begun to.
@@ -120,7 +128,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     // The console links runs to the Temporal UI (src/api/routes/ui.ts reads it when the app is built).
     if (temporal.uiUrl) process.env.TEMPORAL_UI_URL = temporal.uiUrl;
     process.env.TRELLIS_DEMO_BASE_URL = demo.baseUrl; // the console points the examples' sampleInput here
-    const catalog = createNodeRegistry().catalog();
+    const catalog = registry.catalog();
     const app = await buildApp({
       db,
       temporal: gateway,
@@ -151,6 +159,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
         `  Demo target  ${demo.baseUrl}   (echo, delay, flaky, fail; the examples' sampleInput calls it)`,
         `  Postgres     ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}   ${pgNote}`,
         ...(reports.note ? [`  Note         ${reports.note}`] : []),
+        ...plugins.summary.map((line) => `  Plugin       ${line}`),
         ...(loaded.length ? [`  Examples     ${loaded.join(', ')}`] : []),
         `  API key      (tenant "dev"; the same after a restart, kept in ${path.join(dataDir, 'dev-api-key')})`,
         key,
@@ -250,7 +259,7 @@ if (require.main === module) {
     () => process.exit(0),
     (err: unknown) => {
       const oneLine = err instanceof DevSetupError || err instanceof LocalPostgresError;
-      console.error(oneLine ? (err as Error).message : err);
+      console.error(oneLine ? (err as Error).message : err instanceof PluginError ? `trellis dev: ${err.message}` : err);
       process.exit(1);
     },
   );

@@ -3,7 +3,7 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { PayloadCodec } from '@temporalio/common';
-import { createNodeRegistry, type NodeRegistry } from './activities';
+import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError, type NodeRegistry } from './activities';
 import { createEngineActivities, InMemoryDefinitionStore, type DefinitionStore } from './activities/engine';
 import { createMirrorActivities } from './activities/mirror';
 import { createIterationStoreActivities } from './activities/iteration-store';
@@ -106,8 +106,12 @@ function workflowBundlePath(bundle: string | undefined, encoded: boolean): strin
 
 export const ENCODED_BUNDLE_SUFFIX = '.encoded-failures.js';
 
-/** The worker process: migrations, the worker itself, and the reconciler beside it. */
-export async function main(): Promise<void> {
+/**
+ * The worker process: migrations, the worker itself, and the reconciler beside it. Plugins
+ * (`--plugin`, TRELLIS_PLUGINS) load first, so a broken one stops it before anything opens.
+ */
+export async function main(options: { plugins?: string[] } = {}): Promise<void> {
+  const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
   const settings = temporalSettings();
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error('DATABASE_URL is required for the worker (stored workflows and the status mirror)');
@@ -117,13 +121,15 @@ export async function main(): Promise<void> {
   await assertSecretsReadable(db, masterKeys, 'trellis worker');
   const connection = await NativeConnection.connect({ address: settings.address });
   const client = await connectTemporalClient(settings);
-  const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys });
+  const registry = createNodeRegistry(plugins.nodeTypes);
+  const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys, registry });
   const reconciler = startReconciler({
     db,
     temporal: createTemporalGateway(client, settings.taskQueue),
     onError: (err) => console.error('reconciler:', err),
   });
   // Worker.run() installs SIGINT/SIGTERM handlers that drain in-flight tasks before resolving.
+  for (const line of plugins.summary) console.log(`trellis worker: plugin ${line}`);
   console.log(`trellis worker: task queue "${settings.taskQueue}" on ${settings.address} (${settings.namespace})`);
   try {
     await worker.run();
@@ -138,7 +144,7 @@ export async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((err) => {
-    console.error(err);
+    console.error(err instanceof PluginError ? `trellis worker: ${err.message}` : err);
     process.exit(1);
   });
 }

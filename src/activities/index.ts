@@ -3,6 +3,7 @@ import { NodeRegistry, type NodeType } from './registry';
 
 export * from './registry';
 export * from './nodes';
+export * from './plugins';
 
 /** A registry holding the built-in activity node types plus any custom ones. */
 export function createNodeRegistry(extra: readonly NodeType[] = []): NodeRegistry {

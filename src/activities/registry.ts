@@ -46,7 +46,8 @@ export function defineNodeType<S extends TSchema>(nodeType: NodeType<S>): NodeTy
 
 export type NodeActivity = (input: NodeActivityInput) => Promise<NodeActivityResult>;
 
-const TYPE_NAME = /^[a-z][a-zA-Z0-9_.-]{0,63}$/;
+/** What a node type may be called (it is also the activity's name). */
+export const NODE_TYPE_NAME = /^[a-z][a-zA-Z0-9_.-]{0,63}$/;
 /**
  * Heartbeats are throttled by the SDK; frequent calls make cancellation arrive sooner and keep
  * the default heartbeat timeout (a multiple of this interval) from firing on a live worker.
@@ -58,7 +59,7 @@ export class NodeRegistry {
   private readonly types = new Map<string, NodeType>();
 
   register<S extends TSchema>(nodeType: NodeType<S>): this {
-    if (!TYPE_NAME.test(nodeType.type)) throw new Error(`invalid node type name "${nodeType.type}"`);
+    if (!NODE_TYPE_NAME.test(nodeType.type)) throw new Error(`invalid node type name "${nodeType.type}"`);
     if (BUILTIN_CATALOG.has(nodeType.type)) throw new Error(`"${nodeType.type}" is a built-in workflow node type`);
     if (this.types.has(nodeType.type)) throw new Error(`node type "${nodeType.type}" is already registered`);
     this.types.set(nodeType.type, nodeType as unknown as NodeType);

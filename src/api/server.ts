@@ -1,4 +1,4 @@
-import { createNodeRegistry } from '../activities';
+import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError } from '../activities';
 import { temporalSettings } from '../config';
 import { createDb } from '../db/client';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../db/embedded-postgres';
@@ -13,9 +13,12 @@ import { createTemporalGateway } from '../temporal/gateway';
 
 /**
  * The API process: migrations, then Fastify on HOST:PORT. Without DATABASE_URL it runs an
- * embedded Postgres for development and says how to point a worker at it.
+ * embedded Postgres for development and says how to point a worker at it. Plugins (`--plugin`,
+ * TRELLIS_PLUGINS; the workers' own) load first: validation learns their config schemas.
  */
-export async function main(): Promise<void> {
+export async function main(options: { plugins?: string[] } = {}): Promise<void> {
+  const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
+  for (const line of plugins.summary) console.log(`trellis api: plugin ${line}`);
   let embedded: EmbeddedPostgresHandle | undefined;
   let databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) {
@@ -35,7 +38,7 @@ export async function main(): Promise<void> {
     db,
     events,
     temporal: createTemporalGateway(client, settings.taskQueue),
-    catalog: createNodeRegistry().catalog(),
+    catalog: createNodeRegistry(plugins.nodeTypes).catalog(),
     masterKeys,
     payloadCodec: payloadCodec(),
     codecCorsOrigins: codecCorsOrigins(),
@@ -71,7 +74,7 @@ export async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((err) => {
-    console.error(err);
+    console.error(err instanceof PluginError ? `trellis api: ${err.message}` : err);
     process.exit(1);
   });
 }

@@ -7,8 +7,10 @@ import { SECRET_USAGE, runSecret } from './secret-command';
 const USAGE = `Usage: trellis <command> [options]
 
 Commands:
-  api                                     start the REST API (HOST, PORT, DATABASE_URL, TEMPORAL_*)
-  worker                                  start a Temporal worker (TEMPORAL_*, TRELLIS_TASK_QUEUE, DATABASE_URL)
+  api [--plugin FILE|PACKAGE]...          start the REST API (HOST, PORT, DATABASE_URL, TEMPORAL_*)
+  worker [--plugin FILE|PACKAGE]...       start a Temporal worker (TEMPORAL_*, TRELLIS_TASK_QUEUE, DATABASE_URL)
+                                          --plugin (repeatable) and TRELLIS_PLUGINS (comma-separated) load
+                                          custom node types; give the API and the workers the same ones
   migrate                                 apply pending database migrations (DATABASE_URL)
   apikey create --tenant NAME [--name KEYNAME]
                                           create an API key for a tenant (created if new); the key is the last line
@@ -30,8 +32,14 @@ class UsageError extends Error {
   }
 }
 
+/** What `trellis api` and `trellis worker` pass to their process entry. */
+export interface EntryOptions {
+  /** `--plugin` values, in order (TRELLIS_PLUGINS is read by the entry itself). */
+  plugins?: string[];
+}
+
 interface EntryModule {
-  main?: () => Promise<void>;
+  main?: (options?: EntryOptions) => Promise<void>;
 }
 
 /**
@@ -43,7 +51,7 @@ function loadEntry(specifier: string): EntryModule {
   return require(specifier) as EntryModule;
 }
 
-async function startEntry(specifier: string, what: string): Promise<void> {
+async function startEntry(specifier: string, what: string, options: EntryOptions = {}): Promise<void> {
   let entry: EntryModule;
   try {
     entry = loadEntry(specifier);
@@ -53,7 +61,13 @@ async function startEntry(specifier: string, what: string): Promise<void> {
     throw err;
   }
   if (typeof entry.main !== 'function') throw new Error(`${what} entry (${specifier}) does not export main()`);
-  await entry.main();
+  await entry.main(options);
+}
+
+/** The options `api` and `worker` take: `--plugin` node type modules, repeatable. */
+function entryOptions(args: string[]): EntryOptions {
+  const { values } = parseArgs({ args, options: { plugin: { type: 'string', multiple: true } }, strict: true });
+  return { plugins: values.plugin ?? [] };
 }
 
 function databaseUrl(env: NodeJS.ProcessEnv): string {
@@ -151,10 +165,10 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
         await runSecret(rest, env, { out, usage: (m) => new UsageError(m), databaseUrl: () => databaseUrl(env) });
         return 0;
       case 'api':
-        await startEntry('../api/server', 'API server');
+        await startEntry('../api/server', 'API server', entryOptions(rest));
         return 0;
       case 'worker':
-        await startEntry('../worker', 'worker');
+        await startEntry('../worker', 'worker', entryOptions(rest));
         return 0;
       case undefined:
       case 'help':

@@ -35,7 +35,7 @@ import {
 import { describeFailure } from './failures';
 import { runInlineNode } from './inline-nodes';
 import { runIterationNode } from './iteration-node';
-import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, type Settled } from './node-runners';
+import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, scheduleActivityNode, type Settled } from './node-runners';
 import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
 import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
@@ -47,6 +47,12 @@ import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
 const CANCEL_RUNS_CLEANUP_PATCH = 'cancel-runs-cleanup';
 /** A switch whose expression yields null goes to its `default` edge instead of failing. */
 const SWITCH_NULL_DEFAULT_PATCH = 'switch-null-default';
+/**
+ * Activity nodes without templates are scheduled without the interpreter's async frames (see
+ * scheduleActivityNode): fewer promises per node, so wide fan-outs keep their workflow tasks
+ * short. Runs recorded before it replay with the old microtask order.
+ */
+export const LEAN_ACTIVITY_NODES_PATCH = 'lean-activity-nodes';
 
 const { loadDefinition } = proxyActivities<EngineActivities>({
   startToCloseTimeout: '30s',
@@ -85,6 +91,8 @@ class DagRun {
   private readonly nodes = new Map<string, NodeDef>();
   private readonly states = new Map<string, NodeState>();
   private readonly scopes = new Map<string, CancellationScope>();
+  /** Shared scopes of plain activity nodes, by how they are stopped (see sharedScope). */
+  private readonly sharedScopes = new Map<string, CancellationScope>();
   private readonly decisions = new Map<string, ApprovalDecision>();
   private readonly waitingActivities: string[] = [];
   private readonly compiler = new ExpressionCompiler();
@@ -244,10 +252,56 @@ class DagRun {
 
   /** Activity nodes past the concurrency bound wait here, first come first served. */
   private launchActivities(): void {
+    let batch: { scope: CancellationScope; ids: string[] } | undefined;
     while (this.activitiesInFlight.size < this.maxConcurrency && this.waitingActivities.length > 0) {
       const id = this.waitingActivities.shift()!;
       this.activitiesInFlight.add(id);
+      if (this.isPlainActivity(this.nodes.get(id)!) && this.leanActivityNodes()) {
+        const scope = this.sharedScope(id);
+        if (batch && batch.scope !== scope) this.launchInScope(batch);
+        if (!batch || batch.scope !== scope) batch = { scope, ids: [] };
+        batch.ids.push(id);
+        continue;
+      }
+      // Launch order is kept: the batch so far goes first.
+      if (batch) this.launchInScope(batch);
+      batch = undefined;
       this.launch(id);
+    }
+    if (batch) this.launchInScope(batch);
+  }
+
+  /**
+   * Plain activity nodes of one shared scope, scheduled inside one scope.run: its promises are
+   * paid once per batch, not once per node. Their transitions are recorded and their results
+   * handled outside the scope, as launch() does, so a mirror write never joins a node's scope.
+   */
+  private launchInScope({ scope, ids }: { scope: CancellationScope; ids: string[] }): void {
+    const nodes = ids.map((id) => this.nodes.get(id)!);
+    for (const node of nodes) {
+      this.planner!.markStarted(node.id, 'RUNNING');
+      this.update(node.id, { status: 'RUNNING', startedAt: now(), attempt: 1 });
+      this.reserveResultSeq(node.id);
+      this.scopes.set(node.id, scope);
+    }
+    const running: Promise<Settled>[] = [];
+    // The callback runs at once (up to its first await, and it has none).
+    void scope.run(async () => {
+      for (const node of nodes) running.push(this.startNode(node));
+    });
+    nodes.forEach((node, i) =>
+      running[i]!.then(
+        (settled) => this.settle(node.id, settled),
+        (err) => this.settle(node.id, this.failureOf(node, err)),
+      ),
+    );
+  }
+
+  private startNode(node: NodeDef): Promise<Settled> {
+    try {
+      return this.runNode(node);
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
 
@@ -262,9 +316,7 @@ class DagRun {
     // non-cancellable scope (they finish whatever comes next; terminate is the hard stop). A
     // cancellable scope below a non-cancellable one would depend on an SDK flag that not every
     // server records, so replays could differ.
-    const scope = this.cancelledByTemporal
-      ? new CancellationScope({ cancellable: false, parent: this.rootScope })
-      : new CancellationScope({ cancellable: true, parent: this.rootScope });
+    const scope = this.newScope();
     this.scopes.set(id, scope);
     scope
       .run(() => this.runNode(node))
@@ -272,6 +324,32 @@ class DagRun {
         (settled) => this.settle(id, settled),
         (err) => this.settle(id, this.failureOf(node, err)),
       );
+  }
+
+  private newScope(): CancellationScope {
+    return this.cancelledByTemporal
+      ? new CancellationScope({ cancellable: false, parent: this.rootScope })
+      : new CancellationScope({ cancellable: true, parent: this.rootScope });
+  }
+
+  /**
+   * Plain activity nodes share a scope per way they are stopped (every cancel path cancels
+   * either all running nodes or those that do not run when stopping): a scope costs the SDK
+   * three tracked promises, a third of a wide fan-out's workflow time. A cancelled shared scope
+   * is dropped, so nodes launched after it get a fresh one.
+   */
+  private sharedScope(id: string): CancellationScope {
+    const key = `${this.cancelledByTemporal}/${this.planner!.runsWhenStopping(id)}`;
+    let scope = this.sharedScopes.get(key);
+    if (!scope) this.sharedScopes.set(key, (scope = this.newScope()));
+    return scope;
+  }
+
+  /** Cancels each distinct scope once, in launch order; a cancelled shared scope takes no new nodes. */
+  private cancelScopes(scopes: Iterable<CancellationScope>): void {
+    const cancelled = new Set(scopes);
+    for (const scope of cancelled) scope.cancel();
+    for (const [key, scope] of this.sharedScopes) if (cancelled.has(scope)) this.sharedScopes.delete(key);
   }
 
   private settle(id: string, settled: Settled): void {
@@ -293,7 +371,7 @@ class DagRun {
 
   /** After a fatal node failure: stop what runs and what waits; cleanup (all_done) nodes still run. */
   private windDown(): void {
-    for (const scope of this.scopes.values()) scope.cancel();
+    this.cancelScopes(this.scopes.values());
     for (const id of this.waitingActivities.splice(0)) {
       if (this.planner!.runsInWindDown(id)) {
         this.waitingActivities.push(id);
@@ -338,7 +416,7 @@ class DagRun {
     for (const id of cancelled) this.update(id, { status: 'CANCELLED', finishedAt: now() });
     const held = this.waitingActivities.splice(0);
     this.waitingActivities.push(...held.filter((id) => planner.status(id) === 'PENDING'));
-    for (const [id, scope] of this.scopes) if (!planner.runsWhenStopping(id)) scope.cancel();
+    this.cancelScopes([...this.scopes].filter(([id]) => !planner.runsWhenStopping(id)).map(([, scope]) => scope));
     this.apply(decision);
   }
 
@@ -351,7 +429,7 @@ class DagRun {
   private cancelNodes(): void {
     if (!this.planner) return;
     this.waitingActivities.length = 0;
-    for (const scope of this.scopes.values()) scope.cancel();
+    this.cancelScopes(this.scopes.values());
     for (const id of this.planner.cancelPending()) this.update(id, { status: 'CANCELLED', finishedAt: now() });
   }
 
@@ -364,7 +442,26 @@ class DagRun {
 
   // -- running one node -------------------------------------------------------------------------
 
-  private async runNode(node: NodeDef): Promise<Settled> {
+  private runNode(node: NodeDef): Promise<Settled> {
+    if (this.isPlainActivity(node) && this.leanActivityNodes()) {
+      const raw = node.config ?? {};
+      this.budget.checkActivityConfig(node.id, raw);
+      return this.budget.reserveActivityRoom((room) => scheduleActivityNode(node, raw, this.definition!.defaults, this.tenantId, room, this.resultTicket(node.id)));
+    }
+    return this.evaluateAndRun(node);
+  }
+
+  /** An activity node with nothing to evaluate: its config goes to the activity as written. */
+  private isPlainActivity(node: NodeDef): boolean {
+    return executionOf(node.type) === 'activity' && !containsTemplate(node.config ?? {}, BUILTIN_CATALOG.get(node.type)?.expressionFields);
+  }
+
+  private leanActivities?: boolean;
+  private leanActivityNodes(): boolean {
+    return (this.leanActivities ??= patched(LEAN_ACTIVITY_NODES_PATCH));
+  }
+
+  private async evaluateAndRun(node: NodeDef): Promise<Settled> {
     const spec = BUILTIN_CATALOG.get(node.type);
     const execution = executionOf(node.type);
     if (execution === 'map' || execution === 'loop') {

@@ -44,13 +44,56 @@ export async function runActivityNode(
   defaults: WorkflowDefinition['defaults'],
   tenantId: string | undefined,
   inlineOutputBytes: number,
-  references: { emptyTemplates?: EmptyTemplate[]; secretPaths?: string[]; activityId?: string; mirror?: NodeMirrorTicket } = {},
+  references: ActivityReferences = {},
 ): Promise<Settled> {
+  const { activity, input, retriers } = activityCall(node, config, defaults, tenantId, inlineOutputBytes, references);
+  if (retriers) return runWithRetriers(activity, input, retriers);
+  const result = await activity(input);
+  return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };
+}
+
+/**
+ * runActivityNode without its async frames: the same activity, scheduled at once, with one
+ * promise on top of the SDK's. The SDK records a stack trace for every promise a workflow
+ * creates, and in wide fan-outs those per-node promises were most of the workflow task's time
+ * (docs/benchmarks.md); a long workflow task lets completions pile up until the server
+ * force-closes it and the run replays from scratch. Fewer microtask hops also change the order
+ * in which same-activation settlements run, so callers guard it with a patch.
+ */
+export function scheduleActivityNode(
+  node: NodeDef,
+  config: Record<string, unknown>,
+  defaults: WorkflowDefinition['defaults'],
+  tenantId: string | undefined,
+  inlineOutputBytes: number,
+  mirror?: NodeMirrorTicket,
+): Promise<Settled> {
+  const { activity, input, retriers } = activityCall(node, config, defaults, tenantId, inlineOutputBytes, mirror ? { mirror } : {});
+  if (retriers) return runWithRetriers(activity, input, retriers);
+  return activity(input).then((result): Settled => ({ status: 'SUCCEEDED', output: result.output, attempt: result.attempt }));
+}
+
+interface ActivityReferences {
+  emptyTemplates?: EmptyTemplate[];
+  secretPaths?: string[];
+  activityId?: string;
+  /** One activity, one result: its worker may write that result to the mirror itself (not with retry lists, whose attempts the workflow counts). */
+  mirror?: NodeMirrorTicket;
+}
+
+function activityCall(
+  node: NodeDef,
+  config: Record<string, unknown>,
+  defaults: WorkflowDefinition['defaults'],
+  tenantId: string | undefined,
+  inlineOutputBytes: number,
+  references: ActivityReferences,
+): { activity: NodeActivities[string]; input: NodeActivityInput; retriers?: readonly ResolvedRetrier[] } {
   const { emptyTemplates = [], secretPaths = [], activityId = node.id } = references;
   // The summary names the node in the Temporal Web UI (user metadata; servers before 1.27 ignore it).
   const summary = node.id;
   const local = executionModeOf(node, defaults) === 'local';
-  const { retriers, ...policy } = local ? resolveLocalActivityPolicy(node, defaults) : resolveActivityPolicy(node, defaults);
+  const { retriers, ...policy } = local ? resolveLocalActivityPolicy(node, defaults) : regularPolicy(node, defaults);
   const activities = local
     ? proxyLocalActivities<NodeActivities>({ ...policy, summary })
     : proxyActivities<NodeActivities>({ ...policy, activityId, summary });
@@ -63,10 +106,20 @@ export async function runActivityNode(
     ...(emptyTemplates.length > 0 && { emptyTemplates }),
     ...(secretPaths.length > 0 && { secretPaths }),
   };
-  if (retriers) return runWithRetriers(activities[node.type]!, input, retriers);
-  // One activity, one result: its worker may write that result to the mirror itself (not with retry lists, whose attempts the workflow counts).
-  const result = await activities[node.type]!(references.mirror ? { ...input, mirror: references.mirror } : input);
-  return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };
+  if (retriers) return { activity: activities[node.type]!, input, retriers };
+  return { activity: activities[node.type]!, input: references.mirror ? { ...input, mirror: references.mirror } : input };
+}
+
+/** The policy of nodes without retry or timeout of their own depends on the defaults only: one per definition. */
+const defaultsPolicies = new WeakMap<object, ReturnType<typeof resolveActivityPolicy>>();
+const NO_DEFAULTS = {};
+
+function regularPolicy(node: NodeDef, defaults: WorkflowDefinition['defaults']): ReturnType<typeof resolveActivityPolicy> {
+  if (node.retry !== undefined || node.timeout !== undefined) return resolveActivityPolicy(node, defaults);
+  const key = defaults ?? NO_DEFAULTS;
+  let policy = defaultsPolicies.get(key);
+  if (!policy) defaultsPolicies.set(key, (policy = resolveActivityPolicy(node, defaults)));
+  return policy;
 }
 
 /**

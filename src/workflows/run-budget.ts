@@ -38,6 +38,31 @@ export class RunBudget {
     }
   }
 
+  /** withActivityRoom without an async frame of its own (see scheduleActivityNode). */
+  reserveActivityRoom<T extends { output?: unknown }>(run: (room: number) => Promise<T>): Promise<T> {
+    const free = RUN_LIMITS.runOutputBytes - this.heldBytes - this.reservedBytes;
+    const room = Math.max(MIN_ROOM, Math.min(RUN_LIMITS.inlineOutputBytes, free));
+    this.reservedBytes += room;
+    let running: Promise<T>;
+    try {
+      running = run(room);
+    } catch (err) {
+      this.reservedBytes -= room;
+      return Promise.reject(err);
+    }
+    return running.then(
+      (settled) => {
+        this.heldBytes += jsonBytes(settled.output);
+        this.reservedBytes -= room;
+        return settled;
+      },
+      (err: unknown) => {
+        this.reservedBytes -= room;
+        throw err;
+      },
+    );
+  }
+
   /** Counts outputs the run keeps without running anything (retry from failure reuses them). */
   count(output: unknown): void {
     this.heldBytes += jsonBytes(output);

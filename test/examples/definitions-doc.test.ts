@@ -1,11 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { createNodeRegistry } from '../../src/activities';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createNodeRegistry, loadPlugins } from '../../src/activities';
+import type { NodeCatalog } from '../../src/domain/node-types';
 import { validateDefinition } from '../../src/domain/validate';
 
 const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'definitions.md'), 'utf8');
-const catalog = createNodeRegistry().catalog();
+/** The built-ins plus the example plugin's `checksum`, which the doc shows too. */
+let catalog: NodeCatalog;
+beforeAll(async () => {
+  const { nodeTypes } = await loadPlugins([path.join(__dirname, '..', '..', 'examples', 'plugins', 'checksum.mjs')]);
+  catalog = createNodeRegistry(nodeTypes).catalog();
+});
 
 /** Every JSON value in the doc's json blocks that parses: one per block, or one per line. */
 function snippets(): unknown[] {

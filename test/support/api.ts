@@ -10,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from './database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import type { Keyring } from '../../src/services/keyring';
 import type { PayloadCodec } from '@temporalio/common';
+import type { NodeCatalog } from '../../src/domain/node-types';
 
 export interface TestApi {
   app: FastifyInstance;
@@ -34,6 +35,7 @@ export async function createTestApi(
     payloadCodec?: PayloadCodec;
     /** TRELLIS_MAX_RUNNING_PER_TENANT for this app alone. */
     maxRunningPerTenant?: number;
+    catalog?: NodeCatalog;
   } = {},
 ): Promise<TestApi> {
   const database = await createTestDatabase();
@@ -41,7 +43,7 @@ export async function createTestApi(
   const app = await buildApp({
     db: database.db,
     temporal,
-    catalog: createNodeRegistry().catalog(),
+    catalog: options.catalog ?? createNodeRegistry().catalog(),
     limits: options.limits,
     masterKeys: options.masterKeys,
     payloadCodec: options.payloadCodec,
