@@ -16,7 +16,7 @@ import { createTemporalGateway } from './temporal/gateway';
 import { temporalSettings } from './config';
 import { createDb, type Db } from './db/client';
 import { migrate } from './db/migrator';
-import { PrismaDefinitionStore, PrismaRunLimiter } from './services/definition-store';
+import { PrismaDefinitionStore, PrismaExecutionLimiter } from './services/definition-store';
 import { startReconciler } from './services/reconciler';
 import type { Keyring } from './services/keyring';
 import { assertSecretsReadable, masterKeyring, secretSource } from './services/secrets';
@@ -80,7 +80,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
       ...withNodeResultMirror(deps.db, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined)),
       ...createIterationStoreActivities(outputs),
       ...createMapItemsActivities(deps.db),
-      ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaRunLimiter(deps.db) }) }),
+      ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaExecutionLimiter(deps.db) }) }),
       ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
     },
     // Cancellation reaches an activity only through a heartbeat response; keep that short. The

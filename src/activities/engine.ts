@@ -19,7 +19,7 @@ export interface DefinitionStore {
 }
 
 /** Bounds a tenant's concurrent runs, however they start (child runs included). */
-export interface RunLimiter {
+export interface ExecutionLimiter {
   maxRunning: number;
   running(tenantId: string): Promise<number>;
 }
@@ -51,7 +51,7 @@ export class InMemoryDefinitionStore implements DefinitionStore {
 }
 
 /** Activities the interpreter itself needs (not node types). */
-export function createEngineActivities(deps: { store: DefinitionStore; catalog: NodeCatalog; limiter?: RunLimiter }): EngineActivities {
+export function createEngineActivities(deps: { store: DefinitionStore; catalog: NodeCatalog; limiter?: ExecutionLimiter }): EngineActivities {
   return {
     async loadDefinition({ workflowId, version, tenantId }: LoadDefinitionRequest): Promise<LoadedDefinition> {
       // Scoped by tenant: another tenant's workflow is as absent as an unknown one.

@@ -18,12 +18,12 @@ import { mapItemRoutes } from './routes/map-items';
 import { uiRoutes } from './routes/ui';
 import { secretRoutes } from './routes/secrets';
 import { codecRoutes } from './routes/codec';
-import { runAdmissionFor } from '../services/runs';
+import { executionAdmissionFor } from '../services/executions';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
 export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
   // One bound on runs in progress per app (its cached counts are per process, like the key cache).
-  const deps: AppDeps = { ...given, runAdmission: given.runAdmission ?? runAdmissionFor(given.db) };
+  const deps: AppDeps = { ...given, executionAdmission: given.executionAdmission ?? executionAdmissionFor(given.db) };
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const app = Fastify({
     logger: deps.logger ?? false,

@@ -4,7 +4,7 @@ import type { TemporalGateway } from '../temporal/gateway';
 import type { ExecutionEventHub } from '../services/execution-events';
 import type { Keyring } from '../services/keyring';
 import type { PayloadCodec } from '@temporalio/common';
-import type { RunAdmission } from '../services/run-admission';
+import type { ExecutionAdmission } from '../services/execution-admission';
 
 export interface ApiLimits {
   /** Largest request body in bytes (413 past it). */
@@ -65,5 +65,5 @@ export interface AppDeps {
   /** Browser origins (the Temporal Web UI) allowed to call /codec/*. */
   codecCorsOrigins?: string[];
   /** Bounds each tenant's runs in progress; buildApp makes one (counts cached for 1 s) when absent. */
-  runAdmission?: RunAdmission;
+  executionAdmission?: ExecutionAdmission;
 }

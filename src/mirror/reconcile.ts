@@ -7,7 +7,7 @@ import { Prisma } from '../generated/prisma/client';
 /** Written by the reconciler, it outranks any mirror write that might still arrive. */
 export const FINAL_SEQ = 2_147_483_647;
 
-export interface StaleRun {
+export interface StaleExecution {
   id: string;
   createdAt: Date;
   /** The row's sequence number when claimed: the verdict is written only if it has not moved since. */
@@ -20,7 +20,7 @@ export interface StaleRun {
  * them (SKIP LOCKED while this statement runs, the newer `updated_at` afterwards), and the next
  * pass starts with other rows. No lock or transaction outlives the statement.
  */
-export async function claimStaleRuns(db: Db, olderThan: Date, limit: number): Promise<StaleRun[]> {
+export async function claimStaleExecutions(db: Db, olderThan: Date, limit: number): Promise<StaleExecution[]> {
   const rows = await db.$queryRaw<{ id: string; created_at: Date; last_seq: number }[]>`
     UPDATE executions SET updated_at = now()
     WHERE id IN (
@@ -51,7 +51,7 @@ export interface EndedRun {
  * (CANCELLED), and the NOTIFY. FINAL_SEQ makes every later mirror write to these rows a no-op.
  * True when the row changed.
  */
-export async function settleEndedRun(db: Db, run: EndedRun): Promise<boolean> {
+export async function settleEndedExecution(db: Db, run: EndedRun): Promise<boolean> {
   const open = Prisma.join(OPEN_NODE_STATUSES.map((s) => Prisma.sql`${s}::"NodeRunStatus"`));
   const rows = await db.$queryRaw<{ notified: string }[]>`
     WITH run AS (

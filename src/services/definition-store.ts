@@ -1,4 +1,4 @@
-import type { DefinitionStore, RunLimiter, StoredVersion } from '../activities/engine';
+import type { DefinitionStore, ExecutionLimiter, StoredVersion } from '../activities/engine';
 import type { Db } from '../db/client';
 import type { WorkflowDefinition } from '../domain/definition';
 import { countRunning } from '../mirror';
@@ -34,7 +34,7 @@ export function maxRunningPerTenant(env: NodeJS.ProcessEnv = process.env): numbe
 }
 
 /** Counts a tenant's RUNNING executions in the mirror (indexed by tenant, status). */
-export class PrismaRunLimiter implements RunLimiter {
+export class PrismaExecutionLimiter implements ExecutionLimiter {
   constructor(
     private readonly db: Db,
     readonly maxRunning = maxRunningPerTenant(),

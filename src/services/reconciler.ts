@@ -1,7 +1,7 @@
 import type { Db } from '../db/client';
 import type { TemporalGateway, RunDescription } from '../temporal/gateway';
 import type { TerminalExecutionStatus } from '../domain/status';
-import { claimStaleRuns, settleEndedRun, type StaleRun } from '../mirror';
+import { claimStaleExecutions, settleEndedExecution, type StaleExecution } from '../mirror';
 import { withTimeout } from '../util/timeout';
 
 /** Temporal's closed statuses, mapped to the run status the mirror shows. */
@@ -42,7 +42,7 @@ export async function reconcileOnce(options: ReconcilerOptions): Promise<number>
   const graceMs = options.graceMs ?? 3_000;
   const lostAfterMs = options.lostAfterMs ?? 120_000;
   const describeTimeoutMs = options.describeTimeoutMs ?? 10_000;
-  const candidates = await claimStaleRuns(db, new Date(Date.now() - graceMs), options.batchSize ?? 100);
+  const candidates = await claimStaleExecutions(db, new Date(Date.now() - graceMs), options.batchSize ?? 100);
   let fixed = 0;
   let failure: unknown;
   await forEachLimited(candidates, options.concurrency ?? 8, async (row) => {
@@ -60,10 +60,10 @@ export async function reconcileOnce(options: ReconcilerOptions): Promise<number>
 }
 
 /** Writes the verdict for one claimed row; true when the mirror changed. Still-running rows stay as claimed. */
-async function settle(db: Db, row: StaleRun, description: RunDescription | undefined, lostAfterMs: number): Promise<boolean> {
+async function settle(db: Db, row: StaleExecution, description: RunDescription | undefined, lostAfterMs: number): Promise<boolean> {
   if (!description) {
     if (Date.now() - row.createdAt.getTime() < lostAfterMs) return false;
-    return settleEndedRun(db, {
+    return settleEndedExecution(db, {
       id: row.id,
       seenSeq: row.lastSeq,
       status: 'FAILED',
@@ -73,7 +73,7 @@ async function settle(db: Db, row: StaleRun, description: RunDescription | undef
   }
   const outcome = CLOSED[description.status];
   if (!outcome) return false; // still running; the claim already moved it to the back of the queue
-  return settleEndedRun(db, {
+  return settleEndedExecution(db, {
     id: row.id,
     seenSeq: row.lastSeq,
     status: outcome.status,

@@ -1,4 +1,4 @@
-import { MAX_INPUT_BYTES } from './runs';
+import { MAX_INPUT_BYTES } from './executions';
 import { randomBytes } from 'node:crypto';
 import { Prisma } from '../generated/prisma/client';
 import { conflict, invalid, notFound, temporalUnavailable } from './errors';

@@ -6,7 +6,7 @@ import { ExecutionEventHub, type ExecutionEventNotice } from '../../src/services
 import type { NodeActivityInput } from '../../src/domain/activity-contract';
 import { createDb } from '../../src/db/client';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { seedExecution, seedWorkflow } from '../support/runs';
+import { seedExecution, seedWorkflow } from '../support/executions';
 
 let t: TestDatabase;
 let tenantId: string;

@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, errorHandler } from '../../src/api/errors';
 import { conflict, invalid, limitReached, notFound, temporalUnavailable, unavailable, ServiceError } from '../../src/services/errors';
-import { RETRY_HINT } from '../../src/services/runs';
+import { RETRY_HINT } from '../../src/services/executions';
 
 /** Each route throws one error; the real error handler renders it. */
 const THROWN: Record<string, () => Error> = {

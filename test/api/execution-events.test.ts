@@ -9,7 +9,7 @@ import { ExecutionEventHub } from '../../src/services/execution-events';
 import type { NodeTransition } from '../../src/workflows/mirror-contract';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
-import { seedExecution, seedWorkflow } from '../support/runs';
+import { seedExecution, seedWorkflow } from '../support/executions';
 import { SseClient, type SseFrame } from '../support/sse-client';
 
 let database: TestDatabase;

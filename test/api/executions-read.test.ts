@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useTestApi, type TestApi } from '../support/api';
-import { seedExecution, seedNodeRun, seedWorkflow } from '../support/runs';
+import { seedExecution, seedNodeRun, seedWorkflow } from '../support/executions';
 
 let api: TestApi;
 let acme: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { useTestApi, type TestApi } from '../support/api';
-import { startExecution } from '../../src/services/runs';
-import { ORDER_FLOW, seedWorkflow } from '../support/runs';
+import { startExecution } from '../../src/services/executions';
+import { ORDER_FLOW, seedWorkflow } from '../support/executions';
 
 let api: TestApi;
 let acme: string;

@@ -8,7 +8,7 @@ import { createApiKey } from '../../src/services/api-keys';
 import { ExecutionEventHub } from '../../src/services/execution-events';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
-import { seedExecution, seedWorkflow } from '../support/runs';
+import { seedExecution, seedWorkflow } from '../support/executions';
 import { SseClient } from '../support/sse-client';
 
 let database: TestDatabase;

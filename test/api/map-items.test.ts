@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMapItemsActivities } from '../../src/activities/map-items-mirror';
 import { useTestApi, type TestApi } from '../support/api';
-import { seedExecution, seedNodeRun, seedWorkflow } from '../support/runs';
+import { seedExecution, seedNodeRun, seedWorkflow } from '../support/executions';
 
 let api: TestApi;
 useTestApi((t) => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
 import { createNodeRegistry } from '../../src/activities';
-import { runAdmissionFor } from '../../src/services/runs';
+import { executionAdmissionFor } from '../../src/services/executions';
 import { useTestApi, type TestApi } from '../support/api';
-import { seedExecution, seedWorkflow } from '../support/runs';
+import { seedExecution, seedWorkflow } from '../support/executions';
 
 const LIMIT = 3;
 let api: TestApi;
@@ -73,7 +73,7 @@ describe('two API processes sharing one Postgres', () => {
       db: api.database.db,
       temporal: api.temporal,
       catalog: createNodeRegistry().catalog(),
-      runAdmission: runAdmissionFor(api.database.db, { maxRunning: () => LIMIT }),
+      executionAdmission: executionAdmissionFor(api.database.db, { maxRunning: () => LIMIT }),
     });
     try {
       const workflowId = await seedWorkflow(api.database.db, api.acmeTenantId);

@@ -5,7 +5,7 @@ import type { ApiLimits } from '../../src/api/deps';
 import type { TemporalGateway } from '../../src/temporal/gateway';
 import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
-import { runAdmissionFor } from '../../src/services/runs';
+import { executionAdmissionFor } from '../../src/services/executions';
 import { createTestDatabase, type TestDatabase } from './database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import type { Keyring } from '../../src/services/keyring';
@@ -49,7 +49,7 @@ export async function createTestApi(
     payloadCodec: options.payloadCodec,
     codecCorsOrigins: ['http://localhost:8080'],
     ...(options.maxRunningPerTenant !== undefined && {
-      runAdmission: runAdmissionFor(database.db, { maxRunning: () => options.maxRunningPerTenant! }),
+      executionAdmission: executionAdmissionFor(database.db, { maxRunning: () => options.maxRunningPerTenant! }),
     }),
   });
   await app.ready();

@@ -14,7 +14,7 @@ import type { NodeTransition, RunTransition } from '../../src/workflows/mirror-c
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { createTestApi } from '../support/api';
-import { seedExecution, seedWorkflow, tenantId as tenantOf } from '../support/runs';
+import { seedExecution, seedWorkflow, tenantId as tenantOf } from '../support/executions';
 
 /**
  * The web console in a real browser (playwright-core driving Debian's chromium) against the real

@@ -3,7 +3,7 @@ import type { AppDeps } from '../deps';
 import { conflict, notFound } from '../errors';
 import { isTerminal } from '../../domain/definition';
 import { RETRYABLE_EXECUTION_STATUSES } from '../../domain/status';
-import { RETRY_HINT, startExecution, type ExecutionTrigger } from '../../services/runs';
+import { RETRY_HINT, startExecution, type ExecutionTrigger } from '../../services/executions';
 import { temporalUnavailable } from '../../services/errors';
 import { findExecution, nodeRunState, pinnedDefinition, reusableOutputs } from '../../services/execution-view';
 import {

@@ -1,7 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { hookTenant } from '../../services/hooks';
-import { startExecution } from '../../services/runs';
+import { startExecution } from '../../services/executions';
 import type { ApiLimits, AppDeps } from '../deps';
 import { ApiError } from '../errors';
 import { PUBLIC_ROUTE, errorResponses } from '../schemas';

@@ -11,7 +11,7 @@ export interface StartableVersion {
 }
 
 /** The execution row a start writes (status RUNNING; the rest takes the table's defaults). */
-export interface NewRun {
+export interface ExecutionToStart {
   id: string;
   tenantId: string;
   workflowId: string;
@@ -25,7 +25,7 @@ export interface NewRun {
 }
 
 /** What one start statement found and, when the version is startable, created. */
-export interface StartableRun extends StartableVersion {
+export interface StartableExecution extends StartableVersion {
   /** Set when the row was inserted (the workflow exists, is not archived, and has that version). */
   created?: { createdAt: Date; startedAt: Date };
 }
@@ -57,7 +57,7 @@ const START_RUN = {
  * node-postgres directly. Undefined when the workflow does not exist for this tenant. A second
  * start with the same (tenant, idempotency key) fails with Postgres's unique violation (23505).
  */
-export async function createRunOfStartableVersion(db: Db, run: NewRun): Promise<StartableRun | undefined> {
+export async function createExecutionOfStartableVersion(db: Db, run: ExecutionToStart): Promise<StartableExecution | undefined> {
   const input = run.input === undefined ? null : JSON.stringify(run.input);
   const { rows } = await sqlPool(db).query<{
     id: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RunAdmission, RUN_COUNT_REFRESH_MS } from '../../src/services/run-admission';
+import { ExecutionAdmission, RUN_COUNT_REFRESH_MS } from '../../src/services/execution-admission';
 import { ServiceError } from '../../src/services/errors';
 
 /**
@@ -10,7 +10,7 @@ function setup(max: number, rows = 0) {
   const db = { running: new Set(Array.from({ length: rows }, (_, i) => `other-${i}`)), counts: 0, duringCount: () => {} };
   let clock = 0;
   let next = 0;
-  const admission = new RunAdmission(
+  const admission = new ExecutionAdmission(
     async (_tenant, excluding) => {
       db.counts++;
       db.duringCount();
@@ -32,7 +32,7 @@ function setup(max: number, rows = 0) {
 
 const tooMany = (err: unknown) => err instanceof ServiceError && err.kind === 'limit' && err.code === 'TOO_MANY_RUNS';
 
-describe('RunAdmission: the per-tenant bound on runs in progress', () => {
+describe('ExecutionAdmission: the per-tenant bound on runs in progress', () => {
   it('counts once per refresh period while the tenant is far from its limit, adding its own starts', async () => {
     const { db, start, tick } = setup(1_000);
     for (let i = 0; i < 50; i++) await start();
@@ -109,7 +109,7 @@ describe('RunAdmission: the per-tenant bound on runs in progress', () => {
 
   it('passes a failed count on (the start fails) and counts again next time', async () => {
     let fail = true;
-    const admission = new RunAdmission(
+    const admission = new ExecutionAdmission(
       async () => {
         if (fail) throw new Error('postgres down');
         return 0;

@@ -42,7 +42,7 @@ interface TenantCount {
  * and then by at most the runs started through the API in that period. The API's per-key rate limits
  * (600 writes a minute by default) keep that far away in practice.
  */
-export class RunAdmission {
+export class ExecutionAdmission {
   private readonly tenants = new Map<string, TenantCount>();
 
   /** TRELLIS_MAX_RUNNING_PER_TENANT, read once (process.env is slow to read on every start). */

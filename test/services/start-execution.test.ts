@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createApiKey } from '../../src/services/api-keys';
-import { createRunOfStartableVersion, type NewRun } from '../../src/mirror/start-run';
-import { ORDER_FLOW, seedWorkflow } from '../support/runs';
+import { createExecutionOfStartableVersion, type ExecutionToStart } from '../../src/mirror/start-execution';
+import { ORDER_FLOW, seedWorkflow } from '../support/executions';
 
 let database: TestDatabase;
 let tenantId: string;
@@ -15,7 +15,7 @@ beforeAll(async () => {
 afterAll(async () => database?.drop());
 
 let n = 0;
-const run = (workflowId: string, extra: Partial<NewRun> = {}): NewRun => ({
+const run = (workflowId: string, extra: Partial<ExecutionToStart> = {}): ExecutionToStart => ({
   id: `ex_test_${++n}`,
   tenantId,
   workflowId,
@@ -26,17 +26,17 @@ const run = (workflowId: string, extra: Partial<NewRun> = {}): NewRun => ({
   ...extra,
 });
 
-describe('createRunOfStartableVersion: lookup and insert in one statement', () => {
+describe('createExecutionOfStartableVersion: lookup and insert in one statement', () => {
   it('inserts the RUNNING row of the latest or the requested version and returns its definition', async () => {
     const workflowId = await seedWorkflow(database.db, tenantId, { versions: [ORDER_FLOW, { ...ORDER_FLOW, name: 'v2' }] });
-    const latest = await createRunOfStartableVersion(database.db, run(workflowId, { input: { a: 1 } }));
+    const latest = await createExecutionOfStartableVersion(database.db, run(workflowId, { input: { a: 1 } }));
     expect(latest).toMatchObject({ workflowId, archived: false, version: 2, definition: { ...ORDER_FLOW, name: 'v2' } });
     expect(latest?.created?.createdAt).toBeInstanceOf(Date);
     const row = await database.db.execution.findUniqueOrThrow({ where: { id: `ex_test_${n}` } });
     expect(row).toMatchObject({ tenantId, workflowId, version: 2, status: 'RUNNING', trigger: 'MANUAL', input: { a: 1 }, lastSeq: 0, finishedAt: null });
     expect(row.createdAt.getTime()).toBe(latest!.created!.createdAt.getTime());
 
-    const pinned = await createRunOfStartableVersion(database.db, run(workflowId, { version: 1, trigger: 'RETRY', retryOf: row.id }));
+    const pinned = await createExecutionOfStartableVersion(database.db, run(workflowId, { version: 1, trigger: 'RETRY', retryOf: row.id }));
     expect(pinned).toMatchObject({ version: 1, definition: ORDER_FLOW });
     expect(await database.db.execution.findUniqueOrThrow({ where: { id: `ex_test_${n}` } })).toMatchObject({ version: 1, trigger: 'RETRY', retryOf: row.id });
   });
@@ -45,12 +45,12 @@ describe('createRunOfStartableVersion: lookup and insert in one statement', () =
     const archived = await seedWorkflow(database.db, tenantId, { archived: true });
     const theirs = await seedWorkflow(database.db, other);
     const ours = await seedWorkflow(database.db, tenantId);
-    expect(await createRunOfStartableVersion(database.db, run('wf_nope'))).toBeUndefined();
-    expect(await createRunOfStartableVersion(database.db, run(theirs))).toBeUndefined();
-    const gone = await createRunOfStartableVersion(database.db, run(archived));
+    expect(await createExecutionOfStartableVersion(database.db, run('wf_nope'))).toBeUndefined();
+    expect(await createExecutionOfStartableVersion(database.db, run(theirs))).toBeUndefined();
+    const gone = await createExecutionOfStartableVersion(database.db, run(archived));
     expect(gone).toMatchObject({ archived: true });
     expect(gone?.created).toBeUndefined();
-    const missing = await createRunOfStartableVersion(database.db, run(ours, { version: 7 }));
+    const missing = await createExecutionOfStartableVersion(database.db, run(ours, { version: 7 }));
     expect(missing).toMatchObject({ version: 7, archived: false });
     expect(missing?.definition).toBeUndefined();
     expect(missing?.created).toBeUndefined();
@@ -61,8 +61,8 @@ describe('createRunOfStartableVersion: lookup and insert in one statement', () =
     const workflowId = await seedWorkflow(database.db, tenantId);
     const absent = run(workflowId);
     const jsonNull = run(workflowId, { input: null });
-    await createRunOfStartableVersion(database.db, absent);
-    await createRunOfStartableVersion(database.db, jsonNull);
+    await createExecutionOfStartableVersion(database.db, absent);
+    await createExecutionOfStartableVersion(database.db, jsonNull);
     const rows = await database.db.$queryRaw<{ id: string; is_sql_null: boolean }[]>`
       SELECT id, input IS NULL AS is_sql_null FROM executions WHERE id IN (${absent.id}, ${jsonNull.id}) ORDER BY id`;
     expect(Object.fromEntries(rows.map((r) => [r.id, r.is_sql_null]))).toEqual({ [absent.id]: true, [jsonNull.id]: false });
@@ -70,10 +70,10 @@ describe('createRunOfStartableVersion: lookup and insert in one statement', () =
 
   it('fails with the unique violation (23505) on a second run with the same idempotency key', async () => {
     const workflowId = await seedWorkflow(database.db, tenantId);
-    await createRunOfStartableVersion(database.db, run(workflowId, { idempotencyKey: 'k1' }));
-    await expect(createRunOfStartableVersion(database.db, run(workflowId, { idempotencyKey: 'k1' }))).rejects.toMatchObject({ code: '23505' });
+    await createExecutionOfStartableVersion(database.db, run(workflowId, { idempotencyKey: 'k1' }));
+    await expect(createExecutionOfStartableVersion(database.db, run(workflowId, { idempotencyKey: 'k1' }))).rejects.toMatchObject({ code: '23505' });
     // The same key in another tenant is another key.
     const theirs = await seedWorkflow(database.db, other);
-    await expect(createRunOfStartableVersion(database.db, run(theirs, { tenantId: other, idempotencyKey: 'k1' }))).resolves.toMatchObject({ created: expect.any(Object) });
+    await expect(createExecutionOfStartableVersion(database.db, run(theirs, { tenantId: other, idempotencyKey: 'k1' }))).resolves.toMatchObject({ created: expect.any(Object) });
   });
 });

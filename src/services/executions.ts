@@ -3,21 +3,21 @@ import type { Db } from '../db/client';
 import { Prisma } from '../generated/prisma/client';
 import type { ExecutionStatus, ExecutionTrigger } from '../domain/status';
 import {
-  createRunOfStartableVersion,
+  createExecutionOfStartableVersion,
   findByIdempotencyKey,
   markStartFailed,
   reviveStartFailed,
   toExecutionSummary,
   type ExecutionRow as Execution,
   type ExecutionSummary,
-  type StartableRun,
+  type StartableExecution,
 } from '../mirror';
 import { conflict, invalid, notFound, temporalUnavailable } from './errors';
 import type { TemporalGateway } from '../temporal/gateway';
 import type { DagWorkflowInput } from '../workflows/contract';
 import type { WorkflowDefinition } from '../domain/definition';
-import { PrismaRunLimiter } from './definition-store';
-import { RunAdmission, type AdmissionTicket } from './run-admission';
+import { PrismaExecutionLimiter } from './definition-store';
+import { ExecutionAdmission, type AdmissionTicket } from './execution-admission';
 import { parseDuration } from '../domain/duration';
 import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
 
@@ -28,11 +28,11 @@ export { toExecutionSummary };
 /** Largest run input, as JSON; Temporal payloads and the mirror row both carry it. */
 export const MAX_INPUT_BYTES = 256 * 1024;
 
-export interface RunContext {
+export interface ExecutionContext {
   db: Db;
   temporal: TemporalGateway;
   /** The process's bound on a tenant's runs in progress; without it every start counts them in Postgres. */
-  runAdmission?: RunAdmission;
+  executionAdmission?: ExecutionAdmission;
 }
 
 export interface StartRequest {
@@ -68,7 +68,7 @@ export const RETRY_HINT = '(with the same idempotency key, if any)';
  * with the same idempotency key, because a replay starts the workflow again (starting is idempotent).
  */
 export async function startExecution(
-  ctx: RunContext,
+  ctx: ExecutionContext,
   request: StartRequest,
 ): Promise<{ execution: ExecutionSummary; created: boolean }> {
   checkInputSize(request.input);
@@ -82,7 +82,7 @@ export async function startExecution(
 
   // Admitted before the row is written (the bound must hold); a start that writes none gives the slot back.
   const id = newExecutionId();
-  const ticket = await (ctx.runAdmission ?? countingEveryStart(ctx.db)).admit(tenantId, id);
+  const ticket = await (ctx.executionAdmission ?? countingEveryStart(ctx.db)).admit(tenantId, id);
   try {
     return await createAndStart(ctx, request, id, ticket);
   } catch (err) {
@@ -93,18 +93,18 @@ export async function startExecution(
 }
 
 /** The API process's bound on runs in progress: RUNNING rows counted at most once a second per tenant while far from the limit. */
-export function runAdmissionFor(db: Db, options?: ConstructorParameters<typeof RunAdmission>[1]): RunAdmission {
-  const limiter = new PrismaRunLimiter(db);
-  return new RunAdmission((tenantId, excluding) => limiter.running(tenantId, excluding), options);
+export function executionAdmissionFor(db: Db, options?: ConstructorParameters<typeof ExecutionAdmission>[1]): ExecutionAdmission {
+  const limiter = new PrismaExecutionLimiter(db);
+  return new ExecutionAdmission((tenantId, excluding) => limiter.running(tenantId, excluding), options);
 }
 
-/** Without a process-wide RunAdmission (direct callers): count the tenant's runs on every start. */
-function countingEveryStart(db: Db): RunAdmission {
-  return runAdmissionFor(db, { refreshMs: 0 });
+/** Without a process-wide ExecutionAdmission (direct callers): count the tenant's runs on every start. */
+function countingEveryStart(db: Db): ExecutionAdmission {
+  return executionAdmissionFor(db, { refreshMs: 0 });
 }
 
 async function createAndStart(
-  ctx: RunContext,
+  ctx: ExecutionContext,
   request: StartRequest,
   id: string,
   ticket: AdmissionTicket,
@@ -119,10 +119,10 @@ async function createAndStart(
     idempotencyKey: idempotencyKey ?? null,
     input: request.input,
   };
-  let workflow: StartableRun | undefined;
+  let workflow: StartableExecution | undefined;
   try {
     // The lookup of the workflow and its version, and the insert when it can start: one statement.
-    workflow = await createRunOfStartableVersion(ctx.db, { ...row, ...(request.version !== undefined && { version: request.version }) });
+    workflow = await createExecutionOfStartableVersion(ctx.db, { ...row, ...(request.version !== undefined && { version: request.version }) });
   } catch (err) {
     // Two requests with one key raced past the lookup: the loser answers with the winner's run.
     if (idempotencyKey !== undefined && isUniqueViolation(err)) {
@@ -160,7 +160,7 @@ async function createAndStart(
 
 /** A request whose idempotency key already names a run: answer with that run, making sure it started. */
 async function replay(
-  ctx: RunContext,
+  ctx: ExecutionContext,
   row: Execution,
   request: StartRequest,
 ): Promise<{ execution: ExecutionSummary; created: boolean }> {
