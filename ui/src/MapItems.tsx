@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { api, uiConfig, type MapItemsPage, type UiConfig } from './api';
-import { bodyRunUrl } from './body-run-link';
+import { bodyRunUrl } from './temporal-links';
 
 const PAGE_SIZE = 20;
 

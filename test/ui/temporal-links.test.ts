@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bodyRunUrl } from '../../ui/src/body-run-link';
+import { bodyRunUrl } from '../../ui/src/temporal-links';
 
 // The console links each map item (or loop iteration) to the workflow that ran its body.
 describe('bodyRunUrl', () => {
