@@ -20,6 +20,9 @@ export interface MapItemsWrite {
   items: MapItemWrite[];
   /** Loops: keep only the last this many iterations. */
   keepLast?: number;
+  /** The Temporal workflow (and run) that ran these items. */
+  workflowId?: string;
+  runId?: string;
 }
 
 /**
@@ -31,15 +34,16 @@ export async function writeMapItems(db: Db, batch: MapItemsWrite): Promise<void>
   const rows = JSON.stringify(storable(batch.items.map((i) => ({ ...i, output: i.output ?? null, error: i.error ?? null }))));
   await db.$transaction([
     db.$executeRaw`
-      INSERT INTO map_items (execution_id, node_id, index, status, attempt, output, error, started_at, finished_at)
+      INSERT INTO map_items (execution_id, node_id, index, status, attempt, output, error, started_at, finished_at, workflow_id, run_id)
       SELECT ${batch.executionId}, ${batch.nodeId}, r.index, r.status::"NodeRunStatus", r.attempt, r.output, r.error,
-             r."startedAt", r."finishedAt"
+             r."startedAt", r."finishedAt", ${batch.workflowId ?? null}::text, ${batch.runId ?? null}::text
       FROM jsonb_to_recordset(${rows}::jsonb)
         AS r(index int, status text, attempt int, output jsonb, error jsonb, "startedAt" timestamptz, "finishedAt" timestamptz)
       WHERE EXISTS (SELECT 1 FROM executions WHERE id = ${batch.executionId})
       ON CONFLICT (execution_id, node_id, index) DO UPDATE SET
         status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output, error = EXCLUDED.error,
-        started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at`,
+        started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+        workflow_id = EXCLUDED.workflow_id, run_id = EXCLUDED.run_id`,
     ...(batch.keepLast !== undefined
       ? [db.$executeRaw`DELETE FROM map_items WHERE execution_id = ${batch.executionId} AND node_id = ${batch.nodeId} AND index <= ${Math.max(...batch.items.map((i) => i.index)) - batch.keepLast}`]
       : []),
@@ -64,6 +68,9 @@ export interface MapItemView {
   finishedAt: string | null;
   output: unknown;
   error: unknown;
+  /** The Temporal workflow (and run) that ran the item; null for rows written before it was recorded. */
+  workflowId: string | null;
+  runId: string | null;
 }
 
 /** A node's item counts by status. */
@@ -101,5 +108,7 @@ export async function mapItemRows(
     finishedAt: r.finishedAt?.toISOString() ?? null,
     output: r.output,
     error: r.error,
+    workflowId: r.workflowId,
+    runId: r.runId,
   }));
 }

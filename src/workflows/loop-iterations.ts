@@ -5,7 +5,7 @@ import { sinkIds, type LoopConfig } from '../domain/iteration';
 import { executionOf } from '../domain/node-types';
 import { runBody, type BodyContext, type BodyEnv } from './body-run';
 import type { LoopProgress } from './iteration-contract';
-import { bodyResult } from './map-items';
+import { bodyResult, rowsWrittenBy } from './map-items';
 import type { MapItemsActivities } from './map-items-contract';
 import type { Settled } from './node-runners';
 
@@ -60,7 +60,7 @@ export async function runLoopIterations(
       // The mirror keeps the last `keepLast` iterations as item rows (index = iteration).
       const row = { index: iteration, status: 'SUCCEEDED' as const, attempt: body.attempt, output: last, finishedAt: new Date().toISOString() };
       await CancellationScope.nonCancellable(() =>
-        itemsMirror.recordMapItems({ executionId: context.execution.id, nodeId, items: [row], keepLast: keep }).catch(() => undefined),
+        itemsMirror.recordMapItems({ executionId: context.execution.id, nodeId, items: [row], keepLast: keep, ...rowsWrittenBy() }).catch(() => undefined),
       );
     }
     const done = await env.compiler.evaluate(config.until, { ...base, nodes: { ...base.nodes, ...body.nodes } } as ExpressionContext);

@@ -19,6 +19,14 @@ export interface MapItemsBatch {
   items: MapItemRow[];
   /** Loops: keep only the last this many iterations. */
   keepLast?: number;
+  /**
+   * The workflow that ran these items (the console links each item to it): the run's own
+   * workflow for small maps, the map child or one of its batch children for large ones.
+   * Absent from workers that predate it.
+   */
+  workflowId?: string;
+  /** That workflow's run id (the generation that ran them, for workflows that continue as new). */
+  runId?: string;
 }
 
 export interface MapItemsActivities {

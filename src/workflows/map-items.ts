@@ -1,4 +1,4 @@
-import { CancellationScope, condition, proxyActivities, sleep } from '@temporalio/workflow';
+import { CancellationScope, condition, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { ExpressionContext } from '../domain/expressions';
 import { sinkIds, sinkResult, type Body, type ItemOutcome } from '../domain/iteration';
 import { executionOf } from '../domain/node-types';
@@ -12,6 +12,15 @@ const itemsMirror = proxyActivities<MapItemsActivities>({
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '15s' },
 });
 
+/**
+ * This workflow's id and run id, written with the item rows it mirrors so the console can open
+ * the workflow that ran an item. Reading workflowInfo() issues no command: replay is unchanged.
+ */
+export function rowsWrittenBy(): { workflowId: string; runId: string } {
+  const { workflowId, runId } = workflowInfo();
+  return { workflowId, runId };
+}
+
 /** Item rows per mirror write: one activity per this many items keeps the history cost small. */
 const ITEM_ROWS_PER_WRITE = 250;
 
@@ -22,6 +31,7 @@ const ITEM_ROWS_PER_WRITE = 250;
 class ItemRowWriter {
   private readonly pending: MapItemRow[] = [];
   private writing = false;
+  private readonly ranBy = rowsWrittenBy();
 
   constructor(
     private readonly executionId: string,
@@ -42,7 +52,7 @@ class ItemRowWriter {
     if (this.writing || this.pending.length === 0) return;
     this.writing = true;
     const items = this.pending.splice(0, ITEM_ROWS_PER_WRITE);
-    void CancellationScope.nonCancellable(() => itemsMirror.recordMapItems({ executionId: this.executionId, nodeId: this.nodeId, items }))
+    void CancellationScope.nonCancellable(() => itemsMirror.recordMapItems({ executionId: this.executionId, nodeId: this.nodeId, items, ...this.ranBy }))
       .catch(() => undefined) // a write that never lands must not fail the map
       .finally(() => {
         this.writing = false;

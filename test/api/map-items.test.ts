@@ -56,6 +56,31 @@ describe('GET /executions/:id/nodes/:nodeId/items', () => {
     expect(one.json().items[0]).toMatchObject({ index: 1, status: 'SUCCEEDED', attempt: 1, output: { n: 1, text: 'nul\uFFFDchar' } });
   });
 
+  it('returns the workflow (and run) that ran each item, null for rows recorded without them', async () => {
+    const db = api.database.db;
+    const workflowId = await seedWorkflow(db, api.acmeTenantId);
+    const executionId = await seedExecution(db, { tenantId: api.acmeTenantId, workflowId, status: 'RUNNING' });
+    await seedNodeRun(db, { executionId, nodeId: 'each', type: 'map', status: 'RUNNING' });
+    const { recordMapItems } = createMapItemsActivities(db);
+    const row = (index: number) => ({ index, status: 'SUCCEEDED' as const, attempt: 1, output: index });
+    // A worker that predates the ids writes rows without them.
+    await recordMapItems({ executionId, nodeId: 'each', items: [row(0)] });
+    await recordMapItems({ executionId, nodeId: 'each', items: [row(1), row(2)], workflowId: `${executionId}.0-1`, runId: 'run-a' });
+    await recordMapItems({ executionId, nodeId: 'each', items: [row(3)], workflowId: `${executionId}.2-3`, runId: 'run-b' });
+    // An item rewritten (a retried batch child) takes the ids of the workflow that wrote it last.
+    await recordMapItems({ executionId, nodeId: 'each', items: [row(2)], workflowId: `${executionId}.2-3`, runId: 'run-b' });
+
+    const res = await api.request({ method: 'GET', url: `/executions/${executionId}/nodes/each/items` });
+    expect(res.statusCode).toBe(200);
+    const items = (res.json() as { items: { index: number; workflowId: string | null; runId: string | null }[] }).items;
+    expect(items.map(({ index, workflowId, runId }) => ({ index, workflowId, runId }))).toEqual([
+      { index: 0, workflowId: null, runId: null },
+      { index: 1, workflowId: `${executionId}.0-1`, runId: 'run-a' },
+      { index: 2, workflowId: `${executionId}.2-3`, runId: 'run-b' },
+      { index: 3, workflowId: `${executionId}.2-3`, runId: 'run-b' },
+    ]);
+  });
+
   it('answers 404 for unknown runs, non-map nodes and other tenants, 400 for a bad cursor', async () => {
     const db = api.database.db;
     const workflowId = await seedWorkflow(db, api.acmeTenantId);

@@ -420,7 +420,40 @@ describe('the mirror of map and loop nodes', () => {
     expect(items[4]).toMatchObject({ status: 'SUCCEEDED', output: 4, attempt: 1 });
     const kept = await db.mapItem.findMany({ where: { executionId: handle.workflowId, nodeId: 'poll' }, orderBy: { index: 'asc' } });
     expect(kept.map((k) => [k.index, k.output])).toEqual([[5, 50], [6, 60]]);
+    // Both ran inside the run's own workflow (small enough to stay inline).
+    expect(new Set([...items, ...kept].map((r) => r.workflowId))).toEqual(new Set([handle.workflowId]));
   });
+
+  serverIt('records with each item the workflow and run that ran it: the run itself for a small map, batch children for a large one', async (h) => {
+    const body = (id: string) => ({ nodes: [{ id, type: 'noop' }] });
+    const definition: WorkflowDefinition = {
+      name: 'item-workflows',
+      nodes: [
+        { id: 'small', type: 'map', config: { items: '[0..2]', body: body('a') } },
+        { id: 'big', type: 'map', config: { items: '[0..24]', maxConcurrency: 10, body: body('b') } },
+      ],
+    };
+    const workflowId = `item-workflows-${Date.now()}`;
+    const version = await h.store(workflowId, definition);
+    const handle = await h.start('map-item-workflows', definition, undefined, { workflowId, version, iterationLimits: { inlineOperations: 10, batchSize: 10 } });
+    const { result } = await h.outcome(handle, 'map-item-workflows');
+    expect(result?.status).toBe('SUCCEEDED');
+    const rows = await h.database.db.mapItem.findMany({ where: { executionId: handle.workflowId }, orderBy: [{ nodeId: 'asc' }, { index: 'asc' }] });
+    const ranBy = (nodeId: string) => rows.filter((r) => r.nodeId === nodeId).map((r) => r.workflowId);
+    expect(ranBy('small')).toEqual([handle.workflowId, handle.workflowId, handle.workflowId]);
+    const batchOf = (i: number) => `${handle.workflowId}.big.${i - (i % 10)}-${Math.min(i - (i % 10) + 9, 24)}`;
+    expect(ranBy('big')).toEqual(Array.from({ length: 25 }, (_, i) => batchOf(i)));
+    // Each recorded workflow (and run) is one Temporal knows: the console's "body run" link opens it.
+    const client = h.server.env.client;
+    const recorded = new Map(rows.map((r) => [r.workflowId!, r.runId]));
+    expect(recorded.size).toBe(4);
+    for (const [id, runId] of recorded) {
+      const described = await client.workflow.getHandle(id, runId ?? undefined).describe();
+      expect(described.workflowId).toBe(id);
+      expect(described.runId).toBe(runId);
+      expect(described.status.name).toBe('COMPLETED');
+    }
+  }, 120_000);
 });
 
 describe('loop nodes on a real Temporal server', () => {

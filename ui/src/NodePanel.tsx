@@ -2,6 +2,7 @@
 import { useState } from 'react';
 import type { DefinitionNode, ExecutionDetail, NodeView, RetryInfo, ExecutionStatus } from './api';
 import { duration, errorText, json, when } from './format';
+import { MapItemList } from './MapItems';
 import { MapProgress, type ItemCounts } from './MapProgress';
 
 export function Legend() {
@@ -84,6 +85,7 @@ export function NodePanel(props: {
       )}
       {view?.retry && <RetryNote retry={view.retry} now={now} />}
       <MapProgress executionId={props.executionId} nodeId={nodeId} type={type} output={view?.output ?? null} live={props.itemCounts} status={status} />
+      <MapItemList executionId={props.executionId} nodeId={nodeId} type={type} status={status} recorded={props.itemCounts?.recorded} />
       {type === 'approval' && status === 'WAITING' && view?.approval && (
         <div className="approval-prompt" data-testid="approval-prompt">
           {view.approval.message && <p className="prompt">{view.approval.message}</p>}

@@ -1656,9 +1656,13 @@ export interface operations {
                             finishedAt: string | null;
                             index: number;
                             output: unknown;
+                            /** @description That workflow's run id (the generation that ran the item); null like workflowId */
+                            runId: string | null;
                             /** Format: date-time */
                             startedAt: string | null;
                             status: string;
+                            /** @description The Temporal workflow that ran the item's body (the run's own, the map's child or a batch child); null for items recorded before it was kept */
+                            workflowId: string | null;
                         }[];
                         /** @description Pass as `cursor` for the next page; null on the last page */
                         nextCursor: string | null;

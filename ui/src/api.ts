@@ -127,12 +127,7 @@ export interface UiConfig {
   demoBaseUrl?: string;
 }
 
-/** The Temporal Web UI page of a run; with Temporal's run id it opens the run itself (without it, a search). */
-export function temporalRunUrl(config: UiConfig, executionId: string, runId?: string | null): string {
-  const ns = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.namespace)}`;
-  if (runId) return `${ns}/workflows/${encodeURIComponent(executionId)}/${encodeURIComponent(runId)}/history`;
-  return `${ns}/workflows?query=${encodeURIComponent(`WorkflowId="${executionId}"`)}`;
-}
+export { temporalRunUrl } from './temporal-links';
 
 /** Workflow names by id (first 100 workflows, newest first), for lists that would otherwise show ids. */
 let namesPromise: Promise<Map<string, string>> | undefined;

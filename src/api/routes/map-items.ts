@@ -23,6 +23,10 @@ const ItemSchema = Type.Object({
   finishedAt: Nullable(DateTime),
   output: Type.Unknown(),
   error: Type.Unknown(),
+  workflowId: Nullable(Type.String(), {
+    description: "The Temporal workflow that ran the item's body (the run's own, the map's child or a batch child); null for items recorded before it was kept",
+  }),
+  runId: Nullable(Type.String(), { description: "That workflow's run id (the generation that ran the item); null like workflowId" }),
 });
 
 const ItemsPage = Type.Object({
