@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createMapItemsActivities } from '../../src/activities/map-items-mirror';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createTestApi } from '../support/api';
-import { seedExecution, seedNodeRun, seedWorkflow, tenantId as tenantOf } from '../support/runs';
+import { seedExecution, seedNodeRun, seedWorkflow, tenantId as tenantOf } from '../support/executions';
 
 /**
  * A map node's panel in the console (real browser, real API, fresh database): its items, each
