@@ -76,20 +76,7 @@ export async function writeTransitions(db: Db, batch: TransitionBatch): Promise<
   // A node appears once per batch (the workflow coalesces); keep the newest if not.
   const newest = new Map<string, NodeWrite>();
   for (const n of batch.nodes) if ((newest.get(n.nodeId)?.seq ?? -1) < n.seq) newest.set(n.nodeId, n);
-  const nodes = JSON.stringify(
-    [...newest.values()].map((n) => ({
-      node_id: n.nodeId,
-      type: n.type,
-      status: n.status,
-      attempt: n.attempt,
-      // Absent keys become SQL NULL, as undefined did before.
-      ...(n.output !== undefined && { output: storable(n.output) }),
-      ...(n.error !== undefined && { error: storable(n.error) }),
-      started_at: n.startedAt ?? null,
-      finished_at: n.finishedAt ?? null,
-      seq: n.seq,
-    })),
-  );
+  const nodes = JSON.stringify([...newest.values()].map(nodeRow));
   const r = batch.run;
   await db.$queryRaw`
     WITH incoming AS (
@@ -126,20 +113,7 @@ export interface NodeResultWrite extends NodeWrite {
  */
 export async function writeNodeResults(db: Db, results: NodeResultWrite[]): Promise<void> {
   if (results.length === 0) return;
-  const rows = JSON.stringify(
-    results.map((n) => ({
-      execution_id: n.executionId,
-      node_id: n.nodeId,
-      type: n.type,
-      status: n.status,
-      attempt: n.attempt,
-      ...(n.output !== undefined && { output: storable(n.output) }),
-      ...(n.error !== undefined && { error: storable(n.error) }),
-      started_at: n.startedAt ?? null,
-      finished_at: n.finishedAt ?? null,
-      seq: n.seq,
-    })),
-  );
+  const rows = JSON.stringify(results.map((n) => ({ execution_id: n.executionId, ...nodeRow(n) })));
   await db.$queryRaw`
     WITH incoming AS (
       SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
@@ -158,6 +132,21 @@ export async function writeNodeResults(db: Db, results: NodeResultWrite[]): Prom
       RETURNING execution_id, last_seq
     )
     ${notifyTransitionsOf('written')}`;
+}
+
+/** A node write as one jsonb_to_recordset row: absent keys become SQL NULL, as undefined did before. */
+function nodeRow(n: NodeWrite) {
+  return {
+    node_id: n.nodeId,
+    type: n.type,
+    status: n.status,
+    attempt: n.attempt,
+    ...(n.output !== undefined && { output: storable(n.output) }),
+    ...(n.error !== undefined && { error: storable(n.error) }),
+    started_at: n.startedAt ?? null,
+    finished_at: n.finishedAt ?? null,
+    seq: n.seq,
+  };
 }
 
 function date(value: string | undefined): Date | null {
