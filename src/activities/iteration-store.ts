@@ -27,7 +27,15 @@ export function createIterationStoreActivities(store?: OutputStore): IterationSt
 
   async function load(ref: StoredRef, tenantId: string | undefined): Promise<unknown> {
     if (!store) throw ApplicationFailure.nonRetryable(`stored value ${ref.$trellisRef} needs a database`, 'OutputStoreUnavailable');
-    return store.load(ref, tenantId);
+    try {
+      return await store.load(ref, tenantId);
+    } catch (err) {
+      // Chunks saved before they carried their tenant (runs in flight across that upgrade) have
+      // none. These references come from the map's own activities, never from a definition or
+      // an input, so the tenant-less row is this run's own.
+      if (!(err instanceof StoredOutputNotFound) || tenantId === undefined) throw err;
+      return store.load(ref, undefined);
+    }
   }
 
   return {

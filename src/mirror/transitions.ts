@@ -107,7 +107,8 @@ export interface NodeResultWrite extends NodeWrite {
 /**
  * Node results written by the node activities' worker, many runs in one statement. Where the
  * workflow's write runs one workflow task after the node returns, this runs as it returns. It
- * only ever adds news: a row is written only when its run is mirrored (the execution row exists)
+ * only ever adds news: a row is written only when its run is mirrored and still running (a run the
+ * reconciler ended gets no late result)
  * and the row holds an older seq, strictly — the workflow's own write of the same seq, which
  * carries the timestamps Temporal's history keeps, is never overwritten by this one.
  */
@@ -124,7 +125,7 @@ export async function writeNodeResults(db: Db, results: NodeResultWrite[]): Prom
     ), written AS (
       INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq)
       SELECT execution_id, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq FROM incoming i
-      WHERE EXISTS (SELECT 1 FROM executions e WHERE e.id = i.execution_id)
+      WHERE EXISTS (SELECT 1 FROM executions e WHERE e.id = i.execution_id AND e.status = 'RUNNING')
       ON CONFLICT (execution_id, node_id) DO UPDATE SET
         type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
         error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq

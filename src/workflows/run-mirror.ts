@@ -74,17 +74,22 @@ export class RunMirror {
     this.kick();
   }
 
-  /**
-   * A seq for a write someone else makes first (a node activity writing its own result), or
-   * undefined when this run is not mirrored.
-   */
   /** Whether this run is being mirrored (as far as the workflow knows yet). */
   get active(): boolean {
     return this.recorded !== undefined && this.enabled;
   }
 
+  /** A seq for a write someone else makes first (a node activity writing its own result), or undefined. */
+
+  /**
+   * Only while the mirror writes as local activities: those finish inside the workflow task, so
+   * every older transition is in Postgres before the task's activities are even dispatched, and
+   * a node's early write never lands ahead of an older transition a live stream has yet to see
+   * (the stream resumes from the highest seq it sent). A regular-activity mirror (runs with
+   * local nodes) gives no such order, so its nodes get no seq to write with.
+   */
   reserve(): number | undefined {
-    if (!this.recorded || !this.enabled) return undefined;
+    if (!this.recorded || !this.enabled || this.activities !== localMirror) return undefined;
     return ++this.seq;
   }
 

@@ -77,6 +77,15 @@ describe('node activities writing their own result to the mirror', () => {
     expect(await t.db.nodeRun.count({ where: { executionId: { in: ['ex-not-mirrored', executionId] } } })).toBe(0);
   });
 
+  it('writes nothing into a run that has already ended (a late result after the reconciler settled it)', async () => {
+    const executionId = await seedExecution(t.db, { tenantId, workflowId: await seedWorkflow(t.db, tenantId), status: 'CANCELLED' });
+    const results = new NodeResultMirror(t.db);
+    const activity = results.wrap({ http: async () => ({ output: 'late', attempt: 1 }) }).http!;
+    await activity(input(executionId, 9));
+    await results.idle();
+    expect(await row(executionId)).toBeNull();
+  });
+
   it('never fails or delays the node when Postgres is unreachable', async () => {
     const unreachable = createDb('postgresql://nobody:x@127.0.0.1:1/none');
     const errors: unknown[] = [];

@@ -65,3 +65,17 @@ describe('expressions over a map result stored by reference (evaluateOverStoredO
     expect(await read('$count(nodes.each.output.results.($string(total) & id & id & id))')).toMatchObject({ error: { type: 'ExpressionLimitExceeded' } });
   });
 });
+
+describe('map chunks saved before they carried a tenant (runs in flight across that upgrade)', () => {
+  it("a tenant's map still loads its own tenant-less chunks; another tenant's chunks stay hidden", async () => {
+    const store = new PrismaOutputStore(t.db);
+    const activities = createIterationStoreActivities(store);
+    const { tenantId } = await createApiKey(t.db, 'chunks');
+    const { tenantId: other } = await createApiKey(t.db, 'other-chunks');
+    const legacy = await store.save('run-legacy', 'each', ['a', 'b'], 9); // as saved before: no tenant
+    const foreign = await store.save('run-foreign', 'each', ['x'], 5, other);
+    const scope = { tenantId } as Parameters<typeof activities.loadMapItems>[1];
+    expect(await activities.loadMapItems({ start: 0, end: 2, ref: legacy }, scope)).toEqual(['a', 'b']);
+    await expect(activities.loadMapItems({ start: 0, end: 1, ref: foreign }, scope)).rejects.toThrow(/not found/);
+  });
+});
