@@ -54,7 +54,8 @@ describe.skipIf(!haveChromium)('map items in the console', () => {
       expect(await links.first().getAttribute('href')).toBe(
         `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.namespace)}/workflows/${encodeURIComponent(`${runId}.each.0-1`)}/temporal-run-1/history`,
       );
-      expect(await page.getByTestId('map-progress').textContent()).toContain('3 / 3 items');
+      // The counts arrive by their own request: wait for them rather than read the first render.
+      await expect.poll(() => page.getByTestId('map-progress').textContent()).toContain('3 / 3 items');
     } finally {
       await browser.close();
       await api.close();
