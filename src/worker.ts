@@ -70,19 +70,24 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
   const definitions = deps.definitions ?? (deps.db ? new PrismaDefinitionStore(deps.db) : new InMemoryDefinitionStore());
   const codec = deps.payloadCodec === undefined ? payloadCodec() : (deps.payloadCodec ?? undefined);
   const bundle = workflowBundlePath(process.env.TRELLIS_WORKFLOW_BUNDLE, codec !== undefined);
+  const nodeActivities = withNodeResultMirror(deps.db, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined));
+  const workerActivities = {
+    ...createIterationStoreActivities(outputs),
+    ...createMapItemsActivities(deps.db),
+    ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaExecutionLimiter(deps.db) }) }),
+    ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
+  };
+  // A node type (a plugin's, say) named like one of the worker's own activities would be
+  // silently replaced by it, or replace it: refuse to start instead.
+  const clash = Object.keys(nodeActivities).find((type) => Object.hasOwn(workerActivities, type));
+  if (clash !== undefined) throw new PluginError(`node type "${clash}" has the name of one of the worker's own activities; rename it`);
   return Worker.create({
     connection: deps.connection,
     namespace: deps.namespace ?? 'default',
     taskQueue: deps.taskQueue,
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
     ...(codec && { dataConverter: { payloadCodecs: [codec], failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH } }),
-    activities: {
-      ...withNodeResultMirror(deps.db, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined)),
-      ...createIterationStoreActivities(outputs),
-      ...createMapItemsActivities(deps.db),
-      ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaExecutionLimiter(deps.db) }) }),
-      ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
-    },
+    activities: { ...nodeActivities, ...workerActivities },
     // Cancellation reaches an activity only through a heartbeat response; keep that short. The
     // cap also keeps heartbeats well inside the default heartbeat timeout (5 intervals): the SDK
     // would otherwise throttle to 80% of that timeout.

@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Value } from '@sinclair/typebox/value';
 import { ApplicationFailure } from '@temporalio/common';
-import { PluginError, createNodeRegistry, loadPlugins, pluginSpecifiers, type NodeRunContext } from '../../src/activities';
+import { Type } from '@sinclair/typebox';
+import { PluginError, createNodeRegistry, defineNodeType, loadPlugins, pluginSpecifiers, type NodeRunContext } from '../../src/activities';
+import { createTrellisWorker } from '../../src/worker';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CHECKSUM = path.join(ROOT, 'examples', 'plugins', 'checksum.mjs');
@@ -150,4 +152,14 @@ describe('a plugin that cannot be used stops the process with one clear line', (
       expect((err as Error).message).not.toContain('\n');
     });
   }
+});
+
+describe("a node type named like one of the worker's own activities", () => {
+  it('stops the worker before it starts, instead of shadowing the activity or being shadowed', async () => {
+    const impostor = defineNodeType({ type: 'recordRun', configSchema: Type.Object({}), async run() { return {}; } });
+    // The check comes before the worker touches its connection.
+    await expect(createTrellisWorker({ connection: undefined as never, taskQueue: 'plugins-clash', registry: createNodeRegistry([impostor]) })).rejects.toThrow(
+      new PluginError(`node type "recordRun" has the name of one of the worker's own activities; rename it`),
+    );
+  });
 });
