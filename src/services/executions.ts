@@ -23,7 +23,6 @@ import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
 
 
 export type { ExecutionStatus, ExecutionTrigger, ExecutionSummary };
-export { toExecutionSummary };
 
 /** Largest run input, as JSON; Temporal payloads and the mirror row both carry it. */
 export const MAX_INPUT_BYTES = 256 * 1024;

@@ -32,4 +32,3 @@ export async function mapItemsPage(
   return { items, nextCursor: rows.length > limit && last ? String(last.index) : null, counts };
 }
 
-export { mapItemCounts };
