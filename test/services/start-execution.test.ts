@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createApiKey } from '../../src/services/api-keys';
+import { sqlPool } from '../../src/db/client';
 import { createExecutionOfStartableVersion, type ExecutionToStart } from '../../src/mirror/start-execution';
 import { ORDER_FLOW, seedWorkflow } from '../support/executions';
 
@@ -13,6 +14,23 @@ beforeAll(async () => {
   other = (await createApiKey(database.db, 'globex')).tenantId;
 });
 afterAll(async () => database?.drop());
+
+/** The names of the prepared statements sent through the Db's pool until stop(). */
+function namedStatementsSent() {
+  const pool = sqlPool(database.db);
+  const query = pool.query;
+  const names: string[] = [];
+  pool.query = ((config: { name?: string }, ...rest: unknown[]) => {
+    if (config.name) names.push(config.name);
+    return (query as (...args: unknown[]) => unknown).call(pool, config, ...rest);
+  }) as typeof pool.query;
+  return {
+    stop: () => {
+      pool.query = query;
+      return names;
+    },
+  };
+}
 
 let n = 0;
 const run = (workflowId: string, extra: Partial<ExecutionToStart> = {}): ExecutionToStart => ({
@@ -76,4 +94,55 @@ describe('createExecutionOfStartableVersion: lookup and insert in one statement'
     const theirs = await seedWorkflow(database.db, other);
     await expect(createExecutionOfStartableVersion(database.db, run(theirs, { tenantId: other, idempotencyKey: 'k1' }))).resolves.toMatchObject({ created: expect.any(Object) });
   });
+
+  it('answers concurrent starts as if each ran alone when they share statements', async () => {
+    const workflowId = await seedWorkflow(database.db, tenantId, { versions: [ORDER_FLOW, { ...ORDER_FLOW, name: 'v2' }] });
+    const archived = await seedWorkflow(database.db, tenantId, { archived: true });
+    const theirs = await seedWorkflow(database.db, other);
+    const runs = [
+      run(workflowId, { input: { quote: 'a "quoted", {braced} \\ back\\slashed ünïcode input' } }),
+      run(workflowId, { version: 1, input: null }),
+      run('wf_nope'),
+      run(theirs),
+      run(archived),
+      run(workflowId, { version: 9 }),
+      run(workflowId, { input: [1, 2, 3] }),
+      run(workflowId),
+    ];
+    // Submitted together: two leave at once and the other six wait, then share one statement.
+    const statements = namedStatementsSent();
+    const answers = await Promise.all(runs.map((r) => createExecutionOfStartableVersion(database.db, r)));
+    expect(statements.stop()).toEqual(['trellis_start_run_v1', 'trellis_start_run_v1', 'trellis_start_runs_v1']);
+    expect(answers.map((a) => (a === undefined ? 'none' : a.created ? `v${a.version}` : a.archived ? 'archived' : `no v${a.version}`))).toEqual([
+      'v2',
+      'v1',
+      'none',
+      'none',
+      'archived',
+      'no v9',
+      'v2',
+      'v2',
+    ]);
+    expect(answers[1]?.definition).toEqual(ORDER_FLOW);
+    const rows = await database.db.execution.findMany({ where: { id: { in: runs.map((r) => r.id) } } });
+    expect(Object.fromEntries(rows.map((row) => [row.id, row.input]))).toEqual({
+      [runs[0]!.id]: runs[0]!.input,
+      [runs[1]!.id]: null,
+      [runs[6]!.id]: [1, 2, 3],
+      [runs[7]!.id]: null,
+    });
+    expect(rows.every((row) => row.tenantId === tenantId && row.status === 'RUNNING')).toBe(true);
+  });
+
+  it('gives only the start whose idempotency key is taken the unique violation when starts share a statement', async () => {
+    const workflowId = await seedWorkflow(database.db, tenantId);
+    const runs = [run(workflowId), run(workflowId), run(workflowId, { idempotencyKey: 'shared' }), run(workflowId), run(workflowId, { idempotencyKey: 'shared' }), run(workflowId)];
+    const answers = await Promise.allSettled(runs.map((r) => createExecutionOfStartableVersion(database.db, r)));
+    const outcomes = answers.map((a) => (a.status === 'fulfilled' ? 'created' : (a.reason as { code?: string }).code));
+    // The two keyed starts run alone after the shared statement failed, at once: either may win.
+    expect([outcomes[2], outcomes[4]].sort()).toEqual(['23505', 'created']);
+    expect([0, 1, 3, 5].map((i) => outcomes[i])).toEqual(['created', 'created', 'created', 'created']);
+    expect(await database.db.execution.count({ where: { id: { in: runs.map((r) => r.id) } } })).toBe(5);
+  });
 });
+
