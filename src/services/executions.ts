@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import type { Db } from '../db/client';
 import { Prisma } from '../generated/prisma/client';
 import type { ExecutionStatus, ExecutionTrigger } from '../domain/status';
@@ -55,8 +55,19 @@ export const START_FAILED = 'StartFailed';
 
 export function newExecutionId(): string {
   // 16 random bytes are exactly 22 base64url characters: unguessable, and a valid Temporal workflow id.
-  return `ex_${randomBytes(16).toString('base64url')}`;
+  // Drawn from a pool refilled 256 ids at a time (as Node's randomUUID does): one call into the
+  // CSPRNG per start was ~4% of the API's CPU under load.
+  if (idBytesUsed + 16 > idBytes.length) {
+    randomFillSync(idBytes);
+    idBytesUsed = 0;
+  }
+  const id = idBytes.toString('base64url', idBytesUsed, idBytesUsed + 16);
+  idBytesUsed += 16;
+  return `ex_${id}`;
 }
+
+const idBytes = Buffer.alloc(16 * 256);
+let idBytesUsed = idBytes.length;
 
 /** How to retry a request Temporal did not take: a retried start with the same key never runs twice. */
 export const RETRY_HINT = '(with the same idempotency key, if any)';
