@@ -64,6 +64,7 @@ async function main(): Promise<void> {
     async startRun(id, input) {
       const t0 = performance.now();
       try {
+        if (process.env.PROFILE_SKIP_TEMPORAL) return;
         return await inner.startRun(id, input);
       } finally {
         temporalMs.push(performance.now() - t0);
@@ -145,6 +146,8 @@ async function main(): Promise<void> {
             starts2xx: load['2xx'],
             non2xx: load.non2xx,
             startsPerSecond: round(load['2xx'] / seconds),
+            // Below 1 when concurrent starts share statements (GroupCommit).
+            sqlPerStart: round(sqlLog.length / load['2xx'], 3),
             latencyP50Ms: load.latency.p50,
             latencyP99Ms: load.latency.p99,
             cpuMsPerStart: {

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type autocannon from 'autocannon';
@@ -101,8 +103,9 @@ async function mirrorLag(env: BenchEnv, events: ExecutionEventHub) {
  * - one process serves each side (the API in this process; the raw client in this process),
  *   10 requests in flight on each (autocannon's 10 keep-alive connections; 10 loops), one
  *   shared Temporal connection, the same workflow type, input and start options;
- * - phases alternate API, raw, raw, API (BENCH_LOAD_SECONDS each, default 5) so the load of a
- *   shared machine drifting during the run hits both sides alike;
+ * - phases alternate API, raw, bare, bare, raw, API (BENCH_LOAD_SECONDS each, default 5) so the
+ *   load of a shared machine drifting during the run hits every side alike ("bare": the ceiling of
+ *   any HTTP API on this machine, see bareStartServer);
  * - only 2xx answers count as starts (a 429 is not a start), and the bench lifts the limits a
  *   tenant starting thousands of never-finishing runs would hit: the per-key and per-address
  *   rate limits and TRELLIS_MAX_RUNNING_PER_TENANT (unless set).
@@ -121,6 +124,7 @@ export async function loadScenario(env: BenchEnv, base?: string) {
     limits: { rateLimitPerMinute: 100_000_000, addressRateLimitPerMinute: 100_000_000 },
   });
   const startBase = await app.listen({ host: '127.0.0.1', port: 0 });
+  const bareServer = await bareStartServer(env, unpolled, workflowId, definition);
   const connections = 10;
   const seconds = Number(process.env.BENCH_LOAD_SECONDS ?? 5);
   const request = { url: `${startBase}/executions`, method: 'POST' as const, connections, headers: headers(env), body: JSON.stringify({ workflowId }) };
@@ -131,14 +135,17 @@ export async function loadScenario(env: BenchEnv, base?: string) {
 
     const api: autocannon.Result[] = [];
     const raw: number[] = [];
-    for (const side of ['api', 'raw', 'raw', 'api'] as const) {
+    const bare: autocannon.Result[] = [];
+    for (const side of ['api', 'raw', 'bare', 'bare', 'raw', 'api'] as const) {
       if (side === 'api') api.push(await loadFromAnotherProcess({ ...request, duration: seconds }));
+      else if (side === 'bare') bare.push(await loadFromAnotherProcess({ ...request, url: bareServer.url, duration: seconds }));
       else raw.push(await rawStarts(env, unpolled, workflowId, definition, connections, seconds));
     }
     const apiStarts = api.reduce((sum, r) => sum + r['2xx'], 0);
     const rawStartsTotal = raw.reduce((sum, n) => sum + n, 0);
     const apiStartRps = apiStarts / (api.length * seconds);
     const rawStartRps = rawStartsTotal / (raw.length * seconds);
+    const bareStartRps = bare.reduce((sum, r) => sum + r['2xx'], 0) / (bare.length * seconds);
 
     let get: autocannon.Result | undefined;
     if (base !== undefined) {
@@ -147,7 +154,7 @@ export async function loadScenario(env: BenchEnv, base?: string) {
     }
     return {
       connections,
-      phases: `api, raw, raw, api; ${seconds} s each`,
+      phases: `api, raw, bare, bare, raw, api; ${seconds} s each`,
       apiStartRps: round(apiStartRps),
       apiStartRpsByPhase: api.map((r) => round(r['2xx'] / seconds)),
       apiStartLatencyP50Ms: api[0]!.latency.p50,
@@ -156,11 +163,52 @@ export async function loadScenario(env: BenchEnv, base?: string) {
       rawClientStartRps: round(rawStartRps),
       rawClientStartRpsByPhase: raw.map((n) => round(n / seconds)),
       ratio: round(apiStartRps / rawStartRps, 3),
+      // The ceiling of any HTTP API in front of the same client on this machine (see bareStartServer).
+      bareHttpStartRps: round(bareStartRps),
+      bareHttpRatio: round(bareStartRps / rawStartRps, 3),
+      apiVsBareHttp: round(apiStartRps / bareStartRps, 3),
       ...(get && { apiGetRps: round(get['2xx'] / seconds), apiGetLatencyP50Ms: get.latency.p50, apiGetNon2xx: get.non2xx }),
     };
   } finally {
     await app.close();
+    await bareServer.close();
   }
+}
+
+/**
+ * The least an HTTP API can do: node:http, no framework, no key, no database, no validation —
+ * read the body, start the same workflow with the raw client, answer 202. What it loses against
+ * the raw client is the HTTP hop itself (the load generator's process, the server's parsing and
+ * writing, one more process waking per start), so its ratio is the ceiling of the API's ratio on
+ * this machine; apiVsBareHttp is what Trellis's own work (auth, limits, validation, the
+ * execution row) costs on top.
+ */
+async function bareStartServer(env: BenchEnv, taskQueue: string, workflowId: string, definition: object) {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { workflowId: string };
+      const id = `bench-bare-${randomUUID()}`;
+      env.client.workflow
+        .start('dagWorkflow', {
+          taskQueue,
+          workflowId: id,
+          args: [{ tenantId: env.tenantId, workflowId: body.workflowId ?? workflowId, version: 1, definition }],
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        })
+        .then(
+          () => res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ id })),
+          (err: Error) => res.writeHead(503).end(err.message),
+        );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/executions`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 /**
