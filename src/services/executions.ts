@@ -92,7 +92,7 @@ export async function startExecution(
 
   // Admitted before the row is written (the bound must hold); a start that writes none gives the slot back.
   const id = newExecutionId();
-  const ticket = await (ctx.executionAdmission ?? countingEveryStart(ctx.db)).admit(tenantId, id);
+  const ticket = await admissionOf(ctx).admit(tenantId, id);
   try {
     return await createAndStart(ctx, request, id, ticket);
   } catch (err) {
@@ -108,9 +108,9 @@ export function executionAdmissionFor(db: Db, options?: ConstructorParameters<ty
   return new ExecutionAdmission((tenantId, excluding) => limiter.running(tenantId, excluding), options);
 }
 
-/** Without a process-wide ExecutionAdmission (direct callers): count the tenant's runs on every start. */
-function countingEveryStart(db: Db): ExecutionAdmission {
-  return executionAdmissionFor(db, { refreshMs: 0 });
+/** The process-wide ExecutionAdmission; without one (direct callers), the tenant's runs are counted on every start. */
+function admissionOf(ctx: ExecutionContext): ExecutionAdmission {
+  return ctx.executionAdmission ?? executionAdmissionFor(ctx.db, { refreshMs: 0 });
 }
 
 async function createAndStart(
@@ -194,15 +194,26 @@ async function replay(
   // A finished run is left alone: starting its workflow id again would run it a second time.
   if (row.status !== 'RUNNING' && !startFailed) return { execution: toExecutionSummary(row), created: false };
 
+  // Reviving a run whose start failed makes it RUNNING again: it takes a slot like a new start
+  // (its FAILED row gave its slot back). A replay of a live run takes none.
+  const ticket = startFailed ? await admissionOf(ctx).admit(row.tenantId, row.id) : undefined;
   try {
     await ctx.temporal.startRun(row.id, workflowInput(row, request.reuse, request.reuseItems));
   } catch {
+    ticket?.release();
     // Not marked FAILED: an earlier request created this run, and it may well be running already.
     throw temporalUnavailable('the run could not be started', { hint: RETRY_HINT });
   }
-  if (startFailed) {
+  if (ticket) {
     // The earlier attempt never reached Temporal; now it has, so the run is live again.
-    const healed = await reviveStartFailed(ctx.db, row.id);
+    let healed: Execution;
+    try {
+      healed = await reviveStartFailed(ctx.db, row.id);
+    } catch (err) {
+      ticket.release();
+      throw err;
+    }
+    ticket.written();
     return { execution: toExecutionSummary(healed), created: false };
   }
   return { execution: toExecutionSummary(row), created: false };

@@ -67,6 +67,35 @@ describe('runs in progress per tenant (TRELLIS_MAX_RUNNING_PER_TENANT), counted 
   });
 });
 
+describe('a keyed retry of a start Temporal did not take', () => {
+  it('takes a slot when it revives the run: at the limit it answers 429 and leaves the run FAILED', async () => {
+    const workflowId = await seedWorkflow(api.database.db, api.acmeTenantId);
+    const keyed = { method: 'POST' as const, url: '/executions', payload: { workflowId, idempotencyKey: 'revive-at-limit' } };
+    api.temporal.down = true;
+    const failed = await api.request(keyed);
+    expect(failed.statusCode).toBe(503);
+    api.temporal.down = false;
+    const row = () => api.database.db.execution.findFirstOrThrow({ where: { tenantId: api.acmeTenantId, idempotencyKey: 'revive-at-limit' } });
+    expect((await row()).status).toBe('FAILED');
+
+    for (let i = 0; i < LIMIT; i++) expect((await start(workflowId)).statusCode).toBe(202);
+    const refused = await api.request(keyed);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().error).toMatchObject({ code: 'TOO_MANY_RUNS' });
+    expect((await row()).status).toBe('FAILED');
+
+    // One run finishes: the retry revives the run, which then holds the freed slot.
+    const one = await api.database.db.execution.findFirstOrThrow({ where: { tenantId: api.acmeTenantId, status: 'RUNNING' } });
+    await api.database.db.execution.update({ where: { id: one.id }, data: { status: 'SUCCEEDED', finishedAt: new Date() } });
+    const revived = await api.request(keyed);
+    expect(revived.statusCode).toBe(202);
+    expect(revived.json()).toMatchObject({ id: (await row()).id, status: 'RUNNING' });
+    expect((await start(workflowId)).statusCode).toBe(429);
+    expect(await api.database.db.execution.count({ where: { tenantId: api.acmeTenantId, status: 'RUNNING' } })).toBe(LIMIT);
+    await finishAll(api.acmeTenantId);
+  });
+});
+
 describe('two API processes sharing one Postgres', () => {
   it('each counts the other\'s runs once the tenant is near its limit', async () => {
     const second = await buildApp({
