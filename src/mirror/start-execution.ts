@@ -91,8 +91,7 @@ interface StartRow {
  * and Prisma's query pipeline cost about as much CPU as the driver, so this goes to
  * node-postgres directly. Concurrent starts of one process share statements (GroupCommit): under
  * load Postgres commits many runs at once. Undefined when the workflow does not exist for this
- * tenant. A second start with the same (tenant, idempotency key) fails with Postgres's unique
- * violation (23505).
+ * tenant. A second start with the same (tenant, idempotency key) fails with IdempotencyKeyTaken.
  */
 export function createExecutionOfStartableVersion(db: Db, run: ExecutionToStart): Promise<StartableExecution | undefined> {
   const pool = sqlPool(db);
@@ -101,7 +100,26 @@ export function createExecutionOfStartableVersion(db: Db, run: ExecutionToStart)
     batcher = new GroupCommit((runs) => startMany(pool, runs), (one) => startOne(pool, one), { sizeOf: (r) => r.input?.length ?? 0 });
     batchers.set(pool, batcher);
   }
-  return batcher.submit({ ...run, input: run.input === undefined ? null : JSON.stringify(run.input) });
+  return batcher.submit({ ...run, input: run.input === undefined ? null : JSON.stringify(run.input) }).catch((err: unknown) => {
+    throw isIdempotencyKeyViolation(err) ? new IdempotencyKeyTaken(run.tenantId, run.idempotencyKey!) : err;
+  });
+}
+
+/** Another run of the tenant already holds this idempotency key (it may have committed a moment ago). */
+export class IdempotencyKeyTaken extends Error {
+  constructor(
+    readonly tenantId: string,
+    readonly idempotencyKey: string,
+  ) {
+    super(`idempotency key "${idempotencyKey}" is already taken`);
+    this.name = 'IdempotencyKeyTaken';
+  }
+}
+
+function isIdempotencyKeyViolation(err: unknown): boolean {
+  const { code, constraint } = err as { code?: unknown; constraint?: unknown };
+  // 23505: unique_violation; the index is Prisma's name for @@unique([tenantId, idempotencyKey]).
+  return code === '23505' && constraint === 'executions_tenant_id_idempotency_key_key';
 }
 
 /** A run with its input already serialised (null: the column stays NULL). */

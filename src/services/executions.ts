@@ -1,9 +1,10 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import type { Db } from '../db/client';
-import { Prisma } from '../generated/prisma/client';
+import type { Prisma } from '../generated/prisma/client';
 import type { ExecutionStatus, ExecutionTrigger } from '../domain/status';
 import {
   createExecutionOfStartableVersion,
+  IdempotencyKeyTaken,
   findByIdempotencyKey,
   markStartFailed,
   reviveStartFailed,
@@ -135,7 +136,7 @@ async function createAndStart(
     workflow = await createExecutionOfStartableVersion(ctx.db, { ...row, ...(request.version !== undefined && { version: request.version }) });
   } catch (err) {
     // Two requests with one key raced past the lookup: the loser answers with the winner's run.
-    if (idempotencyKey !== undefined && isUniqueViolation(err)) {
+    if (idempotencyKey !== undefined && err instanceof IdempotencyKeyTaken) {
       const winner = await findByIdempotencyKey(ctx.db, tenantId, idempotencyKey);
       if (winner) {
         ticket.release(); // this start wrote no row
@@ -274,10 +275,4 @@ function checkInputSize(input: unknown): void {
 
 function errorType(error: Prisma.JsonValue | null): unknown {
   return error !== null && typeof error === 'object' && !Array.isArray(error) ? error.type : undefined;
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  // P2002 from Prisma; 23505 (unique_violation) from node-postgres, which the start statement uses.
-  if (err instanceof Prisma.PrismaClientKnownRequestError) return err.code === 'P2002';
-  return err instanceof Error && (err as { code?: unknown }).code === '23505';
 }

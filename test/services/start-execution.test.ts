@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createApiKey } from '../../src/services/api-keys';
 import { sqlPool } from '../../src/db/client';
-import { createExecutionOfStartableVersion, type ExecutionToStart } from '../../src/mirror/start-execution';
+import { createExecutionOfStartableVersion, IdempotencyKeyTaken, type ExecutionToStart } from '../../src/mirror/start-execution';
 import { ORDER_FLOW, seedWorkflow } from '../support/executions';
 
 let database: TestDatabase;
@@ -86,10 +86,10 @@ describe('createExecutionOfStartableVersion: lookup and insert in one statement'
     expect(Object.fromEntries(rows.map((r) => [r.id, r.is_sql_null]))).toEqual({ [absent.id]: true, [jsonNull.id]: false });
   });
 
-  it('fails with the unique violation (23505) on a second run with the same idempotency key', async () => {
+  it('fails with IdempotencyKeyTaken on a second run with the same idempotency key', async () => {
     const workflowId = await seedWorkflow(database.db, tenantId);
     await createExecutionOfStartableVersion(database.db, run(workflowId, { idempotencyKey: 'k1' }));
-    await expect(createExecutionOfStartableVersion(database.db, run(workflowId, { idempotencyKey: 'k1' }))).rejects.toMatchObject({ code: '23505' });
+    await expect(createExecutionOfStartableVersion(database.db, run(workflowId, { idempotencyKey: 'k1' }))).rejects.toBeInstanceOf(IdempotencyKeyTaken);
     // The same key in another tenant is another key.
     const theirs = await seedWorkflow(database.db, other);
     await expect(createExecutionOfStartableVersion(database.db, run(theirs, { tenantId: other, idempotencyKey: 'k1' }))).resolves.toMatchObject({ created: expect.any(Object) });
@@ -134,13 +134,13 @@ describe('createExecutionOfStartableVersion: lookup and insert in one statement'
     expect(rows.every((row) => row.tenantId === tenantId && row.status === 'RUNNING')).toBe(true);
   });
 
-  it('gives only the start whose idempotency key is taken the unique violation when starts share a statement', async () => {
+  it('gives only the start whose idempotency key is taken IdempotencyKeyTaken when starts share a statement', async () => {
     const workflowId = await seedWorkflow(database.db, tenantId);
     const runs = [run(workflowId), run(workflowId), run(workflowId, { idempotencyKey: 'shared' }), run(workflowId), run(workflowId, { idempotencyKey: 'shared' }), run(workflowId)];
     const answers = await Promise.allSettled(runs.map((r) => createExecutionOfStartableVersion(database.db, r)));
-    const outcomes = answers.map((a) => (a.status === 'fulfilled' ? 'created' : (a.reason as { code?: string }).code));
+    const outcomes = answers.map((a) => (a.status === 'fulfilled' ? 'created' : a.reason instanceof IdempotencyKeyTaken ? 'taken' : String(a.reason)));
     // The two keyed starts run alone after the shared statement failed, at once: either may win.
-    expect([outcomes[2], outcomes[4]].sort()).toEqual(['23505', 'created']);
+    expect([outcomes[2], outcomes[4]].sort()).toEqual(['created', 'taken']);
     expect([0, 1, 3, 5].map((i) => outcomes[i])).toEqual(['created', 'created', 'created', 'created']);
     expect(await database.db.execution.count({ where: { id: { in: runs.map((r) => r.id) } } })).toBe(5);
   });
