@@ -6,6 +6,9 @@
  * see the API's CPU. Prints JSON.
  *   TEMPORAL_ADDRESS=127.0.0.1:7233 npx tsx bench/start-path-profile.ts
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/start-path-profile.ts
+ * PROFILE_SKIP_TEMPORAL=1 answers starts without calling Temporal: what the API itself costs.
+ * For CPU rather than wall-clock samples, `perf record -e cpu-clock -g -p PID` on a process started
+ * with `node --perf-basic-prof` names the JavaScript frames too.
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
