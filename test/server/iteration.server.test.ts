@@ -41,12 +41,22 @@ async function until<T>(fn: () => T | undefined, what: string): Promise<T> {
  * The runs of a map or loop child that continued as new: each must replay, and with
  * TRELLIS_RECORD_HISTORIES=1 the first is kept as a fixture for the replay test.
  */
+async function listRuns(client: Harness['server']['env']['client'], workflowId: string): Promise<{ runId: string; status: string }[]> {
+  const runs = [];
+  for await (const w of client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) runs.push({ runId: w.runId, status: w.status.name });
+  return runs;
+}
+
 async function checkContinuedRuns(h: Harness, workflowId: string, name: string): Promise<number> {
   const client = h.server.env.client;
-  const continued = [];
-  for await (const w of client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) {
-    if (w.status.name === 'CONTINUED_AS_NEW') continued.push(w);
+  // Visibility records are written after the runs close (asynchronously on a busy server): wait
+  // until they show the chain ended (a COMPLETED run, none RUNNING) before counting.
+  let runs: Awaited<ReturnType<typeof listRuns>> = [];
+  for (const until = Date.now() + 15_000; Date.now() < until; await new Promise((r) => setTimeout(r, 200))) {
+    runs = await listRuns(client, workflowId);
+    if (runs.some((w) => w.status === 'COMPLETED') && !runs.some((w) => w.status === 'RUNNING')) break;
   }
+  const continued = runs.filter((w) => w.status === 'CONTINUED_AS_NEW');
   for (const run of continued) {
     const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
     await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, workflowId);
