@@ -1,16 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createApiKey } from '../../src/services/api-keys';
 import { DAG_WORKFLOW_TYPE, type DagRunResult } from '../../src/workflows/contract';
 import type { dagWorkflow } from '../../src/workflows';
-import { createTestDatabase, type TestDatabase } from '../support/database';
-import { SCALE_JOURNAL_DDL, prebuiltWorkflowBundle, sleep, spawnReady, type FaultProcess } from '../support/fault-process';
-import { connectTestServer, type ServerEnv } from '../support/temporal';
+import { SCALE_JOURNAL_DDL, sleep } from '../support/fault-process';
+import { useFaultEnvironment } from '../support/fault-environment';
 
 /*
  * Issue 11 "Prove it": a map of TRELLIS_SCALE_ITEMS (default 100,000) items whose body is one
@@ -45,28 +43,7 @@ function definition(): WorkflowDefinition {
   };
 }
 
-let server: ServerEnv | undefined;
-let database: TestDatabase | undefined;
-let bundle: string | undefined;
-let worker: FaultProcess | undefined;
-let handle: WorkflowHandle<typeof dagWorkflow> | undefined;
-const taskQueue = `trellis-scale-${randomUUID()}`;
-
-beforeAll(async () => {
-  if (!ENABLED) return;
-  server = await connectTestServer('map-scale test');
-  if (!server) return;
-  database = await createTestDatabase();
-  await database.db.$executeRawUnsafe(SCALE_JOURNAL_DDL);
-  bundle = await prebuiltWorkflowBundle();
-}, 180_000);
-afterAll(async () => {
-  await handle?.terminate('scale test over').catch(() => undefined);
-  await worker?.kill();
-  await database?.drop();
-  if (bundle) await fs.rm(bundle, { force: true });
-  await server?.env.teardown();
-});
+const fault = useFaultEnvironment('map-scale test', { journalDdl: SCALE_JOURNAL_DDL, taskQueuePrefix: 'trellis-scale', enabled: ENABLED });
 
 /** The process's peak resident set (VmHWM), in MiB; 0 once it is gone. */
 async function peakRssMiB(pid: number | undefined): Promise<number> {
@@ -75,24 +52,14 @@ async function peakRssMiB(pid: number | undefined): Promise<number> {
   return kb ? Number(kb) / 1024 : 0;
 }
 
-async function startWorker(generation: number): Promise<FaultProcess> {
-  return spawnReady('test/support/fault-worker.ts', {
-    TEMPORAL_ADDRESS: server!.env.address,
-    DATABASE_URL: database!.url,
-    TRELLIS_TASK_QUEUE: taskQueue,
-    TRELLIS_WORKFLOW_BUNDLE: bundle!,
-    FAULT_GENERATION: String(generation),
-  });
-}
-
 async function itemsStarted(): Promise<number> {
-  const [row] = await database!.db.$queryRawUnsafe<{ n: bigint }[]>('SELECT count(DISTINCT item) AS n FROM scale_journal');
+  const [row] = await fault.database!.db.$queryRawUnsafe<{ n: bigint }[]>('SELECT count(DISTINCT item) AS n FROM scale_journal');
   return Number(row!.n);
 }
 
 /** Every workflow the run started (ids prefixed by the run's), each run of it: events and bytes. */
 async function histories(rootId: string, since: Date) {
-  const { client } = server!.env;
+  const { client } = fault.server!.env;
   const to = new Date(Date.now() + 3600_000).toISOString();
   const found: { workflowId: string; runId: string; events: number; bytes: number }[] = [];
   for await (const w of client.workflow.list({ query: `StartTime BETWEEN "${since.toISOString()}" AND "${to}"` })) {
@@ -106,8 +73,8 @@ async function histories(rootId: string, since: Date) {
 
 describe.skipIf(!ENABLED)('a map at scale on a real server, worker SIGKILLed three times', () => {
   it(`${ITEMS.toLocaleString('en')} items, one activity each, complete with every result`, async (ctx) => {
-    if (!server || !database) return ctx.skip();
-    const { db } = database;
+    if (!fault.server || !fault.database) return ctx.skip();
+    const { db } = fault.database;
     const { tenantId } = await createApiKey(db, 'acme');
     const def = definition();
     await db.workflow.create({ data: { id: 'wf_scale', tenantId, name: def.name, latestVersion: 1 } });
@@ -115,13 +82,14 @@ describe.skipIf(!ENABLED)('a map at scale on a real server, worker SIGKILLed thr
 
     const since = new Date(Date.now() - 60_000);
     let peakMiB = 0;
-    worker = await startWorker(0);
+    let worker = await fault.startWorker(0);
     const t0 = Date.now();
-    handle = await server.env.client.workflow.start<typeof dagWorkflow>(DAG_WORKFLOW_TYPE, {
-      taskQueue,
+    const handle = await fault.server.env.client.workflow.start<typeof dagWorkflow>(DAG_WORKFLOW_TYPE, {
+      taskQueue: fault.taskQueue,
       workflowId: `scale-${randomUUID()}`,
       args: [{ workflowId: 'wf_scale', tenantId, input: {} }],
     });
+    fault.handles.push(handle);
     const result = handle.result().then((r): DagRunResult => r);
     result.catch(() => undefined);
 
@@ -137,7 +105,7 @@ describe.skipIf(!ENABLED)('a map at scale on a real server, worker SIGKILLed thr
       peakMiB = Math.max(peakMiB, await peakRssMiB(worker.child.pid));
       await worker.kill();
       kills.push(`#${k} at ${started} items started, ${Math.round((Date.now() - t0) / 1000)} s`);
-      worker = await startWorker(k);
+      worker = await fault.startWorker(k);
     }
     console.log(`map-scale: kills: ${kills.join('; ')}`);
     const sampler = setInterval(() => void peakRssMiB(worker?.child.pid).then((m) => (peakMiB = Math.max(peakMiB, m))), 1_000);
@@ -170,7 +138,7 @@ describe.skipIf(!ENABLED)('a map at scale on a real server, worker SIGKILLed thr
     const byEvents = runs.reduce((a, b) => (b.events > a.events ? b : a));
     const byBytes = runs.reduce((a, b) => (b.bytes > a.bytes ? b : a));
     // The run's own history (replayed after three worker deaths) replays against the code.
-    await Worker.runReplayHistory({ workflowBundle: { codePath: bundle! } }, await handle.fetchHistory(), handle.workflowId);
+    await Worker.runReplayHistory({ workflowBundle: { codePath: fault.bundle! } }, await handle.fetchHistory(), handle.workflowId);
     console.log(
       `map-scale: ${ITEMS} items SUCCEEDED across ${KILLS} worker kills in ${(totalMs / 1000).toFixed(1)} s; ` +
         `${Number(counts!.executions)} body executions, ${Number(counts!.twice)} items ran more than once (at most ${counts!.most} times); ` +

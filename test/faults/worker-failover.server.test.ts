@@ -1,13 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import fs from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import type { WorkflowHandle } from '@temporalio/client';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { DAG_WORKFLOW_TYPE, type DagRunResult } from '../../src/workflows/contract';
 import type { dagWorkflow } from '../../src/workflows';
-import { createTestDatabase, type TestDatabase } from '../support/database';
-import { JOURNAL_DDL, prebuiltWorkflowBundle, sleep, spawnReady, waitFor, type FaultProcess, type JournalRow } from '../support/fault-process';
-import { connectTestServer, type ServerEnv } from '../support/temporal';
+import { JOURNAL_DDL, sleep, waitFor, type JournalRow } from '../support/fault-process';
+import { useFaultEnvironment } from '../support/fault-environment';
 
 /*
  * Failover in seconds: a node whose worker process is SIGKILLed mid-attempt is retried on a live
@@ -19,40 +16,10 @@ const FAILOVER_BOUND_MS = 10_000;
 const NODE_MS = 4_000;
 const STICKY_TIMEOUT_MS = 10_000;
 
-let server: ServerEnv | undefined;
-let database: TestDatabase | undefined;
-let bundle: string | undefined;
-const workers: FaultProcess[] = [];
-const taskQueue = `trellis-failover-${randomUUID()}`;
-const handles: WorkflowHandle<typeof dagWorkflow>[] = [];
-
-beforeAll(async () => {
-  server = await connectTestServer('worker-failover fault tests');
-  if (!server) return;
-  database = await createTestDatabase();
-  await database.db.$executeRawUnsafe(JOURNAL_DDL);
-  bundle = await prebuiltWorkflowBundle();
-}, 180_000);
-afterAll(async () => {
-  await Promise.all(handles.map((h) => h.terminate('fault test over').catch(() => undefined)));
-  await Promise.all(workers.map((w) => w.kill()));
-  await database?.drop();
-  if (bundle) await fs.rm(bundle, { force: true });
-  await server?.env.teardown();
-});
-
-function startWorker(generation: number): Promise<FaultProcess> {
-  return spawnReady('test/support/fault-worker.ts', {
-    TEMPORAL_ADDRESS: server!.env.address,
-    DATABASE_URL: database!.url,
-    TRELLIS_TASK_QUEUE: taskQueue,
-    TRELLIS_WORKFLOW_BUNDLE: bundle!,
-    FAULT_GENERATION: String(generation),
-  }).then((w) => (workers.push(w), w));
-}
+const fault = useFaultEnvironment('worker-failover fault tests', { journalDdl: JOURNAL_DDL, taskQueuePrefix: 'trellis-failover' });
 
 async function journal(executionId: string): Promise<(JournalRow & { at: Date })[]> {
-  return database!.db.$queryRawUnsafe<(JournalRow & { at: Date })[]>(
+  return fault.database!.db.$queryRawUnsafe<(JournalRow & { at: Date })[]>(
     'SELECT * FROM fault_journal WHERE execution_id = $1 ORDER BY seq',
     executionId,
   );
@@ -60,7 +27,7 @@ async function journal(executionId: string): Promise<(JournalRow & { at: Date })
 
 describe('SIGKILL of the worker running a node', () => {
   it(`the node's attempt is retried on a live worker within ${FAILOVER_BOUND_MS / 1000} s, by default`, async (ctx) => {
-    if (!server || !database) return ctx.skip();
+    if (!fault.server || !fault.database) return ctx.skip();
     const definition: WorkflowDefinition = {
       name: 'failover',
       nodes: [
@@ -70,14 +37,14 @@ describe('SIGKILL of the worker running a node', () => {
       edges: [{ from: 'slow', to: 'after' }],
     };
     // Two workers: the one that picks up the attempt gets killed, the other stays alive.
-    const first = await startWorker(0);
-    const second = await startWorker(1);
-    const handle = await server.env.client.workflow.start<typeof dagWorkflow>(DAG_WORKFLOW_TYPE, {
-      taskQueue,
+    const first = await fault.startWorker(0);
+    const second = await fault.startWorker(1);
+    const handle = await fault.server.env.client.workflow.start<typeof dagWorkflow>(DAG_WORKFLOW_TYPE, {
+      taskQueue: fault.taskQueue,
       workflowId: `failover-${randomUUID()}`,
       args: [{ definition }],
     });
-    handles.push(handle);
+    fault.handles.push(handle);
     const started = await waitFor('attempt 1 to start', async () => (await journal(handle.workflowId)).find((j) => j.event === 'start'), 30_000, 25);
     await sleep(1_500);
     const victim = started.generation === 0 ? first : second;

@@ -1,16 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import fs from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createApiKey } from '../../src/services/api-keys';
 import { DAG_WORKFLOW_TYPE, stateQuery, type DagRunResult } from '../../src/workflows/contract';
 import type { dagWorkflow } from '../../src/workflows';
-import { createTestDatabase, type TestDatabase } from '../support/database';
-import { JOURNAL_DDL, prebuiltWorkflowBundle, sleep, spawnReady, type FaultProcess, type JournalRow } from '../support/fault-process';
+import { JOURNAL_DDL, sleep, type JournalRow } from '../support/fault-process';
 import { mirrorMismatches } from '../support/mirror-check';
-import { connectTestServer, type ServerEnv } from '../support/temporal';
+import { useFaultEnvironment } from '../support/fault-environment';
 
 /*
  * SIGKILL the worker process 10 times at random points while three 30-node runs (chain + fan-out)
@@ -69,65 +66,34 @@ function definition(): WorkflowDefinition {
   };
 }
 
-let server: ServerEnv | undefined;
-let database: TestDatabase | undefined;
-let bundle: string | undefined;
-let worker: FaultProcess | undefined;
-const taskQueue = `trellis-fault-${randomUUID()}`;
-const handles: WorkflowHandle<typeof dagWorkflow>[] = [];
-
-beforeAll(async () => {
-  server = await connectTestServer('worker-kill fault tests');
-  if (!server) return;
-  database = await createTestDatabase();
-  await database.db.$executeRawUnsafe(JOURNAL_DDL);
-  bundle = await prebuiltWorkflowBundle();
-}, 180_000);
-afterAll(async () => {
-  // A failed test must not leave runs open on the shared server.
-  await Promise.all(handles.map((h) => h.terminate('fault test over').catch(() => undefined)));
-  await worker?.kill();
-  await database?.drop();
-  if (bundle) await fs.rm(bundle, { force: true });
-  await server?.env.teardown();
-});
-
-async function startWorker(generation: number): Promise<FaultProcess> {
-  return spawnReady('test/support/fault-worker.ts', {
-    TEMPORAL_ADDRESS: server!.env.address,
-    DATABASE_URL: database!.url,
-    TRELLIS_TASK_QUEUE: taskQueue,
-    TRELLIS_WORKFLOW_BUNDLE: bundle!,
-    FAULT_GENERATION: String(generation),
-  });
-}
+const fault = useFaultEnvironment('worker-kill fault tests', { journalDdl: JOURNAL_DDL, taskQueuePrefix: 'trellis-fault' });
 
 async function journal(): Promise<JournalRow[]> {
-  const rows = await database!.db.$queryRawUnsafe<JournalRow[]>('SELECT * FROM fault_journal ORDER BY seq');
+  const rows = await fault.database!.db.$queryRawUnsafe<JournalRow[]>('SELECT * FROM fault_journal ORDER BY seq');
   return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
 }
 
 describe('SIGKILL of the worker process mid-run', () => {
   it(`${RUNS} runs of 30 nodes survive ${KILLS} worker kills: completed nodes never run again, the mirror matches Temporal`, async (ctx) => {
-    if (!server || !database) return ctx.skip();
+    if (!fault.server || !fault.database) return ctx.skip();
     console.log(`worker-kill: FAULT_SEED=${seed}`);
-    const { db } = database;
+    const { db } = fault.database;
     const { tenantId } = await createApiKey(db, 'acme');
     const def = definition();
     await db.workflow.create({ data: { id: 'wf_kill', tenantId, name: def.name, latestVersion: 1 } });
     await db.workflowVersion.create({ data: { workflowId: 'wf_kill', version: 1, definition: def as object } });
 
-    worker = await startWorker(0);
+    let worker = await fault.startWorker(0);
     for (let r = 0; r < RUNS; r++) {
-      handles.push(
-        await server.env.client.workflow.start<typeof dagWorkflow>(DAG_WORKFLOW_TYPE, {
-          taskQueue,
+      fault.handles.push(
+        await fault.server.env.client.workflow.start<typeof dagWorkflow>(DAG_WORKFLOW_TYPE, {
+          taskQueue: fault.taskQueue,
           workflowId: `kill-${r}-${randomUUID()}`,
           args: [{ workflowId: 'wf_kill', input: { r } }],
         }),
       );
     }
-    const results = handles.map((h) => h.result().then((result): DagRunResult => result));
+    const results = fault.handles.map((h) => h.result().then((result): DagRunResult => result));
     results.forEach((p) => p.catch(() => undefined));
 
     // Each life: wait for a random number of node finishes (or a random while if nothing moves),
@@ -145,7 +111,7 @@ describe('SIGKILL of the worker process mid-run', () => {
       await sleep(random() * 150);
       await worker.kill();
       kills.push(`#${generation + 1} after ${ends - before}/${wanted} finishes`);
-      worker = await startWorker(generation + 1);
+      worker = await fault.startWorker(generation + 1);
     }
     console.log(`worker-kill: kills: ${kills.join(', ')}`);
     const lastRestart = Date.now();
@@ -156,10 +122,10 @@ describe('SIGKILL of the worker process mid-run', () => {
     const finalGeneration = KILLS;
     let reattempted = 0;
     let finishedButUnreported = 0;
-    for (const [r, handle] of handles.entries()) {
+    for (const [r, handle] of fault.handles.entries()) {
       expect(outcomes[r]!.status, handle.workflowId).toBe('SUCCEEDED');
       const history = await handle.fetchHistory();
-      await Worker.runReplayHistory({ workflowBundle: { codePath: bundle! } }, history, handle.workflowId);
+      await Worker.runReplayHistory({ workflowBundle: { codePath: fault.bundle! } }, history, handle.workflowId);
 
       // From the history: per node, scheduled / completed counts and the attempt that succeeded.
       const events = history.events ?? [];
@@ -200,7 +166,7 @@ describe('SIGKILL of the worker process mid-run', () => {
         if (starts.length > 1) reattempted++;
         if (mine.some((j) => j.event === 'end' && j.attempt < attempt)) finishedButUnreported++;
       }
-      expect(await mirrorMismatches(database.db, handle.workflowId, state)).toEqual([]);
+      expect(await mirrorMismatches(fault.database.db, handle.workflowId, state)).toEqual([]);
     }
     console.log(
       `worker-kill: ${RUNS} runs × 30 nodes SUCCEEDED across ${KILLS} kills; ${reattempted} nodes re-attempted after a kill ` +
