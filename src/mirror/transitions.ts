@@ -1,55 +1,18 @@
 import type { Db } from '../db/client';
-import type { ExecutionStatus, NodeStatus } from '../domain/status';
+import type { MirrorBatch, NodeTransition, RecordRunRequest } from '../domain/transitions';
 import { notifyTransition, notifyTransitionsOf } from './notify';
 import { jsonParam, storable } from './storable';
 
-/**
+/*
  * The write side of the status mirror, as the workflow's mirror activities (and node activities)
- * call it. These shapes match src/workflows/mirror-contract.ts structurally; the activity
- * wrappers in src/activities/ pass the contract's objects straight through, so tsc checks that
- * the two agree without the mirror depending on workflow code.
+ * call it, in the shapes src/domain/transitions.ts declares for both sides.
  */
-export interface NodeWrite {
-  seq: number;
-  nodeId: string;
-  type: string;
-  status: NodeStatus;
-  attempt: number;
-  startedAt?: string;
-  finishedAt?: string;
-  output?: unknown;
-  error?: unknown;
-}
-
-export interface RunWrite {
-  seq: number;
-  status: ExecutionStatus;
-  output?: unknown;
-  error?: unknown;
-  finishedAt?: string;
-}
-
-export interface TransitionBatch {
-  executionId: string;
-  nodes: NodeWrite[];
-  run?: RunWrite;
-}
-
-export interface RunRecord {
-  executionId: string;
-  temporalRunId: string;
-  workflowId: string;
-  version: number;
-  input: unknown;
-  startedAt: string;
-  scheduleId?: string;
-}
 
 /**
  * Makes sure the execution row exists: the API inserts it before it starts the run; a schedule,
  * the Temporal UI or the CLI do not. False when the workflow is not stored (nothing to mirror).
  */
-export async function recordRun(db: Db, request: RunRecord): Promise<boolean> {
+export async function recordRun(db: Db, request: RecordRunRequest): Promise<boolean> {
   const workflow = await db.workflow.findUnique({ where: { id: request.workflowId }, select: { tenantId: true } });
   if (!workflow) return false;
   await db.$executeRaw`
@@ -71,10 +34,10 @@ export async function recordRun(db: Db, request: RunRecord): Promise<boolean> {
  * come again with the same seq but the retried task's timestamps, the ones Temporal's history
  * keeps. The last of those writes wins.
  */
-export async function writeTransitions(db: Db, batch: TransitionBatch): Promise<void> {
+export async function writeTransitions(db: Db, batch: MirrorBatch): Promise<void> {
   const seq = Math.max(...batch.nodes.map((n) => n.seq), batch.run?.seq ?? 0);
   // A node appears once per batch (the workflow coalesces); keep the newest if not.
-  const newest = new Map<string, NodeWrite>();
+  const newest = new Map<string, NodeTransition>();
   for (const n of batch.nodes) if ((newest.get(n.nodeId)?.seq ?? -1) < n.seq) newest.set(n.nodeId, n);
   const nodes = JSON.stringify([...newest.values()].map(nodeRow));
   const r = batch.run;
@@ -100,7 +63,7 @@ export async function writeTransitions(db: Db, batch: TransitionBatch): Promise<
 }
 
 /** A node's result as its own activity writes it, ahead of the workflow. */
-export interface NodeResultWrite extends NodeWrite {
+export interface NodeResultWrite extends NodeTransition {
   executionId: string;
 }
 
@@ -136,7 +99,7 @@ export async function writeNodeResults(db: Db, results: NodeResultWrite[]): Prom
 }
 
 /** A node write as one jsonb_to_recordset row: absent keys become SQL NULL, as undefined did before. */
-function nodeRow(n: NodeWrite) {
+function nodeRow(n: NodeTransition) {
   return {
     node_id: n.nodeId,
     type: n.type,

@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ErrorInfo, NodeStatus, ExecutionStatus, WorkflowDefinition } from '../domain/definition';
+import type { ErrorInfo, ExecutionStatus, WorkflowDefinition } from '../domain/definition';
+import type { NodeState } from '../domain/transitions';
 import type { IterationLimits } from './iteration-contract';
 
 /** The one workflow type's input. Without `definition`, the pinned version is loaded by activity. */
@@ -35,15 +36,7 @@ export interface DagWorkflowInput {
   iterationLimits?: IterationLimits;
 }
 
-export interface NodeState {
-  type: string;
-  status: NodeStatus;
-  attempt: number;
-  startedAt?: string;
-  finishedAt?: string;
-  output?: unknown;
-  error?: ErrorInfo;
-}
+export type { NodeState } from '../domain/transitions';
 
 export interface DagRunState {
   status: ExecutionStatus;
