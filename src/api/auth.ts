@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../db/client';
 import { authenticate, hashSecret, type Principal } from '../services/api-keys';
 import { TtlCache } from '../services/ttl-cache';
@@ -23,16 +23,24 @@ const plugin: FastifyPluginAsync<{ db: Db; cacheMs?: number }> = async (app, { d
   const keys = new TtlCache<Principal | undefined>(cacheMs);
   app.decorateRequest('tenantId', '');
   app.decorateRequest('principal', undefined as unknown as Principal);
-  app.addHook('onRequest', async (request, reply) => {
-    const header = request.headers.authorization;
-    const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-    const principal = match ? await keys.get(hashSecret(match[1]!), () => authenticate(db, match[1]!)) : undefined;
+  /** Sets the request's principal, or answers why there is none (401). */
+  const admit = (request: FastifyRequest, reply: FastifyReply, principal: Principal | undefined, presented: boolean): ApiError | undefined => {
     if (!principal) {
       reply.header('www-authenticate', 'Bearer');
-      throw new ApiError(401, 'UNAUTHORIZED', match ? 'invalid API key' : 'missing "Authorization: Bearer <api key>" header');
+      return new ApiError(401, 'UNAUTHORIZED', presented ? 'invalid API key' : 'missing "Authorization: Bearer <api key>" header');
     }
     request.tenantId = principal.tenantId;
     request.principal = principal;
+    return undefined;
+  };
+  // Callback style: a cached key (nearly every request) is checked without creating a promise.
+  app.addHook('onRequest', (request, reply, done) => {
+    const secret = request.headers.authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+    if (secret === undefined) return done(admit(request, reply, undefined, false));
+    const keyHash = hashSecret(secret);
+    const cached = keys.peek(keyHash);
+    if (cached) return done(admit(request, reply, cached.value, true));
+    keys.get(keyHash, () => authenticate(db, secret)).then((principal) => done(admit(request, reply, principal, true)), done);
   });
 };
 

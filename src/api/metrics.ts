@@ -85,10 +85,11 @@ const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
 
   app.decorate('metrics', { registry, runsStarted });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, not the URL: ids in paths would make one series per resource.
     const route = request.routeOptions.url ?? 'unmatched';
     httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
   });
 
   app.get(

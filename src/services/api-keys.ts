@@ -1,10 +1,11 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { hash, randomBytes, randomUUID } from 'node:crypto';
 import type { Db } from '../db/client';
 
 const KEY_PREFIX = 'trl_';
 
 export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  // One-shot crypto.hash: no Hash object per request (this runs on every authenticated request).
+  return hash('sha256', secret, 'hex');
 }
 
 /** A new random secret with a recognizable prefix (so leaked keys can be found by scanners). */

@@ -13,6 +13,12 @@ export class TtlCache<V> {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
+  /** The live cached value, or undefined: lets a hot path skip the promise of `get` on a hit. */
+  peek(key: string): { value: V } | undefined {
+    const hit = this.entries.get(key);
+    return hit && hit.expires > this.now() ? hit : undefined;
+  }
+
   async get(key: string, load: () => Promise<V>): Promise<V> {
     const hit = this.entries.get(key);
     if (hit && hit.expires > this.now()) return hit.value;

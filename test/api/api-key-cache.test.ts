@@ -35,6 +35,31 @@ describe('API-key lookup cache', () => {
     expect(loads).toBe(4);
   });
 
+  it('an unknown key is answered 401 from the cache as from the lookup, and a cached key on the synchronous path', async () => {
+    const get = (key: string) => api.app.inject({ method: 'GET', url: '/workflows', headers: { authorization: `Bearer ${key}` } });
+    for (let i = 0; i < 2; i++) {
+      const res = await get('trl_not-a-key');
+      expect(res.statusCode).toBe(401);
+      expect(res.json().error.message).toBe('invalid API key');
+      expect(res.headers['www-authenticate']).toBe('Bearer');
+    }
+    const missing = await api.app.inject({ method: 'GET', url: '/workflows' });
+    expect(missing.statusCode).toBe(401);
+    expect(missing.json().error.message).toMatch(/missing/);
+    const { key } = await createApiKey(api.database.db, 'acme', 'cached');
+    for (let i = 0; i < 2; i++) expect((await get(key)).statusCode).toBe(200);
+  });
+
+  it('peeks only at live entries, a cached undefined included', async () => {
+    let now = 0;
+    const cache = new TtlCache<string | undefined>(100, 10, () => now);
+    expect(cache.peek('k')).toBeUndefined();
+    await cache.get('k', async () => undefined);
+    expect(cache.peek('k')).toHaveProperty('value', undefined);
+    now = 100;
+    expect(cache.peek('k')).toBeUndefined();
+  });
+
   it('does not cache a failed lookup', async () => {
     const cache = new TtlCache<string>(60_000);
     await expect(cache.get('k', () => Promise.reject(new Error('db down')))).rejects.toThrow('db down');
