@@ -36,7 +36,8 @@ interface TenantCount {
  * meanwhile still count (never a wrong 429: near the limit every start counts afresh).
  *
  * Bound with several API processes: a process does not see the others' starts until its next
- * count (at most `refreshMs` old). Once its estimate is within 10% of the limit it counts on
+ * count (at most `refreshMs` old, plus the time that count takes: while far from the limit,
+ * starts are admitted on the last count while the next one runs in the background). Once its estimate is within 10% of the limit it counts on
  * every start, so a tenant goes over its limit only if its other API processes start more than
  * a tenth of the limit within one refresh period (100 runs in a second at the default 1,000),
  * and then by at most the runs started through the API in that period. The API's per-key rate limits
@@ -58,8 +59,13 @@ export class ExecutionAdmission {
   async admit(tenantId: string, runId: string): Promise<AdmissionTicket> {
     const max = this.options.maxRunning ? this.options.maxRunning() : this.configuredMax;
     let state = this.tenants.get(tenantId);
-    if (!state || this.stale(state) || estimate(state) + 1 > max * EXACT_COUNT_FRACTION) {
+    if (!state || estimate(state) + 1 > max * EXACT_COUNT_FRACTION) {
       state = await this.count(tenantId);
+    } else if (this.stale(state)) {
+      // Far from the limit, the last count stands while the next one runs: a count grows with the
+      // tenant's running runs (tens of ms with thousands), and every start waiting for it stalled.
+      // A failed count is tried again by the next start.
+      this.count(tenantId).catch(() => {});
     }
     // Synchronous from here: concurrent starts of this process check and reserve one at a time.
     const running = estimate(state);

@@ -42,6 +42,32 @@ describe('ExecutionAdmission: the per-tenant bound on runs in progress', () => {
     expect(db.counts).toBe(2);
   });
 
+  it('admits on the last count while a stale one is refreshed, and uses the new count once it lands', async () => {
+    let release!: () => void;
+    let counts = 0;
+    let running = 0;
+    let clock = 0;
+    const admission = new ExecutionAdmission(
+      async () => {
+        counts++;
+        if (counts === 2) await new Promise<void>((r) => (release = r)); // the refresh hangs until released
+        return running;
+      },
+      { maxRunning: () => 100, now: () => clock },
+    );
+    await admission.admit('t1', 'a'); // first count: 0
+    clock += RUN_COUNT_REFRESH_MS;
+    running = 85; // other processes started 85 runs meanwhile
+    // The refresh is in flight and does not answer: starts go on with the last count (no stall).
+    for (let i = 0; i < 5; i++) await expect(admission.admit('t1', `b${i}`)).resolves.toBeDefined();
+    expect(counts).toBe(2); // one refresh, shared
+    release();
+    await new Promise((r) => setTimeout(r, 0));
+    // The new count (85, plus this process's 6 starts) is within 10% of the limit: every start counts now.
+    await admission.admit('t1', 'c');
+    expect(counts).toBe(3);
+  });
+
   it("refuses over the limit counting this process's starts whose rows are not committed yet", async () => {
     const { db, admission, start, id } = setup(100, 90);
     for (let i = 0; i < 5; i++) await start();
