@@ -44,7 +44,9 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
   // enabled, each promise an async hook creates costs the whole process a trip through async_hooks.
   app.addHook('preValidation', (request, _reply, done) => {
     const problem = unstorable(request.body, '/body') ?? unstorable(request.params, '/params') ?? unstorable(request.query, '/querystring');
-    done(problem && badRequest(`${problem.path} ${problem.message}`, [problem]));
+    // The message names a long path by its start; the detail carries all of it.
+    const shown = problem && problem.path.length > 80 ? `${problem.path.slice(0, 80)}…` : problem?.path;
+    done(problem && badRequest(`${shown} ${problem.message}`, [problem]));
   });
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({ error: { code: 'NOT_FOUND', message: `route ${request.method} ${request.url.split('?')[0]} not found` } }),
