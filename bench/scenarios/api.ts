@@ -111,6 +111,10 @@ async function mirrorLag(env: BenchEnv, events: ExecutionEventHub) {
  *   rate limits and TRELLIS_MAX_RUNNING_PER_TENANT (unless set).
  * Both start runs on a task queue no worker polls, so what is measured is starting, not the
  * runs competing with it for this machine's two cores.
+ * BENCH_LOAD_CONNECTIONS (default 10) sets the requests in flight on every side. At 10 the API is
+ * partly latency-bound (a closed loop: every millisecond the API adds is throughput lost); with
+ * the server pinned to one core and the bench to the other (`taskset`, see docs/benchmarks.md)
+ * neither core was saturated during the API's phases.
  */
 export async function loadScenario(env: BenchEnv, base?: string) {
   process.env.TRELLIS_MAX_RUNNING_PER_TENANT ??= '100000000';
@@ -125,7 +129,7 @@ export async function loadScenario(env: BenchEnv, base?: string) {
   });
   const startBase = await app.listen({ host: '127.0.0.1', port: 0 });
   const bareServer = await bareStartServer(env, unpolled, workflowId, definition);
-  const connections = 10;
+  const connections = Number(process.env.BENCH_LOAD_CONNECTIONS ?? 10);
   const seconds = Number(process.env.BENCH_LOAD_SECONDS ?? 5);
   const request = { url: `${startBase}/executions`, method: 'POST' as const, connections, headers: headers(env), body: JSON.stringify({ workflowId }) };
   try {
