@@ -36,11 +36,11 @@ interface TenantCount {
  * meanwhile still count (never a wrong 429: near the limit every start counts afresh).
  *
  * Bound with several API processes: a process does not see the others' starts until its next
- * count (at most `refreshMs` old, plus the time that count takes: while far from the limit,
- * starts are admitted on the last count while the next one runs in the background). Once its estimate is within 10% of the limit it counts on
+ * count lands (at most `refreshMs` plus one count old: far from the limit, starts go on with the
+ * last count while the next one runs). Once its estimate is within 10% of the limit it counts on
  * every start, so a tenant goes over its limit only if its other API processes start more than
- * a tenth of the limit within one refresh period (100 runs in a second at the default 1,000),
- * and then by at most the runs started through the API in that period. The API's per-key rate limits
+ * a tenth of the limit within that time (100 runs in about a second at the default 1,000),
+ * and then by at most the runs started through the API in that time. The API's per-key rate limits
  * (600 writes a minute by default) keep that far away in practice.
  */
 export class ExecutionAdmission {
