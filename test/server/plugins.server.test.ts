@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/services/api-keys';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { freePort, waitFor } from '../support/fault-process';
+import { freePort, spawnUntil, waitFor, type FaultProcess } from '../support/fault-process';
 import { connectTestServer, type ServerEnv } from '../support/temporal';
 
 /*
@@ -20,52 +19,15 @@ const EXAMPLE = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', 'plugins'
   sampleInput: { orderId: string; lines: unknown[] };
 };
 
-interface CliProcess {
-  child: ChildProcess;
-  output: string[];
-  stop(): Promise<void>;
-}
-
-/** `node bin/trellis.js <args>` from the repository root; resolves once a line matches `ready`. */
-async function startCli(args: string[], env: Record<string, string>, ready: RegExp, timeoutMs = 180_000): Promise<CliProcess> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'trellis.js'), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, TRELLIS_PLUGINS: '', TRELLIS_PAYLOAD_KEY: '', TRELLIS_MASTER_KEY: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(killer);
-  };
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`trellis ${args[0]} not ready after ${timeoutMs} ms:\n${output.join('')}`)), timeoutMs);
-    const onData = (chunk: Buffer) => {
-      output.push(chunk.toString());
-      if (ready.test(output.join(''))) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`trellis ${args[0]} exited (${code ?? signal}) before it was ready:\n${output.join('')}`));
-    });
-  }).catch(async (err: unknown) => {
-    await stop();
-    throw err;
-  });
-  return { child, output, stop };
+/** `node bin/trellis.js <args>` from the repository root; resolves once its output matches `ready`. */
+function startCli(args: string[], env: Record<string, string>, ready: RegExp, timeoutMs = 180_000): Promise<FaultProcess> {
+  const cliEnv = { TRELLIS_PLUGINS: '', TRELLIS_PAYLOAD_KEY: '', TRELLIS_MASTER_KEY: '', ...env };
+  return spawnUntil(`trellis ${args[0]}`, [path.join(ROOT, 'bin', 'trellis.js'), ...args], cliEnv, (output) => ready.test(output), timeoutMs);
 }
 
 let server: ServerEnv | undefined;
 let database: TestDatabase | undefined;
-const processes: CliProcess[] = [];
+const processes: FaultProcess[] = [];
 let apiUrl = '';
 let key = '';
 

@@ -29,30 +29,37 @@ export interface JournalRow {
 
 const ROOT = path.join(__dirname, '..', '..');
 
-/** A child process the fault tests start and SIGKILL: `node --import tsx <script>`. */
+/** A child process a test started from the repository root, ready by what it printed. */
 export interface FaultProcess {
   child: ChildProcess;
   /** Everything it printed (stdout and stderr), for the test log when something goes wrong. */
   output: string[];
   /** SIGKILL, and wait until the OS reaped it. */
   kill(): Promise<void>;
+  /** SIGTERM (a graceful shutdown), SIGKILL if it is still there after `graceMs`; waits until reaped. */
+  stop(graceMs?: number): Promise<void>;
 }
 
-/** Spawns a TypeScript script and resolves once it prints a line starting with `readyPrefix`. */
-export async function spawnReady(script: string, env: Record<string, string>, readyPrefix = 'READY', timeoutMs = 60_000): Promise<FaultProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/**
+ * Spawns `node <args>` from the repository root and resolves once `isReady(everything printed so
+ * far)`; a process that exits or is not ready within `timeoutMs` is killed and the test told why,
+ * with its output.
+ */
+export async function spawnUntil(
+  label: string,
+  args: string[],
+  env: Record<string, string>,
+  isReady: (output: string) => boolean,
+  timeoutMs = 60_000,
+): Promise<FaultProcess> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} not ready after ${timeoutMs} ms:\n${output.join('')}`)), timeoutMs);
+    const timer = setTimeout(() => reject(new Error(`${label} not ready after ${timeoutMs} ms:\n${output.join('')}`)), timeoutMs);
     const onData = (chunk: Buffer) => {
-      const text = chunk.toString();
-      output.push(text);
-      if (text.split('\n').some((line) => line.startsWith(readyPrefix))) {
+      output.push(chunk.toString());
+      if (isReady(output.join(''))) {
         clearTimeout(timer);
         resolve();
       }
@@ -61,12 +68,19 @@ export async function spawnReady(script: string, env: Record<string, string>, re
     child.stderr!.on('data', onData);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`${script} exited (${code ?? signal}) before it was ready:\n${output.join('')}`));
+      reject(new Error(`${label} exited (${code ?? signal}) before it was ready:\n${output.join('')}`));
     });
   });
+  const alive = () => child.exitCode === null && child.signalCode === null;
   const kill = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (alive()) child.kill('SIGKILL');
     await exited;
+  };
+  const stop = async (graceMs = 15_000) => {
+    if (alive()) child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(killer);
   };
   try {
     await ready;
@@ -74,7 +88,13 @@ export async function spawnReady(script: string, env: Record<string, string>, re
     await kill();
     throw err;
   }
-  return { child, output, kill };
+  return { child, output, kill, stop };
+}
+
+/** Spawns a TypeScript script (`node --import tsx`) and resolves once it prints a line starting with `readyPrefix`. */
+export function spawnReady(script: string, env: Record<string, string>, readyPrefix = 'READY', timeoutMs = 60_000): Promise<FaultProcess> {
+  const ready = (output: string) => output.split('\n').some((line) => line.startsWith(readyPrefix));
+  return spawnUntil(script, ['--import', 'tsx', path.join(ROOT, script)], env, ready, timeoutMs);
 }
 
 /** Builds the workflow bundle once, so each worker restart skips webpack; returns its path. */
