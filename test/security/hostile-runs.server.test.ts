@@ -1,67 +1,53 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import fs from 'node:fs/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createApiKey } from '../../src/services/api-keys';
 import type { dagWorkflow } from '../../src/workflows';
 import { DAG_WORKFLOW_TYPE, type DagRunResult, type DagWorkflowInput } from '../../src/workflows/contract';
-import { createTestDatabase, type TestDatabase } from '../support/database';
-import { prebuiltWorkflowBundle, spawnReady, type FaultProcess } from '../support/fault-process';
-import { connectTestServer, type ServerEnv } from '../support/temporal';
+import { useFaultEnvironment } from '../support/fault-environment';
+import { JOURNAL_DDL, type FaultProcess } from '../support/fault-process';
 
 /*
  * Issue 9's attacks against a real server and a real worker process. The worker runs as its own
  * process because the attacks used to abort it; each test asserts the worker is still alive and
  * that another tenant's run, started beside the attack, completes (its latency is printed).
  */
-let server: ServerEnv | undefined;
-let database: TestDatabase;
+const fault = useFaultEnvironment('security (hostile runs) server tests', { journalDdl: JOURNAL_DDL, taskQueuePrefix: 'trellis-security' });
 let worker: FaultProcess;
-let bundle: string;
-const taskQueue = `trellis-security-${randomUUID()}`;
 let acme: string;
 let globex: string;
+const db = () => fault.database!.db;
 
 beforeAll(async () => {
-  server = await connectTestServer('security (hostile runs) server tests');
-  if (!server) return;
-  database = await createTestDatabase();
-  acme = (await createApiKey(database.db, 'acme')).tenantId;
-  globex = (await createApiKey(database.db, 'globex')).tenantId;
-  bundle = await prebuiltWorkflowBundle();
-  worker = await spawnReady('test/support/fault-worker.ts', {
-    TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-    DATABASE_URL: database.url,
-    TRELLIS_TASK_QUEUE: taskQueue,
-    TRELLIS_WORKFLOW_BUNDLE: bundle,
-  });
+  if (!fault.server) return;
+  acme = (await createApiKey(db(), 'acme')).tenantId;
+  globex = (await createApiKey(db(), 'globex')).tenantId;
+  worker = await fault.startWorker(1);
 }, 180_000);
-
-afterAll(async () => {
-  if (!server) return;
-  await worker?.kill();
-  await database.drop();
-  await fs.rm(bundle, { force: true });
-  await server.env.teardown();
-});
 
 function serverIt(name: string, fn: () => Promise<void>, timeout = 90_000): void {
   it(name, async (ctx) => {
-    if (!server) return ctx.skip();
+    if (!fault.server) return ctx.skip();
     await fn();
   }, timeout);
 }
 
 async function store(tenantId: string, definition: WorkflowDefinition, archived = false): Promise<string> {
   const id = `wf_${randomUUID().slice(0, 8)}`;
-  await database.db.workflow.create({ data: { id, tenantId, name: definition.name, latestVersion: 1, archivedAt: archived ? new Date() : null } });
-  await database.db.workflowVersion.create({ data: { workflowId: id, version: 1, definition: definition as object } });
+  await db().workflow.create({ data: { id, tenantId, name: definition.name, latestVersion: 1, archivedAt: archived ? new Date() : null } });
+  await db().workflowVersion.create({ data: { workflowId: id, version: 1, definition: definition as object } });
   return id;
 }
 
-function start(args: DagWorkflowInput, name = 'hostile'): Promise<WorkflowHandle<typeof dagWorkflow>> {
-  return server!.env.client.workflow.start<typeof dagWorkflow>(DAG_WORKFLOW_TYPE, { taskQueue, workflowId: `${name}-${randomUUID()}`, args: [args] });
+async function start(args: DagWorkflowInput, name = 'hostile'): Promise<WorkflowHandle<typeof dagWorkflow>> {
+  const handle = await fault.server!.env.client.workflow.start<typeof dagWorkflow>(DAG_WORKFLOW_TYPE, {
+    taskQueue: fault.taskQueue,
+    workflowId: `${name}-${randomUUID()}`,
+    args: [args],
+  });
+  fault.handles.push(handle); // terminated after the file if an attack left it open
+  return handle;
 }
 
 async function outcome(handle: WorkflowHandle<typeof dagWorkflow>): Promise<DagRunResult> {
@@ -174,21 +160,21 @@ describe('tenant boundaries inside runs', () => {
   serverIt('a workflow that calls itself stops at the nesting limit', async () => {
     const id = `wf_${randomUUID().slice(0, 8)}`;
     const self: WorkflowDefinition = { name: 'fork', nodes: [{ id: 'again', type: 'subworkflow', config: { workflowId: id } }] };
-    await database.db.workflow.create({ data: { id, tenantId: globex, name: 'fork', latestVersion: 1 } });
-    await database.db.workflowVersion.create({ data: { workflowId: id, version: 1, definition: self as object } });
+    await db().workflow.create({ data: { id, tenantId: globex, name: 'fork', latestVersion: 1 } });
+    await db().workflowVersion.create({ data: { workflowId: id, version: 1, definition: self as object } });
     const handle = await start({ tenantId: globex, workflowId: id });
     const result = await outcome(handle);
     expect(result.status).toBe('FAILED');
     expect(JSON.stringify(result.error)).toMatch(/nest 6 levels deep; the limit is 5/);
     // Child ids nest as <parent>.again; no run exists below the fifth level.
-    const exists = async (id: string) => server!.env.client.workflow.getHandle(id).describe().then(() => true, () => false);
+    const exists = async (id: string) => fault.server!.env.client.workflow.getHandle(id).describe().then(() => true, () => false);
     expect(await exists(`${handle.workflowId}${'.again'.repeat(5)}`)).toBe(true);
     expect(await exists(`${handle.workflowId}${'.again'.repeat(6)}`)).toBe(false);
   });
 
   serverIt("a reference to another tenant's stored output, passed in as input, resolves to nothing", async () => {
     const id = randomUUID();
-    await database.db.outputBlob.create({ data: { id, tenantId: acme, executionId: 'ex_acme', nodeId: 'n', data: { secret: 'acme blob' }, sizeBytes: 20 } });
+    await db().outputBlob.create({ data: { id, tenantId: acme, executionId: 'ex_acme', nodeId: 'n', data: { secret: 'acme blob' }, sizeBytes: 20 } });
     const definition: WorkflowDefinition = { name: 'forge', nodes: [{ id: 'use', type: 'journaled', config: { sleepMs: '{{ input.ref }}' } }] };
     const result = await outcome(await start({ tenantId: globex, definition, input: { ref: { $trellisRef: `output_blobs/${id}`, sizeBytes: 1 } } }));
     expect(result.status).toBe('FAILED');
