@@ -57,9 +57,12 @@ export async function spawnUntil(
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${label} not ready after ${timeoutMs} ms:\n${output.join('')}`)), timeoutMs);
+    let seen = false;
     const onData = (chunk: Buffer) => {
       output.push(chunk.toString());
-      if (isReady(output.join(''))) {
+      // Checked until it is ready, not on every later chunk of a long, chatty run.
+      if (!seen && isReady(output.join(''))) {
+        seen = true;
         clearTimeout(timer);
         resolve();
       }
