@@ -40,8 +40,8 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler(errorHandler);
   // Postgres cannot store U+0000 or unpaired UTF-16 surrogates (text or jsonb): refuse them up front as bad input.
-  // The hooks every request passes are callback style: with the Temporal client's AsyncLocalStorage
-  // enabled, each promise an async hook creates costs the whole process a trip through async_hooks.
+  // The hooks every request passes are callback style: the Temporal client uses AsyncLocalStorage,
+  // which on Node 20 makes every promise the process creates a trip through async_hooks.
   app.addHook('preValidation', (request, _reply, done) => {
     const problem = unstorable(request.body, '/body') ?? unstorable(request.params, '/params') ?? unstorable(request.query, '/querystring');
     // The message names a long path by its start; the detail carries all of it.
