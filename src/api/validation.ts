@@ -28,12 +28,14 @@ interface Pending {
   depth: number;
 }
 
+/** Strings, objects and arrays are checked; numbers, booleans and null cannot be unstorable. */
+const mayHoldText = (v: unknown): boolean => v !== null && (typeof v === 'object' || typeof v === 'string');
+
 const pointerOf = (at: Pending): string => {
   const keys: string[] = [];
-  for (let p: Pending | undefined = at; p?.parent; p = p.parent) keys.push(p.key.replace(/~/g, '~0').replace(/\//g, '~1'));
-  let root: Pending = at;
-  while (root.parent) root = root.parent;
-  return root.key + keys.reverse().map((k) => `/${k}`).join('');
+  let p = at;
+  for (; p.parent; p = p.parent) keys.push(p.key.replace(/~/g, '~0').replace(/\//g, '~1'));
+  return p.key + keys.reverse().map((k) => `/${k}`).join(''); // p is the root: its key is the root path
 };
 
 /**
@@ -55,14 +57,15 @@ export function unstorable(root: unknown, rootPath: string): { path: string; mes
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
           const child: unknown = value[i];
-          if (child !== null && (typeof child === 'object' || typeof child === 'string')) stack.push({ value: child, parent: at, key: String(i), depth: depth + 1 });
+          if (mayHoldText(child)) stack.push({ value: child, parent: at, key: String(i), depth: depth + 1 });
         }
       } else {
         for (const key of Object.keys(value)) {
-          const pending = { value: (value as Record<string, unknown>)[key], parent: at, key, depth: depth + 1 };
-          if (badText(key)) return { path: pointerOf(pending), message: 'must not contain U+0000 or unpaired UTF-16 surrogates' };
-          const child = pending.value;
-          if (child !== null && (typeof child === 'object' || typeof child === 'string')) stack.push(pending);
+          const child: unknown = (value as Record<string, unknown>)[key];
+          if (badText(key)) {
+            return { path: pointerOf({ value: child, parent: at, key, depth: depth + 1 }), message: 'must not contain U+0000 or unpaired UTF-16 surrogates' };
+          }
+          if (mayHoldText(child)) stack.push({ value: child, parent: at, key, depth: depth + 1 });
         }
       }
     }
