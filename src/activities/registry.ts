@@ -7,7 +7,7 @@ import { BUILTIN_CATALOG, catalogOf, type NodeCatalog, type NodeTypeSpec } from 
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
 import { StoredOutputNotFound, resolveOutputRefs, type OutputStore } from './output-store';
 import { explainConfigError } from '../domain/template-trace';
-import { Redactor, SecretNotFound, resolveSecretTemplates, type SecretSource } from './secrets';
+import { Redactor, SecretNotFound, resolveSecretTemplates, showSecretTemplates, type SecretSource } from './secrets';
 
 /** What a node type's run function receives besides its (resolved, schema-checked) config. */
 export interface NodeRunContext {
@@ -24,6 +24,13 @@ export interface NodeRunContext {
    * redacted from the node's output and errors like any resolved `{{ secrets.NAME }}`.
    */
   secret(name: string): Promise<string | undefined>;
+  /**
+   * The config as the node's errors and logs must describe it: every string built from a secret
+   * in its template form (`{{ secrets.NAME }}`), the rest as resolved. Name a request from this
+   * (not from the resolved URL), so no encoding of a secret can reach a message. Always set by
+   * the activity wrapper; absent only where a test calls a node's `run` itself.
+   */
+  shown?: Record<string, unknown>;
 }
 
 /** A node type that runs as a Temporal activity of the same name. */
@@ -102,9 +109,12 @@ export function toActivity(nodeType: NodeType, outputs?: OutputStore, secrets?: 
     const attempt = (input.priorAttempts ?? 0) + ctx.info.attempt;
     const redactor = new Redactor();
     let config: Record<string, unknown>;
+    let shown: Record<string, unknown>;
     try {
       config = outputs ? ((await resolveOutputRefs(input.config ?? {}, outputs, input.tenantId)) as Record<string, unknown>) : (input.config ?? {});
+      shown = config;
       if (input.secretPaths?.length) {
+        shown = showSecretTemplates(config, input.secretPaths);
         config = await resolveSecretTemplates(config, input.secretPaths, {
           fields: nodeType.secretFields ?? [],
           source: secrets,
@@ -118,7 +128,7 @@ export function toActivity(nodeType: NodeType, outputs?: OutputStore, secrets?: 
       throw ApplicationFailure.create({ type: err.name, message: `node "${input.nodeId}": ${err.message}`, nonRetryable: true, details: [{ attempt }] });
     }
     try {
-      return await runChecked(nodeType, config, input, attempt, ctx, outputs, secrets, redactor);
+      return await runChecked(nodeType, { config, shown }, input, attempt, ctx, outputs, secrets, redactor);
     } catch (err) {
       throw redactor.failure(err);
     }
@@ -127,7 +137,7 @@ export function toActivity(nodeType: NodeType, outputs?: OutputStore, secrets?: 
 
 async function runChecked(
   nodeType: NodeType,
-  config: Record<string, unknown>,
+  { config, shown }: { config: Record<string, unknown>; shown: Record<string, unknown> },
   input: NodeActivityInput,
   attempt: number,
   ctx: Context,
@@ -162,6 +172,7 @@ async function runChecked(
         if (value !== undefined) redactor.add(name, value);
         return value;
       },
+      shown,
     });
     const value = redactor.value(output === undefined ? null : output);
     // Past the run's remaining room (or the store's threshold) an output travels by reference.

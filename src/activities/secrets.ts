@@ -1,5 +1,5 @@
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
-import { isSecretTemplate, topField } from '../domain/secrets';
+import { isSecretTemplate, shownSecretTemplate, topField } from '../domain/secrets';
 
 /** Where activities read tenant secrets from (the worker wires the encrypted store). */
 export interface SecretSource {
@@ -53,6 +53,20 @@ export async function resolveSecretTemplates(
   return out;
 }
 
+/**
+ * The config as errors and logs describe it: each string built from secrets (at the pointers the
+ * workflow lists) in its template form, `{{ secrets.NAME }}`, everything else as given. A node
+ * names its request from this, never from the resolved values, so what it reports cannot carry
+ * a secret in any encoding.
+ */
+export function showSecretTemplates(config: Record<string, unknown>, paths: readonly string[]): Record<string, unknown> {
+  const targets = paths.filter((p) => isSecretTemplate(valueAt(config, p)));
+  if (targets.length === 0) return config;
+  const out = structuredClone(config);
+  for (const p of targets) setAt(out, p, shownSecretTemplate(valueAt(out, p) as { $secretTemplate: (string | { secret: string })[] }));
+  return out;
+}
+
 function templateOf(config: unknown, pointer: string) {
   return (valueAt(config, pointer) as { $secretTemplate: (string | { secret: string })[] }).$secretTemplate;
 }
@@ -80,12 +94,34 @@ function setAt(root: unknown, pointer: string, next: unknown): void {
   parent[last] = next;
 }
 
+// Control characters are part of both sets, by the URL standard's definition.
+/* eslint-disable no-control-regex */
+/** What the WHATWG URL parser percent-encodes in a path, and in a query (DESIGN §8: a secret in a URL). */
+const URL_PATH_SET = /[\u0000-\u0020"#<>?`{}\u007f-\u{10ffff}]/gu;
+const URL_QUERY_SET = /[\u0000-\u0020"#<>'\u007f-\u{10ffff}]/gu;
+/* eslint-enable no-control-regex */
+
+function percentEncoded(value: string, set: RegExp): string {
+  return value.replace(set, (c) => (c.length === 1 && c.charCodeAt(0) >= 0xd800 && c.charCodeAt(0) <= 0xdfff ? '%EF%BF%BD' : encodeURIComponent(c)));
+}
+
+function orValue(value: string, encode: (value: string) => string): string {
+  try {
+    return encode(value);
+  } catch {
+    return value;
+  }
+}
+
 /** Values shorter than this are not redacted: replacing "1" everywhere would wreck every output. */
 export const MIN_REDACTED_LENGTH = 4;
 
 /**
- * Replaces every resolved secret value — plain, base64 (standard and URL-safe), URL- and
- * form-encoded, JSON-escaped — with `[secret:NAME]` in outputs, errors and heartbeat details.
+ * Replaces every resolved secret value — plain, base64 (standard and URL-safe), URL-, path-,
+ * query- and form-encoded, JSON-escaped — with `[secret:NAME]` in outputs, errors and heartbeat
+ * details. The last line of defence: what a node builds from a secret is described from its
+ * template (`showSecretTemplates`); this catches what comes back from elsewhere (a target that
+ * echoes a header, a driver that quotes its connection string).
  */
 export class Redactor {
   private readonly forms = new Map<string, string>();
@@ -120,13 +156,19 @@ export class Redactor {
     const base64 = bytes.toString('base64');
     const candidates = [
       value,
+      value.toLowerCase(), // a host name, as the URL parser writes it
       base64,
       base64.replace(/=+$/, ''),
       bytes.toString('base64url'),
-      encodeURIComponent(value),
+      orValue(value, encodeURIComponent), // both throw on a lone surrogate
+      orValue(value, encodeURI),
+      percentEncoded(value, URL_PATH_SET),
+      percentEncoded(value, URL_QUERY_SET),
       new URLSearchParams({ v: value }).toString().slice(2),
       JSON.stringify(value).slice(1, -1),
     ];
+    // A whole URL as the URL parser writes it back (the form undici and most drivers report).
+    if (URL.canParse(value)) candidates.push(new URL(value).href, new URL(value).href.replace(/\/$/, ''));
     for (const form of candidates) if (form.length >= MIN_REDACTED_LENGTH && !this.forms.has(form)) this.forms.set(form, replacement);
     this.ordered = undefined;
   }

@@ -39,6 +39,15 @@ export function isSecretTemplate(value: unknown): value is SecretTemplate {
   return value !== null && typeof value === 'object' && Array.isArray((value as SecretTemplate).$secretTemplate);
 }
 
+/**
+ * The string a template stands for as errors, outputs and logs show it: every secret part in its
+ * definition form, `{{ secrets.NAME }}`. Built from the template, so no encoding of the value
+ * (percent, base64, a parser's normalisation) can reach what is shown.
+ */
+export function shownSecretTemplate(template: SecretTemplate): string {
+  return template.$secretTemplate.map((part) => (typeof part === 'string' ? part : `{{ secrets.${part.secret} }}`)).join('');
+}
+
 /** Whether a string holds at least one `{{ secrets.NAME }}` part. */
 export function hasSecretRef(value: string): boolean {
   return (parseTemplate(value) ?? []).some((part) => 'expression' in part && secretRefName(part.expression) !== undefined);

@@ -11,10 +11,30 @@ import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
 import { putSecret, secretSource } from '../../src/services/secrets';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { failure, newActivityEnv } from '../support/activity';
+import { Redactor, showSecretTemplates } from '../../src/activities/secrets';
+
+/** Every way a value may be written back: raw, URL parser (path and query), percent, `+` form, base64, JSON. */
+function encodings(value: string): string[] {
+  const b64 = Buffer.from(value).toString('base64');
+  return [
+    value,
+    new URL(`http://h/${value}`).pathname.slice(1),
+    new URL(`http://h/?${value}`).search.slice(1),
+    encodeURIComponent(value),
+    encodeURI(value),
+    new URLSearchParams({ v: value }).toString().slice(2),
+    b64,
+    b64.replace(/=+$/, ''),
+    Buffer.from(value).toString('base64url'),
+    JSON.stringify(value).slice(1, -1),
+  ];
+}
 
 const TOKEN = 'tok_Zx9/+secret==value';
 const API_KEY = 'key with spaces&symbols';
 const PASSWORD = 'p@ss:w0rd!';
+/** The issue's value: the URL parser writes it back as `tok|en%20with%20space`, which no older form matched. */
+const PATH_TOKEN = 'tok|en with space';
 const keyring = new Keyring(parseKey(generateKeyText(), 'test'));
 
 let t: TestDatabase;
@@ -34,6 +54,7 @@ beforeAll(async () => {
   await putSecret(t.db, keyring, acme, 'API_KEY', API_KEY);
   await putSecret(t.db, keyring, acme, 'USER', 'alice');
   await putSecret(t.db, keyring, acme, 'PASSWORD', PASSWORD);
+  await putSecret(t.db, keyring, acme, 'PATH_TOKEN', PATH_TOKEN);
   await putSecret(t.db, keyring, acme, 'PG_REPORTS_URL', t.url);
   // The target echoes what it received, in every encoding, so redaction has something to catch.
   server = http.createServer((req, res) => {
@@ -142,5 +163,42 @@ describe('secret resolution in activities', () => {
     const other = await failure(run(pgActivity, { tenantId: globex, config: { connection: 'reports', sql: 'SELECT 1' } }));
     expect(other.type).toBe('ConfigError');
     expect(other.message).toContain('PG_REPORTS_URL');
+  });
+
+  it('names a request whose URL path holds a secret by its template, in the failure and its details', async () => {
+    const config = { url: { $secretTemplate: [`${base}/deny/`, { secret: 'PATH_TOKEN' }, '/x?k=', { secret: 'TOKEN' }] } };
+    const refused = await failure(run(httpActivity(), { tenantId: acme, config, secretPaths: ['/url'] }));
+    const sent = new URL(`${base}/deny/${PATH_TOKEN}/x?k=${TOKEN}`);
+    expect(seen.at(-1)!.url).toBe(`${sent.pathname}${sent.search}`);
+    expect(refused.type).toBe('HttpClientError');
+    expect(refused.message).toBe(`GET ${base}/deny/{{ secrets.PATH_TOKEN }}/x returned HTTP 403`);
+    // Nothing listens on port 1: a network error, named the same way.
+    const closed = { url: { $secretTemplate: ['http://127.0.0.1:1/', { secret: 'PATH_TOKEN' }] } };
+    const unreachable = await failure(run(httpActivity(), { tenantId: acme, config: closed, secretPaths: ['/url'] }));
+    expect(unreachable.type).toBe('HttpNetworkError');
+    expect(unreachable.message).toMatch(/^GET http:\/\/127\.0\.0\.1:1\/\{\{ secrets\.PATH_TOKEN \}\}: /);
+    const invalid = await failure(run(httpActivity(), { tenantId: acme, config: { url: { $secretTemplate: ['http://[', { secret: 'PATH_TOKEN' }] } }, secretPaths: ['/url'] }));
+    expect(invalid.message).toBe('invalid URL "http://[{{ secrets.PATH_TOKEN }}"');
+    for (const err of [refused, unreachable, invalid]) {
+      const text = JSON.stringify({ message: err.message, details: err.details, stack: err.stack, cause: String(err.cause), causeStack: err.cause?.stack });
+      for (const form of [...encodings(PATH_TOKEN), ...encodings(TOKEN)]) expect(text, form).not.toContain(form);
+    }
+  });
+
+  it('shows the config with each secret-built string in its template form, and nothing else changed', () => {
+    const config = { url: { $secretTemplate: ['https://', { secret: 'USER' }, '@h/', { secret: 'PATH_TOKEN' }] }, plain: 'x', forged: { $secretTemplate: [{ secret: 'TOKEN' }] } };
+    expect(showSecretTemplates(config, ['/url'])).toEqual({ url: 'https://{{ secrets.USER }}@h/{{ secrets.PATH_TOKEN }}', plain: 'x', forged: config.forged });
+    expect(config.url).toHaveProperty('$secretTemplate'); // a copy: the config to resolve is untouched
+  });
+
+  it('redacts, as a last line of defence, every encoding of a value and of a URL built from it', () => {
+    const redactor = new Redactor();
+    redactor.add('PATH_TOKEN', PATH_TOKEN);
+    redactor.addDerived('PATH_TOKEN', `http://example.test/a/${PATH_TOKEN}`);
+    for (const form of encodings(PATH_TOKEN)) expect(redactor.text(`before ${form} after`), form).toBe('before [secret:PATH_TOKEN] after');
+    expect(redactor.text(`GET ${new URL(`http://example.test/a/${PATH_TOKEN}`).href} failed`)).toBe('GET [secret:PATH_TOKEN] failed');
+    const lone = new Redactor();
+    lone.add('ODD', 'ab\ud800cd'); // a lone surrogate: the URL parser writes U+FFFD
+    expect(lone.text(new URL('http://h/ab\ud800cd').pathname.slice(1))).toBe('[secret:ODD]');
   });
 });

@@ -61,8 +61,8 @@ export const httpNodeType = defineNodeType({
 
 async function runHttp(config: HttpConfig, ctx: NodeRunContext): Promise<HttpOutput> {
   const method = config.method ?? 'GET';
-  const url = targetUrl(config);
-  const where = `${method} ${url.origin}${url.pathname}`; // no query string: it may carry secrets
+  const url = targetUrl(config, ctx.shown?.url);
+  const where = describeTarget(method, url, config.url, ctx.shown?.url);
   const hostLiteral = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (net.isIP(hostLiteral) !== 0) {
     try {
@@ -115,12 +115,24 @@ async function runHttp(config: HttpConfig, ctx: NodeRunContext): Promise<HttpOut
   }
 }
 
-function targetUrl(config: HttpConfig): URL {
+/**
+ * How errors name the request: no query string (it may carry secrets) and no credentials. A URL
+ * built from a secret is named from its template (`ctx.shown`), textually: through the URL parser
+ * the template would be percent-encoded, and the resolved URL would be the secret in its parser's
+ * encoding (a secret in the path came back as `tok|en%20with%20space`).
+ */
+function describeTarget(method: string, url: URL, resolved: string, shown: unknown): string {
+  if (typeof shown !== 'string' || shown === resolved) return `${method} ${url.origin}${url.pathname}`;
+  const withoutQuery = shown.replace(/[?#][\s\S]*$/, '');
+  return `${method} ${withoutQuery.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1')}`;
+}
+
+function targetUrl(config: HttpConfig, shown: unknown): URL {
   let url: URL;
   try {
     url = new URL(config.url);
   } catch {
-    throw configError(`invalid URL "${config.url}"`);
+    throw configError(`invalid URL "${typeof shown === 'string' ? shown : config.url}"`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw configError(`unsupported URL scheme "${url.protocol}" (only http and https)`);
