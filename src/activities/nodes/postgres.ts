@@ -3,6 +3,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 import { defineNodeType, type NodeRunContext } from '../registry';
 import { withTimeout } from '../../util/timeout';
+import { guardTenantDatabaseUrl, pinnedClientConfig, tenantConnectFailed, TenantDatabaseUrlRefused, tenantUrlRefused } from './pg-connection-guard';
+import { assertDeploymentConnectionAllowed } from './pg-deployment-access';
+import { PoolShare } from './pg-pool-share';
 
 export const PostgresConfigSchema = Type.Object(
   {
@@ -20,7 +23,14 @@ export interface PostgresOutput {
   rowCount: number;
 }
 
-const POOL_MAX = 10;
+/** Clients per pool: each tenant URL and each deployment connection has its own pool of this size. */
+export const POOL_MAX = 10;
+/**
+ * Clients one tenant may hold at once in a deployment connection's pool (shared by its
+ * tenants): half of it, so one tenant's slow queries always leave room and another tenant's
+ * query starts as soon as it arrives rather than after the slow ones.
+ */
+export const TENANT_POOL_SHARE = Math.max(1, Math.floor(POOL_MAX / 2));
 /** How long a cancelled activity waits for pg_cancel_backend before giving up on the backend. */
 const CANCEL_WAIT_MS = 5_000;
 
@@ -36,10 +46,17 @@ const types = {
 };
 
 interface PoolEntry {
-  url: string;
+  /** The URL, and for a tenant URL the address it was pinned to: a change replaces the pool. */
+  fingerprint: string;
   pool: pg.Pool;
+  /** How to open a connection of this pool's own (to cancel a query). */
+  clientConfig: pg.ClientConfig;
+  /** Set for a tenant's own URL: connection failures are then reported without their cause. */
+  tenantSecret?: string;
+  /** Set for a deployment connection: the tenants' shares of its pool. */
+  share?: PoolShare;
 }
-/** Keyed by env var name, or tenant and connection for tenant secrets; a changed URL replaces the pool. */
+/** Keyed by env var name, or tenant and connection for tenant secrets. */
 const pools = new Map<string, PoolEntry>();
 
 export function connectionEnvVar(connection: string): string {
@@ -71,10 +88,20 @@ export async function closePostgresPools(): Promise<void> {
 }
 
 async function runPostgres(config: PostgresConfig, ctx: NodeRunContext): Promise<PostgresOutput> {
-  const { url, pool } = await poolFor(config.connection, ctx);
-  const client = await untilAborted(pool.connect(), ctx.signal, (late) => late.then((c) => c.release()).catch(() => undefined)).catch(
+  const entry = await poolFor(config.connection, ctx);
+  const releaseShare = entry.share ? await entry.share.acquire(ctx.tenantId ?? '', ctx.signal) : undefined;
+  try {
+    return await queryPool(entry, config, ctx);
+  } finally {
+    releaseShare?.();
+  }
+}
+
+async function queryPool(entry: PoolEntry, config: PostgresConfig, ctx: NodeRunContext): Promise<PostgresOutput> {
+  const client = await untilAborted(entry.pool.connect(), ctx.signal, (late) => late.then((c) => c.release()).catch(() => undefined)).catch(
     (err: unknown) => {
-      throw ctx.signal.aborted ? err : classifyError(err);
+      if (ctx.signal.aborted) throw err;
+      throw entry.tenantSecret !== undefined ? tenantConnectFailed(config.connection, entry.tenantSecret) : classifyError(err);
     },
   );
 
@@ -102,7 +129,7 @@ async function runPostgres(config: PostgresConfig, ctx: NodeRunContext): Promise
     if (ctx.signal.aborted) {
       // Stop the query on the server before reporting cancellation, and never hand this
       // connection (with a cancel possibly in flight) to another query.
-      await withTimeout(cancelBackend(url, backendPid(client)), CANCEL_WAIT_MS).catch(() => undefined);
+      await withTimeout(cancelBackend(entry.clientConfig, backendPid(client)), CANCEL_WAIT_MS).catch(() => undefined);
       throw err;
     }
     throw classifyError(err);
@@ -125,14 +152,32 @@ async function poolFor(connection: string, ctx: NodeRunContext): Promise<PoolEnt
       details: [{ connection, envVar, secret: secretName }],
     });
   }
-  const key = tenantUrl !== undefined ? `tenant:${ctx.tenantId}:${connection}` : envVar;
+  let key: string;
+  let fingerprint: string;
+  let clientConfig: pg.ClientConfig;
+  if (tenantUrl !== undefined) {
+    const pinned = await guardTenantDatabaseUrl(tenantUrl).catch((err: unknown) => {
+      throw err instanceof TenantDatabaseUrlRefused ? tenantUrlRefused(connection, secretName, err.reason) : err;
+    });
+    key = `tenant:${ctx.tenantId}:${connection}`;
+    fingerprint = `${tenantUrl}\n${pinned.address}`;
+    clientConfig = pinnedClientConfig(pinned);
+  } else {
+    await assertDeploymentConnectionAllowed(connection, ctx.tenantId);
+    key = envVar;
+    fingerprint = url;
+    clientConfig = { connectionString: url, connectionTimeoutMillis: 10_000 };
+  }
   const existing = pools.get(key);
-  if (existing?.url === url) return existing;
+  if (existing?.fingerprint === fingerprint) return existing;
   if (existing) void existing.pool.end().catch(() => undefined);
-  const pool = new pg.Pool({ connectionString: url, max: POOL_MAX, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000, types });
+  const pool = new pg.Pool({ ...clientConfig, max: POOL_MAX, idleTimeoutMillis: 30_000, types });
   // An idle client losing its connection emits here; pg discards it, and the next query reconnects.
   pool.on('error', () => undefined);
-  const entry = { url, pool };
+  const entry: PoolEntry =
+    tenantUrl !== undefined
+      ? { fingerprint, pool, clientConfig, tenantSecret: secretName }
+      : { fingerprint, pool, clientConfig, share: new PoolShare(POOL_MAX, TENANT_POOL_SHARE) };
   pools.set(key, entry);
   return entry;
 }
@@ -143,9 +188,9 @@ function backendPid(client: pg.PoolClient): number | null {
 }
 
 /** Cancels through a fresh connection: the pool may be exhausted by the very queries to cancel. */
-async function cancelBackend(url: string, pid: number | null): Promise<void> {
+async function cancelBackend(clientConfig: pg.ClientConfig, pid: number | null): Promise<void> {
   if (pid === null) return;
-  const admin = new pg.Client({ connectionString: url });
+  const admin = new pg.Client(clientConfig);
   admin.on('error', () => undefined);
   try {
     await admin.connect();
