@@ -11,6 +11,7 @@ import { createMapItemsActivities } from './activities/map-items-mirror';
 import { withNodeResultMirror } from './activities/node-result-mirror';
 import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
+import { usePostgresTenantNames } from './activities/nodes/pg-deployment-access';
 import { connectTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
 import { temporalSettings } from './config';
@@ -70,6 +71,12 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
   const definitions = deps.definitions ?? (deps.db ? new PrismaDefinitionStore(deps.db) : new InMemoryDefinitionStore());
   const codec = deps.payloadCodec === undefined ? payloadCodec() : (deps.payloadCodec ?? undefined);
   const bundle = workflowBundlePath(process.env.TRELLIS_WORKFLOW_BUNDLE, codec !== undefined);
+  // TRELLIS_PG_<NAME>_TENANTS lists tenant names; the postgres node knows only the run's tenant id.
+  if (deps.db) {
+    const db = deps.db;
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+    usePostgresTenantNames(async (id) => (uuid.test(id) ? (await db.tenant.findUnique({ where: { id }, select: { name: true } }))?.name : undefined));
+  }
   const nodeActivities = withNodeResultMirror(deps.db, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined));
   const workerActivities = {
     ...createIterationStoreActivities(outputs),
