@@ -45,6 +45,8 @@ export class RunMirror {
   private pendingRun?: RunTransition;
   private recorded?: Promise<boolean>;
   private flushing = false;
+  /** Set when recordRun has resolved: only that first resolution is a local-activity result to order. */
+  private recordSettled = false;
   private enabled = true;
   private activities: MirrorActivities = mirror;
 
@@ -59,6 +61,10 @@ export class RunMirror {
     if (localWrites && patched(LOCAL_MIRROR_PATCH)) this.activities = localMirror;
     const activities = this.activities;
     this.recorded = CancellationScope.nonCancellable(() => activities.recordRun(request));
+    this.recorded.then(
+      () => (this.recordSettled = true),
+      () => undefined,
+    );
     this.kick();
   }
 
@@ -114,7 +120,9 @@ export class RunMirror {
 
   private async flush(): Promise<void> {
     try {
+      const awaitingRecord = !this.recordSettled;
       this.enabled = await this.recorded!;
+      if (awaitingRecord) await this.afterLocalResult();
       while (this.enabled && (this.pendingNodes.size > 0 || this.pendingRun)) {
         const nodes: NodeTransition[] = [];
         let bytes = 0;
@@ -130,9 +138,44 @@ export class RunMirror {
         const run = this.pendingNodes.size === 0 && fits ? this.pendingRun : undefined;
         if (run) this.pendingRun = undefined;
         await CancellationScope.nonCancellable(() => this.activities.mirrorTransitions({ executionId: this.executionId, nodes, run }));
+        await this.afterLocalResult();
       }
     } finally {
       this.flushing = false;
     }
   }
+
+  /**
+   * After a local mirror write resolves, the next batch is taken only once the rest of the
+   * activation has been applied. Where a local activity's result falls among the other jobs of
+   * an activation differs between a live run and its replay: live, a write's result arrives
+   * after the cancellations its workflow task requested (they resolve at once) and after events
+   * delivered while a saturated worker heartbeated the task; on replay, Temporal's core hands
+   * it over first, in the same activation. Taking the batch at once made its contents (and so
+   * the number of writes) depend on that order, and four recorded runs failed to replay
+   * (../shared/histories/nondeterministic). Taken at the end of the activation, a batch holds
+   * every transition of the activation in either case. Regular-activity mirrors (runs with
+   * local nodes, and runs recorded before local writes) get their results from history in a
+   * fixed order and keep taking the batch at once. No command changes for any recorded run
+   * (all of them replay), so this needs no patch: a patch would send those four back to the
+   * order that fails.
+   */
+  private async afterLocalResult(): Promise<void> {
+    if (this.activities !== localMirror) return;
+    await CancellationScope.nonCancellable(() => endOfActivation());
+  }
+}
+
+/**
+ * Resolves once the jobs of the current activation, and the work they unblocked, have run:
+ * `condition` evaluates its predicate eagerly (false here) and then once more after the
+ * activation's jobs and microtasks have settled.
+ */
+function endOfActivation(): Promise<void> {
+  let checked = false;
+  return condition(() => {
+    const settled = checked;
+    checked = true;
+    return settled;
+  });
 }
