@@ -320,6 +320,36 @@ describe('classifyAddress', () => {
     expect(classifyAddress('fd00:ec2::254')).toBe('cloud metadata');
     expect(classifyAddress('::1')).toBe('loopback');
   });
+
+  // Issue 22: the cloud metadata and platform endpoints, each by the provider that documents it.
+  it.each([
+    ['169.254.169.254', 'AWS, GCP, Azure IMDS, Oracle OCI, DigitalOcean, Hetzner, OpenStack'],
+    ['fd00:ec2::254', 'AWS IMDS over IPv6'],
+    ['FD00:EC2:0:0:0:0:0:254', 'AWS IMDS over IPv6, written out'],
+    ['169.254.170.2', 'AWS ECS task metadata'],
+    ['168.63.129.16', 'Azure WireServer (a public address)'],
+    ['100.100.100.200', 'Alibaba Cloud'],
+    ['192.0.0.192', 'Oracle Cloud Classic'],
+    ['::ffff:168.63.129.16', 'Azure WireServer, IPv4-mapped'],
+    ['64:ff9b::a83f:8110', 'Azure WireServer through NAT64'],
+    ['2002:a83f:8110::1', 'Azure WireServer through 6to4'],
+  ])('refuses %s as cloud metadata (%s)', (address) => {
+    expect(classifyAddress(address)).toMatch(/cloud metadata/);
+  });
+
+  it.each([
+    ['169.254.0.23', 'Tencent Cloud metadata'],
+    ['169.254.169.123', 'AWS time sync'],
+    ['169.254.169.253', 'AWS DNS resolver'],
+    ['fd00:ec2::23', 'AWS time sync over IPv6'],
+    ['fe80::a9fe:a9fe', 'OpenStack metadata over IPv6'],
+  ])('refuses %s (%s) by its range', (address) => {
+    expect(classifyAddress(address)).toBeDefined();
+  });
+
+  it('still allows the addresses next to the public metadata endpoints', () => {
+    for (const address of ['168.63.129.15', '168.63.129.17', '100.128.100.200', '192.0.1.192']) expect(classifyAddress(address), address).toBeUndefined();
+  });
 });
 
 describe('classifyAddress: IPv6 forms that carry an IPv4 address, and documentation ranges (issue 9)', () => {

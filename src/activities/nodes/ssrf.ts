@@ -28,7 +28,18 @@ const RANGE_REASONS: Record<string, string> = {
   droneRemoteIdProtocolEntityTags: 'reserved',
 };
 
-const METADATA = new Set(['169.254.169.254', 'fd00:ec2::254']);
+/**
+ * Cloud metadata and platform endpoints, refused by name. Most already sit in a refused range
+ * (link-local, unique local, carrier-grade NAT, IETF reserved); they are listed so a refusal
+ * says what they are. 168.63.129.16 is why the list matters: Azure's WireServer is a public
+ * address ipaddr.js calls unicast.
+ *  - 169.254.169.254: AWS, GCP (metadata.google.internal), Azure IMDS, Oracle OCI, DigitalOcean,
+ *    Hetzner, OpenStack and most others
+ *  - fd00:ec2::254: AWS IMDS over IPv6; 169.254.170.2: AWS ECS task metadata and credentials
+ *  - 168.63.129.16: Azure WireServer (VM agent, DHCP, DNS, load-balancer probes)
+ *  - 100.100.100.200: Alibaba Cloud; 192.0.0.192: Oracle Cloud (Classic, Cloud at Customer)
+ */
+const METADATA = new Set(['169.254.169.254', 'fd00:ec2::254', '169.254.170.2', '168.63.129.16', '100.100.100.200', '192.0.0.192']);
 
 /**
  * Why an IP address is refused (e.g. "loopback"), or undefined when it is a global unicast
