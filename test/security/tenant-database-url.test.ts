@@ -124,7 +124,7 @@ async function backendsOfThisSuite(): Promise<number> {
 async function tenantUrlFailure(url: string): Promise<{ type: string | undefined; message: string; nonRetryable: boolean }> {
   setSecret(TENANT_B, 'PG_X_URL', url);
   const err = await failure(run(TENANT_B, { connection: 'x', sql: 'SELECT 1' }));
-  return { type: err.type ?? undefined, message: err.message, nonRetryable: err.nonRetryable };
+  return { type: err.type ?? undefined, message: err.message, nonRetryable: err.nonRetryable === true };
 }
 
 describe('a tenant database URL under the production address policy', () => {
