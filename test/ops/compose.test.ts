@@ -1,8 +1,11 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
+import { migrate } from '../../src/db/migrator';
 
 /**
  * docker-compose.yml and the Dockerfile checked against the code's own configuration, without
@@ -19,6 +22,7 @@ interface Service {
   ports?: (string | number | { target?: number; published?: number | string })[];
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[]; disable?: boolean };
+  volumes?: string[];
 }
 
 const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> };
@@ -39,6 +43,15 @@ function env(name: string): Record<string, string> {
 function dependsOn(name: string): string[] {
   const deps = services[name]?.depends_on ?? [];
   return Array.isArray(deps) ? deps : Object.keys(deps);
+}
+
+/** The host address each of a service's port mappings binds to (undefined: every interface). */
+function hostIps(name: string): (string | undefined)[] {
+  return (services[name]?.ports ?? []).map((p) => {
+    if (typeof p === 'object') return (p as { host_ip?: string }).host_ip;
+    const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
+    return parts.length === 3 ? parts[0] : undefined;
+  });
 }
 
 /** [published, target] pairs of a service's port mappings. */
@@ -165,16 +178,87 @@ describe('docker-compose.yml', () => {
     expect(Array.isArray(pgCheck) ? pgCheck.join(' ') : pgCheck).toContain('pg_isready');
   });
 
-  it('points DATABASE_URL at the postgres service, its credentials and its database', () => {
+  it("points DATABASE_URL at the postgres service as Trellis's own role (not the administrator) and its database", () => {
     const url = new URL(env('trellis-api').DATABASE_URL!);
     const pg = env('postgres');
     expect(url.protocol).toMatch(/^postgres(ql)?:$/);
     expect(url.hostname).toBe('postgres');
     expect(url.port || '5432').toBe('5432');
-    expect(decodeURIComponent(url.username)).toBe(pg.POSTGRES_USER);
-    expect(decodeURIComponent(url.password)).toBe(pg.POSTGRES_PASSWORD);
-    expect(url.pathname).toBe(`/${pg.POSTGRES_DB ?? pg.POSTGRES_USER}`);
+    expect(decodeURIComponent(url.username)).toBe(pg.TRELLIS_DB_USER);
+    expect(decodeURIComponent(url.password)).toBe(pg.TRELLIS_DB_PASSWORD);
+    expect(url.pathname).toBe(`/${pg.TRELLIS_DB_NAME}`);
+    // The administrator (a superuser, the image's POSTGRES_USER) is Temporal's, not the app's.
+    expect(decodeURIComponent(url.username)).not.toBe(pg.POSTGRES_USER);
+    expect(services.postgres!.volumes).toContain('./docker/postgres-init:/docker-entrypoint-initdb.d:ro');
+    expect(fs.statSync(path.join(ROOT, 'docker/postgres-init/10-trellis-role.sh')).mode & 0o111).not.toBe(0);
   });
+
+  it("publishes Temporal's frontend and the Web UI on 127.0.0.1 only (access to them is operator access)", () => {
+    expect(ports('temporal')).toContainEqual([7233, 7233]);
+    for (const name of ['temporal', 'temporal-ui']) {
+      expect(hostIps(name).length, name).toBeGreaterThan(0);
+      for (const ip of hostIps(name)) expect(ip, name).toBe('127.0.0.1');
+    }
+    // Postgres is not published at all.
+    expect(services.postgres!.ports ?? []).toEqual([]);
+  });
+
+  const psql = spawnSync('psql', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (!psql) console.log('!!! SKIPPING the docker/postgres-init check: psql is not installed');
+
+  it.skipIf(!psql)("docker/postgres-init creates a role that is not a superuser, owns Trellis's database and can migrate it", async () => {
+    const server = new URL(inject('postgresUrl'));
+    const suffix = randomBytes(4).toString('hex');
+    const role = `trellis_app_${suffix}`;
+    const database = `trellis_compose_${suffix}`;
+    const password = `pw-${suffix}'"; select 1; --`;
+    const admin = new pg.Client(server.toString());
+    await admin.connect();
+    try {
+      // The script as the image runs it: POSTGRES_USER, libpq's PG* pointing at the server.
+      const result = spawnSync('sh', [path.join(ROOT, 'docker/postgres-init/10-trellis-role.sh')], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: {
+          PATH: process.env.PATH,
+          POSTGRES_USER: decodeURIComponent(server.username),
+          PGHOST: server.hostname,
+          PGPORT: server.port,
+          PGPASSWORD: decodeURIComponent(server.password),
+          TRELLIS_DB_USER: role,
+          TRELLIS_DB_PASSWORD: password,
+          TRELLIS_DB_NAME: database,
+        },
+      });
+      expect(result.status, result.stderr).toBe(0);
+      const { rows } = await admin.query(
+        `SELECT r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication, r.rolbypassrls, pg_get_userbyid(d.datdba) AS owner
+           FROM pg_roles r, pg_database d WHERE r.rolname = $1 AND d.datname = $2`,
+        [role, database],
+      );
+      expect(rows).toEqual([{ rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false, owner: role }]);
+      const appUrl = new URL(server.toString());
+      appUrl.username = role;
+      appUrl.password = encodeURIComponent(password);
+      appUrl.pathname = `/${database}`;
+      // Trellis's migrations need nothing a database owner lacks.
+      await migrate(appUrl.toString());
+      const app = new pg.Client(appUrl.toString());
+      await app.connect();
+      try {
+        const { rows: tables } = await app.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tableowner = $1`, [role]);
+        expect(tables[0].n).toBeGreaterThan(0);
+        // What a superuser could do and this role cannot: read the server's files.
+        await expect(app.query(`SELECT pg_read_file('PG_VERSION')`)).rejects.toThrow(/permission denied/);
+      } finally {
+        await app.end();
+      }
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+      await admin.end();
+    }
+  }, 60_000);
 
   const composeBin = ['docker-compose', 'docker'].find((bin) => {
     const args = bin === 'docker' ? ['compose', 'version'] : ['version'];
