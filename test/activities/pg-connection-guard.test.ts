@@ -141,23 +141,28 @@ describe('guardTenantDatabaseUrl', () => {
       expect(await asyncRefusal(guardTenantDatabaseUrl(`postgres://u@${host}/d`)), host).toMatch(/address/);
     }
     const lookup = answers({ 'internal.example': ['10.0.0.5'], 'localhost.example': ['127.0.0.1'] });
-    expect(await asyncRefusal(guardTenantDatabaseUrl('postgres://u@internal.example/d', lookup))).toContain('resolved from "internal.example"');
+    const internal = await asyncRefusal(guardTenantDatabaseUrl('postgres://u@internal.example/d', lookup));
+    expect(internal).toContain('"internal.example" does not resolve to public addresses only');
+    // The internal address is not told back.
+    expect(internal).not.toContain('10.0.0.5');
     await asyncRefusal(guardTenantDatabaseUrl('postgres://u@localhost.example/d', lookup));
   });
 
   it('refuses a name with one public and one private answer (every address is checked)', async () => {
     delete process.env[ALLOW_PRIVATE_ENV];
     const lookup = answers({ 'mixed.example': ['93.184.216.34', '127.0.0.1'] });
-    expect(await asyncRefusal(guardTenantDatabaseUrl('postgres://u@mixed.example/d', lookup))).toContain('127.0.0.1');
+    expect(await asyncRefusal(guardTenantDatabaseUrl('postgres://u@mixed.example/d', lookup))).toContain('does not resolve to public addresses only');
   });
 
-  it('refuses a name that does not resolve, and one whose resolver fails', async () => {
-    await asyncRefusal(guardTenantDatabaseUrl('postgres://u@nowhere.example/d', answers({})));
-    await asyncRefusal(
-      guardTenantDatabaseUrl('postgres://u@nowhere.example/d', async () => {
+  it('refuses a name that does not resolve, and one whose resolver fails, exactly like a private one', async () => {
+    const missing = await asyncRefusal(guardTenantDatabaseUrl('postgres://u@a.example/d', answers({})));
+    const failing = await asyncRefusal(
+      guardTenantDatabaseUrl('postgres://u@a.example/d', async () => {
         throw Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' });
       }),
     );
+    const internal = await asyncRefusal(guardTenantDatabaseUrl('postgres://u@a.example/d', answers({ 'a.example': ['10.0.0.5'] })));
+    expect(new Set([missing, failing, internal]).size).toBe(1);
   });
 
   it('pins a public name to the address it resolved to', async () => {

@@ -132,7 +132,7 @@ describe('a tenant database URL under the production address policy', () => {
     const refused = await tenantUrlFailure(databaseUrl());
     expect(refused.type).toBe('PostgresConnectionRefused');
     expect(refused.nonRetryable).toBe(true);
-    expect(refused.message).toMatch(/loopback address 127\.0\.0\.1/);
+    expect(refused.message).toMatch(/the host is a loopback address/);
     expect(await backendsOfThisSuite()).toBe(0);
     // And the same for a listener that counts: no TCP connection was made.
     await tenantUrlFailure(`postgres://u:p@127.0.0.1:${listenerPort}/d`);

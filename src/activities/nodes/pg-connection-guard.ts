@@ -177,25 +177,21 @@ const systemLookup: AddressLookup = async (hostname) => (await dns.promises.look
  * address is the one the connection is pinned to.
  */
 export async function pinTenantDatabase(parsed: TenantDatabaseUrl, lookup: AddressLookup = systemLookup): Promise<PinnedTenantDatabase> {
-  let addresses: string[];
-  if (net.isIP(parsed.hostname) !== 0) addresses = [parsed.hostname];
-  else {
-    try {
-      addresses = await lookup(parsed.hostname);
-    } catch {
-      addresses = [];
-    }
-    if (addresses.length === 0) refuse(`the host "${parsed.hostname}" does not resolve`);
+  if (net.isIP(parsed.hostname) !== 0) {
+    const reason = privateAddressesAllowed() ? undefined : classifyAddress(parsed.hostname);
+    if (reason !== undefined) refuse(`the host is a ${reason} address; tenant database URLs must name public addresses`);
+    return { ...parsed, address: parsed.hostname };
   }
-  if (!privateAddressesAllowed()) {
-    for (const address of addresses) {
-      const reason = classifyAddress(address);
-      if (reason !== undefined) {
-        const via = address === parsed.hostname ? '' : ` (resolved from "${parsed.hostname}")`;
-        refuse(`the host is a ${reason} address ${address}${via}; tenant database URLs must name public addresses`);
-      }
-    }
+  let addresses: string[] = [];
+  try {
+    addresses = await lookup(parsed.hostname);
+  } catch {
+    // Answered below like a refused address.
   }
+  // A name that does not resolve and one that resolves to a refused address get one answer, and
+  // neither names the address: the difference would map the deployment's internal DNS.
+  const refused = addresses.length === 0 || (!privateAddressesAllowed() && addresses.some((a) => classifyAddress(a) !== undefined));
+  if (refused) refuse(`the host "${parsed.hostname}" does not resolve to public addresses only; tenant database URLs must name public addresses`);
   return { ...parsed, address: addresses[0]! };
 }
 
