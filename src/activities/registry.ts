@@ -5,6 +5,7 @@ import { Value } from '@sinclair/typebox/value';
 import { NODE_HEARTBEAT_INTERVAL_MS } from '../domain/policy';
 import { BUILTIN_CATALOG, catalogOf, type NodeCatalog, type NodeTypeSpec } from '../domain/node-types';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
+import { runHeavy } from './heavy-lane';
 import { StoredOutputNotFound, resolveOutputRefs, type OutputStore } from './output-store';
 import { explainConfigError } from '../domain/template-trace';
 import { Redactor, SecretNotFound, resolveSecretTemplates, showSecretTemplates, type SecretSource } from './secrets';
@@ -174,11 +175,13 @@ async function runChecked(
       },
       shown,
     });
-    const value = redactor.value(output === undefined ? null : output);
+    // Redacting and measuring a large output is long synchronous work: the heavy lane keeps it
+    // from stalling every other activity's heartbeats on this worker (see heavy-lane.ts).
+    const value = await runHeavy(() => redactor.value(output === undefined ? null : output));
     // Past the run's remaining room (or the store's threshold) an output travels by reference.
     const inlineLimit = Math.min(outputs?.thresholdBytes ?? Infinity, input.inlineOutputBytes ?? Infinity);
     if (inlineLimit !== Infinity) {
-      const sizeBytes = Buffer.byteLength(JSON.stringify(value));
+      const sizeBytes = await runHeavy(() => Buffer.byteLength(JSON.stringify(value)));
       if (sizeBytes > inlineLimit) {
         if (outputs) return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes, input.tenantId), attempt };
         throw ApplicationFailure.create({

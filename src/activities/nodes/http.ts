@@ -1,8 +1,9 @@
 import net from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import { ApplicationFailure } from '@temporalio/common';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, request } from 'undici';
 import { defineNodeType, type NodeRunContext } from '../registry';
+import { decode, decodeAndParse, parseBody, readBody } from './http-body';
 import { assertAddressAllowed, ForbiddenAddressError, guardedLookup } from './ssrf';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
@@ -97,15 +98,20 @@ async function runHttp(config: HttpConfig, ctx: NodeRunContext): Promise<HttpOut
     });
     const headers = flattenHeaders(response.headers);
     if (!accepted(response.statusCode, config.expectStatus)) {
-      const { buffer, truncated } = await readBody(response.body, headers, ERROR_BODY_BYTES, false);
+      const { buffer, truncated, release } = await readBody(response.body, headers, ERROR_BODY_BYTES, false);
+      release();
       const text = decode(buffer, headers['content-type']);
       const body = truncated ? `${text}…` : parseBody(text, headers['content-type']);
       throw statusFailure(response.statusCode, headers, body, where, config.errors);
     }
     const limit = config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    const { buffer } = await readBody(response.body, headers, limit, true);
-    const body = parseBody(decode(buffer, headers['content-type']), headers['content-type']);
-    return { status: response.statusCode, headers, body };
+    const { buffer, release } = await readBody(response.body, headers, limit, true);
+    try {
+      const body = await decodeAndParse(buffer, headers['content-type']);
+      return { status: response.statusCode, headers, body };
+    } finally {
+      release();
+    }
   } catch (err) {
     if (err instanceof ApplicationFailure || ctx.signal.aborted) throw err;
     throw classifyError(err, where, timedOut);
@@ -167,61 +173,6 @@ function withUrlCredentials(url: URL, headers: Record<string, string>): void {
 function accepted(status: number, expect: HttpConfig['expectStatus']): boolean {
   if (expect === undefined) return status >= 200 && status < 400;
   return Array.isArray(expect) ? expect.includes(status) : expect === status;
-}
-
-/**
- * Reads at most `limit` bytes and then drops the connection, so an oversized response never
- * sits in memory. `strict` turns overflow into HttpResponseTooLarge instead of a truncation.
- */
-async function readBody(
-  body: Dispatcher.ResponseData['body'],
-  headers: Record<string, string>,
-  limit: number,
-  strict: boolean,
-): Promise<{ buffer: Buffer; truncated: boolean }> {
-  const tooLarge = () =>
-    ApplicationFailure.create({
-      type: 'HttpResponseTooLarge',
-      message: `response body exceeds maxResponseBytes (${limit} bytes)`,
-      nonRetryable: true,
-      details: [{ limit }],
-    });
-  const declared = Number(headers['content-length']);
-  if (strict && Number.isFinite(declared) && declared > limit) {
-    body.destroy();
-    throw tooLarge();
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (size + chunk.length > limit) {
-      body.destroy();
-      if (strict) throw tooLarge();
-      chunks.push(chunk.subarray(0, limit - size));
-      return { buffer: Buffer.concat(chunks), truncated: true };
-    }
-    size += chunk.length;
-    chunks.push(chunk);
-  }
-  return { buffer: Buffer.concat(chunks, size), truncated: false };
-}
-
-function decode(buffer: Buffer, contentType: string | undefined): string {
-  const charset = /charset="?([^";\s]+)/i.exec(contentType ?? '')?.[1];
-  try {
-    return new TextDecoder(charset ?? 'utf-8').decode(buffer);
-  } catch {
-    return new TextDecoder('utf-8').decode(buffer); // unknown charset label
-  }
-}
-
-function parseBody(text: string, contentType: string | undefined): unknown {
-  if (!/^application\/([\w.-]+\+)?json\b/i.test(contentType?.trim() ?? '')) return text;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
