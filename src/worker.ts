@@ -22,6 +22,7 @@ import { startReconciler } from './services/reconciler';
 import type { Keyring } from './services/keyring';
 import { assertSecretsReadable, masterKeyring, secretSource } from './services/secrets';
 import { ENCODED_FAILURE_CONVERTER_PATH, payloadCodec } from './services/payload-codec';
+import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from './services/payload-tenants';
 import type { MirrorActivities } from './workflows/mirror-contract';
 
 /** Where the workflow code lives; Temporal bundles it (or loads a prebuilt bundle) at start. */
@@ -76,6 +77,8 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     const db = deps.db;
     const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
     usePostgresTenantNames(async (id) => (uuid.test(id) ? (await db.tenant.findUnique({ where: { id }, select: { name: true } }))?.name : undefined));
+    // The payload codec seals each run's payloads for its tenant, looked up here on a cache miss.
+    PROCESS_PAYLOAD_TENANTS.useLookup(databaseTenantLookup(db));
   }
   const nodeActivities = withNodeResultMirror(deps.db, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined));
   const workerActivities = {

@@ -18,6 +18,7 @@ import { mapItemRoutes } from './routes/map-items';
 import { uiRoutes } from './routes/ui';
 import { secretRoutes } from './routes/secrets';
 import { codecRoutes } from './routes/codec';
+import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from '../services/payload-tenants';
 import { executionAdmissionFor } from '../services/executions';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
@@ -86,6 +87,12 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { deps });
   await app.register(hookRoutes, { deps, limits });
   await app.register(uiRoutes); // the web console; public: its API calls carry the key
+  // The payload codec seals each run's payloads for its tenant, looked up here on a cache miss.
+  const releaseTenantLookup = PROCESS_PAYLOAD_TENANTS.useLookup(databaseTenantLookup(deps.db));
+  app.addHook('onClose', (_app, done) => {
+    releaseTenantLookup();
+    done();
+  });
   await app.register(codecRoutes, { deps }); // its own auth: API key as Bearer or the UI's cookie
   await app.register(async (authenticated) => {
     await authenticated.register(bearerAuth, { db: deps.db, cacheMs: limits.apiKeyCacheMs });

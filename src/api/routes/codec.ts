@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Payload } from '@temporalio/common';
+import { AesGcmPayloadCodec } from '../../services/payload-codec';
 import type { AppDeps } from '../deps';
 import { ApiError, badRequest } from '../errors';
 import { errorResponses } from '../schemas';
@@ -50,10 +51,20 @@ function cookie(header: string | undefined, name: string): string | undefined {
  * The payload codec over HTTP (Temporal's codec-server protocol), so operators see decoded data
  * in the Temporal Web UI: point its codec endpoint at <api>/codec. Authenticated by an API key,
  * as a Bearer header or (for the UI, which sends credentials but no header) the HttpOnly cookie
- * POST /codec/session sets; CORS only for the UI's origin(s). Preflights are public.
+ * POST /codec/session sets; CORS only for the UI's origin(s). Preflights are public. Per tenant
+ * (DESIGN.md §8): /codec/encode seals for the key's tenant, /codec/decode opens only payloads
+ * sealed for it and returns every other payload (another tenant's, the platform's, one written
+ * before payloads were per tenant) unchanged, still encrypted.
  */
 export const codecRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
   const origins = deps.codecCorsOrigins ?? [];
+  /** The tenant of each authenticated request (this scope has no bearerAuth decoration). */
+  const callers = new WeakMap<FastifyRequest, string>();
+  const callerOf = (request: FastifyRequest): string => {
+    const tenantId = callers.get(request);
+    if (tenantId === undefined) throw new ApiError(401, 'UNAUTHORIZED', 'missing API key');
+    return tenantId;
+  };
   app.addHook('onRequest', async (request, reply) => {
     allowOrigin(request, reply, origins);
     if (request.method === 'OPTIONS') return;
@@ -65,6 +76,7 @@ export const codecRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
       reply.header('www-authenticate', 'Bearer');
       throw new ApiError(401, 'UNAUTHORIZED', key ? 'invalid API key' : 'missing "Authorization: Bearer <api key>" header or codec session cookie');
     }
+    callers.set(request, tenantId);
   });
 
   for (const url of ['/codec/encode', '/codec/decode', '/codec/session']) {
@@ -96,6 +108,8 @@ export const codecRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
 
   const codec = () => {
     if (!deps.payloadCodec) throw new ApiError(503, 'CODEC_UNAVAILABLE', 'payload encryption is off: TRELLIS_PAYLOAD_KEY is not set on the API server');
+    // Only Trellis's codec knows tenants; any other would open every tenant's payloads for anyone.
+    if (!(deps.payloadCodec instanceof AesGcmPayloadCodec)) throw new ApiError(503, 'CODEC_UNAVAILABLE', 'the configured payload codec is not per tenant');
     return deps.payloadCodec;
   };
   for (const action of ['encode', 'decode'] as const) {
@@ -105,7 +119,10 @@ export const codecRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
         schema: {
           operationId: action === 'encode' ? 'encodePayloads' : 'decodePayloads',
           tags,
-          summary: action === 'encode' ? 'Encrypt payloads with the payload codec' : 'Decrypt payloads (for the Temporal Web UI)',
+          summary:
+            action === 'encode'
+              ? "Encrypt payloads for the caller's tenant"
+              : "Decrypt the caller's tenant's payloads (for the Temporal Web UI); every other payload comes back unchanged",
           body: PayloadsBody,
           response: { 200: PayloadsBody, ...errorResponses(400, 401, 413, 429, 503) },
         },
@@ -113,7 +130,7 @@ export const codecRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
       async (request) => {
         const payloads = request.body.payloads.map(fromWire);
         try {
-          const out = action === 'encode' ? await codec().encode(payloads) : await codec().decode(payloads);
+          const out = action === 'encode' ? await codec().encodeForTenant(payloads, callerOf(request)) : await codec().decodeForTenant(payloads, callerOf(request));
           return { payloads: out.map(toWire) };
         } catch (err) {
           if (err instanceof ApiError) throw err;
