@@ -8,6 +8,7 @@ import { unstorable, validatorCompiler } from './validation';
 import { DEFAULT_LIMITS, type AppDeps } from './deps';
 import { ApiError, badRequest, errorHandler } from './errors';
 import { metricsPlugin } from './metrics';
+import { requestLoggerOptions } from './request-log';
 import { healthRoutes } from './routes/health';
 import { hookRoutes } from './routes/hooks';
 import { workflowRoutes } from './routes/workflows';
@@ -27,7 +28,8 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
   const deps: AppDeps = { ...given, executionAdmission: given.executionAdmission ?? executionAdmissionFor(given.db) };
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const app = Fastify({
-    logger: deps.logger ?? false,
+    // Webhook tokens and credential query parameters are redacted from every logged URL.
+    logger: requestLoggerOptions(deps.logger ?? false),
     bodyLimit: limits.bodyLimit,
     genReqId: () => crypto.randomUUID(),
     requestIdHeader: 'x-request-id',
@@ -54,6 +56,8 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
   );
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    // No response is to be content-sniffed into something executable (JSON shown as HTML).
+    reply.header('x-content-type-options', 'nosniff');
     done(null, payload);
   });
 
