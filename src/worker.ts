@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import { deploymentQuotas } from './db/quotas';
+import { QuotaSettingInvalid } from './domain/quotas';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -126,6 +128,7 @@ export const ENCODED_BUNDLE_SUFFIX = '.encoded-failures.js';
  * (`--plugin`, TRELLIS_PLUGINS) load first, so a broken one stops it before anything opens.
  */
 export async function main(options: { plugins?: string[] } = {}): Promise<void> {
+  deploymentQuotas(); // TRELLIS_QUOTA_*: a bad value stops the process here, naming the variable
   const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
   const settings = temporalSettings();
   const databaseUrl = process.env.DATABASE_URL;
@@ -159,7 +162,7 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
 
 if (require.main === module) {
   main().catch((err) => {
-    console.error(err instanceof PluginError ? `trellis worker: ${err.message}` : err);
+    console.error(err instanceof PluginError || err instanceof QuotaSettingInvalid ? `trellis worker: ${err.message}` : err);
     process.exit(1);
   });
 }

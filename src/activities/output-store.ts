@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/client';
+import { storedBytesUsed, withinQuota } from '../db/quotas';
+import { QuotaExceeded, type QuotaLimits } from '../domain/quotas';
 
 /** What travels through Temporal in place of a large node output. */
 export interface OutputRef {
@@ -29,11 +32,39 @@ export class PrismaOutputStore implements OutputStore {
   constructor(
     private readonly db: Db,
     readonly thresholdBytes = DEFAULT_OFFLOAD_BYTES,
+    /** The deployment's quotas (STORED_BYTES is the one used here); default: TRELLIS_QUOTA_* of this process. */
+    private readonly quotas?: QuotaLimits,
   ) {}
 
   async save(executionId: string, nodeId: string, output: unknown, sizeBytes: number, tenantId?: string): Promise<OutputRef> {
     const id = randomUUID();
-    await this.db.outputBlob.create({ data: { id, tenantId: tenantId ?? null, executionId, nodeId, data: output as object, sizeBytes } });
+    const data = { id, tenantId: tenantId ?? null, executionId, nodeId, data: output as object, sizeBytes };
+    if (tenantId === undefined) {
+      // A run started without a tenant (tests, tools) has no quota to count against.
+      await this.db.outputBlob.create({ data });
+    } else {
+      try {
+        await withinQuota(this.db, {
+          tenantId,
+          quota: 'STORED_BYTES',
+          amount: sizeBytes,
+          ...(this.quotas && { defaults: this.quotas }),
+          used: (tx) => storedBytesUsed(tx, tenantId),
+          store: (tx) => tx.outputBlob.create({ data }),
+        });
+      } catch (err) {
+        // Retrying cannot make room (only retention or deleted runs do): fail the node once, by name.
+        if (err instanceof QuotaExceeded) {
+          throw ApplicationFailure.create({
+            type: 'QuotaExceeded',
+            message: `node "${nodeId}": its output of ${sizeBytes} bytes is not stored: ${err.message}`,
+            nonRetryable: true,
+            details: [{ quota: err.quota, limit: err.limit, used: err.used }],
+          });
+        }
+        throw err;
+      }
+    }
     return { $trellisRef: `output_blobs/${id}`, sizeBytes };
   }
 

@@ -1,4 +1,6 @@
 import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError } from '../activities';
+import { deploymentQuotas } from '../db/quotas';
+import { QuotaSettingInvalid } from '../domain/quotas';
 import { temporalSettings } from '../config';
 import { createDb } from '../db/client';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../db/embedded-postgres';
@@ -17,6 +19,7 @@ import { createTemporalGateway } from '../temporal/gateway';
  * TRELLIS_PLUGINS; the workers' own) load first: validation learns their config schemas.
  */
 export async function main(options: { plugins?: string[] } = {}): Promise<void> {
+  deploymentQuotas(); // TRELLIS_QUOTA_*: a bad value stops the process here, naming the variable
   const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
   for (const line of plugins.summary) console.log(`trellis api: plugin ${line}`);
   let embedded: EmbeddedPostgresHandle | undefined;
@@ -74,7 +77,7 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
 
 if (require.main === module) {
   main().catch((err) => {
-    console.error(err instanceof PluginError ? `trellis api: ${err.message}` : err);
+    console.error(err instanceof PluginError || err instanceof QuotaSettingInvalid ? `trellis api: ${err.message}` : err);
     process.exit(1);
   });
 }

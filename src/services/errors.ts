@@ -30,6 +30,10 @@ export const conflict = (message: string, details?: unknown): ServiceError => ne
 /** A tenant limit is reached; the same request may succeed later (429). */
 export const limitReached = (code: string, message: string): ServiceError => new ServiceError('limit', code, message);
 
+/** A tenant quota (DESIGN §8) is reached; nothing was stored (429 QUOTA_EXCEEDED, details `{ quota, limit, used }`). */
+export const quotaExceeded = (quota: string, limit: number, used: number): ServiceError =>
+  new ServiceError('limit', 'QUOTA_EXCEEDED', `quota ${quota} exceeded: ${used} in use, the limit is ${limit}`, { quota, limit, used });
+
 /** A dependency is down; the same request may succeed later (503). */
 export const unavailable = (code: string, message: string): ServiceError => new ServiceError('unavailable', code, message);
 

@@ -8,6 +8,7 @@ import { cronError, timezoneError } from '../domain/cron';
 import { parseDuration } from '../domain/duration';
 import { afterCursor, page, type Cursor } from './pagination';
 import { findWorkflow } from './workflows';
+import { quotaRefusal, quotaUsage, withinQuota } from './quotas';
 
 interface Deps {
   db: Db;
@@ -116,20 +117,30 @@ export async function createSchedule(deps: Deps, tenantId: string, workflowId: s
   const workflow = await findWorkflow(deps.db, tenantId, workflowId);
   checkFields(fields);
   if (workflow.archivedAt) throw archived(workflowId);
-  const row = await deps.db.schedule.create({
-    data: {
-      id: newScheduleId(),
+  // The row is counted and inserted under the tenant's SCHEDULES lock, before Temporal hears of
+  // it: a refusal leaves nothing behind on either side.
+  const row = await quotaRefusal(
+    withinQuota(deps.db, {
       tenantId,
-      workflowId,
-      cron: fields.cron.trim(),
-      timezone: fields.timezone ?? 'UTC',
-      ...(fields.input === undefined ? {} : { input: jsonValue(fields.input) }),
-      overlap: fields.overlap ?? 'skip',
-      catchupWindow: fields.catchupWindow ?? null,
-      paused: fields.paused ?? false,
-      note: fields.note ?? null,
-    },
-  });
+      quota: 'SCHEDULES',
+      used: (tx) => quotaUsage.SCHEDULES(tx, tenantId),
+      store: (tx) =>
+        tx.schedule.create({
+          data: {
+            id: newScheduleId(),
+            tenantId,
+            workflowId,
+            cron: fields.cron.trim(),
+            timezone: fields.timezone ?? 'UTC',
+            ...(fields.input === undefined ? {} : { input: jsonValue(fields.input) }),
+            overlap: fields.overlap ?? 'skip',
+            catchupWindow: fields.catchupWindow ?? null,
+            paused: fields.paused ?? false,
+            note: fields.note ?? null,
+          },
+        }),
+    }),
+  );
   try {
     await deps.temporal.createSchedule(row.id, specOf(row));
   } catch (err) {

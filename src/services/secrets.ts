@@ -2,6 +2,7 @@ import type { Db } from '../db/client';
 import { notFound } from './errors';
 import type { SecretSource } from '../activities/secrets';
 import { Keyring, newDataKey, open, seal } from './keyring';
+import { quotaRefusal, quotaUsage, withinQuota } from './quotas';
 
 /**
  * Tenant secrets, envelope-encrypted: each write seals the value under a fresh data key, and the
@@ -69,12 +70,23 @@ export async function putSecret(
   options: { createOnly?: boolean } = {},
 ): Promise<SecretSummary> {
   const sealed = sealValue(keyring, tenantId, name, value);
-  if (options.createOnly) return summary(await db.secret.create({ data: { tenantId, name, ...sealed } }));
-  const row = await db.secret.upsert({
-    where: { tenantId_name: { tenantId, name } },
-    create: { tenantId, name, ...sealed },
-    update: { ...sealed, version: { increment: 1 } },
-  });
+  // Under the tenant's SECRETS lock; a new value for an existing name is no new secret.
+  const row = await quotaRefusal(
+    withinQuota(db, {
+      tenantId,
+      quota: 'SECRETS',
+      needsRoom: async (tx) => (await tx.secret.count({ where: { tenantId, name } })) === 0,
+      used: (tx) => quotaUsage.SECRETS(tx, tenantId),
+      store: (tx) =>
+        options.createOnly
+          ? tx.secret.create({ data: { tenantId, name, ...sealed } })
+          : tx.secret.upsert({
+              where: { tenantId_name: { tenantId, name } },
+              create: { tenantId, name, ...sealed },
+              update: { ...sealed, version: { increment: 1 } },
+            }),
+    }),
+  );
   return summary(row);
 }
 

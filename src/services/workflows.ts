@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto';
 import type { Db } from '../db/client';
 import { Prisma } from '../generated/prisma/client';
-import { conflict, notFound } from './errors';
+import { conflict, notFound, quotaExceeded } from './errors';
+import { quotaRefusal, quotaUsage, tenantQuotaLimit, withinQuota } from './quotas';
 import { afterCursor, page, type Cursor } from './pagination';
 import { canonicalKeyOrder } from '../domain/definition-order';
 
@@ -55,17 +56,25 @@ export async function createWorkflow(
   tenantId: string,
   input: { name: string; description?: string; definition: unknown },
 ): Promise<WorkflowDetail> {
-  // A nested create is one statement-level transaction: the workflow never exists without version 1.
-  const row = await db.workflow.create({
-    data: {
-      id: newWorkflowId(),
+  // Counted and inserted under the tenant's WORKFLOWS lock; the nested create keeps version 1 with it.
+  const row = await quotaRefusal(
+    withinQuota(db, {
       tenantId,
-      name: input.name,
-      description: input.description ?? null,
-      latestVersion: 1,
-      versions: { create: { version: 1, definition: input.definition as Prisma.InputJsonValue } },
-    },
-  });
+      quota: 'WORKFLOWS',
+      used: (tx) => quotaUsage.WORKFLOWS(tx, tenantId),
+      store: (tx) =>
+        tx.workflow.create({
+          data: {
+            id: newWorkflowId(),
+            tenantId,
+            name: input.name,
+            description: input.description ?? null,
+            latestVersion: 1,
+            versions: { create: { version: 1, definition: input.definition as Prisma.InputJsonValue } },
+          },
+        }),
+    }),
+  );
   return { ...summary(row), definition: input.definition };
 }
 
@@ -111,7 +120,9 @@ export async function getWorkflowVersion(db: Db, tenantId: string, id: string, v
 
 /**
  * Stores a new immutable version. The increment is one UPDATE (row-locked until commit), so
- * concurrent PUTs serialize on the workflow row and each gets its own number.
+ * concurrent PUTs serialize on the workflow row and each gets its own number; the same UPDATE
+ * matches only below the VERSIONS quota (versions are numbered from 1 and never deleted), so
+ * the quota is exact under concurrency too.
  */
 export async function addWorkflowVersion(
   db: Db,
@@ -121,10 +132,12 @@ export async function addWorkflowVersion(
 ): Promise<WorkflowDetail> {
   const existing = await findWorkflow(db, tenantId, id);
   if (existing.archivedAt) throw archived(id);
+  const maxVersions = await tenantQuotaLimit(db, tenantId, 'VERSIONS');
+  if (existing.latestVersion >= maxVersions) throw quotaExceeded('VERSIONS', maxVersions, existing.latestVersion);
   try {
     return await db.$transaction(async (tx) => {
       const row = await tx.workflow.update({
-        where: { id, tenantId, archivedAt: null },
+        where: { id, tenantId, archivedAt: null, latestVersion: { lt: maxVersions } },
         data: {
           latestVersion: { increment: 1 },
           ...(input.name !== undefined ? { name: input.name } : {}),
@@ -137,8 +150,12 @@ export async function addWorkflowVersion(
       return { ...summary(row), definition: input.definition };
     });
   } catch (err) {
-    // P2025: the row stopped matching between the read and the update, i.e. it was archived.
-    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025') throw archived(id);
+    // P2025: the row stopped matching between the read and the update: archived, or a concurrent PUT took the last version.
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025') {
+      const now = await findWorkflow(db, tenantId, id);
+      if (now.archivedAt) throw archived(id);
+      throw quotaExceeded('VERSIONS', maxVersions, now.latestVersion);
+    }
     throw err;
   }
 }

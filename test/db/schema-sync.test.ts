@@ -53,6 +53,8 @@ function sqlType(f: DmmfField): string {
       return native === 'Uuid' ? 'uuid' : 'text';
     case 'Int':
       return 'integer';
+    case 'BigInt':
+      return 'bigint';
     case 'Boolean':
       return 'boolean';
     case 'Json':
