@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { Client } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import type { Worker } from '@temporalio/worker';
+import { buildApp } from '../../src/api/app';
+import { createNodeRegistry } from '../../src/activities';
+import { createApiKey } from '../../src/services/api-keys';
+import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
+import { AesGcmPayloadCodec, ENCODED_FAILURE_CONVERTER_PATH, ENCRYPTED_ENCODING, TENANT_METADATA } from '../../src/services/payload-codec';
+import { PayloadTenants, databaseTenantLookup } from '../../src/services/payload-tenants';
+import { createTemporalGateway } from '../../src/temporal/gateway';
+import { createTrellisWorker } from '../../src/worker';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { connectTestServer, type ServerEnv } from '../support/temporal';
+
+/*
+ * Issue 22 item 3 on a real Temporal server and Postgres: with the payload codec on, every
+ * payload of a run (and of its child run) in the history as the server stores it is sealed for
+ * the run's tenant, and /codec/decode opens it for that tenant's API key only. The API and the
+ * worker keep separate tenant maps, as two processes would: the worker knows no tenant until it
+ * decodes the input the API sealed.
+ */
+let server: ServerEnv | undefined;
+let database: TestDatabase;
+let app: FastifyInstance;
+let worker: Worker;
+let running: Promise<void>;
+const keys = new Keyring(parseKey(generateKeyText(), 'payload'));
+const workerTenants = new PayloadTenants();
+
+beforeAll(async () => {
+  server = await connectTestServer('tenant payload codec server test');
+  if (!server) return;
+  database = await createTestDatabase();
+  const taskQueue = `trellis-codec-${randomUUID()}`;
+  const apiCodec = new AesGcmPayloadCodec(keys, new PayloadTenants(databaseTenantLookup(database.db)));
+  const client = new Client({
+    connection: server.env.connection,
+    namespace: server.env.namespace,
+    dataConverter: { payloadCodecs: [apiCodec], failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH },
+  });
+  worker = await createTrellisWorker({
+    connection: server.env.nativeConnection,
+    namespace: server.env.namespace,
+    taskQueue,
+    db: database.db,
+    payloadCodec: new AesGcmPayloadCodec(keys, workerTenants),
+  });
+  running = worker.run();
+  app = await buildApp({ db: database.db, temporal: createTemporalGateway(client, taskQueue), catalog: createNodeRegistry().catalog(), payloadCodec: apiCodec });
+}, 180_000);
+
+afterAll(async () => {
+  if (worker) {
+    worker.shutdown();
+    await running;
+  }
+  await app?.close();
+  await database?.drop();
+  await server?.env.teardown();
+});
+
+type Found = { path: string; payload: Payload };
+
+/** Every payload in a history as the server sends it (search attributes are not codec payloads). */
+function payloadsOf(value: unknown, path = '', found: Found[] = []): Found[] {
+  if (!value || typeof value !== 'object' || ArrayBuffer.isView(value)) return found;
+  const record = value as Record<string, unknown>;
+  if (record.metadata && typeof record.metadata === 'object' && ArrayBuffer.isView(record.data)) {
+    found.push({ path, payload: record as Payload });
+    return found;
+  }
+  for (const [key, child] of Object.entries(record)) {
+    if (key === 'searchAttributes' || key === 'indexedFields') continue;
+    payloadsOf(child, `${path}/${key}`, found);
+  }
+  return found;
+}
+
+async function historyPayloads(workflowId: string): Promise<Found[]> {
+  const found: Found[] = [];
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await server!.env.client.workflowService.getWorkflowExecutionHistory({ namespace: server!.env.namespace, execution: { workflowId }, nextPageToken });
+    payloadsOf(page.history?.events ?? [], workflowId, found);
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken);
+  return found;
+}
+
+const wire = (p: Payload) => ({
+  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])),
+  data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
+});
+const text = (base64: string | undefined) => Buffer.from(base64 ?? '', 'base64').toString();
+
+describe('the payload codec on a real server is per tenant', () => {
+  it("seals every payload of a run and its child run for the run's tenant; only that tenant's key opens them", async (ctx) => {
+    if (!server) return ctx.skip();
+    const acme = await createApiKey(database.db, 'acme');
+    const globex = await createApiKey(database.db, 'globex');
+    const as = (key: string, method: 'GET' | 'POST', url: string, payload?: object) => app.inject({ method, url, payload, headers: { authorization: `Bearer ${key}` } });
+    const child = await as(acme.key, 'POST', '/workflows', { name: 'child', definition: { name: 'child', nodes: [{ id: 'echo', type: 'transform', config: { expression: "input.marker & '-child'" } }] } });
+    expect(child.statusCode, child.body).toBe(201);
+    const definition = {
+      name: 'parent',
+      nodes: [
+        { id: 'first', type: 'transform', config: { expression: "input.marker & '-parent'" } },
+        { id: 'call', type: 'subworkflow', config: { workflowId: child.json().id, input: { marker: '{{ input.marker }}' } } },
+      ],
+      edges: [{ from: 'first', to: 'call' }],
+    };
+    const parent = await as(acme.key, 'POST', '/workflows', { name: 'parent', definition });
+    expect(parent.statusCode, parent.body).toBe(201);
+    const marker = `ord_${randomUUID()}`;
+    const started = await as(acme.key, 'POST', '/executions', { workflowId: parent.json().id, input: { marker } });
+    expect(started.statusCode, started.body).toBe(202);
+    const id: string = started.json().id;
+    let run = (await as(acme.key, 'GET', `/executions/${id}`)).json();
+    for (let i = 0; i < 300 && run.status === 'RUNNING'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      run = (await as(acme.key, 'GET', `/executions/${id}`)).json();
+    }
+    expect(run.status, JSON.stringify(run)).toBe('SUCCEEDED');
+
+    const all = [...(await historyPayloads(id)), ...(await historyPayloads(`${id}.call`))];
+    // Temporal's Core writes its own bookkeeping into markers (patch ids; a local activity's seq,
+    // type and times) without the codec; the local activity's result (`details/result`) is sealed.
+    const coreBookkeeping = /\/markerRecordedEventAttributes\/details\/(patch-data|data)\//;
+    const found = all.filter((f) => !coreBookkeeping.test(f.path));
+    expect(all.filter((f) => coreBookkeeping.test(f.path)).every((f) => !Buffer.from(f.payload.data!).includes(marker))).toBe(true);
+    expect(found.some((f) => f.path.includes('/markerRecordedEventAttributes/details/result/'))).toBe(true);
+    expect(found.length).toBeGreaterThan(10);
+    // Every payload the codec handled is sealed, and for acme; nothing is readable raw.
+    const unsealed = found.filter((f) => Buffer.from(f.payload.metadata!.encoding ?? new Uint8Array()).toString() !== ENCRYPTED_ENCODING).map((f) => f.path);
+    expect(unsealed).toEqual([]);
+    const tenants = new Set(found.map((f) => Buffer.from(f.payload.metadata![TENANT_METADATA] ?? new Uint8Array()).toString()));
+    expect([...tenants]).toEqual([acme.tenantId]);
+    expect(found.some((f) => f.path.startsWith(`${id}.call`))).toBe(true);
+    expect(found.some((f) => Buffer.from(f.payload.data!).includes(marker))).toBe(false);
+    // The worker learned the tenant from the input the API sealed, without a query of its own.
+    expect(workerTenants.peek(`${id}.call`)).toBe(acme.tenantId);
+
+    const batch = { payloads: found.map((f) => wire(f.payload)) };
+    const asAcme = await as(acme.key, 'POST', '/codec/decode', batch);
+    expect(asAcme.statusCode, asAcme.body).toBe(200);
+    const opened: { metadata: Record<string, string>; data: string }[] = asAcme.json().payloads;
+    expect(opened.filter((p) => text(p.metadata.encoding) === ENCRYPTED_ENCODING)).toEqual([]);
+    expect(opened.some((p) => text(p.data).includes(`${marker}-child`))).toBe(true);
+    expect(opened.some((p) => text(p.data).includes(`${marker}-parent`))).toBe(true);
+
+    const asGlobex = await as(globex.key, 'POST', '/codec/decode', batch);
+    expect(asGlobex.statusCode, asGlobex.body).toBe(200);
+    expect(asGlobex.json()).toEqual(batch);
+    expect(asGlobex.body).not.toContain(Buffer.from(marker).toString('base64').slice(0, 12));
+  }, 120_000);
+});
