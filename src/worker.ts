@@ -10,6 +10,7 @@ import { createEngineActivities, InMemoryDefinitionStore, type DefinitionStore }
 import { createMirrorActivities } from './activities/mirror';
 import { createIterationStoreActivities } from './activities/iteration-store';
 import { createMapItemsActivities } from './activities/map-items-mirror';
+import { createTenantClaimActivities } from './activities/tenant-claims';
 import { withNodeResultMirror } from './activities/node-result-mirror';
 import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
@@ -88,6 +89,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     ...createMapItemsActivities(deps.db),
     ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaExecutionLimiter(deps.db) }) }),
     ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
+    ...createTenantClaimActivities(deps.db),
   };
   // A node type (a plugin's, say) named like one of the worker's own activities would be
   // silently replaced by it, or replace it: refuse to start instead.

@@ -21,6 +21,7 @@ import { PrismaExecutionLimiter } from './definition-store';
 import { ExecutionAdmission, type AdmissionTicket } from './execution-admission';
 import { parseDuration } from '../domain/duration';
 import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
+import { signClaim } from './claim-signing';
 
 
 export type { ExecutionStatus, ExecutionTrigger, ExecutionSummary };
@@ -155,11 +156,12 @@ async function createAndStart(
   try {
     // The pinned definition travels with the start: the run skips a loadDefinition round trip,
     // and the Temporal UI shows exactly what ran.
-    await ctx.temporal.startRun(row.id, {
+    // Signed: a run with an inline definition and a tenant is believed only with Trellis's claim.
+    await ctx.temporal.startRun(row.id, await signClaim(ctx.db, row.id, {
       ...workflowInput({ ...row, version, input: row.input ?? null }, request.reuse, request.reuseItems),
       definition: definition as WorkflowDefinition,
       ...(request.runTimeout === undefined ? {} : { runTimeout: request.runTimeout }),
-    });
+    }));
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // Only while still RUNNING: a racing replay may have started it after all, and the mirror moved on.
@@ -199,7 +201,7 @@ async function replay(
   // (its FAILED row gave its slot back). A replay of a live run takes none.
   const ticket = startFailed ? await admissionOf(ctx).admit(row.tenantId, row.id) : undefined;
   try {
-    await ctx.temporal.startRun(row.id, workflowInput(row, request.reuse, request.reuseItems));
+    await ctx.temporal.startRun(row.id, await signClaim(ctx.db, row.id, workflowInput(row, request.reuse, request.reuseItems)));
   } catch {
     ticket?.release();
     // Not marked FAILED: an earlier request created this run, and it may well be running already.

@@ -34,7 +34,27 @@ export interface DagWorkflowInput {
   reuseItems?: Record<string, unknown>;
   /** Map and loop thresholds (tests and benchmarks only; see IterationLimits). */
   iterationLimits?: IterationLimits;
+  /**
+   * Trellis's signature of this start (src/services/claim-signing.ts). An inline `definition`
+   * with a `tenantId` runs only with a valid one; otherwise the run fails `TenantClaimRefused`.
+   */
+  claim?: TenantClaim;
 }
+
+/** An HMAC-SHA256 (base64url) over the run's Temporal workflow id and the rest of its input. */
+export interface TenantClaim {
+  v: 1;
+  sig: string;
+}
+
+/** Checked outside the sandbox: the signing key never enters a workflow. */
+export interface TenantClaimActivities {
+  /** Fails `TenantClaimRefused` (non-retryable) unless `input.claim` signs `input` under `temporalWorkflowId`. */
+  verifyTenantClaim(request: { temporalWorkflowId: string; input: DagWorkflowInput }): Promise<void>;
+}
+
+/** The failure type of a run whose tenant claim is not Trellis's. */
+export const TENANT_CLAIM_REFUSED = 'TenantClaimRefused';
 
 export type { NodeState } from '../domain/transitions';
 

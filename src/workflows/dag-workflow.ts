@@ -39,6 +39,7 @@ import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, sch
 import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
 import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
+import { verifyDagClaim } from './tenant-claim';
 
 /**
  * Cancel runs cleanup like `finally` (issue 12). Runs recorded before it replay the old way:
@@ -169,6 +170,8 @@ class DagRun {
         const summary = result.errors.slice(0, 5).map((e) => `${e.path}: ${e.message}`).join('; ');
         throw ApplicationFailure.nonRetryable(`invalid workflow definition: ${summary}`, 'InvalidDefinition', result.errors);
       }
+      // Inline definitions are trusted with a tenant only when Trellis signed the start.
+      await verifyDagClaim(this.args);
       this.definition = this.args.definition;
       this.version = this.args.version;
       this.tenantId = this.args.tenantId;

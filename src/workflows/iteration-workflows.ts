@@ -26,6 +26,7 @@ import { bodyEnv, settleMapOutput } from './iteration-node';
 import type { IterationStoreActivities, ItemsChunk, ResultsChunk } from './iteration-store-contract';
 import { runLoopIterations } from './loop-iterations';
 import { runItems } from './map-items';
+import { refuseOrphanTenantScope } from './tenant-claim';
 
 /** Continue as new well before Temporal's 10,240-event warning, or when the server suggests it. */
 const HISTORY_EVENTS_BUDGET = 4_000;
@@ -57,6 +58,7 @@ const OUTPUT_INLINE_BYTES = 256 * 1024;
  * by reference) when its own history grows long. Returns the node's result; fails only when cancelled.
  */
 export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationResult> {
+  refuseOrphanTenantScope(input);
   const { plan, chunks, total } = input;
   const reuse = input.reuse ?? {};
   const progress: MapProgress = input.progress ?? { nextChunk: 0, results: [], failures: [], succeeded: 0, generation: 1 };
@@ -222,6 +224,7 @@ function failedBatch(chunk: ItemsChunk, reuse: Record<string, unknown>, err: unk
 
 /** One chunk of a map's items, run with a sliding window inside this workflow. */
 export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchResult> {
+  refuseOrphanTenantScope(input);
   const config = input.node.config as unknown as MapConfig;
   const env = bodyEnv(new ExpressionCompiler(), input.defaults, input.limits, input);
   const { chunk } = input;
@@ -267,6 +270,7 @@ export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchRe
 
 /** A loop node with many iterations: runs them, continuing as new with its progress. */
 export async function loopWorkflow(input: LoopWorkflowInput): Promise<IterationResult> {
+  refuseOrphanTenantScope(input);
   const config = input.node.config as unknown as LoopConfig;
   const env = bodyEnv(new ExpressionCompiler(), input.defaults, input.limits, input);
   const progress = input.progress ?? { iteration: 0, last: null, kept: [] };
