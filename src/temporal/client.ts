@@ -1,14 +1,34 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { TemporalSettings } from '../config';
 import { clientDataConverter } from '../services/payload-codec';
+import { PROCESS_PAYLOAD_TENANTS, type PayloadTenants } from '../services/payload-tenants';
+import { DAG_WORKFLOW_TYPE } from '../workflows/contract';
+
+/**
+ * Tells the payload codec the tenant of each run this process starts before the start encodes
+ * its input, so the API's start path seals for the tenant from memory (no lookup). The tenant is
+ * the one Trellis itself put into the start (from the caller's API key); a start without one
+ * (a `workflowId` start from outside) is left to the codec's lookup.
+ */
+export function rememberStartedTenants(tenants: PayloadTenants = PROCESS_PAYLOAD_TENANTS): WorkflowClientInterceptor {
+  return {
+    async start(input, next) {
+      const args = input.options.args as unknown[] | undefined;
+      const tenantId = input.workflowType === DAG_WORKFLOW_TYPE ? (args?.[0] as { tenantId?: unknown } | undefined)?.tenantId : undefined;
+      if (typeof tenantId === 'string' && tenantId) tenants.remember(input.options.workflowId, tenantId);
+      return next(input);
+    },
+  };
+}
 
 /**
  * The one way a Trellis process builds its Temporal client: same namespace and data converter
  * (the payload codec, when TRELLIS_PAYLOAD_KEY is set) for the API, the worker's reconciler and
- * `trellis dev`, so a payload one of them writes is readable by the others.
+ * `trellis dev`, so a payload one of them writes is readable by the others; the codec seals each
+ * run's payloads for its tenant (payload-tenants.ts).
  */
 export function createTemporalClient(connection: Connection, settings: Pick<TemporalSettings, 'namespace'>): Client {
-  return new Client({ connection, namespace: settings.namespace, dataConverter: clientDataConverter() });
+  return new Client({ connection, namespace: settings.namespace, dataConverter: clientDataConverter(), interceptors: { workflow: [rememberStartedTenants()] } });
 }
 
 /** Connects now (throws if Temporal is unreachable): processes that cannot work without it. */

@@ -11,6 +11,8 @@ import {
 } from '../../src/services/payload-codec';
 import { PayloadTenants, rootExecutionId } from '../../src/services/payload-tenants';
 import { Keyring, generateKeyText, parseKey, seal } from '../../src/services/keyring';
+import { rememberStartedTenants } from '../../src/temporal/client';
+import { DAG_WORKFLOW_TYPE } from '../../src/workflows/contract';
 
 const A = '0b0c4f0e-4a57-4a1e-9d35-5b1a4c1e0a01';
 const B = '7d9f2a61-1c3e-4f7a-8b20-3e5d9c0b7f02';
@@ -144,5 +146,21 @@ describe('the per-tenant payload codec', () => {
     tenants.remember('ex_2', A);
     tenants.remember('ex_3', B);
     expect([tenants.peek('ex_1'), tenants.peek('ex_2'), tenants.peek('ex_3.x')]).toEqual([undefined, A, B]);
+  });
+
+  it("learns the tenant of each dagWorkflow a Trellis client starts, before the start encodes its input", async () => {
+    const { codec, tenants, lookups } = codecWithTenants();
+    const interceptor = rememberStartedTenants(tenants);
+    const start = (workflowType: string, workflowId: string, args: unknown[]) =>
+      interceptor.start!({ workflowType, headers: {}, options: { workflowId, taskQueue: 'q', args } as never }, async (input) => {
+        const [sealed] = await codec.encode([plain(input.options.args)], workflow(input.options.workflowId));
+        return text(sealed!.metadata![TENANT_METADATA]);
+      });
+    expect(await start(DAG_WORKFLOW_TYPE, 'ex_new', [{ tenantId: B, workflowId: 'wf_1' }])).toBe(B);
+    expect(lookups).toEqual([]); // from memory: the API's start path does no lookup
+    // Without a tenant (a workflowId start) or for another workflow type: the lookup decides.
+    expect(await start(DAG_WORKFLOW_TYPE, 'ex_a', [{ workflowId: 'wf_1' }])).toBe(A);
+    expect(await start('otherWorkflow', 'ex_other', [{ tenantId: B }])).toBe(PLATFORM_SCOPE);
+    expect(lookups).toEqual(['ex_a', 'ex_other']);
   });
 });
