@@ -99,7 +99,7 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(codecRoutes, { deps }); // its own auth: API key as Bearer or the UI's cookie
   await app.register(async (authenticated) => {
-    await authenticated.register(bearerAuth, { db: deps.db, cacheMs: limits.apiKeyCacheMs });
+    await authenticated.register(bearerAuth, { db: deps.db, cacheMs: limits.apiKeyCacheMs, ...(deps.events && { revocations: deps.events }) });
     // After authentication, per API key (its id, so "bearer K" and "Bearer  K" share one bucket),
     // with separate buckets for reads and writes so polling runs never starves starting them.
     // A second registration: each keeps its own "already counted" mark on the request.

@@ -14,13 +14,32 @@ declare module 'fastify' {
   }
 }
 
+/** Where revocations from every process are heard: the API process's LISTEN connection (the event hub). */
+export interface KeyRevocations {
+  /** Whether revocations are heard right now; while not, no lookup is cached. */
+  readonly connected: boolean;
+  /** A key hash revoked somewhere, or undefined for "some may have been missed". */
+  onApiKeyRevoked(listener: (keyHash: string | undefined) => void): () => void;
+}
+
 /**
  * `Authorization: Bearer <api key>` on every route of the scope it is registered in; the key's
  * tenant scopes every query the routes make. Lookups (unknown keys too) are cached for `cacheMs`,
- * keyed by the key's hash: revoking a key takes effect within that bound.
+ * keyed by the key's hash. With `revocations`, a revoked key's entry is dropped when the notice
+ * arrives (every replica, at once), nothing is cached while notices cannot arrive, and the cache
+ * is flushed when the LISTEN connection drops or returns; without it (tests, tools) revoking a
+ * key takes effect within `cacheMs`.
  */
-const plugin: FastifyPluginAsync<{ db: Db; cacheMs?: number }> = async (app, { db, cacheMs = 0 }) => {
+const plugin: FastifyPluginAsync<{ db: Db; cacheMs?: number; revocations?: KeyRevocations }> = async (app, { db, cacheMs = 0, revocations }) => {
   const keys = new TtlCache<Principal | undefined>(cacheMs);
+  if (revocations) {
+    const stop = revocations.onApiKeyRevoked((keyHash) => (keyHash === undefined ? keys.clear() : keys.delete(keyHash)));
+    app.addHook('onClose', (_app, done) => {
+      stop();
+      done();
+    });
+  }
+  const caching = () => revocations?.connected ?? true;
   app.decorateRequest('tenantId', '');
   app.decorateRequest('principal', undefined as unknown as Principal);
   /** Sets the request's principal, or answers why there is none (401). */
@@ -38,9 +57,10 @@ const plugin: FastifyPluginAsync<{ db: Db; cacheMs?: number }> = async (app, { d
     const secret = request.headers.authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
     if (secret === undefined) return done(admit(request, reply, undefined, false));
     const keyHash = hashSecret(secret);
-    const cached = keys.peek(keyHash);
+    const cache = caching();
+    const cached = cache ? keys.peek(keyHash) : undefined;
     if (cached) return done(admit(request, reply, cached.value, true));
-    keys.get(keyHash, () => authenticate(db, secret)).then((principal) => done(admit(request, reply, principal, true)), done);
+    keys.get(keyHash, () => authenticate(db, secret), cache).then((principal) => done(admit(request, reply, principal, true)), done);
   });
 };
 

@@ -21,8 +21,10 @@ export interface ApiLimits {
   /** Largest page a list returns. */
   maxPageSize: number;
   /**
-   * How long a process keeps an API-key lookup (ms): a revoked key keeps working for at most
-   * this long on each API process that saw it. 0 looks every request up.
+   * How long a process keeps an API-key lookup (ms). With the event hub (`events`) a revocation
+   * drops the entry on every process at once and this only bounds a missed notice; without it a
+   * revoked key keeps working for at most this long on each API process that saw it. 0 looks
+   * every request up.
    */
   apiKeyCacheMs: number;
 }

@@ -15,7 +15,7 @@ Commands:
   apikey create --tenant NAME [--name KEYNAME]
                                           create an API key for a tenant (created if new); the key is the last line
   apikey list --tenant NAME               list a tenant's keys (ids, names, dates; never the keys)
-  apikey revoke --tenant NAME --id KEYID  revoke a key (effective on its next request)
+  apikey revoke --tenant NAME --id KEYID  revoke a key (every API process refuses it at once)
   tenant rate-limit --tenant NAME (--per-minute N | --default)
                                           set a tenant's requests per key and minute
 ${SECRET_USAGE}

@@ -33,6 +33,18 @@ export function notifyItems(executionId: string, nodeId: string): Prisma.Sql {
   return Prisma.sql`pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ executionId, items: nodeId })})`;
 }
 
+/**
+ * API-key revocations, so every API process drops its cached lookup of the key at once instead
+ * of when the entry expires. The payload is the key's hash (what the caches are keyed by); it is
+ * sent by the statement that revokes, so it is delivered on commit.
+ */
+export const API_KEYS_CHANNEL = 'trellis_api_keys';
+
+/** A revocation notice's key hash, or undefined for anything that is not one. */
+export function parseApiKeyNotice(payload: string): string | undefined {
+  return /^[0-9a-f]{64}$/.test(payload) ? payload : undefined;
+}
+
 /** A notice's payload, or undefined for anything that is not one (a stray NOTIFY must not crash a listener). */
 export function parseNotice(payload: string): MirrorNotice | undefined {
   let notice: { executionId?: unknown; seq?: unknown; items?: unknown };

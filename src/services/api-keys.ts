@@ -1,5 +1,7 @@
 import { hash, randomBytes, randomUUID } from 'node:crypto';
 import type { Db } from '../db/client';
+import { Prisma } from '../generated/prisma/client';
+import { API_KEYS_CHANNEL } from '../mirror';
 
 const KEY_PREFIX = 'trl_';
 
@@ -66,13 +68,21 @@ export async function listApiKeys(db: Db, tenantName: string): Promise<ApiKeyVie
   return rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.createdAt.toISOString(), revokedAt: r.revokedAt?.toISOString() ?? null }));
 }
 
-/** Revokes one of a tenant's keys; false when the tenant has no such key. Takes effect on the next request. */
+/**
+ * Revokes one of a tenant's keys; false when the tenant has no such key. The same statement
+ * notifies every API process (API_KEYS_CHANNEL), which drops its cached lookup of the key on
+ * commit: the key is refused from the next request on, on every replica.
+ */
 export async function revokeApiKey(db: Db, tenantName: string, keyId: string): Promise<boolean> {
-  const { count } = await db.apiKey.updateMany({
-    where: { id: keyId, tenant: { name: tenantName }, revokedAt: null },
-    data: { revokedAt: new Date() },
-  });
-  return count > 0;
+  if (!/^[0-9a-f-]{36}$/i.test(keyId)) return false; // not a uuid: no such key (and no cast error)
+  const rows = await db.$queryRaw<{ notified: string }[]>(Prisma.sql`
+    WITH revoked AS (
+      UPDATE api_keys SET revoked_at = now()
+      WHERE id = ${keyId}::uuid AND revoked_at IS NULL AND tenant_id = (SELECT id FROM tenants WHERE name = ${tenantName})
+      RETURNING key_hash
+    )
+    SELECT pg_notify(${API_KEYS_CHANNEL}, key_hash)::text AS notified FROM revoked`);
+  return rows.length > 0;
 }
 
 /** Sets (or with null clears) a tenant's requests-per-minute budget; false when the tenant does not exist. */

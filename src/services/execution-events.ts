@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { EVENTS_CHANNEL, parseNotice } from '../mirror';
+import { API_KEYS_CHANNEL, EVENTS_CHANNEL, parseApiKeyNotice, parseNotice } from '../mirror';
 
 /**
  * What a subscriber hears. `seq` is the highest sequence number the mirror wrote for the run in
@@ -12,6 +12,11 @@ export type ExecutionEventNotice =
   /** A batch of a map node's item rows was written (no seq: item rows are not ordered transitions). */
   | { executionId: string; items: string; resync?: false };
 export type ExecutionEventListener = (notice: ExecutionEventNotice) => void;
+/**
+ * Told the hash of each API key revoked anywhere, or `undefined` when revocations may have been
+ * missed (the LISTEN connection went down or came back): then forget every cached key.
+ */
+export type ApiKeyRevocationListener = (keyHash: string | undefined) => void;
 
 export interface ExecutionEventHubOptions {
   /** First reconnect delay; doubles on each failed attempt up to `maxBackoffMs`. */
@@ -34,6 +39,7 @@ export class ExecutionEventHub {
   private readonly maxBackoffMs: number;
   private readonly onError: (err: unknown, context: string) => void;
   private readonly listeners = new Map<string, Set<ExecutionEventListener>>();
+  private readonly keyListeners = new Set<ApiKeyRevocationListener>();
   private databaseUrl: string | undefined;
   private client: pg.Client | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -75,6 +81,12 @@ export class ExecutionEventHub {
     };
   }
 
+  /** API-key revocations on every process (the same LISTEN connection; see `connected` for whether they are heard). */
+  onApiKeyRevoked(listener: ApiKeyRevocationListener): () => void {
+    this.keyListeners.add(listener);
+    return () => this.keyListeners.delete(listener);
+  }
+
   /** Open subscriptions, for one execution or in total (tests and diagnostics). */
   subscriberCount(executionId?: string): number {
     if (executionId !== undefined) return this.listeners.get(executionId)?.size ?? 0;
@@ -96,13 +108,17 @@ export class ExecutionEventHub {
     const client = new pg.Client({ connectionString: this.databaseUrl, keepAlive: true, application_name: 'trellis-events' });
     client.on('notification', (message) => {
       if (message.channel === EVENTS_CHANNEL && message.payload) this.dispatch(message.payload);
+      if (message.channel === API_KEYS_CHANNEL && message.payload) {
+        const keyHash = parseApiKeyNotice(message.payload);
+        if (keyHash) this.revoked(keyHash);
+      }
     });
     // pg emits 'error' (and later 'end') when the server goes away; either means "reconnect".
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client, new Error('LISTEN connection ended')));
     try {
       await client.connect();
-      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+      await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${API_KEYS_CHANNEL}`);
     } catch (err) {
       client.removeAllListeners();
       client.on('error', () => {}); // a late socket error on a discarded client must not crash the process
@@ -116,6 +132,16 @@ export class ExecutionEventHub {
     // Not ours to interpret when it does not parse; the channel is Trellis-private but a stray NOTIFY must not crash the API.
     const notice = parseNotice(payload);
     if (notice) this.emit(notice.executionId, notice);
+  }
+
+  private revoked(keyHash: string | undefined): void {
+    for (const listener of [...this.keyListeners]) {
+      try {
+        listener(keyHash);
+      } catch (err) {
+        this.onError(err, 'api key revocation listener threw');
+      }
+    }
   }
 
   private emit(executionId: string, notice: ExecutionEventNotice): void {
@@ -135,6 +161,7 @@ export class ExecutionEventHub {
     client.removeAllListeners('notification');
     client.on('error', () => {});
     void client.end().catch(() => {});
+    this.revoked(undefined); // revocations from now until we listen again go unheard
     this.onError(err, 'execution events: LISTEN connection lost; reconnecting');
     this.scheduleReconnect();
   }
@@ -162,6 +189,7 @@ export class ExecutionEventHub {
     }
     this.client = client;
     this.backoffMs = this.minBackoffMs;
+    this.revoked(undefined); // anything cached while we were away may have been revoked since
     // Anything committed while we were away produced no notification we heard: every subscriber re-reads.
     for (const executionId of [...this.listeners.keys()]) this.emit(executionId, { executionId, resync: true });
   }

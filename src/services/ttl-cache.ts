@@ -1,7 +1,7 @@
 /**
  * A small in-process cache whose entries live at most `ttlMs`. Concurrent misses for one key
  * share one lookup. Used for API-key lookups: every request needs one, and a key changes (is
- * revoked) rarely, so a short TTL trades a bounded revocation delay for a query per request.
+ * revoked) rarely; revocations are pushed (`delete`), the TTL only bounds what a missed one costs.
  */
 export class TtlCache<V> {
   private readonly entries = new Map<string, { value: V; expires: number }>();
@@ -19,20 +19,27 @@ export class TtlCache<V> {
     return hit && hit.expires > this.now() ? hit : undefined;
   }
 
-  async get(key: string, load: () => Promise<V>): Promise<V> {
+  /**
+   * The cached value, or the loaded one; `cache: false` loads (sharing a lookup in flight) and
+   * stores nothing, for when invalidations may be missed (the revocation feed is down).
+   */
+  async get(key: string, load: () => Promise<V>, cache = true): Promise<V> {
     const hit = this.entries.get(key);
-    if (hit && hit.expires > this.now()) return hit.value;
-    if (hit) this.entries.delete(key);
+    const live = hit !== undefined && hit.expires > this.now();
+    if (cache && live) return hit.value;
+    if (hit && !live) this.entries.delete(key);
     const pending = this.inFlight.get(key);
     if (pending) return pending;
-    const loading = load().then(
+    const loading: Promise<V> = load().then(
       (value) => {
-        this.inFlight.delete(key);
-        if (this.ttlMs > 0) this.store(key, value);
+        // Not ours any more when the key was dropped while loading: the value may predate the change.
+        const current = this.inFlight.get(key) === loading;
+        if (current) this.inFlight.delete(key);
+        if (current && cache && this.ttlMs > 0) this.store(key, value);
         return value;
       },
       (err: unknown) => {
-        this.inFlight.delete(key);
+        if (this.inFlight.get(key) === loading) this.inFlight.delete(key);
         throw err;
       },
     );
@@ -40,9 +47,16 @@ export class TtlCache<V> {
     return loading;
   }
 
-  /** Forgets one key (e.g. a key this process just revoked). */
+  /** Forgets one key (e.g. a revoked key); a lookup of it in flight is not stored either. */
   delete(key: string): void {
     this.entries.delete(key);
+    this.inFlight.delete(key);
+  }
+
+  /** Forgets everything, lookups in flight included (invalidations may have been missed). */
+  clear(): void {
+    this.entries.clear();
+    this.inFlight.clear();
   }
 
   private store(key: string, value: V): void {

@@ -1,6 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../../src/services/api-keys';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/api/app';
+import { createNodeRegistry } from '../../src/activities';
+import { run as trellis } from '../../src/cli/trellis';
+import { createApiKey, revokeApiKey } from '../../src/services/api-keys';
+import { ExecutionEventHub } from '../../src/services/execution-events';
 import { TtlCache } from '../../src/services/ttl-cache';
+import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { createTestApi, type TestApi } from '../support/api';
 
 const CACHE_MS = 1_500;
@@ -64,5 +70,107 @@ describe('API-key lookup cache', () => {
     const cache = new TtlCache<string>(60_000);
     await expect(cache.get('k', () => Promise.reject(new Error('db down')))).rejects.toThrow('db down');
     expect(await cache.get('k', async () => 'ok')).toBe('ok');
+  });
+});
+
+describe('revocation on every replica', () => {
+  /** Two API processes on one database, each with its own LISTEN connection, caching keys for a minute. */
+  async function replicas(n: number): Promise<{ apps: FastifyInstance[]; hubs: ExecutionEventHub[]; close(): Promise<void> }> {
+    const hubs: ExecutionEventHub[] = [];
+    const apps: FastifyInstance[] = [];
+    for (let i = 0; i < n; i++) {
+      const hub = new ExecutionEventHub({ minBackoffMs: 20, maxBackoffMs: 50 });
+      await hub.start(api.database.url);
+      hubs.push(hub);
+      const app = await buildApp({ db: api.database.db, events: hub, temporal: new FakeTemporalGateway(), catalog: createNodeRegistry().catalog(), limits: { apiKeyCacheMs: 60_000 } });
+      await app.ready();
+      apps.push(app);
+    }
+    return {
+      apps,
+      hubs,
+      async close() {
+        for (const app of apps) await app.close();
+        for (const hub of hubs) await hub.close();
+      },
+    };
+  }
+  const get = (app: FastifyInstance, key: string) => app.inject({ method: 'GET', url: '/workflows', headers: { authorization: `Bearer ${key}` } });
+  /** The first status other than 200 within `ms`, polling; how long it took. */
+  async function refusedWithin(app: FastifyInstance, key: string, ms: number): Promise<{ status: number; afterMs: number }> {
+    const start = performance.now();
+    let status = 200;
+    while (status === 200 && performance.now() - start < ms) {
+      status = (await get(app, key)).statusCode;
+      if (status === 200) await new Promise((r) => setTimeout(r, 10));
+    }
+    return { status, afterMs: performance.now() - start };
+  }
+
+  it('a key revoked with `trellis apikey revoke` is refused by every API process as soon as the notice lands, not when the cache expires', async () => {
+    const { apps, close } = await replicas(2);
+    try {
+      const { key, keyId } = await createApiKey(api.database.db, 'acme', 'replicated');
+      // Both processes have the key cached (the second request answers from the cache).
+      for (const app of apps) for (let i = 0; i < 2; i++) expect((await get(app, key)).statusCode).toBe(200);
+      const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+      let code: number;
+      try {
+        code = await trellis(['apikey', 'revoke', '--tenant', 'acme', '--id', keyId], { DATABASE_URL: api.database.url });
+      } finally {
+        stdout.mockRestore();
+      }
+      expect(code).toBe(0);
+      for (const app of apps) {
+        const refused = await refusedWithin(app, key, 500);
+        expect(refused.status, `refused after ${refused.afterMs.toFixed(0)} ms`).toBe(401);
+      }
+      // Another key of the tenant is untouched.
+      const { key: other } = await createApiKey(api.database.db, 'acme', 'kept');
+      for (const app of apps) expect((await get(app, other)).statusCode).toBe(200);
+    } finally {
+      await close();
+    }
+  });
+
+  it('caches nothing while the LISTEN connection is down, and flushes when it drops and returns', async () => {
+    const { apps, hubs, close } = await replicas(1);
+    try {
+      const app = apps[0]!;
+      const { key, keyId } = await createApiKey(api.database.db, 'acme', 'while-down');
+      expect((await get(app, key)).statusCode).toBe(200); // cached now
+      // Sever the hub's connection from the server side: the notice of the revocation below is lost.
+      await api.database.db.$executeRawUnsafe(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'trellis-events' AND datname = current_database()`);
+      await vi.waitUntil(() => !hubs[0]!.connected, { timeout: 2_000, interval: 5 });
+      expect(await revokeApiKey(api.database.db, 'acme', keyId)).toBe(true);
+      // Whether the hub is still down (no caching) or back (flushed on reconnect), the key is refused.
+      expect((await get(app, key)).statusCode).toBe(401);
+      await vi.waitUntil(() => hubs[0]!.connected, { timeout: 2_000, interval: 10 });
+      expect((await get(app, key)).statusCode).toBe(401);
+      // Back up: revocations are heard again.
+      const { key: next, keyId: nextId } = await createApiKey(api.database.db, 'acme', 'after-reconnect');
+      for (let i = 0; i < 2; i++) expect((await get(app, next)).statusCode).toBe(200);
+      expect(await revokeApiKey(api.database.db, 'acme', nextId)).toBe(true);
+      expect((await refusedWithin(app, next, 500)).status).toBe(401);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a lookup in flight when its key is dropped is not cached, and clear forgets everything', async () => {
+    const cache = new TtlCache<string>(60_000);
+    let release!: (v: string) => void;
+    const pending = cache.get('k', () => new Promise<string>((r) => (release = r)));
+    cache.delete('k');
+    release('stale');
+    expect(await pending).toBe('stale');
+    expect(cache.peek('k')).toBeUndefined();
+    await cache.get('a', async () => 'x');
+    cache.clear();
+    expect(cache.peek('a')).toBeUndefined();
+    // cache: false loads and stores nothing, and ignores a live entry.
+    await cache.get('b', async () => 'old');
+    expect(await cache.get('b', async () => 'new', false)).toBe('new');
+    expect(cache.peek('b')?.value).toBe('old');
   });
 });
