@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createApiKey } from '../../src/services/api-keys';
+import { signClaim } from '../../src/services/claim-signing';
 import type { dagWorkflow } from '../../src/workflows';
 import { DAG_WORKFLOW_TYPE, type DagRunResult, type DagWorkflowInput } from '../../src/workflows/contract';
 import { useFaultEnvironment } from '../support/fault-environment';
@@ -40,11 +41,13 @@ async function store(tenantId: string, definition: WorkflowDefinition, archived 
   return id;
 }
 
+/** Starts a run as Trellis would: the tenant's claim signed (an inline definition needs it). */
 async function start(args: DagWorkflowInput, name = 'hostile'): Promise<WorkflowHandle<typeof dagWorkflow>> {
+  const workflowId = `${name}-${randomUUID()}`;
   const handle = await fault.server!.env.client.workflow.start<typeof dagWorkflow>(DAG_WORKFLOW_TYPE, {
     taskQueue: fault.taskQueue,
-    workflowId: `${name}-${randomUUID()}`,
-    args: [args],
+    workflowId,
+    args: [await signClaim(db(), workflowId, args)],
   });
   fault.handles.push(handle); // terminated after the file if an attack left it open
   return handle;
