@@ -3,6 +3,7 @@ import { createDb } from '../db/client';
 import { migrate } from '../db/migrator';
 import { createApiKey, listApiKeys, revokeApiKey, setTenantRateLimit } from '../services/api-keys';
 import { SECRET_USAGE, runSecret } from './secret-command';
+import { CODEC_USAGE, runCodec } from './codec-command';
 
 const USAGE = `Usage: trellis <command> [options]
 
@@ -19,6 +20,7 @@ Commands:
   tenant rate-limit --tenant NAME (--per-minute N | --default)
                                           set a tenant's requests per key and minute
 ${SECRET_USAGE}
+${CODEC_USAGE}
   help                                    show this help
 `;
 
@@ -163,6 +165,9 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
         return 0;
       case 'secret':
         await runSecret(rest, env, { out, usage: (m) => new UsageError(m), databaseUrl: () => databaseUrl(env) });
+        return 0;
+      case 'codec':
+        await runCodec(rest, env, { out, usage: (m) => new UsageError(m) });
         return 0;
       case 'api':
         await startEntry('../api/server', 'API server', entryOptions(rest));
