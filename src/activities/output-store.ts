@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/client';
-import { storedBytesUsed, withinQuota } from '../db/quotas';
+import { storedBytesUsed, withinQuota, type Tx } from '../db/quotas';
 import { QuotaExceeded, type QuotaLimits } from '../domain/quotas';
+import { runHeavy } from './heavy-lane';
 
 /** What travels through Temporal in place of a large node output. */
 export interface OutputRef {
@@ -19,7 +20,8 @@ export const DEFAULT_OFFLOAD_BYTES = 256 * 1024;
  */
 export interface OutputStore {
   thresholdBytes: number;
-  save(executionId: string, nodeId: string, output: unknown, sizeBytes: number, tenantId?: string): Promise<OutputRef>;
+  /** `json`: the output's JSON text when the caller has it already (it measured the size with it). */
+  save(executionId: string, nodeId: string, output: unknown, sizeBytes: number, tenantId?: string, json?: string): Promise<OutputRef>;
   /** The stored output, only when it belongs to `tenantId` (references are not trusted). */
   load(ref: OutputRef, tenantId?: string): Promise<unknown>;
 }
@@ -36,12 +38,13 @@ export class PrismaOutputStore implements OutputStore {
     private readonly quotas?: QuotaLimits,
   ) {}
 
-  async save(executionId: string, nodeId: string, output: unknown, sizeBytes: number, tenantId?: string): Promise<OutputRef> {
+  async save(executionId: string, nodeId: string, output: unknown, sizeBytes: number, tenantId?: string, json?: string): Promise<OutputRef> {
     const id = randomUUID();
-    const data = { id, tenantId: tenantId ?? null, executionId, nodeId, data: output as object, sizeBytes };
+    const text = json ?? (await runHeavy(() => JSON.stringify(output)));
+    const insert = (db: Db | Tx) => insertBlob(db, { id, tenantId: tenantId ?? null, executionId, nodeId, text, sizeBytes });
     if (tenantId === undefined) {
       // A run started without a tenant (tests, tools) has no quota to count against.
-      await this.db.outputBlob.create({ data });
+      await insert(this.db);
     } else {
       try {
         await withinQuota(this.db, {
@@ -50,7 +53,7 @@ export class PrismaOutputStore implements OutputStore {
           amount: sizeBytes,
           ...(this.quotas && { defaults: this.quotas }),
           used: (tx) => storedBytesUsed(tx, tenantId),
-          store: (tx) => tx.outputBlob.create({ data }),
+          store: (tx) => insert(tx),
         });
       } catch (err) {
         // Retrying cannot make room (only retention or deleted runs do): fail the node once, by name.
@@ -72,10 +75,26 @@ export class PrismaOutputStore implements OutputStore {
     const id = ref.$trellisRef.replace(/^output_blobs\//, '');
     // A reference is only a claim: it may have been typed into a definition or an input. Only
     // the run's own tenant's outputs are found, and another tenant's look exactly like none.
-    const row = UUID.test(id) ? await this.db.outputBlob.findFirst({ where: { id, tenantId: tenantId ?? null } }) : null;
+    const rows = UUID.test(id)
+      ? await this.db.$queryRaw<{ data: string }[]>`
+          SELECT data::text AS data FROM output_blobs WHERE id = ${id}::uuid AND tenant_id IS NOT DISTINCT FROM ${tenantId ?? null}::uuid`
+      : [];
+    const row = rows[0];
     if (!row) throw new StoredOutputNotFound(ref.$trellisRef);
-    return row.data;
+    return runHeavy(() => JSON.parse(row.data) as unknown);
   }
+}
+
+/**
+ * The output as JSON text cast to jsonb by Postgres. Prisma's own Json column write took 7-12 s
+ * for a 16 MiB output and blocked the worker's event loop for seconds of it (every other
+ * activity missed its heartbeats); the text is built once, in the heavy lane, and parsed by
+ * Postgres. Reads come back as text and are parsed in the lane for the same reason.
+ */
+async function insertBlob(db: Db | Tx, row: { id: string; tenantId: string | null; executionId: string; nodeId: string; text: string; sizeBytes: number }): Promise<void> {
+  await db.$executeRaw`
+    INSERT INTO output_blobs (id, tenant_id, execution_id, node_id, data, size_bytes)
+    VALUES (${row.id}::uuid, ${row.tenantId}::uuid, ${row.executionId}, ${row.nodeId}, ${row.text}::jsonb, ${row.sizeBytes})`;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

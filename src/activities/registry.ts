@@ -181,9 +181,11 @@ async function runChecked(
     // Past the run's remaining room (or the store's threshold) an output travels by reference.
     const inlineLimit = Math.min(outputs?.thresholdBytes ?? Infinity, input.inlineOutputBytes ?? Infinity);
     if (inlineLimit !== Infinity) {
-      const sizeBytes = await runHeavy(() => Buffer.byteLength(JSON.stringify(value)));
+      // Measured once: the store writes this same text (no second stringify of a large output).
+      const json = await runHeavy(() => JSON.stringify(value));
+      const sizeBytes = Buffer.byteLength(json);
       if (sizeBytes > inlineLimit) {
-        if (outputs) return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes, input.tenantId), attempt };
+        if (outputs) return { output: await outputs.save(input.executionId, input.nodeId, value, sizeBytes, input.tenantId, json), attempt };
         throw ApplicationFailure.create({
           type: 'OutputLimitExceeded',
           message: `node "${input.nodeId}" returned ${sizeBytes} bytes; at most ${inlineLimit} fit in the run and no output store is configured`,
