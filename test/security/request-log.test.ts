@@ -48,7 +48,8 @@ describe('the API request log', () => {
       const res = await app.inject({ method: 'POST', url: call.url, headers: { cookie: `trellis_codec=${token}` }, payload: {} });
       expect(res.statusCode, `${call.url}: ${res.body}`).toBe(call.status);
     }
-    await app.inject({ method: 'GET', url: '/workflows', headers: { authorization: `Bearer ${key}` } });
+    const listed = await app.inject({ method: 'GET', url: '/workflows', headers: { authorization: `Bearer ${key}` } });
+    expect(listed.headers['x-content-type-options']).toBe('nosniff'); // every API response, not only the console's
     const logged = lines.slice(before);
     const urls = logged.flatMap((line) => ((line.req as { url?: string } | undefined)?.url ? [(line.req as { url: string }).url] : []));
     expect(urls).toEqual(expect.arrayContaining([`/hooks/${id}/${REDACTED}`, `/hooks/${id}/${REDACTED}?x=1`, `/hooks/${id}/${REDACTED}/more`, `/workflows?access_token=${REDACTED}&limit=1&api_key=${REDACTED}`]));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { uiRoutes } from '../../src/api/routes/ui';
+import { CONSOLE_SECURITY_HEADERS, uiRoutes } from '../../src/api/routes/ui';
 
 async function serve(root: string, options: { temporalUiUrl?: string; namespace?: string } = {}) {
   const app = Fastify();
@@ -43,6 +43,48 @@ describe('/ui routes', () => {
       expect((await app.inject('/ui/config.json')).statusCode).toBe(200);
     } finally {
       await app.close();
+    }
+  });
+
+  it('sends a CSP, nosniff, frame and referrer protection with every console response, and nothing outside /ui', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'trellis-ui-'));
+    mkdirSync(path.join(root, 'assets'));
+    writeFileSync(path.join(root, 'index.html'), '<!doctype html><div id="root"></div>');
+    writeFileSync(path.join(root, 'assets/app-abc123.js'), 'console.log(1)');
+    const app = Fastify();
+    await app.register(uiRoutes, { root });
+    app.get('/elsewhere', async () => ({ ok: true }));
+    const missing = await serve(path.join(tmpdir(), 'trellis-ui-missing-' + process.pid));
+    try {
+      const responses = {
+        index: await app.inject('/ui/'),
+        redirect: await app.inject('/ui'),
+        route: await app.inject('/ui/runs/ex_1'),
+        asset: await app.inject('/ui/assets/app-abc123.js'),
+        missingAsset: await app.inject('/ui/assets/gone-000.js'),
+        config: await app.inject('/ui/config.json'),
+        notBuilt: await missing.inject('/ui/'),
+      };
+      for (const [name, res] of Object.entries(responses)) {
+        expect(res.headers['content-security-policy'], name).toBe(CONSOLE_SECURITY_HEADERS['content-security-policy']);
+        expect([res.headers['x-content-type-options'], res.headers['x-frame-options'], res.headers['referrer-policy']], name).toEqual(['nosniff', 'DENY', 'no-referrer']);
+      }
+      const csp = Object.fromEntries(responses.index.headers['content-security-policy']!.toString().split('; ').map((d) => [d.split(' ')[0], d.split(' ').slice(1).join(' ')]));
+      expect(csp).toMatchObject({
+        'default-src': "'self'",
+        'script-src': "'self'",
+        'style-src': "'self'",
+        'connect-src': "'self'",
+        'frame-ancestors': "'none'",
+        'base-uri': "'none'",
+        'object-src': "'none'",
+      });
+      expect(Object.values(csp).join(' ')).not.toMatch(/unsafe|\*|data:|http/);
+      expect((await app.inject('/elsewhere')).headers['content-security-policy']).toBeUndefined();
+    } finally {
+      await app.close();
+      await missing.close();
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });

@@ -18,6 +18,29 @@ export function defaultUiRoot(): string {
   return candidates.find((dir) => existsSync(path.join(dir, 'index.html'))) ?? candidates[0]!;
 }
 
+/**
+ * What the console may load and who may frame it. The Vite build is one script and one stylesheet
+ * from /ui/assets (no inline script or style; React sets element styles through the DOM, which
+ * style-src does not govern); its API calls and config go to this origin. Nothing may frame the
+ * page (clickjacking the API-key form), and no URL of it leaks to another site as a Referer.
+ */
+export const CONSOLE_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "connect-src 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "object-src 'none'",
+    "form-action 'self'",
+  ].join('; '),
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+
 const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Trellis console</title>
 <p>The Trellis console is not built. Run <code>npm run build:ui</code> and restart the API.</p>`;
 
@@ -36,6 +59,11 @@ export const uiRoutes: FastifyPluginAsync<UiOptions> = async (app, options) => {
   };
   const hide = { schema: { hide: true } };
   const built = existsSync(path.join(root, 'index.html'));
+  // Every response of the console's routes (files, fallback, config, 404s, the not-built page).
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    reply.headers(CONSOLE_SECURITY_HEADERS);
+    done(null, payload);
+  });
 
   app.get('/ui', hide, async (_request, reply) => reply.redirect('/ui/'));
   app.get('/ui/config.json', hide, async (_request, reply) => reply.header('cache-control', 'no-cache').send(config));
