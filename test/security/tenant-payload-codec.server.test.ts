@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
 import { buildApp } from '../../src/api/app';
 import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
 import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
-import { AesGcmPayloadCodec, ENCODED_FAILURE_CONVERTER_PATH, ENCRYPTED_ENCODING, TENANT_METADATA } from '../../src/services/payload-codec';
-import { PayloadTenants, databaseTenantLookup } from '../../src/services/payload-tenants';
+import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, PAYLOAD_KEY_ENV, TENANT_METADATA, payloadCodec } from '../../src/services/payload-codec';
+import { PROCESS_PAYLOAD_TENANTS, PayloadTenants } from '../../src/services/payload-tenants';
+import { createTemporalClient } from '../../src/temporal/client';
 import { createTemporalGateway } from '../../src/temporal/gateway';
 import { createTrellisWorker } from '../../src/worker';
 import { createTestDatabase, type TestDatabase } from '../support/database';
@@ -18,29 +18,28 @@ import { connectTestServer, type ServerEnv } from '../support/temporal';
 /*
  * Issue 22 item 3 on a real Temporal server and Postgres: with the payload codec on, every
  * payload of a run (and of its child run) in the history as the server stores it is sealed for
- * the run's tenant, and /codec/decode opens it for that tenant's API key only. The API and the
- * worker keep separate tenant maps, as two processes would: the worker knows no tenant until it
- * decodes the input the API sealed.
+ * the run's tenant, and /codec/decode opens it for that tenant's API key only. The API is wired
+ * as `trellis api` wires it (TRELLIS_PAYLOAD_KEY, the process's tenant map); the worker keeps a
+ * map of its own, as another process would, and knows no tenant until it decodes the input the
+ * API sealed.
  */
 let server: ServerEnv | undefined;
 let database: TestDatabase;
 let app: FastifyInstance;
 let worker: Worker;
 let running: Promise<void>;
-const keys = new Keyring(parseKey(generateKeyText(), 'payload'));
+const keyText = generateKeyText();
+const keys = new Keyring(parseKey(keyText, 'payload'));
 const workerTenants = new PayloadTenants();
+const previousKey = process.env[PAYLOAD_KEY_ENV];
 
 beforeAll(async () => {
   server = await connectTestServer('tenant payload codec server test');
   if (!server) return;
   database = await createTestDatabase();
   const taskQueue = `trellis-codec-${randomUUID()}`;
-  const apiCodec = new AesGcmPayloadCodec(keys, new PayloadTenants(databaseTenantLookup(database.db)));
-  const client = new Client({
-    connection: server.env.connection,
-    namespace: server.env.namespace,
-    dataConverter: { payloadCodecs: [apiCodec], failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH },
-  });
+  process.env[PAYLOAD_KEY_ENV] = keyText;
+  const client = createTemporalClient(server.env.connection, { namespace: server.env.namespace });
   worker = await createTrellisWorker({
     connection: server.env.nativeConnection,
     namespace: server.env.namespace,
@@ -49,7 +48,7 @@ beforeAll(async () => {
     payloadCodec: new AesGcmPayloadCodec(keys, workerTenants),
   });
   running = worker.run();
-  app = await buildApp({ db: database.db, temporal: createTemporalGateway(client, taskQueue), catalog: createNodeRegistry().catalog(), payloadCodec: apiCodec });
+  app = await buildApp({ db: database.db, temporal: createTemporalGateway(client, taskQueue), catalog: createNodeRegistry().catalog(), payloadCodec: payloadCodec() });
 }, 180_000);
 
 afterAll(async () => {
@@ -60,6 +59,8 @@ afterAll(async () => {
   await app?.close();
   await database?.drop();
   await server?.env.teardown();
+  if (previousKey === undefined) delete process.env[PAYLOAD_KEY_ENV];
+  else process.env[PAYLOAD_KEY_ENV] = previousKey;
 });
 
 type Found = { path: string; payload: Payload };
@@ -142,6 +143,7 @@ describe('the payload codec on a real server is per tenant', () => {
     expect(found.some((f) => Buffer.from(f.payload.data!).includes(marker))).toBe(false);
     // The worker learned the tenant from the input the API sealed, without a query of its own.
     expect(workerTenants.peek(`${id}.call`)).toBe(acme.tenantId);
+    expect(PROCESS_PAYLOAD_TENANTS.peek(id)).toBe(acme.tenantId);
 
     const batch = { payloads: found.map((f) => wire(f.payload)) };
     const asAcme = await as(acme.key, 'POST', '/codec/decode', batch);
