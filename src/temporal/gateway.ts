@@ -197,7 +197,9 @@ function createScheduleMethods(client: Client, taskQueue: string): ScheduleMetho
     type: 'startWorkflow',
     workflowType: DAG_WORKFLOW_TYPE,
     taskQueue,
-    // No version: each run takes the workflow's latest version when it starts.
+    // No version: each run takes the workflow's latest version when it starts. No claim either:
+    // the args name a stored workflow and no definition, so the run loads it scoped by tenantId
+    // and runs as its owner or not at all; a signature could not bind the per-run id anyway.
     args: [{ tenantId: s.tenantId, workflowId: s.workflowId, input: s.input } satisfies DagWorkflowInput],
     workflowId: scheduledRunIdPrefix(scheduleId),
   });
