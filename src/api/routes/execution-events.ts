@@ -9,8 +9,8 @@ import { findExecution } from '../../services/execution-view';
 import type { ExecutionEventHub } from '../../services/execution-events';
 import { itemCounts, readTransitions } from '../../services/execution-stream';
 import { ExecutionIdParams, errorResponses } from './execution-schemas';
-import type { TemporalGateway } from '../../temporal/gateway';
-import { withTimeout } from '../../util/timeout';
+import { LivePoller } from '../../services/live-poller';
+import { OpenStreams } from '../../services/quotas';
 
 // Sequence numbers are small integers; the bound keeps parseInt exact and rejects junk early.
 const SEQ = Type.String({ pattern: '^[0-9]{1,15}$' });
@@ -31,8 +31,7 @@ interface SseEvent {
   data: unknown;
 }
 
-/** How often an open stream asks Temporal about nodes that are running or waiting to retry. */
-export const RETRY_POLL_MS = 2_000;
+export { RETRY_POLL_MS } from '../../services/live-poller';
 
 /**
  * GET /executions/:id/events: the run's transitions as Server-Sent Events, pushed by the mirror's
@@ -42,6 +41,9 @@ export const RETRY_POLL_MS = 2_000;
 export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
   // Open streams never finish by themselves; app.close() would wait on them forever.
   const open = new Set<() => void>();
+  // Per process, like the streams: one Temporal poll per run, and each tenant's STREAMS counted here.
+  const poller = new LivePoller(deps.temporal);
+  const streams = new OpenStreams(deps.db);
   app.addHook('preClose', async () => {
     for (const end of [...open]) end();
   });
@@ -78,6 +80,8 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
       const execution = await findExecution(deps.db, request.tenantId, request.params.id);
       const resumeFrom = request.headers['last-event-id'] ?? request.query.lastEventId;
       const since = resumeFrom === undefined ? undefined : Number(resumeFrom); // the schema allows digits only
+      // Counted before the stream opens, so a refusal is an ordinary 429 QUOTA_EXCEEDED answer.
+      const release = await streams.acquire(request.tenantId);
 
       reply.hijack();
       // Hijacked replies skip onSend hooks: carry over the headers other plugins set (request id, rate limit).
@@ -92,9 +96,12 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
         'x-accel-buffering': 'no', // nginx would otherwise buffer the stream
       });
       reply.raw.flushHeaders();
-      const end = streamExecution({ db: deps.db, temporal: deps.temporal, hub, log: request.log, res: reply.raw, executionId: execution.id, since });
+      const end = streamExecution({ db: deps.db, poller, hub, log: request.log, res: reply.raw, executionId: execution.id, since });
       open.add(end);
-      reply.raw.once('close', () => open.delete(end));
+      reply.raw.once('close', () => {
+        open.delete(end);
+        release();
+      });
     },
   );
 };
@@ -102,7 +109,7 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
 /** Drives one stream; returns a function that ends it (idempotent). */
 function streamExecution(options: {
   db: Db;
-  temporal: TemporalGateway;
+  poller: LivePoller;
   hub: ExecutionEventHub;
   log: FastifyBaseLogger;
   res: ServerResponse;
@@ -122,7 +129,7 @@ function streamExecution(options: {
     finished = true;
     unsubscribe();
     clearInterval(heartbeat);
-    clearInterval(retryPoll);
+    stopRetries();
     for (const timer of itemTimers.values()) clearTimeout(timer);
     res.end();
   };
@@ -165,36 +172,18 @@ function streamExecution(options: {
   }, hub.heartbeatMs);
   res.once('close', end); // client went away (or we ended): drop the subscription and the timer
 
-  // Retries happen inside Temporal, invisible to the mirror until the node settles: ask Temporal.
+  // Retries happen inside Temporal, invisible to the mirror until the node settles: the run's
+  // shared poll asks Temporal, and this stream sends what changed since it last sent it.
   const retrySent = new Map<string, string>();
-  let polling = false;
-  const retryPoll = setInterval(() => {
-    if (finished || polling) return;
-    polling = true;
-    withTimeout(options.temporal.describe(executionId), RETRY_POLL_MS)
-      .then((description) => {
-        if (finished) return;
-        for (const p of description?.pendingActivities ?? []) {
-          if (p.attempt <= 1 && !p.lastFailure) continue; // a first attempt with no failure yet is just "running"
-          const data = {
-            nodeId: p.activityId,
-            state: p.state,
-            attempt: p.attempt,
-            maximumAttempts: p.maximumAttempts,
-            lastFailure: p.lastFailure ?? null,
-            nextAttemptAt: p.nextAttemptAt ? p.nextAttemptAt.toISOString() : null,
-          };
-          const text = JSON.stringify(data);
-          if (retrySent.get(p.activityId) === text) continue;
-          retrySent.set(p.activityId, text);
-          res.write(`event: retry\ndata: ${text}\n\n`);
-        }
-      })
-      .catch(() => undefined) // Temporal slow or away: the mirror's events still flow
-      .finally(() => {
-        polling = false;
-      });
-  }, RETRY_POLL_MS);
+  const stopRetries = options.poller.subscribe(executionId, (states) => {
+    if (finished) return;
+    for (const state of states) {
+      const text = JSON.stringify(state);
+      if (retrySent.get(state.nodeId) === text) continue;
+      retrySent.set(state.nodeId, text);
+      res.write(`event: retry\ndata: ${text}\n\n`);
+    }
+  });
 
   async function send(snapshot: boolean): Promise<void> {
     const since = snapshot ? -1 : (lastSeq ?? -1);
