@@ -3,6 +3,7 @@ import { createDb } from '../db/client';
 import { migrate } from '../db/migrator';
 import { createApiKey, listApiKeys, revokeApiKey, setTenantRateLimit } from '../services/api-keys';
 import { SECRET_USAGE, runSecret } from './secret-command';
+import { QUOTA_USAGE, runTenantQuota } from './quota-command';
 import { CODEC_USAGE, runCodec } from './codec-command';
 
 const USAGE = `Usage: trellis <command> [options]
@@ -19,6 +20,7 @@ Commands:
   apikey revoke --tenant NAME --id KEYID  revoke a key (every API process refuses it at once)
   tenant rate-limit --tenant NAME (--per-minute N | --default)
                                           set a tenant's requests per key and minute
+${QUOTA_USAGE}
 ${SECRET_USAGE}
 ${CODEC_USAGE}
   help                                    show this help
@@ -127,6 +129,7 @@ async function runApiKey(args: string[], env: NodeJS.ProcessEnv, out: (line: str
 }
 
 async function runTenant(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
+  if (args[0] === 'quota') return runTenantQuota(args, env, { out, usage: (m, show) => new UsageError(m, show), databaseUrl: () => databaseUrl(env) });
   const { values, positionals } = parseArgs({
     args,
     options: { tenant: { type: 'string' }, 'per-minute': { type: 'string' }, default: { type: 'boolean' } },
