@@ -67,7 +67,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   409: 'state conflict',
   413: 'request body too large',
   415: 'unsupported media type',
-  429: 'rate limit or tenant limit reached',
+  429: 'rate limit (RATE_LIMITED), runs in progress (TOO_MANY_RUNS) or a tenant quota (QUOTA_EXCEEDED; `details: { quota, limit, used }`) reached',
   503: 'a dependency (Temporal, Postgres, a feature switched off) is unavailable; retry later',
 };
 

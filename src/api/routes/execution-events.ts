@@ -62,7 +62,8 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
           'A waiting approval node\'s `node` event carries `approval: { message, deadline, onTimeout }` (the message rendered). ' +
           'While a node is being retried, `retry` events (no id; not replayed on resume) carry ' +
           "Temporal's view of it: `{ nodeId, state, attempt, maximumAttempts, lastFailure, nextAttemptAt }`. " +
-          'The stream ends after the run reaches a terminal status.',
+          'The stream ends after the run reaches a terminal status. A tenant holds at most its STREAMS quota of open ' +
+          'streams on each API process; past it the answer is 429 QUOTA_EXCEEDED before the stream opens.',
         params: ExecutionIdParams,
         querystring: EventsQuery,
         headers: EventsHeaders,
