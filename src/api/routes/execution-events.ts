@@ -83,6 +83,8 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
       const since = resumeFrom === undefined ? undefined : Number(resumeFrom); // the schema allows digits only
       // Counted before the stream opens, so a refusal is an ordinary 429 QUOTA_EXCEEDED answer.
       const release = await streams.acquire(request.tenantId);
+      // Whatever ends the response (the run, the client, app.close(), a failed write) gives the place back.
+      reply.raw.once('close', release);
 
       reply.hijack();
       // Hijacked replies skip onSend hooks: carry over the headers other plugins set (request id, rate limit).
@@ -99,10 +101,7 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
       reply.raw.flushHeaders();
       const end = streamExecution({ db: deps.db, poller, hub, log: request.log, res: reply.raw, executionId: execution.id, since });
       open.add(end);
-      reply.raw.once('close', () => {
-        open.delete(end);
-        release();
-      });
+      reply.raw.once('close', () => open.delete(end));
     },
   );
 };
