@@ -7,6 +7,7 @@ import { PrismaOutputStore, isOutputRef } from '../../src/activities/output-stor
 import { createApiKey } from '../../src/services/api-keys';
 import { setTenantQuotas } from '../../src/services/quotas';
 import { DEFAULT_QUOTAS } from '../../src/domain/quotas';
+import type { NodeActivityResult } from '../../src/domain/activity-contract';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 /** STORED_BYTES: offloaded outputs count against the run's tenant; past it the node fails, once, by name. */
@@ -33,9 +34,9 @@ describe('STORED_BYTES', () => {
     await setTenantQuotas(t.db, 'acme', { STORED_BYTES: 12_000 });
     const activity = toActivity(big, new PrismaOutputStore(t.db, 1_000, DEFAULT_QUOTAS));
     const env = new MockActivityEnvironment();
-    const first = await env.run(activity, { nodeId: 'a', executionId: 'ex-q1', tenantId: acme, config: { size: 5_000 } });
+    const first: NodeActivityResult = await env.run(activity, { nodeId: 'a', executionId: 'ex-q1', tenantId: acme, config: { size: 5_000 } });
     expect(isOutputRef(first.output)).toBe(true);
-    const second = await env.run(activity, { nodeId: 'b', executionId: 'ex-q1', tenantId: acme, config: { size: 5_000 } });
+    const second: NodeActivityResult = await env.run(activity, { nodeId: 'b', executionId: 'ex-q1', tenantId: acme, config: { size: 5_000 } });
     expect(isOutputRef(second.output)).toBe(true);
 
     const refused = await env.run(activity, { nodeId: 'c', executionId: 'ex-q1', tenantId: acme, config: { size: 5_000 } }).catch((err: unknown) => err);
@@ -45,7 +46,7 @@ describe('STORED_BYTES', () => {
     const rows = await t.db.outputBlob.findMany({ where: { tenantId: acme } });
     expect(rows.map((r) => r.nodeId).sort()).toEqual(['a', 'b']);
 
-    const theirs = await env.run(activity, { nodeId: 'c', executionId: 'ex-q2', tenantId: globex, config: { size: 5_000 } });
+    const theirs: NodeActivityResult = await env.run(activity, { nodeId: 'c', executionId: 'ex-q2', tenantId: globex, config: { size: 5_000 } });
     expect(isOutputRef(theirs.output)).toBe(true);
   });
 
