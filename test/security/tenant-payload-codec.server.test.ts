@@ -39,7 +39,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   const taskQueue = `trellis-codec-${randomUUID()}`;
   process.env[PAYLOAD_KEY_ENV] = keyText;
-  const client = createTemporalClient(server.env.connection, { namespace: server.env.namespace });
+  const client = createTemporalClient(server.env.connection, { namespace: server.env.namespace ?? 'default' });
   worker = await createTrellisWorker({
     connection: server.env.nativeConnection,
     namespace: server.env.namespace,
