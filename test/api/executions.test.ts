@@ -12,6 +12,9 @@ useTestApi((t) => {
   globex = t.globexTenantId;
 });
 
+/** Every start the API makes is signed (src/services/claim-signing.ts). */
+const signedClaim = { v: 1, sig: expect.stringMatching(/^[A-Za-z0-9+/=_-]{20,}$/) };
+
 const start = (payload: object, headers: Record<string, string> = {}) =>
   api.request({ method: 'POST', url: '/executions', payload, headers });
 
@@ -34,7 +37,7 @@ describe('POST /executions', () => {
 
     const row = await api.database.db.execution.findUniqueOrThrow({ where: { id: body.id } });
     expect(row).toMatchObject({ tenantId: acme, workflowId, version: 2, status: 'RUNNING', trigger: 'MANUAL', input: { orderId: 7 } });
-    expect(api.temporal.started.get(body.id)).toEqual({ tenantId: api.acmeTenantId, workflowId, version: 2, input: { orderId: 7 }, definition: { ...ORDER_FLOW, name: 'v2' } });
+    expect(api.temporal.started.get(body.id)).toEqual({ tenantId: api.acmeTenantId, workflowId, version: 2, input: { orderId: 7 }, definition: { ...ORDER_FLOW, name: 'v2' }, claim: signedClaim });
     expect(await startedCount('MANUAL')).toBe(before + 1);
   });
 
@@ -43,7 +46,7 @@ describe('POST /executions', () => {
     const res = await start({ workflowId, version: 1 });
     expect(res.statusCode).toBe(202);
     expect(res.json().version).toBe(1);
-    expect(api.temporal.started.get(res.json().id)).toEqual({ tenantId: api.acmeTenantId, workflowId, version: 1, definition: ORDER_FLOW });
+    expect(api.temporal.started.get(res.json().id)).toEqual({ tenantId: api.acmeTenantId, workflowId, version: 1, definition: ORDER_FLOW, claim: signedClaim });
   });
 
   it('answers 404 for an unknown workflow, another tenant\'s workflow and an unknown version; 409 when archived', async () => {
