@@ -97,12 +97,55 @@ const wire = (p: Payload) => ({
 });
 const text = (base64: string | undefined) => Buffer.from(base64 ?? '', 'base64').toString();
 
+type Key = { key: string; tenantId: string };
+const as = (key: string, method: 'GET' | 'POST', url: string, payload?: object) => app.inject({ method, url, payload, headers: { authorization: `Bearer ${key}` } });
+
+async function finished(key: string, id: string): Promise<void> {
+  let run = (await as(key, 'GET', `/executions/${id}`)).json();
+  for (let i = 0; i < 300 && (run.status === 'RUNNING' || run.error?.code === 'NOT_FOUND'); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    run = (await as(key, 'GET', `/executions/${id}`)).json();
+  }
+  expect(run.status, JSON.stringify(run)).toBe('SUCCEEDED');
+}
+
+/**
+ * The codec payloads of these workflows' histories: every one sealed for `owner`, none readable
+ * raw, all opened by the owner's key through /codec/decode (showing `expected`), none by the
+ * other tenant's. Returns how many there were.
+ */
+async function expectSealedFor(workflowIds: string[], owner: Key, other: Key, marker: string, expected: string[]): Promise<number> {
+  const all = (await Promise.all(workflowIds.map(historyPayloads))).flat();
+  // Temporal's Core writes its own bookkeeping into markers (patch ids; a local activity's seq,
+  // type and times) without the codec; the local activity's result (`details/result`) is sealed.
+  const coreBookkeeping = /\/markerRecordedEventAttributes\/details\/(patch-data|data)\//;
+  const found = all.filter((f) => !coreBookkeeping.test(f.path));
+  expect(all.filter((f) => coreBookkeeping.test(f.path)).every((f) => !Buffer.from(f.payload.data!).includes(marker))).toBe(true);
+  expect(found.some((f) => f.path.includes('/markerRecordedEventAttributes/details/result/'))).toBe(true);
+  for (const id of workflowIds) expect(found.some((f) => f.path.startsWith(`${id}/`))).toBe(true);
+  const unsealed = found.filter((f) => Buffer.from(f.payload.metadata!.encoding ?? new Uint8Array()).toString() !== ENCRYPTED_ENCODING).map((f) => f.path);
+  expect(unsealed).toEqual([]);
+  const tenants = new Set(found.map((f) => Buffer.from(f.payload.metadata![TENANT_METADATA] ?? new Uint8Array()).toString()));
+  expect([...tenants]).toEqual([owner.tenantId]);
+  expect(found.some((f) => Buffer.from(f.payload.data!).includes(marker))).toBe(false);
+
+  const batch = { payloads: found.map((f) => wire(f.payload)) };
+  const asOwner = await as(owner.key, 'POST', '/codec/decode', batch);
+  expect(asOwner.statusCode, asOwner.body).toBe(200);
+  const opened: { metadata: Record<string, string>; data: string }[] = asOwner.json().payloads;
+  expect(opened.filter((p) => text(p.metadata.encoding) === ENCRYPTED_ENCODING)).toEqual([]);
+  for (const value of expected) expect(opened.some((p) => text(p.data).includes(value)), value).toBe(true);
+  const asOther = await as(other.key, 'POST', '/codec/decode', batch);
+  expect(asOther.statusCode, asOther.body).toBe(200);
+  expect(asOther.json()).toEqual(batch);
+  return found.length;
+}
+
 describe('the payload codec on a real server is per tenant', () => {
   it("seals every payload of a run and its child run for the run's tenant; only that tenant's key opens them", async (ctx) => {
     if (!server) return ctx.skip();
     const acme = await createApiKey(database.db, 'acme');
     const globex = await createApiKey(database.db, 'globex');
-    const as = (key: string, method: 'GET' | 'POST', url: string, payload?: object) => app.inject({ method, url, payload, headers: { authorization: `Bearer ${key}` } });
     const child = await as(acme.key, 'POST', '/workflows', { name: 'child', definition: { name: 'child', nodes: [{ id: 'echo', type: 'transform', config: { expression: "input.marker & '-child'" } }] } });
     expect(child.statusCode, child.body).toBe(201);
     const definition = {
@@ -119,43 +162,29 @@ describe('the payload codec on a real server is per tenant', () => {
     const started = await as(acme.key, 'POST', '/executions', { workflowId: parent.json().id, input: { marker } });
     expect(started.statusCode, started.body).toBe(202);
     const id: string = started.json().id;
-    let run = (await as(acme.key, 'GET', `/executions/${id}`)).json();
-    for (let i = 0; i < 300 && run.status === 'RUNNING'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      run = (await as(acme.key, 'GET', `/executions/${id}`)).json();
-    }
-    expect(run.status, JSON.stringify(run)).toBe('SUCCEEDED');
+    await finished(acme.key, id);
 
-    const all = [...(await historyPayloads(id)), ...(await historyPayloads(`${id}.call`))];
-    // Temporal's Core writes its own bookkeeping into markers (patch ids; a local activity's seq,
-    // type and times) without the codec; the local activity's result (`details/result`) is sealed.
-    const coreBookkeeping = /\/markerRecordedEventAttributes\/details\/(patch-data|data)\//;
-    const found = all.filter((f) => !coreBookkeeping.test(f.path));
-    expect(all.filter((f) => coreBookkeeping.test(f.path)).every((f) => !Buffer.from(f.payload.data!).includes(marker))).toBe(true);
-    expect(found.some((f) => f.path.includes('/markerRecordedEventAttributes/details/result/'))).toBe(true);
-    expect(found.length).toBeGreaterThan(10);
-    // Every payload the codec handled is sealed, and for acme; nothing is readable raw.
-    const unsealed = found.filter((f) => Buffer.from(f.payload.metadata!.encoding ?? new Uint8Array()).toString() !== ENCRYPTED_ENCODING).map((f) => f.path);
-    expect(unsealed).toEqual([]);
-    const tenants = new Set(found.map((f) => Buffer.from(f.payload.metadata![TENANT_METADATA] ?? new Uint8Array()).toString()));
-    expect([...tenants]).toEqual([acme.tenantId]);
-    expect(found.some((f) => f.path.startsWith(`${id}.call`))).toBe(true);
-    expect(found.some((f) => Buffer.from(f.payload.data!).includes(marker))).toBe(false);
+    const count = await expectSealedFor([id, `${id}.call`], acme, globex, marker, [`${marker}-parent`, `${marker}-child`]);
+    expect(count).toBeGreaterThan(10);
     // The worker learned the tenant from the input the API sealed, without a query of its own.
     expect(workerTenants.peek(`${id}.call`)).toBe(acme.tenantId);
     expect(PROCESS_PAYLOAD_TENANTS.peek(id)).toBe(acme.tenantId);
+  }, 120_000);
 
-    const batch = { payloads: found.map((f) => wire(f.payload)) };
-    const asAcme = await as(acme.key, 'POST', '/codec/decode', batch);
-    expect(asAcme.statusCode, asAcme.body).toBe(200);
-    const opened: { metadata: Record<string, string>; data: string }[] = asAcme.json().payloads;
-    expect(opened.filter((p) => text(p.metadata.encoding) === ENCRYPTED_ENCODING)).toEqual([]);
-    expect(opened.some((p) => text(p.data).includes(`${marker}-child`))).toBe(true);
-    expect(opened.some((p) => text(p.data).includes(`${marker}-parent`))).toBe(true);
-
-    const asGlobex = await as(globex.key, 'POST', '/codec/decode', batch);
-    expect(asGlobex.statusCode, asGlobex.body).toBe(200);
-    expect(asGlobex.json()).toEqual(batch);
-    expect(asGlobex.body).not.toContain(Buffer.from(marker).toString('base64').slice(0, 12));
+  it("seals a scheduled run (its id is Temporal's) for the schedule's tenant", async (ctx) => {
+    if (!server) return ctx.skip();
+    const globex = await createApiKey(database.db, 'globex');
+    const acme = await createApiKey(database.db, 'acme');
+    const created = await as(globex.key, 'POST', '/workflows', { name: 'nightly', definition: { name: 'nightly', nodes: [{ id: 'echo', type: 'transform', config: { expression: "input.marker & '-nightly'" } }] } });
+    expect(created.statusCode, created.body).toBe(201);
+    const marker = `sch_marker_${randomUUID()}`;
+    const schedule = await as(globex.key, 'POST', `/workflows/${created.json().id}/schedules`, { cron: '0 0 1 1 *', paused: true, input: { marker } });
+    expect(schedule.statusCode, schedule.body).toBe(201);
+    const triggered = await as(globex.key, 'POST', `/schedules/${schedule.json().id}/trigger`);
+    expect(triggered.statusCode, triggered.body).toBe(202);
+    const id: string = triggered.json().executionId;
+    expect(id).toMatch(new RegExp(`^ex_${schedule.json().id}-`));
+    await finished(globex.key, id);
+    await expectSealedFor([id], globex, acme, marker, [`${marker}-nightly`]);
   }, 120_000);
 });
