@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 /**
  * One lane per process for the synchronous work on large node outputs (decoding and parsing a
  * response body, redacting and measuring an output). Every activity of every tenant shares this
@@ -28,4 +30,28 @@ export function runHeavy<T>(step: () => T): Promise<T> {
  */
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+const heldByActivity = new AsyncLocalStorage<(() => void)[]>();
+
+/**
+ * Runs an activity's work; whatever `holdUntilActivityEnds` was given inside is released when it
+ * ends. A large response's share of the worker's byte budget is held this way until its output
+ * is stored, not only until it is parsed: the copies made after (redaction, JSON text) are as
+ * large as the body, and released early eight of them were in memory at once.
+ */
+export async function withActivityHolds<T>(work: () => Promise<T>): Promise<T> {
+  const held: (() => void)[] = [];
+  try {
+    return await heldByActivity.run(held, work);
+  } finally {
+    for (const release of held) release();
+  }
+}
+
+/** Keeps `release` until the enclosing activity ends; outside of one, releases at once. */
+export function holdUntilActivityEnds(release: () => void): void {
+  const held = heldByActivity.getStore();
+  if (held) held.push(release);
+  else release();
 }

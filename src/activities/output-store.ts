@@ -41,10 +41,10 @@ export class PrismaOutputStore implements OutputStore {
   async save(executionId: string, nodeId: string, output: unknown, sizeBytes: number, tenantId?: string, json?: string): Promise<OutputRef> {
     const id = randomUUID();
     const text = json ?? (await runHeavy(() => JSON.stringify(output)));
-    const insert = (db: Db | Tx) => insertBlob(db, { id, tenantId: tenantId ?? null, executionId, nodeId, text, sizeBytes });
+    const row = { id, tenantId: tenantId ?? null, executionId, nodeId, sizeBytes };
     if (tenantId === undefined) {
       // A run started without a tenant (tests, tools) has no quota to count against.
-      await insert(this.db);
+      await insertBlob(this.db, row, text);
     } else {
       try {
         await withinQuota(this.db, {
@@ -53,7 +53,10 @@ export class PrismaOutputStore implements OutputStore {
           amount: sizeBytes,
           ...(this.quotas && { defaults: this.quotas }),
           used: (tx) => storedBytesUsed(tx, tenantId),
-          store: (tx) => insert(tx),
+          // The quota transaction reserves the bytes with an empty row; the text is written after
+          // it, so the tenant's lock is not held while Postgres parses megabytes (eight 16 MiB
+          // outputs of one tenant queued on the lock past the transaction timeout).
+          store: (tx) => insertBlob(tx, row, 'null'),
         });
       } catch (err) {
         // Retrying cannot make room (only retention or deleted runs do): fail the node once, by name.
@@ -68,7 +71,19 @@ export class PrismaOutputStore implements OutputStore {
         throw err;
       }
     }
+    if (tenantId !== undefined) await this.fill(id, text);
+    // Only now is the reference handed out: nobody reads the reservation's empty data.
     return { $trellisRef: `output_blobs/${id}`, sizeBytes };
+  }
+
+  private async fill(id: string, text: string): Promise<void> {
+    try {
+      await this.db.$executeRaw`UPDATE output_blobs SET data = ${text}::jsonb WHERE id = ${id}::uuid`;
+    } catch (err) {
+      // Give the reserved bytes back; the attempt fails (and may retry) as the write did.
+      await this.db.$executeRaw`DELETE FROM output_blobs WHERE id = ${id}::uuid`.catch(() => undefined);
+      throw err;
+    }
   }
 
   async load(ref: OutputRef, tenantId?: string): Promise<unknown> {
@@ -91,10 +106,14 @@ export class PrismaOutputStore implements OutputStore {
  * activity missed its heartbeats); the text is built once, in the heavy lane, and parsed by
  * Postgres. Reads come back as text and are parsed in the lane for the same reason.
  */
-async function insertBlob(db: Db | Tx, row: { id: string; tenantId: string | null; executionId: string; nodeId: string; text: string; sizeBytes: number }): Promise<void> {
+async function insertBlob(
+  db: Db | Tx,
+  row: { id: string; tenantId: string | null; executionId: string; nodeId: string; sizeBytes: number },
+  text: string,
+): Promise<void> {
   await db.$executeRaw`
     INSERT INTO output_blobs (id, tenant_id, execution_id, node_id, data, size_bytes)
-    VALUES (${row.id}::uuid, ${row.tenantId}::uuid, ${row.executionId}, ${row.nodeId}, ${row.text}::jsonb, ${row.sizeBytes})`;
+    VALUES (${row.id}::uuid, ${row.tenantId}::uuid, ${row.executionId}, ${row.nodeId}, ${text}::jsonb, ${row.sizeBytes})`;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -5,7 +5,7 @@ import { Value } from '@sinclair/typebox/value';
 import { NODE_HEARTBEAT_INTERVAL_MS } from '../domain/policy';
 import { BUILTIN_CATALOG, catalogOf, type NodeCatalog, type NodeTypeSpec } from '../domain/node-types';
 import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
-import { runHeavy } from './heavy-lane';
+import { runHeavy, withActivityHolds } from './heavy-lane';
 import { StoredOutputNotFound, resolveOutputRefs, type OutputStore } from './output-store';
 import { explainConfigError } from '../domain/template-trace';
 import { Redactor, SecretNotFound, resolveSecretTemplates, showSecretTemplates, type SecretSource } from './secrets';
@@ -129,7 +129,7 @@ export function toActivity(nodeType: NodeType, outputs?: OutputStore, secrets?: 
       throw ApplicationFailure.create({ type: err.name, message: `node "${input.nodeId}": ${err.message}`, nonRetryable: true, details: [{ attempt }] });
     }
     try {
-      return await runChecked(nodeType, { config, shown }, input, attempt, ctx, outputs, secrets, redactor);
+      return await withActivityHolds(() => runChecked(nodeType, { config, shown }, input, attempt, ctx, outputs, secrets, redactor));
     } catch (err) {
       throw redactor.failure(err);
     }

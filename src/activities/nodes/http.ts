@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { ApplicationFailure } from '@temporalio/common';
 import { Agent, request } from 'undici';
 import { defineNodeType, type NodeRunContext } from '../registry';
+import { holdUntilActivityEnds } from '../heavy-lane';
 import { decode, decodeAndParse, parseBody, readBody } from './http-body';
 import { assertAddressAllowed, ForbiddenAddressError, guardedLookup } from './ssrf';
 
@@ -110,7 +111,7 @@ async function runHttp(config: HttpConfig, ctx: NodeRunContext): Promise<HttpOut
       const body = await decodeAndParse(buffer, headers['content-type']);
       return { status: response.statusCode, headers, body };
     } finally {
-      release();
+      holdUntilActivityEnds(release); // until the output is stored (heavy-lane.ts)
     }
   } catch (err) {
     if (err instanceof ApplicationFailure || ctx.signal.aborted) throw err;
