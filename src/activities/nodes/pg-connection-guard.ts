@@ -255,3 +255,23 @@ export function tenantConnectFailed(connection: string, secretName: string): App
     details: [{ connection, secret: secretName }],
   });
 }
+
+/**
+ * Waits until a failed connection attempt to a tenant URL has taken the whole connect timeout.
+ * A closed port refuses at once and a silent one times out: without this, the time a failure
+ * takes would tell a tenant what listens where, although the error says nothing. The wait ends
+ * early only when the attempt is cancelled, and costs the tenant's own node, nobody else's.
+ */
+export async function untilConnectTimeout(startedAt: number, config: pg.ClientConfig, signal: AbortSignal): Promise<void> {
+  const remaining = startedAt + (config.connectionTimeoutMillis ?? TENANT_CONNECT_TIMEOUT_MS) - Date.now();
+  if (remaining <= 0 || signal.aborted) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, remaining);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 import { defineNodeType, type NodeRunContext } from '../registry';
 import { withTimeout } from '../../util/timeout';
-import { guardTenantDatabaseUrl, pinnedClientConfig, tenantConnectFailed, TenantDatabaseUrlRefused, tenantUrlRefused } from './pg-connection-guard';
+import { guardTenantDatabaseUrl, pinnedClientConfig, tenantConnectFailed, TenantDatabaseUrlRefused, tenantUrlRefused, untilConnectTimeout } from './pg-connection-guard';
 import { assertDeploymentConnectionAllowed } from './pg-deployment-access';
 import { PoolShare } from './pg-pool-share';
 
@@ -98,10 +98,13 @@ async function runPostgres(config: PostgresConfig, ctx: NodeRunContext): Promise
 }
 
 async function queryPool(entry: PoolEntry, config: PostgresConfig, ctx: NodeRunContext): Promise<PostgresOutput> {
+  const connectStartedAt = Date.now();
   const client = await untilAborted(entry.pool.connect(), ctx.signal, (late) => late.then((c) => c.release()).catch(() => undefined)).catch(
-    (err: unknown) => {
+    async (err: unknown) => {
       if (ctx.signal.aborted) throw err;
-      throw entry.tenantSecret !== undefined ? tenantConnectFailed(config.connection, entry.tenantSecret) : classifyError(err);
+      if (entry.tenantSecret === undefined) throw classifyError(err);
+      await untilConnectTimeout(connectStartedAt, entry.clientConfig, ctx.signal);
+      throw tenantConnectFailed(config.connection, entry.tenantSecret);
     },
   );
 
