@@ -8,17 +8,10 @@ import {
   type AddressLookup,
 } from '../../src/activities/nodes/pg-connection-guard';
 import { ALLOW_LOOPBACK_ENV, ALLOW_PRIVATE_ENV } from '../../src/activities/nodes/ssrf';
+import { saveEnv } from '../support/env';
 
-const saved = { private: process.env[ALLOW_PRIVATE_ENV], loopback: process.env[ALLOW_LOOPBACK_ENV] };
-afterEach(() => {
-  for (const [name, value] of [
-    [ALLOW_PRIVATE_ENV, saved.private],
-    [ALLOW_LOOPBACK_ENV, saved.loopback],
-  ] as const) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
-});
+const restoreEnv = saveEnv(ALLOW_PRIVATE_ENV, ALLOW_LOOPBACK_ENV);
+afterEach(restoreEnv);
 
 function refusal(fn: () => unknown): string {
   try {

@@ -9,7 +9,7 @@ import { RETRY_POLL_MS } from '../../src/services/live-poller';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { seedExecution, seedWorkflow } from '../support/executions';
-import { SseClient } from '../support/sse-client';
+import { SseClient, until } from '../support/sse-client';
 
 /** STREAMS (open event streams per tenant and API process) and the one Temporal poll per run they share. */
 let database: TestDatabase;
@@ -48,14 +48,6 @@ const connect = (executionId: string, apiKey = key) => SseClient.open(`${base}/e
 
 async function run(tenantId: string): Promise<string> {
   return seedExecution(database.db, { tenantId, workflowId: await seedWorkflow(database.db, tenantId) });
-}
-
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe('STREAMS', () => {

@@ -10,7 +10,7 @@ import type { NodeTransition } from '../../src/workflows/mirror-contract';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { seedExecution, seedWorkflow } from '../support/executions';
-import { SseClient, type SseFrame } from '../support/sse-client';
+import { SseClient, type SseFrame, until } from '../support/sse-client';
 
 let database: TestDatabase;
 let hub: ExecutionEventHub;
@@ -67,14 +67,6 @@ const node = (seq: number, nodeId: string, status: NodeTransition['status'], ext
 
 const data = (frame: SseFrame) => JSON.parse(frame.data!) as Record<string, unknown>;
 const summary = (frame: SseFrame) => [frame.event, frame.id, data(frame).nodeId ?? data(frame).status, data(frame).status];
-
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('GET /executions/:id/events', () => {
   it('sends a snapshot, then node and run events in seq order as the mirror writes them, and ends after the run', async () => {

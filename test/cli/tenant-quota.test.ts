@@ -1,25 +1,7 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/services/api-keys';
+import { trellis } from '../support/cli';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-
-const run = promisify(execFile);
-const BIN = path.join(__dirname, '..', '..', 'bin', 'trellis.js');
-
-/** The real launcher in a child process, as an operator runs it (test/cli/trellis.test.ts style). */
-async function trellis(args: string[], env: Record<string, string | undefined> = {}) {
-  const childEnv = { ...process.env, ...env };
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: childEnv, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 let database: TestDatabase;
 let tenantId: string;

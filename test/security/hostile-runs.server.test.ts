@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { WorkflowDefinition } from '../../src/domain/definition';
@@ -27,12 +27,7 @@ beforeAll(async () => {
   worker = await fault.startWorker(1);
 }, 180_000);
 
-function serverIt(name: string, fn: () => Promise<void>, timeout = 90_000): void {
-  it(name, async (ctx) => {
-    if (!fault.server) return ctx.skip();
-    await fn();
-  }, timeout);
-}
+const serverIt = fault.serverIt;
 
 async function store(tenantId: string, definition: WorkflowDefinition, archived = false): Promise<string> {
   const id = `wf_${randomUUID().slice(0, 8)}`;

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect } from 'vitest';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { ALLOW_LOOPBACK_ENV, ALLOW_PRIVATE_ENV } from '../../src/activities/nodes/ssrf';
 import { createApiKey } from '../../src/services/api-keys';
@@ -56,12 +56,7 @@ beforeAll(async () => {
   };
 }, 180_000);
 
-function serverIt(name: string, fn: () => Promise<void>, timeout = 90_000): void {
-  it(name, async (ctx) => {
-    if (!fault.server) return ctx.skip();
-    await fn();
-  }, timeout);
-}
+const serverIt = fault.serverIt;
 
 /** Stores the definition for the tenant and runs it by workflowId (so it runs as that tenant). */
 async function runStored(tenantId: string, definition: WorkflowDefinition): Promise<DagRunResult> {

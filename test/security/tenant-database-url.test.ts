@@ -10,6 +10,7 @@ import { toActivity } from '../../src/activities/registry';
 import type { SecretSource } from '../../src/activities/secrets';
 import type { NodeActivityResult } from '../../src/domain/activity-contract';
 import { failure, newActivityEnv } from '../support/activity';
+import { saveEnv } from '../support/env';
 
 /*
  * Issue 22 items 1 and 2 against the run's real Postgres, through the postgres node's activity
@@ -45,7 +46,7 @@ let listenerMode: 'close' | 'silent' = 'close';
 const held: net.Socket[] = [];
 let closedPort: number;
 
-const saved = { private: process.env[ALLOW_PRIVATE_ENV], loopback: process.env[ALLOW_LOOPBACK_ENV] };
+const restoreEnv = saveEnv(ALLOW_PRIVATE_ENV, ALLOW_LOOPBACK_ENV);
 
 beforeAll(async () => {
   serverUrl = new URL(inject('postgresUrl'));
@@ -82,13 +83,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  for (const [name, value] of [
-    [ALLOW_PRIVATE_ENV, saved.private],
-    [ALLOW_LOOPBACK_ENV, saved.loopback],
-  ] as const) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  restoreEnv();
   await admin?.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
   await admin?.end();
   await new Promise((resolve) => listener?.close(resolve));

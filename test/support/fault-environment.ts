@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, it } from 'vitest';
 import fs from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -22,6 +22,8 @@ export interface FaultEnvironment {
   readonly handles: WorkflowHandle<typeof dagWorkflow>[];
   /** Starts a fault worker of this generation; any still alive after the file is SIGKILLed. */
   startWorker(generation: number): Promise<FaultProcess>;
+  /** A test that needs the server: skipped (and reported so) when none is reachable. */
+  serverIt(name: string, fn: () => Promise<void>, timeoutMs?: number): void;
 }
 
 /** Registers the file's beforeAll/afterAll; `enabled: false` sets nothing up (an opt-in test that is off). */
@@ -40,6 +42,12 @@ export function useFaultEnvironment(suite: string, options: { journalDdl: string
       });
       workers.push(worker);
       return worker;
+    },
+    serverIt(name, fn, timeoutMs = 90_000) {
+      it(name, async (ctx) => {
+        if (!fault.server) return ctx.skip();
+        await fn();
+      }, timeoutMs);
     },
   };
   beforeAll(async () => {

@@ -130,3 +130,12 @@ function parseFrame(block: string): SseFrame {
   }
   return frame;
 }
+
+/** Polls `check` every 20 ms until it holds; fails after `timeoutMs` (frames arrive asynchronously). */
+export async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
