@@ -7,6 +7,12 @@ const NO_API = {
   message: 'Only the HTTP layer and the processes import src/api/: throw a services/errors.ts error, or move the shared code below api/.',
 };
 
+/** Temporal's deterministic sandbox: workflow code, and what it shares with histories and activities. */
+const NO_IO = {
+  group: ['node:*', 'fs', 'path', 'http', 'https', 'net', 'crypto', 'undici', 'pg', '@temporalio/activity', '@temporalio/worker', '@temporalio/client', '../activities/*'],
+  message: 'Workflow, contract and domain code must stay free of I/O (Temporal sandbox).',
+};
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'src/generated/'] },
   js.configs.recommended,
@@ -28,12 +34,35 @@ export default tseslint.config(
   {
     // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no I/O.
     // (This block replaces the rule for these files, so it repeats the no-api/ pattern.)
-    files: ['src/workflows/**/*.ts', 'src/domain/**/*.ts'],
+    files: ['src/workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [NO_IO, NO_API] }],
+    },
+  },
+  {
+    // domain/ is pure and at the bottom: it imports no Trellis layer, not even the contracts.
+    files: ['src/domain/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
-          { group: ['node:*', 'fs', 'path', 'http', 'https', 'net', 'crypto', 'undici', 'pg', '@temporalio/activity', '@temporalio/worker', '@temporalio/client', '../activities/*'], message: 'Workflow and domain code must stay free of I/O (Temporal sandbox).' },
+          NO_IO,
           NO_API,
+          { group: ['../contracts', '../contracts/*', '../workflows', '../workflows/*'], message: 'src/domain is pure and imports no other layer.' },
+        ],
+      }],
+    },
+  },
+  {
+    // contracts/ is a leaf: everything recorded histories depend on (workflow inputs and results,
+    // signals, activity shapes, mirror writes, patch ids). It sits on domain/ and imports nothing
+    // else of Trellis, and from outside only Temporal's workflow API (defineSignal / defineQuery).
+    files: ['src/contracts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          NO_IO,
+          NO_API,
+          { regex: String.raw`^(?!\./[^/]+$|\.\./domain/[^/]+$|@temporalio/workflow$)`, message: 'src/contracts may import ./*, ../domain/* and @temporalio/workflow only.' },
         ],
       }],
     },
@@ -45,7 +74,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
-          { group: ['../api', '../api/*', '../services', '../services/*', '../workflows', '../workflows/*', '../activities', '../activities/*', '../temporal', '../temporal/*'], message: 'src/mirror may import domain/, db/ and the Prisma client only.' },
+          { group: ['../api', '../api/*', '../services', '../services/*', '../workflows', '../workflows/*', '../activities', '../activities/*', '../temporal', '../temporal/*'], message: 'src/mirror may import domain/, contracts/, db/ and the Prisma client only.' },
         ],
       }],
     },

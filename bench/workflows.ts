@@ -1,5 +1,5 @@
 import { CancellationScope, condition, executeChild, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
-import type { NodeActivityInput, NodeActivityResult } from '../src/domain/activity-contract';
+import type { NodeActivityInput, NodeActivityResult } from '../src/contracts/node-activity';
 
 // The same workflow bundle serves Trellis's interpreter and the hand-written baselines.
 export { dagWorkflow, loopWorkflow, mapBatchWorkflow, mapWorkflow } from '../src/workflows';

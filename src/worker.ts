@@ -26,7 +26,7 @@ import type { Keyring } from './services/keyring';
 import { assertSecretsReadable, masterKeyring, secretSource } from './services/secrets';
 import { ENCODED_FAILURE_CONVERTER_PATH, payloadCodec } from './services/payload-codec';
 import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from './services/payload-tenants';
-import type { MirrorActivities } from './workflows/mirror-contract';
+import type { MirrorActivities } from './contracts/mirror';
 
 /** Where the workflow code lives; Temporal bundles it (or loads a prebuilt bundle) at start. */
 export const WORKFLOWS_PATH = path.join(__dirname, 'workflows');

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowDefinition } from '../domain/definition';
 import type { NodeCatalog } from '../domain/node-types';
 import { validateDefinition } from '../domain/validate';
-import type { EngineActivities, LoadDefinitionRequest, LoadedDefinition } from '../workflows/contract';
+import type { EngineActivities, LoadDefinitionRequest, LoadedDefinition } from '../contracts/dag-workflow';
 
 /** A stored version as the engine sees it: its definition, owner and whether it is archived. */
 export interface StoredVersion extends LoadedDefinition {

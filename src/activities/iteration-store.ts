@@ -8,7 +8,7 @@ import type {
   ResultsChunk,
   StoredReadResult,
   StoredRef,
-} from '../workflows/iteration-store-contract';
+} from '../contracts/iteration-store';
 import { StoredOutputNotFound, resolveOutputRefs, type OutputStore } from './output-store';
 
 const compiler = new ExpressionCompiler();

@@ -1,6 +1,6 @@
 import type { Db } from '../db/client';
 import { writeMapItems } from '../mirror';
-import type { MapItemsActivities, MapItemsBatch } from '../workflows/map-items-contract';
+import type { MapItemsActivities, MapItemsBatch } from '../contracts/map-items';
 
 /**
  * Map items in the Postgres mirror (src/mirror/map-items.ts): one row per item, written in

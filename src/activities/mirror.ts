@@ -1,6 +1,6 @@
 import type { Db } from '../db/client';
 import { recordRun, writeTransitions } from '../mirror';
-import type { MirrorActivities, MirrorBatch, RecordRunRequest } from '../workflows/mirror-contract';
+import type { MirrorActivities, MirrorBatch, RecordRunRequest } from '../contracts/mirror';
 
 /**
  * The workflow's status-mirror activities: thin wrappers over src/mirror, which owns the

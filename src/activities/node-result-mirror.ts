@@ -1,5 +1,5 @@
 import type { Db } from '../db/client';
-import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
+import type { NodeActivityInput, NodeActivityResult } from '../contracts/node-activity';
 import { writeNodeResults, type NodeResultWrite } from '../mirror';
 
 type NodeActivity = (input: NodeActivityInput) => Promise<NodeActivityResult>;

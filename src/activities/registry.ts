@@ -4,7 +4,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { NODE_HEARTBEAT_INTERVAL_MS } from '../domain/policy';
 import { BUILTIN_CATALOG, catalogOf, type NodeCatalog, type NodeTypeSpec } from '../domain/node-types';
-import type { NodeActivityInput, NodeActivityResult } from '../domain/activity-contract';
+import type { NodeActivityInput, NodeActivityResult } from '../contracts/node-activity';
 import { runHeavy, withActivityHolds } from './heavy-lane';
 import { StoredOutputNotFound, resolveOutputRefs, type OutputStore } from './output-store';
 import { explainConfigError } from '../domain/template-trace';

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/client';
 import { claimIsValid, claimSigningKey } from '../services/claim-signing';
-import { TENANT_CLAIM_REFUSED, type TenantClaimActivities } from '../workflows/contract';
+import { TENANT_CLAIM_REFUSED, type TenantClaimActivities } from '../contracts/dag-workflow';
 
 /**
  * Verifies a run's tenant claim on the worker, outside the sandbox, with the deployment's key.

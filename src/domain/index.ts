@@ -5,4 +5,3 @@ export * from './node-types';
 export * from './planner';
 export * from './policy';
 export * from './validate';
-export * from './activity-contract';

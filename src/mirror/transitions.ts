@@ -1,5 +1,5 @@
 import type { Db } from '../db/client';
-import type { MirrorBatch, NodeTransition, RecordRunRequest } from '../domain/transitions';
+import type { MirrorBatch, NodeTransition, RecordRunRequest } from '../contracts/transitions';
 import { notifyTransition, notifyTransitionsOf } from './notify';
 import { jsonParam, storable } from './storable';
 

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/client';
-import type { DagWorkflowInput, TenantClaim } from '../workflows/contract';
+import type { DagWorkflowInput, TenantClaim } from '../contracts/dag-workflow';
 
 /**
  * Tenant claims of the runs Trellis starts (DESIGN §8). A start that carries an inline

@@ -4,7 +4,7 @@ import type { ExecutionStatus } from '../domain/status';
 import { notFound } from './errors';
 import { page, type Cursor } from './pagination';
 import type { TemporalGateway } from '../temporal/gateway';
-import type { DagRunState } from '../workflows/contract';
+import type { DagRunState } from '../contracts/dag-workflow';
 import {
   findTenantExecution,
   listExecutions,

@@ -15,7 +15,7 @@ import {
 } from '../mirror';
 import { conflict, invalid, notFound, temporalUnavailable } from './errors';
 import type { TemporalGateway } from '../temporal/gateway';
-import type { DagWorkflowInput } from '../workflows/contract';
+import type { DagWorkflowInput } from '../contracts/dag-workflow';
 import type { WorkflowDefinition } from '../domain/definition';
 import { PrismaExecutionLimiter } from './definition-store';
 import { ExecutionAdmission, type AdmissionTicket } from './execution-admission';

@@ -2,7 +2,7 @@ import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/
 import type { TemporalSettings } from '../config';
 import { clientDataConverter } from '../services/payload-codec';
 import { PROCESS_PAYLOAD_TENANTS, type PayloadTenants } from '../services/payload-tenants';
-import { DAG_WORKFLOW_TYPE } from '../workflows/contract';
+import { DAG_WORKFLOW_TYPE } from '../contracts/dag-workflow';
 
 /**
  * Tells the payload codec the tenant of each run this process starts before the start encodes

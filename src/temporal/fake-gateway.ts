@@ -1,5 +1,5 @@
 import type { RunDescription, ScheduleRuntimeInfo, ScheduleSpecInput, TemporalGateway } from './gateway';
-import type { ApprovalDecision, DagRunState, DagWorkflowInput } from '../workflows/contract';
+import type { ApprovalDecision, DagRunState, DagWorkflowInput } from '../contracts/dag-workflow';
 
 /**
  * Stands in for Temporal in API tests that run without a server: records what the API asked

@@ -15,7 +15,7 @@ import {
   type ApprovalDecision,
   type DagRunState,
   type DagWorkflowInput,
-} from '../workflows/contract';
+} from '../contracts/dag-workflow';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
 import { durationMs } from '../domain/duration';

@@ -9,7 +9,8 @@ import { describeFailure } from './failures';
 import { RUN_LIMITS } from '../domain/run-limits';
 import { secretRefPaths } from '../domain/secrets';
 import { runInlineNode } from './inline-nodes';
-import { runActivityNode, runDelayNode, runSubworkflowNode, type Settled } from './node-runners';
+import { runActivityNode, runDelayNode, runSubworkflowNode } from './node-runners';
+import type { Settled } from '../contracts/settled';
 
 /** What body expressions see besides the run's context: the item, its index, the iteration. */
 export type BodyContext = ExpressionContext & { item?: unknown; index?: number; iteration?: number };

@@ -31,29 +31,23 @@ import {
   type DagWorkflowInput,
   type EngineActivities,
   type NodeState,
-} from './contract';
+} from '../contracts/dag-workflow';
+import {
+  CANCEL_RUNS_CLEANUP_PATCH,
+  LEAN_ACTIVITY_NODES_PATCH,
+  LOCAL_LOAD_DEFINITION_PATCH,
+  NODE_RESULT_MIRROR_PATCH,
+  SWITCH_NULL_DEFAULT_PATCH,
+} from '../contracts/patches';
 import { describeFailure } from './failures';
 import { runInlineNode } from './inline-nodes';
 import { runIterationNode } from './iteration-node';
-import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, scheduleActivityNode, type Settled } from './node-runners';
+import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, scheduleActivityNode } from './node-runners';
+import type { Settled } from '../contracts/settled';
 import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
 import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
 import { verifyDagClaim } from './tenant-claim';
-
-/**
- * Cancel runs cleanup like `finally` (issue 12). Runs recorded before it replay the old way:
- * every node not started is CANCELLED, cleanup nodes included.
- */
-const CANCEL_RUNS_CLEANUP_PATCH = 'cancel-runs-cleanup';
-/** A switch whose expression yields null goes to its `default` edge instead of failing. */
-const SWITCH_NULL_DEFAULT_PATCH = 'switch-null-default';
-/**
- * Activity nodes without templates are scheduled without the interpreter's async frames (see
- * scheduleActivityNode): fewer promises per node, so wide fan-outs keep their workflow tasks
- * short. Runs recorded before it replay with the old microtask order.
- */
-export const LEAN_ACTIVITY_NODES_PATCH = 'lean-activity-nodes';
 
 const { loadDefinition } = proxyActivities<EngineActivities>({
   startToCloseTimeout: '30s',
@@ -69,10 +63,6 @@ const localEngine = proxyLocalActivities<EngineActivities>({
   localRetryThreshold: 1,
   summary: 'load definition',
 });
-/** Runs recorded before loadDefinition became a local activity replay with the regular one. */
-const LOCAL_LOAD_DEFINITION_PATCH = 'load-definition-as-local-activity';
-/** Runs recorded before node activities wrote their own results replay without the reserved seqs. */
-export const NODE_RESULT_MIRROR_PATCH = 'node-activities-write-own-result';
 
 
 /**

@@ -2,4 +2,4 @@
 export { dagWorkflow } from './dag-workflow';
 // Children of map and loop nodes whose work does not fit in one history.
 export { loopWorkflow, mapBatchWorkflow, mapWorkflow } from './iteration-workflows';
-export type { DagRunResult, DagRunState, DagWorkflowInput, NodeState } from './contract';
+export type { DagRunResult, DagRunState, DagWorkflowInput, NodeState } from '../contracts/dag-workflow';

@@ -30,11 +30,11 @@ import {
   type IterationScope,
   type LoopWorkflowInput,
   type MapWorkflowInput,
-} from './iteration-contract';
-import type { IterationStoreActivities, ItemsChunk } from './iteration-store-contract';
+} from '../contracts/iteration-workflows';
+import type { IterationStoreActivities, ItemsChunk } from '../contracts/iteration-store';
 import { runLoopIterations } from './loop-iterations';
 import { runItems } from './map-items';
-import type { Settled } from './node-runners';
+import type { Settled } from '../contracts/settled';
 
 const store = proxyActivities<IterationStoreActivities>({ startToCloseTimeout: '5m', retry: { maximumAttempts: 5 } });
 

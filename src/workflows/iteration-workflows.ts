@@ -21,9 +21,10 @@ import {
   type MapBatchResult,
   type MapProgress,
   type MapWorkflowInput,
-} from './iteration-contract';
+} from '../contracts/iteration-workflows';
 import { bodyEnv, settleMapOutput } from './iteration-node';
-import type { IterationStoreActivities, ItemsChunk, ResultsChunk } from './iteration-store-contract';
+import type { IterationStoreActivities, ItemsChunk, ResultsChunk } from '../contracts/iteration-store';
+import { MAP_BATCH_RESULTS_PATCH, MAP_COMPACT_RESULTS_PATCH } from '../contracts/patches';
 import { runLoopIterations } from './loop-iterations';
 import { runItems } from './map-items';
 import { refuseOrphanTenantScope } from './tenant-claim';
@@ -48,7 +49,6 @@ const RESULTS_INLINE_BYTES = 16 * 1024;
  * (before 1.20) nothing made it continue as new: its history reached 6.4 MB.
  */
 const RESULTS_INLINE_BYTES_PATCHED = 1024;
-const MAP_BATCH_RESULTS_PATCH = 'map-batch-results-by-reference-past-1kb';
 /** The map's `results` above this size are stored as one value (the output store's threshold). */
 const OUTPUT_INLINE_BYTES = 256 * 1024;
 
@@ -114,11 +114,6 @@ export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationRes
   return settleMapOutput(input.node.id, input.tolerated, output);
 }
 
-/**
- * Runs recorded before the coordinator stored its inline results carried them all: a 100,000-item
- * map's (~2.7 MB) then passed the 2 MB payload limit in its continue-as-new input.
- */
-const MAP_COMPACT_RESULTS_PATCH = 'map-compact-inline-results';
 /** Inline batch results a coordinator carries at most before it stores them (by reference). */
 const PROGRESS_INLINE_BYTES = 256 * 1024;
 

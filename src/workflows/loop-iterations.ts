@@ -4,10 +4,10 @@ import { durationMs } from '../domain/duration';
 import { sinkIds, type LoopConfig } from '../domain/iteration';
 import { executionOf } from '../domain/node-types';
 import { runBody, type BodyContext, type BodyEnv } from './body-run';
-import type { LoopProgress } from './iteration-contract';
+import type { LoopProgress } from '../contracts/iteration-workflows';
 import { bodyResult, rowsWrittenBy } from './map-items';
-import type { MapItemsActivities } from './map-items-contract';
-import type { Settled } from './node-runners';
+import type { MapItemsActivities } from '../contracts/map-items';
+import type { Settled } from '../contracts/settled';
 
 const INLINE_ITERATIONS_PER_TASK = 25;
 

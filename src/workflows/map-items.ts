@@ -4,7 +4,7 @@ import { sinkIds, sinkResult, type Body, type ItemOutcome } from '../domain/iter
 import { executionOf } from '../domain/node-types';
 import { runBody, type BodyContext, type BodyEnv, type BodyOutcome } from './body-run';
 import { describeFailure } from './failures';
-import type { MapItemRow, MapItemsActivities } from './map-items-contract';
+import type { MapItemRow, MapItemsActivities } from '../contracts/map-items';
 
 const itemsMirror = proxyActivities<MapItemsActivities>({
   startToCloseTimeout: '30s',

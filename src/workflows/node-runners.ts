@@ -10,26 +10,16 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ErrorInfo, NodeDef, NodeStatus, WorkflowDefinition } from '../domain/definition';
+import type { NodeDef, WorkflowDefinition } from '../domain/definition';
 import { durationMs, parseDuration, parseIsoDateTime } from '../domain/duration';
 import { nextRetryDelay, resolveActivityPolicy, type ResolvedRetrier } from '../domain/policy';
 import { executionModeOf, resolveLocalActivityPolicy } from '../domain/execution-mode';
-import type { NodeActivityInput, NodeActivityResult, NodeMirrorTicket } from '../domain/activity-contract';
+import type { NodeActivityInput, NodeActivityResult, NodeMirrorTicket } from '../contracts/node-activity';
 import type { EmptyTemplate } from '../domain/template-trace';
-import { DAG_WORKFLOW_TYPE, type ApprovalDecision, type DagRunResult, type DagWorkflowInput } from './contract';
+import { DAG_WORKFLOW_TYPE, type ApprovalDecision, type DagRunResult, type DagWorkflowInput } from '../contracts/dag-workflow';
+import { SUBWORKFLOW_TIMEOUT_PATCH } from '../contracts/patches';
+import type { Settled } from '../contracts/settled';
 import { describeFailure } from './failures';
-
-/** Patch ids: runs recorded before these features replay with the old command sequence. */
-export const SUBWORKFLOW_TIMEOUT_PATCH = 'subworkflow-timeout';
-
-/** A node's terminal result as the interpreter records it. */
-export interface Settled {
-  status: NodeStatus;
-  output?: unknown;
-  error?: ErrorInfo;
-  attempt?: number;
-  branchValue?: unknown;
-}
 
 type NodeActivities = Record<string, (input: NodeActivityInput) => Promise<NodeActivityResult>>;
 

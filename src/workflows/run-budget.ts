@@ -1,9 +1,8 @@
 import { ApplicationFailure, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import { RUN_LIMITS, jsonBytes } from '../domain/run-limits';
 import type { ExpressionCompiler } from '../domain/expressions';
+import { SPLIT_EXPRESSION_WORK_PATCH } from '../contracts/patches';
 
-/** Marks runs whose workflow tasks may be split to keep expression work per task bounded. */
-const SPLIT_EXPRESSION_WORK = 'trellis-split-expression-work';
 /** Outputs up to this size always stay inline, even once the budget is spent. */
 const MIN_ROOM = 256;
 
@@ -71,7 +70,7 @@ export class RunBudget {
   /** Before an evaluation: waits for a fresh workflow task once this one has done its share. */
   async beforeEvaluation(): Promise<void> {
     this.syncTask();
-    while (this.compiler.stepsUsed - this.stepsAtTaskStart > RUN_LIMITS.stepsPerWorkflowTask && patched(SPLIT_EXPRESSION_WORK)) {
+    while (this.compiler.stepsUsed - this.stepsAtTaskStart > RUN_LIMITS.stepsPerWorkflowTask && patched(SPLIT_EXPRESSION_WORK_PATCH)) {
       await sleep(1);
       this.syncTask();
     }

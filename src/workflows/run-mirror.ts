@@ -1,6 +1,7 @@
 import { CancellationScope, condition, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import { jsonBytes } from '../domain/run-limits';
-import type { MirrorActivities, NodeTransition, RecordRunRequest, RunTransition } from './mirror-contract';
+import type { MirrorActivities, NodeTransition, RecordRunRequest, RunTransition } from '../contracts/mirror';
+import { LOCAL_MIRROR_PATCH } from '../contracts/patches';
 
 const mirror = proxyActivities<MirrorActivities>({
   // Short: a write caught by a worker crash is retried after this long, and the run waits on it.
@@ -23,9 +24,6 @@ const localMirror = proxyLocalActivities<MirrorActivities>({
   localRetryThreshold: 1,
   summary: 'status mirror',
 });
-/** Runs recorded before local mirror writes replay with their regular mirror activities. */
-export const LOCAL_MIRROR_PATCH = 'mirror-writes-as-local-activities';
-
 const MAX_BATCH = 200;
 /**
  * Bytes of node and run states one write may carry: far below Temporal's 2 MB payload limit, so

@@ -2,13 +2,8 @@ import { ApplicationFailure, patched, proxyLocalActivities } from '@temporalio/w
 import type { ExpressionCompiler, ExpressionContext } from '../domain/expressions';
 import { RUN_LIMITS } from '../domain/run-limits';
 import { storedReads } from '../domain/stored-reads';
-import type { IterationStoreActivities } from './iteration-store-contract';
-
-/**
- * Runs recorded before expressions could read stored outputs evaluated them in the workflow
- * (seeing the `$trellisRef`); they replay that way.
- */
-export const STORED_READS_PATCH = 'expressions-read-stored-outputs';
+import type { IterationStoreActivities } from '../contracts/iteration-store';
+import { STORED_READS_PATCH } from '../contracts/patches';
 
 // A local activity: no task-queue round trip, and its input (the context) stays out of the history.
 const reads = proxyLocalActivities<IterationStoreActivities>({

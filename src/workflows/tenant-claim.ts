@@ -1,11 +1,6 @@
 import { ApplicationFailure, patched, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
-import { TENANT_CLAIM_REFUSED, type DagWorkflowInput, type TenantClaimActivities } from './contract';
-
-/**
- * Runs that name a tenant with an inline definition are checked before anything runs (issue 22).
- * Runs recorded before the check replay without it; they never reach the new command.
- */
-export const SIGNED_TENANT_CLAIMS_PATCH = 'signed-tenant-claims';
+import { TENANT_CLAIM_REFUSED, type DagWorkflowInput, type TenantClaimActivities } from '../contracts/dag-workflow';
+import { SIGNED_TENANT_CLAIMS_PATCH } from '../contracts/patches';
 
 const claims = proxyLocalActivities<TenantClaimActivities>({
   startToCloseTimeout: '30s',

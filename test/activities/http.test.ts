@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { httpNodeType } from '../../src/activities/nodes/http';
 import { classifyAddress } from '../../src/activities/nodes/ssrf';
 import { toActivity } from '../../src/activities/registry';
-import type { NodeActivityResult } from '../../src/domain/activity-contract';
+import type { NodeActivityResult } from '../../src/contracts/node-activity';
 import { failure, newActivityEnv } from '../support/activity';
 
 const activity = toActivity(httpNodeType);

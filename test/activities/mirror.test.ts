@@ -4,7 +4,7 @@ import { createApiKey } from '../../src/services/api-keys';
 import { reconcileOnce } from '../../src/services/reconciler';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
-import type { NodeTransition } from '../../src/workflows/mirror-contract';
+import type { NodeTransition } from '../../src/contracts/mirror';
 
 let t: TestDatabase;
 let mirror: ReturnType<typeof createMirrorActivities>;

@@ -3,7 +3,7 @@ import { NodeResultMirror } from '../../src/activities/node-result-mirror';
 import { createMirrorActivities } from '../../src/activities/mirror';
 import { createApiKey } from '../../src/services/api-keys';
 import { ExecutionEventHub, type ExecutionEventNotice } from '../../src/services/execution-events';
-import type { NodeActivityInput } from '../../src/domain/activity-contract';
+import type { NodeActivityInput } from '../../src/contracts/node-activity';
 import { createDb } from '../../src/db/client';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { seedExecution, seedWorkflow } from '../support/executions';

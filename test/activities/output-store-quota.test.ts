@@ -7,7 +7,7 @@ import { PrismaOutputStore, isOutputRef } from '../../src/activities/output-stor
 import { createApiKey } from '../../src/services/api-keys';
 import { setTenantQuotas } from '../../src/services/quotas';
 import { DEFAULT_QUOTAS } from '../../src/domain/quotas';
-import type { NodeActivityResult } from '../../src/domain/activity-contract';
+import type { NodeActivityResult } from '../../src/contracts/node-activity';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 /** STORED_BYTES: offloaded outputs count against the run's tenant; past it the node fails, once, by name. */

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { defineNodeType, toActivity } from '../../src/activities/registry';
 import { PrismaOutputStore, isOutputRef } from '../../src/activities/output-store';
-import type { NodeActivityResult } from '../../src/domain/activity-contract';
+import type { NodeActivityResult } from '../../src/contracts/node-activity';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 let t: TestDatabase;

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closePostgresPools, postgresNodeType } from '../../src/activities/nodes/postgres';
 import { toActivity } from '../../src/activities/registry';
-import type { NodeActivityResult } from '../../src/domain/activity-contract';
+import type { NodeActivityResult } from '../../src/contracts/node-activity';
 import { failure, newActivityEnv } from '../support/activity';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/db/embedded-postgres';
 

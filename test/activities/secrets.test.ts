@@ -5,7 +5,7 @@ import { httpNodeType } from '../../src/activities/nodes/http';
 import { closePostgresPools, postgresNodeType } from '../../src/activities/nodes/postgres';
 import { defineNodeType, toActivity } from '../../src/activities/registry';
 import { Type } from '@sinclair/typebox';
-import type { NodeActivityInput, NodeActivityResult } from '../../src/domain/activity-contract';
+import type { NodeActivityInput, NodeActivityResult } from '../../src/contracts/node-activity';
 import { createApiKey } from '../../src/services/api-keys';
 import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
 import { putSecret, secretSource } from '../../src/services/secrets';

@@ -3,7 +3,7 @@ import { PrismaOutputStore } from '../../src/activities/output-store';
 import { createIterationStoreActivities } from '../../src/activities/iteration-store';
 import type { ExpressionContext } from '../../src/domain/expressions';
 import { createApiKey } from '../../src/services/api-keys';
-import type { StoredReadRequest } from '../../src/workflows/iteration-store-contract';
+import type { StoredReadRequest } from '../../src/contracts/iteration-store';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 let t: TestDatabase;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { createApiKey } from '../../src/services/api-keys';
-import { DAG_WORKFLOW_TYPE } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE } from '../../src/contracts/dag-workflow';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { freePort, sleep, spawnReady, waitFor, type FaultProcess } from '../support/fault-process';
 import { connectTestServer, type ServerEnv } from '../support/temporal';

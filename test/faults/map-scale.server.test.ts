@@ -5,7 +5,7 @@ import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createApiKey } from '../../src/services/api-keys';
-import { DAG_WORKFLOW_TYPE, type DagRunResult } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE, type DagRunResult } from '../../src/contracts/dag-workflow';
 import type { dagWorkflow } from '../../src/workflows';
 import { SCALE_JOURNAL_DDL, sleep } from '../support/fault-process';
 import { useFaultEnvironment } from '../support/fault-environment';

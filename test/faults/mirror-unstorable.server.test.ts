@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { DAG_WORKFLOW_TYPE } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE } from '../../src/contracts/dag-workflow';
 import { startHarness, type Harness } from '../server/harness';
 import { sleep } from '../support/fault-process';
 

@@ -4,7 +4,7 @@ import { createDb } from '../../src/db/client';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/db/embedded-postgres';
 import { migrate } from '../../src/db/migrator';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import { DAG_WORKFLOW_TYPE, stateQuery, type DagRunResult } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE, stateQuery, type DagRunResult } from '../../src/contracts/dag-workflow';
 import type { dagWorkflow } from '../../src/workflows';
 import { startHarness, type Harness } from '../server/harness';
 import { sleep, waitFor } from '../support/fault-process';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import { DAG_WORKFLOW_TYPE, type DagRunResult } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE, type DagRunResult } from '../../src/contracts/dag-workflow';
 import type { dagWorkflow } from '../../src/workflows';
 import { JOURNAL_DDL, sleep, waitFor, type JournalRow } from '../support/fault-process';
 import { useFaultEnvironment } from '../support/fault-environment';

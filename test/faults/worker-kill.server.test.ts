@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Worker } from '@temporalio/worker';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createApiKey } from '../../src/services/api-keys';
-import { DAG_WORKFLOW_TYPE, stateQuery, type DagRunResult } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE, stateQuery, type DagRunResult } from '../../src/contracts/dag-workflow';
 import type { dagWorkflow } from '../../src/workflows';
 import { JOURNAL_DDL, sleep, type JournalRow } from '../support/fault-process';
 import { mirrorMismatches } from '../support/mirror-check';

@@ -5,7 +5,7 @@ import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createApiKey } from '../../src/services/api-keys';
 import { signClaim } from '../../src/services/claim-signing';
 import type { dagWorkflow } from '../../src/workflows';
-import { DAG_WORKFLOW_TYPE, type DagRunResult, type DagWorkflowInput } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE, type DagRunResult, type DagWorkflowInput } from '../../src/contracts/dag-workflow';
 import { useFaultEnvironment } from '../support/fault-environment';
 import { JOURNAL_DDL, type FaultProcess } from '../support/fault-process';
 

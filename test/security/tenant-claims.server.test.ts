@@ -14,8 +14,8 @@ import { signClaim } from '../../src/services/claim-signing';
 import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
 import { createTemporalGateway } from '../../src/temporal/gateway';
 import { createTrellisWorker } from '../../src/worker';
-import { DAG_WORKFLOW_TYPE, type DagWorkflowInput } from '../../src/workflows/contract';
-import { MAP_BATCH_WORKFLOW_TYPE, MAP_WORKFLOW_TYPE, LOOP_WORKFLOW_TYPE } from '../../src/workflows/iteration-contract';
+import { DAG_WORKFLOW_TYPE, type DagWorkflowInput } from '../../src/contracts/dag-workflow';
+import { MAP_BATCH_WORKFLOW_TYPE, MAP_WORKFLOW_TYPE, LOOP_WORKFLOW_TYPE } from '../../src/contracts/iteration-workflows';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { connectTestServer, type ServerEnv } from '../support/temporal';
 

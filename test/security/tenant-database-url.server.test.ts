@@ -8,7 +8,7 @@ import { createApiKey } from '../../src/services/api-keys';
 import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
 import { putSecret } from '../../src/services/secrets';
 import type { dagWorkflow } from '../../src/workflows';
-import { DAG_WORKFLOW_TYPE, type DagRunResult } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE, type DagRunResult } from '../../src/contracts/dag-workflow';
 import { useFaultEnvironment } from '../support/fault-environment';
 import { JOURNAL_DDL, type FaultProcess } from '../support/fault-process';
 

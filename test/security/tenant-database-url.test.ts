@@ -8,7 +8,7 @@ import { usePostgresTenantNames } from '../../src/activities/nodes/pg-deployment
 import { ALLOW_LOOPBACK_ENV, ALLOW_PRIVATE_ENV } from '../../src/activities/nodes/ssrf';
 import { toActivity } from '../../src/activities/registry';
 import type { SecretSource } from '../../src/activities/secrets';
-import type { NodeActivityResult } from '../../src/domain/activity-contract';
+import type { NodeActivityResult } from '../../src/contracts/node-activity';
 import { failure, newActivityEnv } from '../support/activity';
 import { saveEnv } from '../support/env';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import { approveSignal, cancelSignal, stateQuery, type DagRunState } from '../../src/workflows/contract';
+import { approveSignal, cancelSignal, stateQuery, type DagRunState } from '../../src/contracts/dag-workflow';
 import { probeJournal } from '../support/probe-node';
 import { startHarness, type Harness } from './harness';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import { cancelSignal, stateQuery } from '../../src/workflows/contract';
+import { cancelSignal, stateQuery } from '../../src/contracts/dag-workflow';
 import { probeJournal } from '../support/probe-node';
 import { waitFor } from '../support/fault-process';
 import { startHarness, type Harness } from './harness';

@@ -12,7 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { WORKFLOWS_PATH, createTrellisWorker } from '../../src/worker';
 import type { DagRunResult, DagWorkflowInput, dagWorkflow } from '../../src/workflows';
-import { DAG_WORKFLOW_TYPE } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE } from '../../src/contracts/dag-workflow';
 import { connectTestServer, type ServerEnv } from '../support/temporal';
 import { probeNodeType } from '../support/probe-node';
 

@@ -6,7 +6,7 @@ import { Worker } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../src/worker';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import type { MapOutput } from '../../src/domain/iteration';
-import { cancelSignal, stateQuery } from '../../src/workflows/contract';
+import { cancelSignal, stateQuery } from '../../src/contracts/dag-workflow';
 import { probeJournal, type ProbeEvent } from '../support/probe-node';
 import { HISTORIES_DIR, startHarness, type Harness } from './harness';
 

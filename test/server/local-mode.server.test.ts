@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import { DAG_WORKFLOW_TYPE, cancelSignal, stateQuery, type DagRunState } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE, cancelSignal, stateQuery, type DagRunState } from '../../src/contracts/dag-workflow';
 import { mirrorMismatches } from '../support/mirror-check';
 import { probeJournal } from '../support/probe-node';
 import { startHarness, type Harness } from './harness';

@@ -4,7 +4,7 @@ import { createDb } from '../../src/db/client';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/db/embedded-postgres';
 import { migrate } from '../../src/db/migrator';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import { DAG_WORKFLOW_TYPE, stateQuery } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE, stateQuery } from '../../src/contracts/dag-workflow';
 import { startHarness, type Harness } from './harness';
 
 // A Postgres of its own: this suite stops it in the middle of a run.

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createTemporalGateway } from '../../src/temporal/gateway';
 import { reconcileOnce } from '../../src/services/reconciler';
-import { DAG_WORKFLOW_TYPE, cancelSignal, stateQuery } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE, cancelSignal, stateQuery } from '../../src/contracts/dag-workflow';
 import { probeJournal } from '../support/probe-node';
 import { startHarness, type Harness } from './harness';
 

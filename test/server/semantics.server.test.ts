@@ -11,7 +11,7 @@ import { createTemporalGateway } from '../../src/temporal/gateway';
 import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import { cancelSignal, stateQuery, type DagRunState } from '../../src/workflows/contract';
+import { cancelSignal, stateQuery, type DagRunState } from '../../src/contracts/dag-workflow';
 import { probeJournal, probeNodeType } from '../support/probe-node';
 import { startHarness, type Harness } from './harness';
 

@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { claimIsValid, claimSigningKey, signClaim, signClaimWith } from '../../src/services/claim-signing';
 import { createTenantClaimActivities } from '../../src/activities/tenant-claims';
 import { createDb } from '../../src/db/client';
-import type { DagWorkflowInput } from '../../src/workflows/contract';
+import type { DagWorkflowInput } from '../../src/contracts/dag-workflow';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const key = randomBytes(32);

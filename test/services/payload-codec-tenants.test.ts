@@ -12,7 +12,7 @@ import {
 import { PayloadTenants, rootExecutionId } from '../../src/services/payload-tenants';
 import { Keyring, generateKeyText, parseKey, seal } from '../../src/services/keyring';
 import { rememberStartedTenants } from '../../src/temporal/client';
-import { DAG_WORKFLOW_TYPE } from '../../src/workflows/contract';
+import { DAG_WORKFLOW_TYPE } from '../../src/contracts/dag-workflow';
 
 const A = '0b0c4f0e-4a57-4a1e-9d35-5b1a4c1e0a01';
 const B = '7d9f2a61-1c3e-4f7a-8b20-3e5d9c0b7f02';

@@ -5,7 +5,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../../src/db/client';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import type { DagRunResult } from '../../src/workflows/contract';
+import type { DagRunResult } from '../../src/contracts/dag-workflow';
 
 /**
  * Issue 22 item 7's attack, shared by test/security/big-outputs.server.test.ts (which asserts

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Db } from '../../src/db/client';
-import type { DagRunState } from '../../src/workflows/contract';
+import type { DagRunState } from '../../src/contracts/dag-workflow';
 
 /**
  * Every way the Postgres mirror of one run differs from Temporal's own view of it (the

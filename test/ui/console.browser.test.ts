@@ -10,7 +10,7 @@ import { createNodeRegistry } from '../../src/activities';
 import { createMirrorActivities } from '../../src/activities/mirror';
 import { createApiKey } from '../../src/services/api-keys';
 import { ExecutionEventHub } from '../../src/services/execution-events';
-import type { NodeTransition, RunTransition } from '../../src/workflows/mirror-contract';
+import type { NodeTransition, RunTransition } from '../../src/contracts/mirror';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { createTestApi } from '../support/api';

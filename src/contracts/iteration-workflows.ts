@@ -1,8 +1,8 @@
 import type { ErrorInfo, NodeDef, WorkflowDefinition } from '../domain/definition';
 import type { ExpressionContext } from '../domain/expressions';
 import type { MapPlan } from '../domain/iteration';
-import type { ItemsChunk, ResultsChunk } from './iteration-store-contract';
-import type { Settled } from './node-runners';
+import type { ItemsChunk, ResultsChunk } from './iteration-store';
+import type { Settled } from './settled';
 
 /**
  * Inputs and results of the workflows a map or loop node starts when its work does not fit in

@@ -1,7 +1,7 @@
-import type { MirrorBatch, RecordRunRequest } from '../domain/transitions';
+import type { MirrorBatch, RecordRunRequest } from './transitions';
 
-// The write shapes live in domain/, shared with the mirror that applies them.
-export type { MirrorBatch, NodeTransition, RecordRunRequest, RunTransition } from '../domain/transitions';
+// The write shapes live in transitions.ts, shared with the mirror that applies them.
+export type { MirrorBatch, NodeTransition, RecordRunRequest, RunTransition } from './transitions';
 
 export interface MirrorActivities {
   /** Makes sure the execution row exists (runs started outside the API too); false when the workflow is not stored. */

@@ -1,9 +1,9 @@
-import type { ErrorInfo } from './definition';
-import type { ExecutionStatus, NodeStatus } from './status';
+import type { ErrorInfo } from '../domain/definition';
+import type { ExecutionStatus, NodeStatus } from '../domain/status';
 
 /*
  * The status writes the workflow sends to the Postgres mirror, declared once for both sides: the
- * workflow's mirror contract (src/workflows/mirror-contract.ts) and the mirror that applies them
+ * workflow's mirror contract (mirror.ts beside it) and the mirror that applies them
  * (src/mirror/transitions.ts). Pure types, so neither depends on the other.
  */
 

@@ -1,4 +1,4 @@
-import type { EmptyTemplate } from './template-trace';
+import type { EmptyTemplate } from '../domain/template-trace';
 
 /** What the interpreter sends to a node-type activity and what comes back. */
 export interface NodeActivityInput {

@@ -1,7 +1,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ErrorInfo, ExecutionStatus, WorkflowDefinition } from '../domain/definition';
-import type { NodeState } from '../domain/transitions';
-import type { IterationLimits } from './iteration-contract';
+import type { NodeState } from './transitions';
+import type { IterationLimits } from './iteration-workflows';
 
 /** The one workflow type's input. Without `definition`, the pinned version is loaded by activity. */
 export interface DagWorkflowInput {
@@ -56,7 +56,7 @@ export interface TenantClaimActivities {
 /** The failure type of a run whose tenant claim is not Trellis's. */
 export const TENANT_CLAIM_REFUSED = 'TenantClaimRefused';
 
-export type { NodeState } from '../domain/transitions';
+export type { NodeState } from './transitions';
 
 export interface DagRunState {
   status: ExecutionStatus;

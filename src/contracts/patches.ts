@@ -1,0 +1,52 @@
+/**
+ * Every `patched()` id of the workflow code, in one place. Recorded histories hold these ids as
+ * markers: a run recorded before a change replays the old command sequence because its history
+ * lacks the marker. Never rename or reuse an id; a new change that alters the command sequence
+ * adds one here (and a call site that imports it).
+ */
+
+// -- dagWorkflow (workflows/dag-workflow.ts and the core it drives) --------------------------------
+
+/** Runs recorded before loadDefinition became a local activity replay with the regular one. */
+export const LOCAL_LOAD_DEFINITION_PATCH = 'load-definition-as-local-activity';
+/**
+ * Cancel runs cleanup like `finally` (issue 12). Runs recorded before it replay the old way:
+ * every node not started is CANCELLED, cleanup nodes included.
+ */
+export const CANCEL_RUNS_CLEANUP_PATCH = 'cancel-runs-cleanup';
+/** A switch whose expression yields null goes to its `default` edge instead of failing. */
+export const SWITCH_NULL_DEFAULT_PATCH = 'switch-null-default';
+/**
+ * Activity nodes without templates are scheduled without the interpreter's async frames (see
+ * scheduleActivityNode): fewer promises per node, so wide fan-outs keep their workflow tasks
+ * short. Runs recorded before it replay with the old microtask order.
+ */
+export const LEAN_ACTIVITY_NODES_PATCH = 'lean-activity-nodes';
+/** Runs recorded before node activities wrote their own results replay without the reserved seqs. */
+export const NODE_RESULT_MIRROR_PATCH = 'node-activities-write-own-result';
+/** Marks runs whose workflow tasks may be split to keep expression work per task bounded (run-budget.ts). */
+export const SPLIT_EXPRESSION_WORK_PATCH = 'trellis-split-expression-work';
+/** Runs recorded before local mirror writes replay with their regular mirror activities (run-mirror.ts). */
+export const LOCAL_MIRROR_PATCH = 'mirror-writes-as-local-activities';
+/**
+ * Runs that name a tenant with an inline definition are checked before anything runs (issue 22,
+ * tenant-claim.ts). Runs recorded before the check replay without it; they never reach the new command.
+ */
+export const SIGNED_TENANT_CLAIMS_PATCH = 'signed-tenant-claims';
+/**
+ * Runs recorded before expressions could read stored outputs evaluated them in the workflow
+ * (seeing the `$trellisRef`); they replay that way (stored-reads.ts).
+ */
+export const STORED_READS_PATCH = 'expressions-read-stored-outputs';
+/** A subworkflow node's timeout.startToClose bounds its child run (node-runners.ts). */
+export const SUBWORKFLOW_TIMEOUT_PATCH = 'subworkflow-timeout';
+
+// -- map workflows (workflows/iteration-workflows.ts) ---------------------------------------------
+
+/** Batch results past 1 KB (not 16 KB) go to the store by reference; see RESULTS_INLINE_BYTES_PATCHED. */
+export const MAP_BATCH_RESULTS_PATCH = 'map-batch-results-by-reference-past-1kb';
+/**
+ * Runs recorded before the coordinator stored its inline results carried them all: a 100,000-item
+ * map's (~2.7 MB) then passed the 2 MB payload limit in its continue-as-new input.
+ */
+export const MAP_COMPACT_RESULTS_PATCH = 'map-compact-inline-results';

@@ -1,0 +1,13 @@
+import type { ErrorInfo, NodeStatus } from '../domain/definition';
+
+/**
+ * A node's terminal result as the interpreter records it. Map and loop child workflows return
+ * one (IterationResult), so recorded histories carry this shape.
+ */
+export interface Settled {
+  status: NodeStatus;
+  output?: unknown;
+  error?: ErrorInfo;
+  attempt?: number;
+  branchValue?: unknown;
+}
