@@ -21,7 +21,7 @@ import { PrismaExecutionLimiter } from './definition-store';
 import { ExecutionAdmission, type AdmissionTicket } from './execution-admission';
 import { parseDuration } from '../domain/duration';
 import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
-import { signClaim } from './claim-signing';
+import { signClaim } from '../crypto/claim-signing';
 
 
 export type { ExecutionStatus, ExecutionTrigger, ExecutionSummary };
