@@ -20,8 +20,8 @@ import { devApiKey, devDataDir, ensureDataDir, resetDataDir } from './dev/data-d
 import { DEMO_DEFAULT_PORT, startDemoTarget, withDemoBase } from './dev/demo-target';
 import { ensureDemoReportsDatabase } from './dev/demo-reports';
 import { installDevLogger } from './dev/dev-logger';
-import { startReconciler } from './services/reconciler';
-import { ExecutionEventHub } from './services/execution-events';
+import { startReconciler } from './persistence/reconciler';
+import { ExecutionEventHub } from './persistence/execution-event-hub';
 import { createWorkflow } from './services/workflows';
 import { validateDefinition } from './domain/validate';
 import type { NodeCatalog } from './domain/node-types';

@@ -20,12 +20,12 @@ import { createTemporalGateway } from './temporal/gateway';
 import { temporalSettings } from './config';
 import { createDb, type Db } from './db/client';
 import { migrate } from './db/migrator';
-import { PrismaDefinitionStore, PrismaExecutionLimiter } from './services/definition-store';
-import { startReconciler } from './services/reconciler';
-import type { Keyring } from './services/keyring';
+import { PrismaDefinitionStore, PrismaExecutionLimiter } from './persistence/definition-store';
+import { startReconciler } from './persistence/reconciler';
+import type { Keyring } from './crypto/keyring';
 import { assertSecretsReadable, masterKeyring, secretSource } from './services/secrets';
-import { ENCODED_FAILURE_CONVERTER_PATH, payloadCodec } from './services/payload-codec';
-import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from './services/payload-tenants';
+import { ENCODED_FAILURE_CONVERTER_PATH, payloadCodec } from './crypto/payload-codec';
+import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from './crypto/payload-tenants';
 import type { MirrorActivities } from './contracts/mirror';
 
 /** Where the workflow code lives; Temporal bundles it (or loads a prebuilt bundle) at start. */

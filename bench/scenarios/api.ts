@@ -7,7 +7,7 @@ import type autocannon from 'autocannon';
 import { createNodeRegistry } from '../../src/activities';
 import { buildApp } from '../../src/api/app';
 import { createTemporalGateway } from '../../src/temporal/gateway';
-import { ExecutionEventHub } from '../../src/services/execution-events';
+import { ExecutionEventHub } from '../../src/persistence/execution-event-hub';
 import { activityDone, chain, percentile, round, type BenchEnv } from '../env';
 
 /** Benchmarks 4–6: end to end through the API, mirror lag, and the API under load. */

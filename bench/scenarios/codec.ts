@@ -3,8 +3,8 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createNodeRegistry } from '../../src/activities';
-import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
-import { AesGcmPayloadCodec, ENCODED_FAILURE_CONVERTER_PATH } from '../../src/services/payload-codec';
+import { Keyring, generateKeyText, parseKey } from '../../src/crypto/keyring';
+import { AesGcmPayloadCodec, ENCODED_FAILURE_CONVERTER_PATH } from '../../src/crypto/payload-codec';
 import { createTrellisWorker } from '../../src/worker';
 import { benchNoop, chain, sideBySide, type BenchEnv } from '../env';
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ExecutionEventHub } from '../../src/services/execution-events';
+import { ExecutionEventHub } from '../../src/persistence/execution-event-hub';
 import { activityDone, chain, percentile, round, sideBySide, type BenchEnv } from '../env';
 
 /**

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/client';
-import { claimIsValid, claimSigningKey } from '../services/claim-signing';
+import { claimIsValid, claimSigningKey } from '../crypto/claim-signing';
 import { TENANT_CLAIM_REFUSED, type TenantClaimActivities } from '../contracts/dag-workflow';
 
 /**

@@ -19,7 +19,7 @@ import { mapItemRoutes } from './routes/map-items';
 import { uiRoutes } from './routes/ui';
 import { secretRoutes } from './routes/secrets';
 import { codecRoutes } from './routes/codec';
-import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from '../services/payload-tenants';
+import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from '../crypto/payload-tenants';
 import { executionAdmissionFor } from '../services/executions';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */

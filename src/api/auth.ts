@@ -2,7 +2,7 @@ import fp from 'fastify-plugin';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../db/client';
 import { authenticate, hashSecret, type Principal } from '../services/api-keys';
-import { TtlCache } from '../services/ttl-cache';
+import { TtlCache } from '../util/ttl-cache';
 import { ApiError } from './errors';
 
 declare module 'fastify' {

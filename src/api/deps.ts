@@ -1,8 +1,8 @@
 import type { Db } from '../db/client';
 import type { NodeCatalog } from '../domain/node-types';
 import type { TemporalGateway } from '../temporal/gateway';
-import type { ExecutionEventHub } from '../services/execution-events';
-import type { Keyring } from '../services/keyring';
+import type { ExecutionEventHub } from '../persistence/execution-event-hub';
+import type { Keyring } from '../crypto/keyring';
 import type { PayloadCodec } from '@temporalio/common';
 import type { ExecutionAdmission } from '../services/execution-admission';
 

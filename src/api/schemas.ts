@@ -1,4 +1,6 @@
 import { Type, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { invalid } from '../services/errors';
+import { parseCursor, type Cursor } from '../util/pagination';
 
 /**
  * The building blocks every route schema shares, declared once so the OpenAPI document says
@@ -36,6 +38,14 @@ export function pageQuery({ maxPageSize, defaultLimit = 20, cursorMaxLength = 50
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: maxPageSize, default: Math.min(defaultLimit, maxPageSize) })),
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: cursorMaxLength, description: 'nextCursor of the previous page' })),
   };
+}
+
+/** The `cursor` query parameter as a Cursor; a 400 when it is not one this API returned. */
+export function decodeCursor(value: string | undefined): Cursor | undefined {
+  if (value === undefined) return undefined;
+  const cursor = parseCursor(value);
+  if (!cursor) throw invalid('invalid cursor', [{ path: '/querystring/cursor', message: 'is not a cursor returned by this API' }]);
+  return cursor;
 }
 
 /** One page of a list: `{ items, nextCursor }`, nextCursor null on the last page. */

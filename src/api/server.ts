@@ -7,9 +7,9 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../db/embedd
 import { migrate } from '../db/migrator';
 import { buildApp } from './app';
 import { limitsFromEnv } from './deps';
-import { ExecutionEventHub } from '../services/execution-events';
+import { ExecutionEventHub } from '../persistence/execution-event-hub';
 import { assertSecretsReadable, masterKeyring } from '../services/secrets';
-import { codecCorsOrigins, payloadCodec } from '../services/payload-codec';
+import { codecCorsOrigins, payloadCodec } from '../crypto/payload-codec';
 import { lazyTemporalClient } from '../temporal/client';
 import { createTemporalGateway } from '../temporal/gateway';
 

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { ENCODED_BUNDLE_SUFFIX, WORKFLOWS_PATH } from '../worker';
-import { ENCODED_FAILURE_CONVERTER_PATH } from '../services/payload-codec';
+import { ENCODED_FAILURE_CONVERTER_PATH } from '../crypto/payload-codec';
 
 /**
  * Builds the workflow bundle ahead of time so production workers start without webpack:

@@ -1,5 +1,5 @@
 import type { Payload } from '@temporalio/common';
-import { PAYLOAD_KEY_ENV, payloadCodec } from '../services/payload-codec';
+import { PAYLOAD_KEY_ENV, payloadCodec } from '../crypto/payload-codec';
 
 export const CODEC_USAGE = `  codec decode                            decode Temporal codec-server JSON ({"payloads": [...]}) from stdin with
                                           ${PAYLOAD_KEY_ENV}: every tenant's, the platform's and pre-tenant payloads`;

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createDb, type Db } from '../db/client';
 import { isSecretName } from '../domain/secrets';
-import { generateKeyText } from '../services/keyring';
+import { generateKeyText } from '../crypto/keyring';
 import { MASTER_KEY_ENV, MAX_SECRET_BYTES, deleteSecret, listSecrets, masterKeyring, putSecret, rotateMasterKey } from '../services/secrets';
 
 export const SECRET_USAGE = `  secret set NAME --tenant T [--value V]  store a secret (the value is read from stdin without --value)

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Keyring, generateKeyText, parseKey } from '../services/keyring';
+import { Keyring, generateKeyText, parseKey } from '../crypto/keyring';
 import { MASTER_KEY_ENV, masterKeyring } from '../services/secrets';
 
 /**

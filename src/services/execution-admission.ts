@@ -1,5 +1,5 @@
 import { limitReached } from './errors';
-import { maxRunningPerTenant } from './definition-store';
+import { maxRunningPerTenant } from '../persistence/definition-store';
 
 /** How long a tenant's counted RUNNING rows are trusted while the tenant is far from its limit. */
 export const RUN_COUNT_REFRESH_MS = 1_000;

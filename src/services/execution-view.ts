@@ -2,7 +2,7 @@ import type { Db } from '../db/client';
 import { isTerminal, type WorkflowDefinition } from '../domain/definition';
 import type { ExecutionStatus } from '../domain/status';
 import { notFound } from './errors';
-import { page, type Cursor } from './pagination';
+import { page, type Cursor } from '../util/pagination';
 import type { TemporalGateway } from '../temporal/gateway';
 import type { DagRunState } from '../contracts/dag-workflow';
 import {

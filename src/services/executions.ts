@@ -17,11 +17,11 @@ import { conflict, invalid, notFound, temporalUnavailable } from './errors';
 import type { TemporalGateway } from '../temporal/gateway';
 import type { DagWorkflowInput } from '../contracts/dag-workflow';
 import type { WorkflowDefinition } from '../domain/definition';
-import { PrismaExecutionLimiter } from './definition-store';
+import { PrismaExecutionLimiter } from '../persistence/definition-store';
 import { ExecutionAdmission, type AdmissionTicket } from './execution-admission';
 import { parseDuration } from '../domain/duration';
 import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
-import { signClaim } from './claim-signing';
+import { signClaim } from '../crypto/claim-signing';
 
 
 export type { ExecutionStatus, ExecutionTrigger, ExecutionSummary };

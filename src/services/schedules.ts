@@ -6,7 +6,7 @@ import type { Db } from '../db/client';
 import type { ScheduleOverlap, ScheduleRuntimeInfo, ScheduleSpecInput, TemporalGateway } from '../temporal/gateway';
 import { cronError, timezoneError } from '../domain/cron';
 import { parseDuration } from '../domain/duration';
-import { afterCursor, page, type Cursor } from './pagination';
+import { afterCursor, page, type Cursor } from '../util/pagination';
 import { findWorkflow } from './workflows';
 import { quotaRefusal, quotaUsage, withinQuota } from './quotas';
 

@@ -1,7 +1,7 @@
 import type { Db } from '../db/client';
 import { notFound } from './errors';
 import type { SecretSource } from '../activities/secrets';
-import { Keyring, newDataKey, open, seal } from './keyring';
+import { Keyring, newDataKey, open, seal } from '../crypto/keyring';
 import { quotaRefusal, quotaUsage, withinQuota } from './quotas';
 
 /**

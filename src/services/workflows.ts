@@ -3,7 +3,7 @@ import type { Db } from '../db/client';
 import { Prisma } from '../generated/prisma/client';
 import { conflict, notFound, quotaExceeded } from './errors';
 import { quotaRefusal, quotaUsage, tenantQuotaLimit, withinQuota } from './quotas';
-import { afterCursor, page, type Cursor } from './pagination';
+import { afterCursor, page, type Cursor } from '../util/pagination';
 import { canonicalKeyOrder } from '../domain/definition-order';
 
 export interface WorkflowSummary {

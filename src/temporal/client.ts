@@ -1,7 +1,7 @@
 import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { TemporalSettings } from '../config';
-import { clientDataConverter } from '../services/payload-codec';
-import { PROCESS_PAYLOAD_TENANTS, type PayloadTenants } from '../services/payload-tenants';
+import { clientDataConverter } from '../crypto/payload-codec';
+import { PROCESS_PAYLOAD_TENANTS, type PayloadTenants } from '../crypto/payload-tenants';
 import { DAG_WORKFLOW_TYPE } from '../contracts/dag-workflow';
 
 /**

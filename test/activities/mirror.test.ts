@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMirrorActivities } from '../../src/activities/mirror';
 import { createApiKey } from '../../src/services/api-keys';
-import { reconcileOnce } from '../../src/services/reconciler';
+import { reconcileOnce } from '../../src/persistence/reconciler';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import type { NodeTransition } from '../../src/contracts/mirror';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeResultMirror } from '../../src/activities/node-result-mirror';
 import { createMirrorActivities } from '../../src/activities/mirror';
 import { createApiKey } from '../../src/services/api-keys';
-import { ExecutionEventHub, type ExecutionEventNotice } from '../../src/services/execution-events';
+import { ExecutionEventHub, type ExecutionEventNotice } from '../../src/persistence/execution-event-hub';
 import type { NodeActivityInput } from '../../src/contracts/node-activity';
 import { createDb } from '../../src/db/client';
 import { createTestDatabase, type TestDatabase } from '../support/database';

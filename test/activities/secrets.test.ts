@@ -7,7 +7,7 @@ import { defineNodeType, toActivity } from '../../src/activities/registry';
 import { Type } from '@sinclair/typebox';
 import type { NodeActivityInput, NodeActivityResult } from '../../src/contracts/node-activity';
 import { createApiKey } from '../../src/services/api-keys';
-import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
+import { Keyring, generateKeyText, parseKey } from '../../src/crypto/keyring';
 import { putSecret, secretSource } from '../../src/services/secrets';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { failure, newActivityEnv } from '../support/activity';

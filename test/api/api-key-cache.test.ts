@@ -4,8 +4,8 @@ import { buildApp } from '../../src/api/app';
 import { createNodeRegistry } from '../../src/activities';
 import { run as trellis } from '../../src/cli/trellis';
 import { createApiKey, revokeApiKey } from '../../src/services/api-keys';
-import { ExecutionEventHub } from '../../src/services/execution-events';
-import { TtlCache } from '../../src/services/ttl-cache';
+import { ExecutionEventHub } from '../../src/persistence/execution-event-hub';
+import { TtlCache } from '../../src/util/ttl-cache';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { createTestApi, type TestApi } from '../support/api';
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { createTestApi, type TestApi } from '../support/api';
-import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, PLATFORM_SCOPE, TENANT_METADATA, payloadCodec } from '../../src/services/payload-codec';
-import { Keyring, generateKeyText, parseKey, seal } from '../../src/services/keyring';
-import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from '../../src/services/payload-tenants';
+import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, PLATFORM_SCOPE, TENANT_METADATA, payloadCodec } from '../../src/crypto/payload-codec';
+import { Keyring, generateKeyText, parseKey, seal } from '../../src/crypto/keyring';
+import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from '../../src/crypto/payload-tenants';
 import { temporal } from '@temporalio/proto';
 
 const oldKey = parseKey(generateKeyText(), 'old');

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
 import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
-import { ExecutionEventHub } from '../../src/services/execution-events';
+import { ExecutionEventHub } from '../../src/persistence/execution-event-hub';
 import { setTenantQuotas } from '../../src/services/quotas';
 import { RETRY_POLL_MS } from '../../src/services/live-poller';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';

@@ -158,7 +158,7 @@ describe('POST /executions/:id/retry', () => {
       input: { orderId: 9 },
       reuse: { fetch: { status: 200, body: [1] }, check: { approved: true, by: 'ann' } },
       definition: ORDER_FLOW,
-      // A retry is signed like every start (src/services/claim-signing.ts).
+      // A retry is signed like every start (src/crypto/claim-signing.ts).
       claim: { v: 1, sig: expect.any(String) },
     });
     expect(await db.execution.findUniqueOrThrow({ where: { id: body.id } })).toMatchObject({

@@ -12,7 +12,7 @@ useTestApi((t) => {
   globex = t.globexTenantId;
 });
 
-/** Every start the API makes is signed (src/services/claim-signing.ts). */
+/** Every start the API makes is signed (src/crypto/claim-signing.ts). */
 const signedClaim = { v: 1, sig: expect.stringMatching(/^[A-Za-z0-9+/=_-]{20,}$/) };
 
 const start = (payload: object, headers: Record<string, string> = {}) =>

@@ -5,7 +5,7 @@ import { createNodeRegistry } from '../../src/activities';
 import { createMapItemsActivities } from '../../src/activities/map-items-mirror';
 import { createMirrorActivities } from '../../src/activities/mirror';
 import { createApiKey } from '../../src/services/api-keys';
-import { ExecutionEventHub } from '../../src/services/execution-events';
+import { ExecutionEventHub } from '../../src/persistence/execution-event-hub';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { seedExecution, seedWorkflow } from '../support/executions';

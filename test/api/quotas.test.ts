@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestApi, type TestApi } from '../support/api';
-import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
+import { Keyring, generateKeyText, parseKey } from '../../src/crypto/keyring';
 import { setTenantQuotas, tenantQuotaReport } from '../../src/services/quotas';
 import { DEFAULT_QUOTAS, QuotaSettingInvalid, quotaLimitsFromEnv } from '../../src/domain/quotas';
 

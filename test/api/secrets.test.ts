@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApi, type TestApi } from '../support/api';
-import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
+import { Keyring, generateKeyText, parseKey } from '../../src/crypto/keyring';
 import { readSecretValues } from '../../src/services/secrets';
 
 const keyring = new Keyring(parseKey(generateKeyText(), 'test key'));

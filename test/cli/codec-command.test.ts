@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { runCodec } from '../../src/cli/codec-command';
-import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../../src/services/payload-codec';
-import { PayloadTenants } from '../../src/services/payload-tenants';
-import { Keyring, generateKeyText, parseKey, seal } from '../../src/services/keyring';
+import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../../src/crypto/payload-codec';
+import { PayloadTenants } from '../../src/crypto/payload-tenants';
+import { Keyring, generateKeyText, parseKey, seal } from '../../src/crypto/keyring';
 
 const keyText = generateKeyText();
 const key = parseKey(keyText, 'payload');

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createApiKey } from '../../src/services/api-keys';
-import { signClaim } from '../../src/services/claim-signing';
+import { signClaim } from '../../src/crypto/claim-signing';
 import type { dagWorkflow } from '../../src/workflows';
 import { DAG_WORKFLOW_TYPE, type DagRunResult, type DagWorkflowInput } from '../../src/contracts/dag-workflow';
 import { useFaultEnvironment } from '../support/fault-environment';

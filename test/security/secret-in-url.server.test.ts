@@ -10,7 +10,7 @@ import { buildApp } from '../../src/api/app';
 import { createTemporalGateway } from '../../src/temporal/gateway';
 import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
-import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
+import { Keyring, generateKeyText, parseKey } from '../../src/crypto/keyring';
 import { createTrellisWorker } from '../../src/worker';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { connectTestServer, type ServerEnv } from '../support/temporal';

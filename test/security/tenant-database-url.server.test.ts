@@ -5,7 +5,7 @@ import { beforeAll, describe, expect } from 'vitest';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { ALLOW_LOOPBACK_ENV, ALLOW_PRIVATE_ENV } from '../../src/activities/nodes/ssrf';
 import { createApiKey } from '../../src/services/api-keys';
-import { Keyring, generateKeyText, parseKey } from '../../src/services/keyring';
+import { Keyring, generateKeyText, parseKey } from '../../src/crypto/keyring';
 import { putSecret } from '../../src/services/secrets';
 import type { dagWorkflow } from '../../src/workflows';
 import { DAG_WORKFLOW_TYPE, type DagRunResult } from '../../src/contracts/dag-workflow';

@@ -6,7 +6,7 @@ import { createTemporalGateway } from '../../src/temporal/gateway';
 import { createNodeRegistry } from '../../src/activities';
 import { startDemoTarget, type DemoTarget } from '../../src/dev/demo-target';
 import { createApiKey } from '../../src/services/api-keys';
-import { ExecutionEventHub } from '../../src/services/execution-events';
+import { ExecutionEventHub } from '../../src/persistence/execution-event-hub';
 import { SseClient } from '../support/sse-client';
 import { startHarness, type Harness } from './harness';
 

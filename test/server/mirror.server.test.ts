@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createTemporalGateway } from '../../src/temporal/gateway';
-import { reconcileOnce } from '../../src/services/reconciler';
+import { reconcileOnce } from '../../src/persistence/reconciler';
 import { DAG_WORKFLOW_TYPE, cancelSignal, stateQuery } from '../../src/contracts/dag-workflow';
 import { probeJournal } from '../support/probe-node';
 import { startHarness, type Harness } from './harness';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
-import { claimIsValid, claimSigningKey, signClaim, signClaimWith } from '../../src/services/claim-signing';
+import { claimIsValid, claimSigningKey, signClaim, signClaimWith } from '../../src/crypto/claim-signing';
 import { createTenantClaimActivities } from '../../src/activities/tenant-claims';
 import { createDb } from '../../src/db/client';
 import type { DagWorkflowInput } from '../../src/contracts/dag-workflow';

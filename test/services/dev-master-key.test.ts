@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureDevMasterKey } from '../../src/dev/master-key';
-import { generateKeyText, parseKey } from '../../src/services/keyring';
+import { generateKeyText, parseKey } from '../../src/crypto/keyring';
 
 const dirs: string[] = [];
 const tempDir = async () => {

@@ -8,9 +8,9 @@ import {
   KEY_ID_METADATA,
   PLATFORM_SCOPE,
   TENANT_METADATA,
-} from '../../src/services/payload-codec';
-import { PayloadTenants, rootExecutionId } from '../../src/services/payload-tenants';
-import { Keyring, generateKeyText, parseKey, seal } from '../../src/services/keyring';
+} from '../../src/crypto/payload-codec';
+import { PayloadTenants, rootExecutionId } from '../../src/crypto/payload-tenants';
+import { Keyring, generateKeyText, parseKey, seal } from '../../src/crypto/keyring';
 import { rememberStartedTenants } from '../../src/temporal/client';
 import { DAG_WORKFLOW_TYPE } from '../../src/contracts/dag-workflow';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createApiKey } from '../../src/services/api-keys';
-import { Keyring, generateKeyText, keyId, open, parseKey, seal } from '../../src/services/keyring';
+import { Keyring, generateKeyText, keyId, open, parseKey, seal } from '../../src/crypto/keyring';
 import { assertSecretsReadable, masterKeyring, putSecret, readSecretValues, rotateMasterKey, secretSource } from '../../src/services/secrets';
 
 describe('keyring', () => {

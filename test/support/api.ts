@@ -8,7 +8,7 @@ import { createApiKey } from '../../src/services/api-keys';
 import { executionAdmissionFor } from '../../src/services/executions';
 import { createTestDatabase, type TestDatabase } from './database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
-import type { Keyring } from '../../src/services/keyring';
+import type { Keyring } from '../../src/crypto/keyring';
 import type { PayloadCodec } from '@temporalio/common';
 import type { NodeCatalog } from '../../src/domain/node-types';
 

@@ -9,7 +9,7 @@ import { buildApp } from '../../src/api/app';
 import { createNodeRegistry } from '../../src/activities';
 import { createMirrorActivities } from '../../src/activities/mirror';
 import { createApiKey } from '../../src/services/api-keys';
-import { ExecutionEventHub } from '../../src/services/execution-events';
+import { ExecutionEventHub } from '../../src/persistence/execution-event-hub';
 import type { NodeTransition, RunTransition } from '../../src/contracts/mirror';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';

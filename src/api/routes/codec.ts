@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Payload } from '@temporalio/common';
-import { AesGcmPayloadCodec } from '../../services/payload-codec';
+import { AesGcmPayloadCodec } from '../../crypto/payload-codec';
 import type { AppDeps } from '../deps';
 import { ApiError, badRequest } from '../errors';
 import { errorResponses } from '../schemas';

@@ -6,7 +6,7 @@ import type { Db } from '../../db/client';
 import type { AppDeps } from '../deps';
 import { ApiError } from '../errors';
 import { findExecution } from '../../services/execution-view';
-import type { ExecutionEventHub } from '../../services/execution-events';
+import type { ExecutionEventHub } from '../../persistence/execution-event-hub';
 import { itemCounts, readTransitions } from '../../services/execution-stream';
 import { ExecutionIdParams, errorResponses } from './execution-schemas';
 import { LivePoller } from '../../services/live-poller';

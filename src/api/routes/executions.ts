@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps, ApiLimits } from '../deps';
 import { badRequest } from '../errors';
-import { decodeCursor } from '../../services/pagination';
+import { decodeCursor } from '../schemas';
 import { startExecution, type ExecutionTrigger } from '../../services/executions';
 import { executionDetail, listExecutionSummaries } from '../../services/execution-view';
 import { executionActionRoutes } from './execution-actions';

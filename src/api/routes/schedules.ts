@@ -1,8 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ApiLimits, AppDeps } from '../deps';
-import { decodeCursor } from '../../services/pagination';
-import { DateTime, Nullable, Page, StringEnum, errorResponses, pageQuery } from '../schemas';
+import { DateTime, Nullable, Page, StringEnum, decodeCursor, errorResponses, pageQuery } from '../schemas';
 import { SCHEDULE_OVERLAPS } from '../../temporal/gateway';
 import { CRON_MACROS } from '../../domain/cron';
 import {

@@ -18,8 +18,7 @@ import type { ApiLimits, AppDeps } from '../deps';
 import { pauseSchedulesOfWorkflow } from '../../services/schedules';
 import { secretNames } from '../../services/secrets';
 import { ApiError, badRequest } from '../errors';
-import { decodeCursor } from '../../services/pagination';
-import { errorResponses } from '../schemas';
+import { decodeCursor, errorResponses } from '../schemas';
 import {
   CreateBody,
   DEFAULT_PAGE_SIZE,

@@ -1,5 +1,3 @@
-import { invalid } from './errors';
-
 /** Keyset position in a list ordered by (createdAt DESC, id DESC); opaque to clients. */
 export interface Cursor {
   createdAt: Date;
@@ -10,15 +8,15 @@ export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify([cursor.createdAt.toISOString(), cursor.id])).toString('base64url');
 }
 
-export function decodeCursor(value: string | undefined): Cursor | undefined {
-  if (value === undefined) return undefined;
+/** The cursor `value` encodes, or undefined when it is not one encodeCursor made (api/schemas.ts turns that into a 400). */
+export function parseCursor(value: string): Cursor | undefined {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as [string, string];
     const date = new Date(createdAt);
-    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error('bad cursor');
+    if (typeof id !== 'string' || Number.isNaN(date.getTime())) return undefined;
     return { createdAt: date, id };
   } catch {
-    throw invalid('invalid cursor', [{ path: '/querystring/cursor', message: 'is not a cursor returned by this API' }]);
+    return undefined;
   }
 }
 
