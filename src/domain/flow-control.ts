@@ -62,8 +62,11 @@ const RUN_KEY_ROOTS = new Set(['input']);
  * before any node exists), never a secret.
  */
 export function runConcurrencyProblems(value: unknown): Problem[] {
-  if (!isRecord(value) || typeof value.key !== 'string') return [];
-  return keyProblems(value.key, '/concurrency/key', RUN_KEY_ROOTS);
+  if (value === undefined) return [];
+  // Not enforced yet (issue 24 item 2): refused rather than silently ignored.
+  const problems: Problem[] = [{ path: '/concurrency', message: 'run-level concurrency (QUEUED runs) is not supported by this version of Trellis yet; use node-level "concurrency" on the activity nodes' }];
+  if (isRecord(value) && typeof value.key === 'string') problems.push(...keyProblems(value.key, '/concurrency/key', RUN_KEY_ROOTS));
+  return problems;
 }
 
 /**
