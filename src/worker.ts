@@ -11,6 +11,7 @@ import { createMirrorActivities } from './activities/mirror';
 import { createIterationStoreActivities } from './activities/iteration-store';
 import { createMapItemsActivities } from './activities/map-items-mirror';
 import { createTenantClaimActivities } from './activities/tenant-claims';
+import { createLimiterActivities } from './activities/limiter';
 import { withNodeResultMirror } from './activities/node-result-mirror';
 import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
@@ -90,6 +91,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaExecutionLimiter(deps.db) }) }),
     ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
     ...createTenantClaimActivities(deps.db),
+    ...createLimiterActivities(),
   };
   // A node type (a plugin's, say) named like one of the worker's own activities would be
   // silently replaced by it, or replace it: refuse to start instead.

@@ -1,5 +1,6 @@
 import type { ErrorInfo } from '../domain/definition';
 import type { ExecutionStatus, NodeStatus } from '../domain/status';
+import type { WaitingFor } from '../domain/flow-control';
 
 /*
  * The status writes the workflow sends to the Postgres mirror, declared once for both sides: the
@@ -16,6 +17,8 @@ export interface NodeState {
   finishedAt?: string;
   output?: unknown;
   error?: ErrorInfo;
+  /** While a WAITING node waits for its turn under a limit (DESIGN.md §2, §5). */
+  waitingFor?: WaitingFor;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { NodeConcurrencySchema, RateLimitSchema, RunConcurrencySchema } from './flow-control';
 
 /** A duration: "500ms", "10s", "5m", "1h" (combinable, e.g. "1h30m") or milliseconds. */
 export const DurationSchema = Type.Union([Type.String({ minLength: 1 }), Type.Number({ minimum: 0 })]);
@@ -72,6 +73,9 @@ export const NodeSchema = Type.Object(
     mode: Type.Optional(ExecutionModeSchema),
     /** mode "local": a retry backoff longer than this becomes a durable timer (Temporal default 1m). */
     localRetryThreshold: Type.Optional(DurationSchema),
+    /** Flow control across the tenant's runs (DESIGN.md §5); activity nodes only. */
+    concurrency: Type.Optional(NodeConcurrencySchema),
+    rateLimit: Type.Optional(RateLimitSchema),
   },
   { additionalProperties: false },
 );
@@ -107,6 +111,8 @@ export const DefinitionSchema = Type.Object(
     defaults: Type.Optional(DefaultsSchema),
     /** Ends the run TIMED_OUT once this long has passed since it started (cleanup nodes still run). */
     runTimeout: Type.Optional(DurationSchema),
+    /** Run-level concurrency per key across the tenant's runs of this workflow (DESIGN.md §5). */
+    concurrency: Type.Optional(RunConcurrencySchema),
     nodes: Type.Array(NodeSchema, { minItems: 1 }),
     edges: Type.Optional(Type.Array(EdgeSchema)),
   },

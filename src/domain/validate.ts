@@ -12,6 +12,7 @@ import { findCycle } from './graph';
 import { literalCredentialWarnings, secretProblems } from './validate-secrets';
 import { ITERATION_TYPES } from './iteration';
 import { bodyProblems, wholeDefinitionProblems } from './validate-iteration';
+import { nodeLimitProblems, runConcurrencyProblems } from './flow-control';
 
 export interface ValidationProblem {
   /** JSON pointer into the definition, e.g. `/nodes/2/config/url`. */
@@ -83,12 +84,14 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
     errors.push(...secretProblems(node, path, spec, options.secretNames));
     warnings.push(...literalCredentialWarnings(node, path, spec));
     if (spec || options.allowUnknownTypes) errors.push(...executionModeProblems(node, path, spec, def.defaults));
+    if (spec || options.allowUnknownTypes) errors.push(...nodeLimitProblems(node, path, (spec?.execution ?? 'activity') === 'activity'));
   });
 
   errors.push(...policyProblems(def.defaults, '/defaults'));
   errors.push(...defaultsModeProblems(def.defaults));
   errors.push(...edgeProblems(edges, firstIndex, specs));
   errors.push(...runTimeoutProblems(def.runTimeout));
+  if (bodyDepth === 0) errors.push(...runConcurrencyProblems(def.concurrency));
   // A body's expressions may also read the enclosing graph's upstream nodes, which a body alone
   // does not know, so `nodes.X` is checked for the top-level graph only.
   if (!options.acceptStored && bodyDepth === 0) errors.push(...referenceProblems(nodes, edges, specs));

@@ -1,4 +1,4 @@
-import { CancellationScope, condition, isCancellation } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, patched } from '@temporalio/workflow';
 import type { ErrorInfo, NodeDef, WorkflowDefinition } from '../domain/definition';
 import { containsTemplate, resolveTemplates, type ExpressionCompiler, type ExpressionContext } from '../domain/expressions';
 import type { Body } from '../domain/iteration';
@@ -11,6 +11,7 @@ import { secretRefPaths } from '../domain/secrets';
 import { runInlineNode } from './inline-nodes';
 import { runActivityNode, runDelayNode, runSubworkflowNode } from './node-runners';
 import type { Settled } from '../contracts/settled';
+import { NODE_LIMITS_PATCH, hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
 
 /** What body expressions see besides the run's context: the item, its index, the iteration. */
 export type BodyContext = ExpressionContext & { item?: unknown; index?: number; iteration?: number };
@@ -118,6 +119,15 @@ async function runBodyNode(node: NodeDef, context: () => BodyContext, idPrefix: 
   const config = (templated ? await resolveTemplates(raw, ctx!, env.compiler, spec?.expressionFields) : raw) as Record<string, unknown>;
   switch (execution) {
     case 'activity':
+      // [node-limits] call site: each item's attempt waits for its turn under the node's limits.
+      if (hasNodeLimits(node) && patched(NODE_LIMITS_PATCH)) {
+        const limits = await resolveNodeLimits(node, () => ctx ?? context(), env.compiler);
+        return runLimitedActivityNode({
+          node, config, defaults: env.defaults, tenantId: env.tenantId, inlineOutputBytes: RUN_LIMITS.inlineOutputBytes, limits,
+          activityId: id, secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
+          hooks: { waiting: () => undefined, running: () => undefined },
+        });
+      }
       return runActivityNode(node, config, env.defaults, env.tenantId, RUN_LIMITS.inlineOutputBytes, {
         activityId: id,
         secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],

@@ -48,6 +48,7 @@ import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
 import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
 import { verifyDagClaim } from './tenant-claim';
+import { NODE_LIMITS_PATCH, hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
 
 const { loadDefinition } = proxyActivities<EngineActivities>({
   startToCloseTimeout: '30s',
@@ -446,6 +447,8 @@ class DagRun {
 
   /** An activity node with nothing to evaluate: its config goes to the activity as written. */
   private isPlainActivity(node: NodeDef): boolean {
+    // [node-limits] call site: a limited node takes its turn first (evaluateAndRun).
+    if (hasNodeLimits(node)) return false;
     return executionOf(node.type) === 'activity' && !containsTemplate(node.config ?? {}, BUILTIN_CATALOG.get(node.type)?.expressionFields);
   }
 
@@ -479,6 +482,24 @@ class DagRun {
     switch (execution) {
       case 'activity':
         this.budget.checkActivityConfig(node.id, config);
+        // [node-limits] call site: every attempt waits for its turn under the node's limits.
+        if (hasNodeLimits(node) && patched(NODE_LIMITS_PATCH)) {
+          const limits = await resolveNodeLimits(node, () => context ?? this.expressionContext(), this.compiler);
+          return this.budget.withActivityRoom((room) =>
+            runLimitedActivityNode({
+              node, config, defaults: this.definition!.defaults, tenantId: this.tenantId, inlineOutputBytes: room, limits,
+              emptyTemplates: templated ? emptyTemplates(raw, config) : [],
+              secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
+              hooks: {
+                waiting: (waitingFor) => this.update(node.id, { status: 'WAITING', waitingFor }),
+                running: (attempt) => {
+                  const state = this.states.get(node.id)!;
+                  if (state.status !== 'RUNNING' || state.attempt !== attempt) this.update(node.id, { status: 'RUNNING', waitingFor: undefined, attempt });
+                },
+              },
+            }),
+          );
+        }
         return this.budget.withActivityRoom((room) =>
           runActivityNode(node, config, this.definition!.defaults, this.tenantId, room, {
             emptyTemplates: templated ? emptyTemplates(raw, config) : [],

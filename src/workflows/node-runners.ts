@@ -69,9 +69,11 @@ interface ActivityReferences {
   activityId?: string;
   /** One activity, one result: its worker may write that result to the mirror itself (not with retry lists, whose attempts the workflow counts). */
   mirror?: NodeMirrorTicket;
+  /** One Temporal attempt per activity: the workflow retries (a limited node takes a slot per attempt, node-limits.ts). */
+  singleAttempt?: boolean;
 }
 
-function activityCall(
+export function activityCall(
   node: NodeDef,
   config: Record<string, unknown>,
   defaults: WorkflowDefinition['defaults'],
@@ -83,7 +85,8 @@ function activityCall(
   // The summary names the node in the Temporal Web UI (user metadata; servers before 1.27 ignore it).
   const summary = node.id;
   const local = executionModeOf(node, defaults) === 'local';
-  const { retriers, ...policy } = local ? resolveLocalActivityPolicy(node, defaults) : regularPolicy(node, defaults);
+  const { retriers, ...resolved } = local ? resolveLocalActivityPolicy(node, defaults) : regularPolicy(node, defaults);
+  const policy = references.singleAttempt ? { ...resolved, retry: { ...resolved.retry, maximumAttempts: 1 } } : resolved;
   const activities = local
     ? proxyLocalActivities<NodeActivities>({ ...policy, summary })
     : proxyActivities<NodeActivities>({ ...policy, activityId, summary });

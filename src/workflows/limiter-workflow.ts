@@ -1,0 +1,152 @@
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  proxyLocalActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { MAX_LIMIT } from '../domain/flow-control';
+import {
+  limitAcquireSignal,
+  limitGrantedSignal,
+  limitReleaseSignal,
+  limiterStateQuery,
+  type LimitRequest,
+  type LimiterActivities,
+  type LimiterHolder,
+  type LimiterState,
+} from './limiter-contract';
+
+/**
+ * One limiter per tenant + kind + key (DESIGN.md §5), in Temporal's mutex pattern: runs ask by
+ * signal-with-start, the limiter answers by signal, first come first served. Being one workflow
+ * it is exact with any number of workers and API replicas, and durable across worker crashes and
+ * server restarts. A holder that ends without releasing (terminated, timed out) is found by
+ * asking Temporal whether its run still runs once its lease (the node's heartbeat timeout) is up.
+ * History stays bounded: continue-as-new carries the state over when Temporal suggests it, and
+ * the limiter completes once idle.
+ */
+
+/** An idle limiter (nothing held, nothing queued) ends after this long without requests. */
+export const LIMITER_IDLE_MS = 60_000;
+/** Continue-as-new past this many events even if Temporal has not suggested it yet. */
+const MAX_HISTORY_EVENTS = 5_000;
+
+const { closedLimitHolders } = proxyLocalActivities<LimiterActivities>({
+  startToCloseTimeout: '10s',
+  retry: { maximumAttempts: 5 },
+});
+
+export async function limiterWorkflow(state: LimiterState): Promise<void> {
+  const { holders, queue } = state;
+  let recent = state.recent;
+  let changed = true;
+  const known = (id: string) => holders.some((h) => h.id === id) || queue.some((r) => r.id === id);
+
+  setHandler(limitAcquireSignal, (request) => {
+    changed = true;
+    state.limit = request.limit;
+    const held = holders.find((h) => h.id === request.id);
+    // Asked again (the asker re-sends when no answer came): answer again, count once.
+    if (held) void grant(held.holder, held.id);
+    else if (!known(request.id)) queue.push(request);
+  });
+  setHandler(limitReleaseSignal, (id) => {
+    changed = true;
+    free(id);
+  });
+  setHandler(limiterStateQuery, () => ({
+    tenantId: state.tenantId,
+    kind: state.kind,
+    key: state.key,
+    limit: state.limit,
+    inFlight: state.kind === 'concurrency' ? holders.length : recent.filter((t) => t > Date.now() - (queue[0]?.perMs ?? 0)).length,
+    waiting: queue.length,
+  }));
+
+  function free(id: string): void {
+    const held = holders.findIndex((h) => h.id === id);
+    if (held >= 0) holders.splice(held, 1);
+    const waiting = queue.findIndex((r) => r.id === id);
+    if (waiting >= 0) queue.splice(waiting, 1);
+  }
+
+  /** A holder that cannot be told (its run is gone) never held the slot. */
+  async function grant(holder: LimitRequest['holder'], id: string): Promise<void> {
+    try {
+      await getExternalWorkflowHandle(holder.workflowId, holder.runId).signal(limitGrantedSignal, id);
+    } catch {
+      changed = true;
+      free(id);
+    }
+  }
+
+  /** Grants from the head of the queue while the head fits: strictly first come first served. */
+  function grantWhatFits(now: number): void {
+    while (queue.length > 0) {
+      const head = queue[0]!;
+      if (state.kind === 'concurrency') {
+        if (holders.length >= head.limit) return;
+        const leaseMs = head.leaseMs ?? 30_000;
+        holders.push({ id: head.id, holder: head.holder, limit: head.limit, leaseMs, checkAt: now + leaseMs });
+      } else {
+        const perMs = head.perMs ?? 1_000;
+        recent = recent.filter((t) => t > now - perMs);
+        if (recent.length >= head.limit) return;
+        recent.push(now);
+        if (recent.length > MAX_LIMIT) recent = recent.slice(-MAX_LIMIT);
+      }
+      queue.shift();
+      void grant(head.holder, head.id);
+    }
+  }
+
+  /** How long until something can change without a signal: a lease check or the window opening. */
+  function nextWakeMs(now: number): number | undefined {
+    const times: number[] = holders.map((h) => h.checkAt);
+    const head = queue[0];
+    if (state.kind === 'rateLimit' && head && recent.length > 0) {
+      const perMs = head.perMs ?? 1_000;
+      const blocking = recent[Math.max(0, recent.length - head.limit)]!;
+      times.push(blocking + perMs);
+    }
+    if (times.length === 0) return undefined;
+    return Math.max(1, Math.min(...times) - now);
+  }
+
+  async function checkLeases(now: number): Promise<void> {
+    const due = holders.filter((h) => h.checkAt <= now);
+    if (due.length === 0) return;
+    const closed = await closedLimitHolders(due.map((h) => h.holder));
+    const gone = new Set(closed.map((h) => `${h.workflowId}\u0000${h.runId}`));
+    for (const h of due) {
+      if (gone.has(`${h.holder.workflowId}\u0000${h.holder.runId}`)) free(h.id);
+      else (h as LimiterHolder).checkAt = Date.now() + h.leaseMs;
+    }
+    changed = true;
+  }
+
+  for (;;) {
+    const now = Date.now();
+    await checkLeases(now);
+    grantWhatFits(Date.now());
+    changed = false;
+    const info = workflowInfo();
+    if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof limiterWorkflow>({ ...state, holders, queue, recent });
+    }
+    const wake = nextWakeMs(Date.now());
+    if (wake === undefined && holders.length === 0 && queue.length === 0) {
+      // Idle: end after a quiet while (a request arriving as it completes starts a new one).
+      if (!(await condition(() => changed, LIMITER_IDLE_MS))) {
+        await condition(allHandlersFinished);
+        return;
+      }
+      continue;
+    }
+    await condition(() => changed, wake);
+  }
+}

@@ -1,0 +1,182 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyLocalActivities,
+  setHandler,
+  sleep,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { NodeDef, WorkflowDefinition } from '../domain/definition';
+import { durationMs } from '../domain/duration';
+import { executionModeOf, resolveLocalActivityPolicy } from '../domain/execution-mode';
+import type { ExpressionCompiler, ExpressionContext } from '../domain/expressions';
+import { resolveTemplates } from '../domain/expressions';
+import { ANY_ERROR } from '../domain/definition';
+import { evaluatedKey, limiterWorkflowId, type LimitKind, type WaitingFor } from '../domain/flow-control';
+import { nextRetryDelay, resolveActivityPolicy, type ResolvedActivityPolicy, type ResolvedRetrier } from '../domain/policy';
+import type { EmptyTemplate } from '../domain/template-trace';
+import { describeFailure } from './failures';
+import { limitGrantedSignal, limitReleaseSignal, type LimitRequest, type LimiterActivities, type LimiterIdentity } from './limiter-contract';
+import { activityCall } from './node-runners';
+import type { Settled } from '../contracts/settled';
+
+/**
+ * Node-level `concurrency` and `rateLimit` (DESIGN.md §5): every attempt of a limited node first
+ * takes its turn from the tenant's limiter for the key (limiter-workflow.ts), so retries count,
+ * and map items count one each. Temporal then makes one attempt per activity; the workflow
+ * retries with the node's own policy, as it does for retry lists.
+ */
+
+/** Runs recorded before node limits replay without their commands (only limited nodes ask). */
+export const NODE_LIMITS_PATCH = 'node-limits';
+/** A waiter that heard nothing asks again this often (its limiter may have ended or been reset). */
+const ASK_AGAIN_MS = 15_000;
+/** The lease of a holder whose node has no heartbeat timeout (a local activity). */
+const DEFAULT_LEASE_MS = 30_000;
+
+const { requestLimitSlot } = proxyLocalActivities<LimiterActivities>({
+  startToCloseTimeout: '10s',
+  retry: { maximumAttempts: 10 },
+  summary: 'request limit slot',
+});
+
+export function hasNodeLimits(node: Pick<NodeDef, 'concurrency' | 'rateLimit'>): boolean {
+  return node.concurrency !== undefined || node.rateLimit !== undefined;
+}
+
+/** A node's limits with their keys evaluated. */
+export interface NodeLimits {
+  concurrency?: { key: string; limit: number };
+  rateLimit?: { key: string; limit: number; perMs: number };
+}
+
+/** Evaluates the keys (templates see what the node's config sees); a bad key fails the node, never shares a slot. */
+export async function resolveNodeLimits(node: NodeDef, context: () => ExpressionContext, compiler: ExpressionCompiler): Promise<NodeLimits> {
+  const keyOf = async (raw: string, field: string): Promise<string> => {
+    const value = raw.includes('{{') ? await resolveTemplates(raw, context(), compiler) : raw;
+    const checked = evaluatedKey(value);
+    if ('problem' in checked) throw ApplicationFailure.nonRetryable(`${field}.key: ${checked.problem}`, 'LimitKeyInvalid');
+    return checked.key;
+  };
+  const limits: NodeLimits = {};
+  if (node.concurrency) limits.concurrency = { key: await keyOf(node.concurrency.key, 'concurrency'), limit: node.concurrency.limit };
+  if (node.rateLimit) {
+    limits.rateLimit = { key: await keyOf(node.rateLimit.key, 'rateLimit'), limit: node.rateLimit.limit, perMs: durationMs(node.rateLimit.per) };
+  }
+  return limits;
+}
+
+/** What the interpreter shows while a node waits and once an attempt runs. */
+export interface LimitHooks {
+  waiting(waitingFor: WaitingFor): void;
+  running(attempt: number): void;
+}
+
+export interface LimitedActivityCall {
+  node: NodeDef;
+  config: Record<string, unknown>;
+  defaults: WorkflowDefinition['defaults'];
+  tenantId: string | undefined;
+  inlineOutputBytes: number;
+  limits: NodeLimits;
+  hooks: LimitHooks;
+  activityId?: string;
+  secretPaths?: string[];
+  emptyTemplates?: EmptyTemplate[];
+}
+
+export async function runLimitedActivityNode(call: LimitedActivityCall): Promise<Settled> {
+  const { node, defaults, tenantId, limits, hooks } = call;
+  const { activity, input } = activityCall(node, call.config, defaults, tenantId, call.inlineOutputBytes, {
+    singleAttempt: true,
+    ...(call.activityId !== undefined && { activityId: call.activityId }),
+    ...(call.secretPaths && { secretPaths: call.secretPaths }),
+    ...(call.emptyTemplates && { emptyTemplates: call.emptyTemplates }),
+  });
+  const policy = executionModeOf(node, defaults) === 'local' ? resolveLocalActivityPolicy(node, defaults) : resolveActivityPolicy(node, defaults);
+  const retriers = policy.retriers ?? retriersOf(policy.retry);
+  const leaseMs = ('heartbeatTimeout' in policy ? policy.heartbeatTimeout : undefined) ?? DEFAULT_LEASE_MS;
+  for (let attempt = 1; ; attempt++) {
+    let delay: number | undefined;
+    const slot = limits.concurrency ? await acquire({ tenantId, kind: 'concurrency', key: limits.concurrency.key }, { limit: limits.concurrency.limit, leaseMs }, hooks) : undefined;
+    try {
+      if (limits.rateLimit) await acquire({ tenantId, kind: 'rateLimit', key: limits.rateLimit.key }, { limit: limits.rateLimit.limit, perMs: limits.rateLimit.perMs }, hooks);
+      hooks.running(attempt);
+      try {
+        const result = await activity(attempt === 1 ? input : { ...input, priorAttempts: attempt - 1 });
+        return { status: 'SUCCEEDED', output: result.output, attempt };
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const failure = describeFailure(err, () => attempt);
+        const cause = err instanceof ActivityFailure ? err.cause : undefined;
+        const nonRetryable = cause instanceof ApplicationFailure && cause.nonRetryable === true;
+        delay = nextRetryDelay(retriers, { type: failure.error.type, nonRetryable }, attempt);
+        if (delay === undefined) return { status: 'FAILED', error: failure.error, attempt };
+      }
+    } finally {
+      if (slot) await release(slot);
+    }
+    await sleep(Math.max(1, delay));
+  }
+}
+
+/** A single retry policy as retriers: its non-retryable types stop at once, the rest retry as it says. */
+function retriersOf(retry: ResolvedActivityPolicy['retry']): ResolvedRetrier[] {
+  const base = { initialInterval: retry.initialInterval, backoffCoefficient: retry.backoffCoefficient, maximumInterval: retry.maximumInterval };
+  const list: ResolvedRetrier[] = [];
+  if (retry.nonRetryableErrorTypes?.length) list.push({ errors: [...retry.nonRetryableErrorTypes], maximumAttempts: 1, ...base });
+  list.push({ errors: [ANY_ERROR], maximumAttempts: retry.maximumAttempts, ...base });
+  return list;
+}
+
+// -- talking to the limiter -----------------------------------------------------------------------
+
+/** Grants received by this workflow; the handler is set on first use (a signal before it is buffered). */
+let granted: Set<string> | undefined;
+function grants(): Set<string> {
+  if (!granted) {
+    const set = (granted = new Set<string>());
+    setHandler(limitGrantedSignal, (id) => void set.add(id));
+  }
+  return granted;
+}
+
+interface Slot {
+  identity: LimiterIdentity;
+  id: string;
+}
+
+/** Waits for this attempt's turn; cancelled while waiting, it withdraws its request and rethrows. */
+async function acquire(identity: LimiterIdentity, terms: { limit: number; perMs?: number; leaseMs?: number }, hooks: LimitHooks): Promise<Slot> {
+  const set = grants();
+  const info = workflowInfo();
+  const request: LimitRequest = { id: uuid4(), holder: { workflowId: info.workflowId, runId: info.runId }, ...terms };
+  const slot = { identity, id: request.id };
+  try {
+    await requestLimitSlot({ identity, request });
+    if (!set.has(request.id)) hooks.waiting({ kind: identity.kind as LimitKind, key: identity.key });
+    while (!(await condition(() => set.has(request.id), ASK_AGAIN_MS))) await requestLimitSlot({ identity, request });
+  } catch (err) {
+    await release(slot);
+    throw err;
+  }
+  set.delete(request.id);
+  return slot;
+}
+
+/** Frees a held slot, or withdraws a waiting request; a limiter that is gone holds nothing. */
+async function release(slot: Slot): Promise<void> {
+  if (slot.identity.kind === 'rateLimit' && grants().has(slot.id)) return; // a start once granted stays counted
+  await CancellationScope.nonCancellable(async () => {
+    try {
+      await getExternalWorkflowHandle(limiterWorkflowId(slot.identity.tenantId, slot.identity.kind, slot.identity.key)).signal(limitReleaseSignal, slot.id);
+    } catch {
+      // the limiter ended (idle) or was never started: nothing is held there
+    }
+  });
+}
