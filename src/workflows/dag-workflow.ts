@@ -40,6 +40,7 @@ import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
 import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
 import { verifyDagClaim } from './tenant-claim';
+import { completeRunLabels } from './search-attributes';
 
 /**
  * Cancel runs cleanup like `finally` (issue 12). Runs recorded before it replay the old way:
@@ -124,6 +125,7 @@ class DagRun {
 
   async execute(): Promise<DagRunResult> {
     await this.loadDefinition();
+    completeRunLabels({ version: this.version, workflowName: this.definition!.name });
     this.startMirror();
     const definition = this.definition!;
     const planner = (this.planner = new DagPlanner(definition));

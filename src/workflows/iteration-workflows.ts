@@ -27,6 +27,7 @@ import type { IterationStoreActivities, ItemsChunk, ResultsChunk } from './itera
 import { runLoopIterations } from './loop-iterations';
 import { runItems } from './map-items';
 import { refuseOrphanTenantScope } from './tenant-claim';
+import { childRunOptions } from './search-attributes';
 
 /** Continue as new well before Temporal's 10,240-event warning, or when the server suggests it. */
 const HISTORY_EVENTS_BUDGET = 4_000;
@@ -207,6 +208,7 @@ async function runBatch(input: MapWorkflowInput, chunk: ItemsChunk, reuse: Recor
   return executeChild<typeof mapBatchWorkflow>(MAP_BATCH_WORKFLOW_TYPE, {
     workflowId: `${workflowInfo().workflowId}.${chunk.start}-${chunk.end - 1}`,
     args: [batch],
+    ...childRunOptions('MAP_BATCH'),
   });
 }
 

@@ -18,6 +18,7 @@ import type { NodeActivityInput, NodeActivityResult, NodeMirrorTicket } from '..
 import type { EmptyTemplate } from '../domain/template-trace';
 import { DAG_WORKFLOW_TYPE, type ApprovalDecision, type DagRunResult, type DagWorkflowInput } from './contract';
 import { describeFailure } from './failures';
+import { childRunOptions } from './search-attributes';
 
 /** Patch ids: runs recorded before these features replay with the old command sequence. */
 export const SUBWORKFLOW_TIMEOUT_PATCH = 'subworkflow-timeout';
@@ -221,6 +222,7 @@ export async function runSubworkflowNode(
       },
     ],
     ...(bounded && { workflowExecutionTimeout: durationMs(limit) }),
+    ...childRunOptions('SUBWORKFLOW', { workflowId: String(config.workflowId), version: config.version }),
   });
   return { status: 'SUCCEEDED', attempt: 1, output: result.outputs };
 }
