@@ -20,7 +20,7 @@ export class SearchAttributeConflict extends Error {}
  * `trellis temporal setup`: registers Trellis's search attributes in the namespace. Idempotent:
  * keys already there with the right type are left alone; one there with another type stops it.
  */
-export async function setupSearchAttributes(connection: Connection, namespace: string): Promise<SearchAttributeSetup> {
+export async function setupSearchAttributes(connection: Pick<Connection, 'operatorService'>, namespace: string): Promise<SearchAttributeSetup> {
   const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
   const existing = customAttributes ?? {};
   const missing: Record<string, temporal.api.enums.v1.IndexedValueType> = {};
