@@ -94,6 +94,18 @@ describe('search attributes and memo on every run Trellis starts', () => {
     expect(await labelsOf(`${executionId}.sub`)).toEqual({ tenant: tenantId, workflowId: 'sa-child', version: 1, trigger: 'SUBWORKFLOW', name: 'sa child' });
   });
 
+  serverIt('a namespace without the keys still starts runs, without attributes, and children add none', async (h) => {
+    const workflowId = `sa-unregistered-${Date.now()}`;
+    await h.store(workflowId, { name: 'sa plain', nodes: [{ id: 'each', type: 'map', config: { items: '[0..14]', body: { nodes: [{ id: 'b', type: 'noop' }] } } }] });
+    const plain = createTemporalGateway(h.server.env.client, h.taskQueue, async () => false);
+    const executionId = `ex_sa_plain_${Date.now()}`;
+    await plain.startRun(executionId, { tenantId, workflowId, iterationLimits: { inlineOperations: 5, batchSize: 10 } }, { trigger: 'MANUAL' });
+    expect((await h.server.env.client.workflow.getHandle(executionId).result()).status).toBe('SUCCEEDED');
+    const none = { tenant: undefined, workflowId: undefined, version: undefined, trigger: undefined, name: undefined };
+    expect(await labelsOf(executionId)).toEqual(none);
+    expect(await labelsOf(`${executionId}.each.0-9`)).toEqual(none);
+  });
+
   serverIt("a schedule's runs carry SCHEDULE and the version they ran", async (h) => {
     const workflowId = `sa-scheduled-${Date.now()}`;
     const version = await h.store(workflowId, { name: 'sa scheduled', nodes: [{ id: 'a', type: 'noop' }] });
