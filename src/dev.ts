@@ -8,6 +8,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { buildApp } from './api/app';
 import { createTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
+import { setupSearchAttributes } from './temporal/search-attribute-setup';
 import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError } from './activities';
 import { ALLOW_LOOPBACK_ENV } from './activities/nodes/ssrf';
 import { closePostgresPools } from './activities/nodes/postgres';
@@ -109,6 +110,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const temporal = await connectTemporal(dataDir);
     cleanups.push(temporal.close);
     const client = createTemporalClient(temporal.connection, settings);
+    // The Temporal UI's filters for Trellis's runs (trellis temporal setup); idempotent.
+    await setupSearchAttributes(temporal.connection, settings.namespace).catch((err: Error) => console.warn(`trellis dev: search attributes not registered (${err.message})`));
     const gateway = createTemporalGateway(client, settings.taskQueue);
 
     const worker = await createTrellisWorker({ connection: temporal.native, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys, registry });

@@ -5,6 +5,7 @@ import { createApiKey, listApiKeys, revokeApiKey, setTenantRateLimit } from '../
 import { SECRET_USAGE, runSecret } from './secret-command';
 import { QUOTA_USAGE, runTenantQuota } from './quota-command';
 import { CODEC_USAGE, runCodec } from './codec-command';
+import { TEMPORAL_USAGE, runTemporal } from './temporal-command';
 
 const USAGE = `Usage: trellis <command> [options]
 
@@ -23,6 +24,7 @@ Commands:
 ${QUOTA_USAGE}
 ${SECRET_USAGE}
 ${CODEC_USAGE}
+${TEMPORAL_USAGE}
   help                                    show this help
 `;
 
@@ -171,6 +173,9 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
         return 0;
       case 'codec':
         await runCodec(rest, env, { out, usage: (m) => new UsageError(m) });
+        return 0;
+      case 'temporal':
+        await runTemporal(rest, env, { out, usage: (m) => new UsageError(m) });
         return 0;
       case 'api':
         await startEntry('../api/server', 'API server', entryOptions(rest));

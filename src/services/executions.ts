@@ -161,7 +161,7 @@ async function createAndStart(
       ...workflowInput({ ...row, version, input: row.input ?? null }, request.reuse, request.reuseItems),
       definition: definition as WorkflowDefinition,
       ...(request.runTimeout === undefined ? {} : { runTimeout: request.runTimeout }),
-    }));
+    }), { trigger: request.trigger });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // Only while still RUNNING: a racing replay may have started it after all, and the mirror moved on.
@@ -201,7 +201,7 @@ async function replay(
   // (its FAILED row gave its slot back). A replay of a live run takes none.
   const ticket = startFailed ? await admissionOf(ctx).admit(row.tenantId, row.id) : undefined;
   try {
-    await ctx.temporal.startRun(row.id, await signClaim(ctx.db, row.id, workflowInput(row, request.reuse, request.reuseItems)));
+    await ctx.temporal.startRun(row.id, await signClaim(ctx.db, row.id, workflowInput(row, request.reuse, request.reuseItems)), { trigger: row.trigger });
   } catch {
     ticket?.release();
     // Not marked FAILED: an earlier request created this run, and it may well be running already.

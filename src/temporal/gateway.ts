@@ -20,6 +20,8 @@ import { optionalTsToDate } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
 import { durationMs } from '../domain/duration';
 import { executionTimeoutFor } from '../domain/policy';
+import { runMemo, runSearchAttributes, type RunTrigger } from '../workflows/search-attributes';
+import { searchAttributeProbe } from './search-attribute-setup';
 
 export interface RunDescription {
   /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT, ... */
@@ -43,6 +45,12 @@ export interface PendingActivity {
   lastFailure?: { message: string; type?: string };
   lastStartedAt?: Date;
   nextAttemptAt?: Date;
+}
+
+/** What a start knows beyond the run's input, for the Temporal UI's search attributes and memo. */
+export interface StartLabels {
+  trigger?: RunTrigger;
+  workflowName?: string;
 }
 
 /** How a schedule's runs may overlap (DESIGN.md's lower-case names for Temporal's policies). */
@@ -79,8 +87,11 @@ export interface ScheduleRuntimeInfo {
  * routes can be tested without a server.
  */
 export interface TemporalGateway {
-  /** Starts `dagWorkflow` with the execution id as its workflow id; starting twice is not an error. */
-  startRun(executionId: string, input: DagWorkflowInput): Promise<void>;
+  /**
+   * Starts `dagWorkflow` with the execution id as its workflow id; starting twice is not an error.
+   * `labels` feed the run's search attributes and memo (how it started, the workflow's name).
+   */
+  startRun(executionId: string, input: DagWorkflowInput, labels?: StartLabels): Promise<void>;
   cancelRun(executionId: string, reason?: string, force?: boolean): Promise<void>;
   approve(executionId: string, decision: ApprovalDecision): Promise<void>;
   /** The live state from the workflow's query, or undefined when the workflow is unknown. */
@@ -135,12 +146,15 @@ export function scheduledRunIdPrefix(scheduleId: string): string {
   return `ex_${scheduleId}`;
 }
 
-export function createTemporalGateway(client: Client, taskQueue: string): TemporalGateway {
+export function createTemporalGateway(client: Client, taskQueue: string, searchable = searchAttributeProbe(client)): TemporalGateway {
   const handle = (id: string) => client.workflow.getHandle(id);
   return {
-    async startRun(executionId, input) {
+    async startRun(executionId, input, labels = {}) {
       // runTimeout is enforced by the workflow; this backstop makes Temporal end it TIMED_OUT too.
       const executionTimeout = executionTimeoutFor(input.runTimeout ?? input.definition?.runTimeout);
+      const runLabels = { ...input, trigger: labels.trigger ?? 'EXTERNAL', workflowName: labels.workflowName ?? input.definition?.name };
+      const memo = runMemo(runLabels);
+      const search = (await searchable()) ? { typedSearchAttributes: runSearchAttributes(runLabels), ...(memo && { memo }) } : {};
       try {
         await client.workflow.start(DAG_WORKFLOW_TYPE, {
           taskQueue,
@@ -148,6 +162,7 @@ export function createTemporalGateway(client: Client, taskQueue: string): Tempor
           args: [input],
           // An execution id names one run forever: a retried start must never run it a second time.
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          ...search,
           ...(executionTimeout === undefined ? {} : { workflowExecutionTimeout: executionTimeout }),
         });
       } catch (err) {
@@ -181,7 +196,7 @@ export function createTemporalGateway(client: Client, taskQueue: string): Tempor
     async ping() {
       await client.workflowService.getSystemInfo({});
     },
-    ...createScheduleMethods(client, taskQueue),
+    ...createScheduleMethods(client, taskQueue, searchable),
   };
 }
 
@@ -190,10 +205,11 @@ type ScheduleMethods = Pick<
   'createSchedule' | 'updateSchedule' | 'pauseSchedule' | 'unpauseSchedule' | 'deleteSchedule' | 'triggerSchedule' | 'describeSchedule'
 >;
 
-function createScheduleMethods(client: Client, taskQueue: string): ScheduleMethods {
+function createScheduleMethods(client: Client, taskQueue: string, searchable: () => Promise<boolean>): ScheduleMethods {
   const handle = (id: string) => client.schedule.getHandle(id);
   const spec = (s: ScheduleSpecInput): ScheduleSpec => ({ cronExpressions: [s.cron], timezone: s.timezone });
-  const action = (scheduleId: string, s: ScheduleSpecInput): ScheduleOptionsAction => ({
+  // The version and the name are the run's to add once it loads the latest version.
+  const action = async (scheduleId: string, s: ScheduleSpecInput): Promise<ScheduleOptionsAction> => ({
     type: 'startWorkflow',
     workflowType: DAG_WORKFLOW_TYPE,
     taskQueue,
@@ -202,6 +218,7 @@ function createScheduleMethods(client: Client, taskQueue: string): ScheduleMetho
     // and runs as its owner or not at all; a signature could not bind the per-run id anyway.
     args: [{ tenantId: s.tenantId, workflowId: s.workflowId, input: s.input } satisfies DagWorkflowInput],
     workflowId: scheduledRunIdPrefix(scheduleId),
+    ...((await searchable()) && { typedSearchAttributes: runSearchAttributes({ tenantId: s.tenantId, workflowId: s.workflowId, trigger: 'SCHEDULE' }) }),
   });
   const policies = (s: ScheduleSpecInput) => ({
     overlap: toOverlapPolicy(s.overlap),
@@ -213,7 +230,7 @@ function createScheduleMethods(client: Client, taskQueue: string): ScheduleMetho
       await client.schedule.create({
         scheduleId,
         spec: spec(s),
-        action: action(scheduleId, s),
+        action: await action(scheduleId, s),
         policies: policies(s),
         state: { paused: s.paused, ...(s.note === undefined ? {} : { note: s.note }) },
       });
@@ -221,9 +238,10 @@ function createScheduleMethods(client: Client, taskQueue: string): ScheduleMetho
     async updateSchedule(scheduleId, s) {
       // Everything is rebuilt from `s` rather than patched onto `previous`: Temporal describes a
       // cron spec back as calendars, and keeping those beside the new cron would add, not replace.
+      const next = await action(scheduleId, s);
       await handle(scheduleId).update((previous) => ({
         spec: spec(s),
-        action: action(scheduleId, s),
+        action: next,
         policies: { ...policies(s), pauseOnFailure: previous.policies.pauseOnFailure },
         state: { paused: s.paused, note: s.note ?? previous.state.note },
       }));

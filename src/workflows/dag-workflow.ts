@@ -49,6 +49,7 @@ import { RunMirror } from './run-mirror';
 import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
 import { verifyDagClaim } from './tenant-claim';
 import { NODE_LIMITS_PATCH, hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
+import { completeRunLabels } from './search-attributes';
 
 const { loadDefinition } = proxyActivities<EngineActivities>({
   startToCloseTimeout: '30s',
@@ -115,6 +116,7 @@ class DagRun {
 
   async execute(): Promise<DagRunResult> {
     await this.loadDefinition();
+    completeRunLabels({ version: this.version, workflowName: this.definition!.name });
     this.startMirror();
     const definition = this.definition!;
     const planner = (this.planner = new DagPlanner(definition));

@@ -35,6 +35,7 @@ import type { IterationStoreActivities, ItemsChunk } from '../contracts/iteratio
 import { runLoopIterations } from './loop-iterations';
 import { runItems } from './map-items';
 import type { Settled } from '../contracts/settled';
+import { childRunOptions } from './search-attributes';
 
 const store = proxyActivities<IterationStoreActivities>({ startToCloseTimeout: '5m', retry: { maximumAttempts: 5 } });
 
@@ -250,5 +251,6 @@ async function runChild(type: string, node: NodeDef, idPrefix: string, input: Ma
   return executeChild<(input: MapWorkflowInput | LoopWorkflowInput) => Promise<IterationResult>>(type, {
     workflowId: `${workflowInfo().workflowId}.${idPrefix}${node.id}`,
     args: [input],
+    ...childRunOptions('ITERATION'),
   });
 }

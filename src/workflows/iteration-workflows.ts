@@ -28,6 +28,7 @@ import { MAP_BATCH_RESULTS_PATCH, MAP_COMPACT_RESULTS_PATCH } from '../contracts
 import { runLoopIterations } from './loop-iterations';
 import { runItems } from './map-items';
 import { refuseOrphanTenantScope } from './tenant-claim';
+import { childRunOptions } from './search-attributes';
 
 /** Continue as new well before Temporal's 10,240-event warning, or when the server suggests it. */
 const HISTORY_EVENTS_BUDGET = 4_000;
@@ -202,6 +203,7 @@ async function runBatch(input: MapWorkflowInput, chunk: ItemsChunk, reuse: Recor
   return executeChild<typeof mapBatchWorkflow>(MAP_BATCH_WORKFLOW_TYPE, {
     workflowId: `${workflowInfo().workflowId}.${chunk.start}-${chunk.end - 1}`,
     args: [batch],
+    ...childRunOptions('MAP_BATCH'),
   });
 }
 

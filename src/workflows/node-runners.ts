@@ -20,6 +20,7 @@ import { DAG_WORKFLOW_TYPE, type ApprovalDecision, type DagRunResult, type DagWo
 import { SUBWORKFLOW_TIMEOUT_PATCH } from '../contracts/patches';
 import type { Settled } from '../contracts/settled';
 import { describeFailure } from './failures';
+import { childRunOptions } from './search-attributes';
 
 type NodeActivities = Record<string, (input: NodeActivityInput) => Promise<NodeActivityResult>>;
 
@@ -214,6 +215,7 @@ export async function runSubworkflowNode(
       },
     ],
     ...(bounded && { workflowExecutionTimeout: durationMs(limit) }),
+    ...childRunOptions('SUBWORKFLOW', { workflowId: String(config.workflowId), version: config.version }),
   });
   return { status: 'SUCCEEDED', attempt: 1, output: result.outputs };
 }
