@@ -1,10 +1,8 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
   getExternalWorkflowHandle,
-  isCancellation,
   proxyLocalActivities,
   setHandler,
   sleep,
@@ -18,11 +16,10 @@ import type { ExpressionCompiler, ExpressionContext } from '../domain/expression
 import { resolveTemplates } from '../domain/expressions';
 import { ANY_ERROR } from '../domain/definition';
 import { evaluatedKey, limiterWorkflowId, type LimitKind, type WaitingFor } from '../domain/flow-control';
-import { nextRetryDelay, resolveActivityPolicy, type ResolvedActivityPolicy, type ResolvedRetrier } from '../domain/policy';
+import { resolveActivityPolicy, type ResolvedActivityPolicy, type ResolvedRetrier } from '../domain/policy';
 import type { EmptyTemplate } from '../domain/template-trace';
-import { describeFailure } from './failures';
 import { limitGrantedSignal, limitReleaseSignal, type LimitRequest, type LimiterActivities, type LimiterIdentity } from './limiter-contract';
-import { activityCall } from './node-runners';
+import { activityCall, afterFailedAttempt } from './node-runners';
 import type { Settled } from '../contracts/settled';
 
 /**
@@ -111,12 +108,9 @@ export async function runLimitedActivityNode(call: LimitedActivityCall): Promise
         const result = await activity(attempt === 1 ? input : { ...input, priorAttempts: attempt - 1 });
         return { status: 'SUCCEEDED', output: result.output, attempt };
       } catch (err) {
-        if (isCancellation(err)) throw err;
-        const failure = describeFailure(err, () => attempt);
-        const cause = err instanceof ActivityFailure ? err.cause : undefined;
-        const nonRetryable = cause instanceof ApplicationFailure && cause.nonRetryable === true;
-        delay = nextRetryDelay(retriers, { type: failure.error.type, nonRetryable }, attempt);
-        if (delay === undefined) return { status: 'FAILED', error: failure.error, attempt };
+        const next = afterFailedAttempt(err, attempt, retriers);
+        if (typeof next !== 'number') return next;
+        delay = next;
       }
     } finally {
       if (slot) await release(slot);

@@ -130,15 +130,25 @@ async function runWithRetriers(
       const result = await activity(attempt === 1 ? input : { ...input, priorAttempts: attempt - 1 });
       return { status: 'SUCCEEDED', output: result.output, attempt };
     } catch (err) {
-      if (isCancellation(err)) throw err;
-      const failure = describeFailure(err, () => attempt);
-      const cause = err instanceof ActivityFailure ? err.cause : undefined;
-      const nonRetryable = cause instanceof ApplicationFailure && cause.nonRetryable === true;
-      const delay = nextRetryDelay(retriers, { type: failure.error.type, nonRetryable }, attempt);
-      if (delay === undefined) return { status: 'FAILED', error: failure.error, attempt };
-      await sleep(Math.max(1, delay));
+      const next = afterFailedAttempt(err, attempt, retriers);
+      if (typeof next !== 'number') return next;
+      await sleep(Math.max(1, next));
     }
   }
+}
+
+/**
+ * What a failed node attempt leads to under a retry list: the node's failure, or how long to wait
+ * before the next attempt; a cancellation is rethrown. Synchronous on purpose: callers await
+ * nothing between the failure and their timer, so the order of commands stays as recorded.
+ */
+export function afterFailedAttempt(err: unknown, attempt: number, retriers: readonly ResolvedRetrier[]): Settled | number {
+  if (isCancellation(err)) throw err;
+  const failure = describeFailure(err, () => attempt);
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  const nonRetryable = cause instanceof ApplicationFailure && cause.nonRetryable === true;
+  const delay = nextRetryDelay(retriers, { type: failure.error.type, nonRetryable }, attempt);
+  return delay === undefined ? { status: 'FAILED', error: failure.error, attempt } : delay;
 }
 
 /** A durable timer: survives worker restarts and costs no worker while it waits. */
