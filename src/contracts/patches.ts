@@ -50,3 +50,13 @@ export const MAP_BATCH_RESULTS_PATCH = 'map-batch-results-by-reference-past-1kb'
  * map's (~2.7 MB) then passed the 2 MB payload limit in its continue-as-new input.
  */
 export const MAP_COMPACT_RESULTS_PATCH = 'map-compact-inline-results';
+
+// -- flow control (workflows/node-limits.ts) -----------------------------------------------------
+
+/** Runs recorded before node limits replay without their commands (only limited nodes ask). */
+export const NODE_LIMITS_PATCH = 'node-limits';
+
+// -- search attributes (workflows/search-attributes.ts) ------------------------------------------
+
+/** Runs recorded before a run completed its own labels (version, name) replay without the upserts. */
+export const RUN_LABELS_PATCH = 'trellis-run-labels';

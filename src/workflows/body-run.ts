@@ -11,7 +11,8 @@ import { secretRefPaths } from '../domain/secrets';
 import { runInlineNode } from './inline-nodes';
 import { runActivityNode, runDelayNode, runSubworkflowNode } from './node-runners';
 import type { Settled } from '../contracts/settled';
-import { NODE_LIMITS_PATCH, hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
+import { hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
+import { NODE_LIMITS_PATCH } from '../contracts/patches';
 
 /** What body expressions see besides the run's context: the item, its index, the iteration. */
 export type BodyContext = ExpressionContext & { item?: unknown; index?: number; iteration?: number };

@@ -36,6 +36,7 @@ import {
   CANCEL_RUNS_CLEANUP_PATCH,
   LEAN_ACTIVITY_NODES_PATCH,
   LOCAL_LOAD_DEFINITION_PATCH,
+  NODE_LIMITS_PATCH,
   NODE_RESULT_MIRROR_PATCH,
   SWITCH_NULL_DEFAULT_PATCH,
 } from '../contracts/patches';
@@ -48,7 +49,7 @@ import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
 import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
 import { verifyDagClaim } from './tenant-claim';
-import { NODE_LIMITS_PATCH, hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
+import { hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
 import { completeRunLabels } from './search-attributes';
 
 const { loadDefinition } = proxyActivities<EngineActivities>({

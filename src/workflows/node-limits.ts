@@ -29,8 +29,6 @@ import type { Settled } from '../contracts/settled';
  * retries with the node's own policy, as it does for retry lists.
  */
 
-/** Runs recorded before node limits replay without their commands (only limited nodes ask). */
-export const NODE_LIMITS_PATCH = 'node-limits';
 /** A waiter that heard nothing asks again this often (its limiter may have ended or been reset). */
 const ASK_AGAIN_MS = 15_000;
 /** The lease of a holder whose node has no heartbeat timeout (a local activity). */

@@ -1,5 +1,6 @@
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 import { patched, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { RUN_LABELS_PATCH } from '../contracts/patches';
 
 /**
  * The search attributes and memo every run Trellis starts carries (DESIGN.md §7), so the
@@ -69,8 +70,6 @@ export function childRunOptions(trigger: ChildTrigger, runs?: { workflowId: stri
   return { typedSearchAttributes: runSearchAttributes(labels), ...(typeof name === 'string' && { memo: { [WORKFLOW_NAME_MEMO]: name } }) };
 }
 
-/** Runs recorded before a run completed its own labels replay without the upserts. */
-export const RUN_LABELS_PATCH = 'trellis-run-labels';
 
 /**
  * A run learns its version and name only once it loads its definition when its start could not
