@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { limiterWorkflowId } from '../domain/flow-control';
-import { LIMITER_WORKFLOW_TYPE, limitAcquireSignal, type LimiterActivities, type LimiterState } from '../workflows/limiter-contract';
+import { LIMITER_WORKFLOW_TYPE, limitAcquireSignal, type LimiterActivities, type LimiterState } from '../contracts/limiter';
 
 /**
  * The limiter's activities (src/workflows/limiter-workflow.ts). Workflows cannot signal-with-start

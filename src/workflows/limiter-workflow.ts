@@ -17,7 +17,7 @@ import {
   type LimiterActivities,
   type LimiterHolder,
   type LimiterState,
-} from './limiter-contract';
+} from '../contracts/limiter';
 
 /**
  * One limiter per tenant + kind + key (DESIGN.md §5), in Temporal's mutex pattern: runs ask by

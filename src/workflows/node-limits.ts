@@ -18,7 +18,7 @@ import { ANY_ERROR } from '../domain/definition';
 import { evaluatedKey, limiterWorkflowId, type LimitKind, type WaitingFor } from '../domain/flow-control';
 import { resolveActivityPolicy, type ResolvedActivityPolicy, type ResolvedRetrier } from '../domain/policy';
 import type { EmptyTemplate } from '../domain/template-trace';
-import { limitGrantedSignal, limitReleaseSignal, type LimitRequest, type LimiterActivities, type LimiterIdentity } from './limiter-contract';
+import { limitGrantedSignal, limitReleaseSignal, type LimitRequest, type LimiterActivities, type LimiterIdentity } from '../contracts/limiter';
 import { activityCall, afterFailedAttempt } from './node-runners';
 import type { Settled } from '../contracts/settled';
 

@@ -7,7 +7,7 @@ import type { WorkflowDefinition } from '../../src/domain/definition';
 import { limiterWorkflowId } from '../../src/domain/flow-control';
 import type { dagWorkflow } from '../../src/workflows';
 import { DAG_WORKFLOW_TYPE, cancelSignal, stateQuery } from '../../src/contracts/dag-workflow';
-import { limiterStateQuery } from '../../src/workflows/limiter-contract';
+import { limiterStateQuery } from '../../src/contracts/limiter';
 import { startHarness, type Harness } from './harness';
 
 // Issue 24 items 3 and 5 on a real Temporal server: node-level concurrency and rateLimit keyed
