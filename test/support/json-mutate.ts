@@ -35,6 +35,9 @@ export function jsonPaths(value: unknown, prefix: (string | number)[] = []): (st
  * definitions), or add a key (own `__proto__` included).
  */
 export function mutate(value: unknown, mutations: Mutation[]): unknown {
+  // Values are inserted as copies: nastyValue's `[]` and `{}` are one shared instance each, so
+  // inserting them by reference let a later addKey put `{}` inside itself (a cycle that overflowed
+  // jsonPaths) and changed the constant for every later draw.
   const holder: Record<string, unknown> = { root: JSON.parse(JSON.stringify(value)) };
   for (const m of mutations) {
     const all = jsonPaths(holder.root).map((p) => ['root', ...p]);
@@ -45,7 +48,7 @@ export function mutate(value: unknown, mutations: Mutation[]): unknown {
     if (m.op === 'delete') {
       if (Array.isArray(parent)) parent.splice(last as number, 1);
       else if (path.length > 1 && last !== 'root') delete parent[last];
-    } else if (m.op === 'replace') parent[last] = m.value;
+    } else if (m.op === 'replace') parent[last] = structuredClone(m.value);
     else if (m.op === 'duplicate' && Array.isArray(parent)) parent.push(JSON.parse(JSON.stringify(target ?? null)));
     else if (m.op === 'cycle') {
       const root = holder.root as { nodes?: unknown; edges?: unknown } | null;
@@ -55,7 +58,7 @@ export function mutate(value: unknown, mutations: Mutation[]): unknown {
         (root.edges as unknown[]).push({ from: nodes[nodes.length - 1]?.id, to: nodes[m.pick % Math.max(1, nodes.length)]?.id });
       }
     } else if (m.op === 'addKey' && target && typeof target === 'object' && !Array.isArray(target)) {
-      Object.defineProperty(target, m.key, { value: m.value, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(target, m.key, { value: structuredClone(m.value), enumerable: true, writable: true, configurable: true });
     }
   }
   return holder.root;
