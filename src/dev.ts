@@ -12,7 +12,7 @@ import { setupSearchAttributes } from './temporal/search-attribute-setup';
 import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError } from './activities';
 import { ALLOW_LOOPBACK_ENV } from './activities/nodes/ssrf';
 import { closePostgresPools } from './activities/nodes/postgres';
-import { temporalSettings } from './config';
+import { processConfig, temporalSettings } from './config';
 import { createDb } from './db/client';
 import { LocalPostgresError, startLocalPostgres } from './db/local-postgres';
 import { migrate } from './db/migrator';
@@ -106,7 +106,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     // Secrets: dev mode keeps its own master key in its data directory (see dev/master-key.ts).
     const masterKeys = await ensureDevMasterKey(dataDir);
 
-    const settings = temporalSettings();
+    const settings = temporalSettings(processConfig());
     const temporal = await connectTemporal(dataDir);
     cleanups.push(temporal.close);
     const client = createTemporalClient(temporal.connection, settings);

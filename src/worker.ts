@@ -18,7 +18,7 @@ import { closePostgresPools } from './activities/nodes/postgres';
 import { usePostgresTenantNames } from './activities/nodes/pg-deployment-access';
 import { connectTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
-import { temporalSettings } from './config';
+import { processConfig, temporalSettings } from './config';
 import { createDb, type Db } from './db/client';
 import { migrate } from './db/migrator';
 import { PrismaDefinitionStore, PrismaExecutionLimiter } from './persistence/definition-store';
@@ -134,7 +134,7 @@ export const ENCODED_BUNDLE_SUFFIX = '.encoded-failures.js';
 export async function main(options: { plugins?: string[] } = {}): Promise<void> {
   deploymentQuotas(); // TRELLIS_QUOTA_*: a bad value stops the process here, naming the variable
   const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
-  const settings = temporalSettings();
+  const settings = temporalSettings(processConfig());
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error('DATABASE_URL is required for the worker (stored workflows and the status mirror)');
   await migrate(databaseUrl);

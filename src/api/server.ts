@@ -1,7 +1,7 @@
 import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError } from '../activities';
 import { deploymentQuotas } from '../db/quotas';
 import { QuotaSettingInvalid } from '../domain/quotas';
-import { temporalSettings } from '../config';
+import { processConfig, temporalSettings } from '../config';
 import { createDb } from '../db/client';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../db/embedded-postgres';
 import { migrate } from '../db/migrator';
@@ -33,7 +33,7 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
   const db = createDb(databaseUrl);
   const masterKeys = masterKeyring();
   await assertSecretsReadable(db, masterKeys, 'trellis api');
-  const settings = temporalSettings();
+  const settings = temporalSettings(processConfig());
   const client = lazyTemporalClient(settings);
   const events = new ExecutionEventHub({ onError: (err, context) => console.warn(`event hub: ${context}:`, err) });
   await events.start(databaseUrl);
