@@ -1,7 +1,7 @@
 import { ANY_ERROR, type NodeDef } from './definition';
 import { escapePointer } from './expressions';
 import type { NodeTypeSpec } from './node-types';
-import type { ValidationProblem } from './validate';
+import type { ValidationProblem } from './validation-problem';
 
 /*
  * Save-time rules on fields whose meaning depends on the node's type or on their order (issue

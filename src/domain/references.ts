@@ -1,7 +1,7 @@
 import type { EdgeDef, NodeDef } from './definition';
 import { escapePointer, parseExpression, templateExpressions } from './expressions';
 import type { NodeTypeSpec } from './node-types';
-import type { ValidationProblem } from './validate';
+import type { ValidationProblem } from './validation-problem';
 
 /**
  * Save-time check of `nodes.X` in expressions: X must be a node, and upstream of the node that

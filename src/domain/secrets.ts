@@ -1,4 +1,4 @@
-import { escapePointer, parseTemplate } from './expressions';
+import { escapePointer, parseTemplate } from './templates';
 
 /**
  * `{{ secrets.NAME }}` references (DESIGN.md §1 "Secrets"). Pure: the workflow only ever sees the

@@ -14,11 +14,9 @@ import { ITERATION_TYPES } from './iteration';
 import { bodyProblems, wholeDefinitionProblems } from './validate-iteration';
 import { nodeLimitProblems, runConcurrencyProblems } from './flow-control';
 
-export interface ValidationProblem {
-  /** JSON pointer into the definition, e.g. `/nodes/2/config/url`. */
-  path: string;
-  message: string;
-}
+import type { ValidationProblem } from './validation-problem';
+
+export type { ValidationProblem };
 
 export interface ValidationResult {
   valid: boolean;
