@@ -90,4 +90,39 @@ export default tseslint.config(
       }],
     },
   },
+  {
+    // util/ is a leaf of plain helpers (caches, cursors): it imports no Trellis folder.
+    files: ['src/util/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: String.raw`^\.\./`, message: 'src/util is a leaf: it imports no other Trellis folder.' }] }],
+    },
+  },
+  {
+    // config/ is read by every process and layer, so it may depend on the pure domain only.
+    files: ['src/config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: String.raw`^\.\./(?!domain/)`, message: 'src/config may import ../domain/* only.' }] }],
+    },
+  },
+  {
+    // crypto/ (keyring, payload codec, claims) sits under the Temporal client and the worker:
+    // it may use the contracts, the database, the domain and util, nothing that calls it.
+    files: ['src/crypto/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: String.raw`^\.\./(?!(contracts|db|domain|util)/)`, message: 'src/crypto may import contracts/, db/, domain/ and util/ only.' }] }],
+    },
+  },
+  {
+    // persistence/ is the worker's side of Postgres beside mirror/: it implements the activities'
+    // ports (types only) and never reaches up into services, routes or workflow code.
+    files: ['src/persistence/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          NO_API,
+          { group: ['../services', '../services/*', '../workflows', '../workflows/*'], message: 'src/persistence is below services/ and beside mirror/: it imports neither services/ nor workflows/.' },
+        ],
+      }],
+    },
+  },
 );
