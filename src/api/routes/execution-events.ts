@@ -1,13 +1,9 @@
-import type { ServerResponse } from 'node:http';
 import { Type } from '@sinclair/typebox';
-import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Db } from '../../db/client';
 import type { AppDeps } from '../deps';
 import { ApiError } from '../errors';
 import { findExecution } from '../../services/execution-view';
-import type { ExecutionEventHub } from '../../persistence/execution-event-hub';
-import { itemCounts, readTransitions } from '../../services/execution-stream';
+import { streamExecution } from '../../services/execution-event-stream';
 import { ExecutionIdParams, errorResponses } from './execution-schemas';
 import { LivePoller } from '../../services/live-poller';
 import { OpenStreams } from '../../services/quotas';
@@ -22,15 +18,7 @@ const EventsHeaders = Type.Object({
   'last-event-id': Type.Optional({ ...SEQ, description: 'Resume after this event id: no snapshot, only newer transitions' }),
 });
 
-/** Map item counts go out at most this often per node, however fast items finish. */
-export const ITEMS_EVENT_INTERVAL_MS = 1_000;
-
-interface SseEvent {
-  event: 'snapshot' | 'node' | 'run';
-  id: number;
-  data: unknown;
-}
-
+export { ITEMS_EVENT_INTERVAL_MS, type ExecutionStreamEvent } from '../../services/execution-event-stream';
 export { RETRY_POLL_MS } from '../../services/live-poller';
 
 /**
@@ -101,125 +89,11 @@ export const executionEventRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
       reply.raw.flushHeaders();
       const end = streamExecution({ db: deps.db, poller, hub, log: request.log, res: reply.raw, executionId: execution.id, since });
       open.add(end);
-      reply.raw.once('close', () => open.delete(end));
+      // The client went away (or we ended): drop the subscription and the timers.
+      reply.raw.once('close', () => {
+        open.delete(end);
+        end();
+      });
     },
   );
 };
-
-/** Drives one stream; returns a function that ends it (idempotent). */
-function streamExecution(options: {
-  db: Db;
-  poller: LivePoller;
-  hub: ExecutionEventHub;
-  log: FastifyBaseLogger;
-  res: ServerResponse;
-  executionId: string;
-  since: number | undefined;
-}): () => void {
-  const { db, hub, log, res, executionId } = options;
-  // The highest seq the client has; undefined until the snapshot (or the resume point) is known.
-  let lastSeq = options.since;
-  let finished = false;
-  let queued = false;
-  let chain: Promise<void> = Promise.resolve();
-
-  const itemTimers = new Map<string, NodeJS.Timeout>();
-  const end = () => {
-    if (finished) return;
-    finished = true;
-    unsubscribe();
-    clearInterval(heartbeat);
-    stopRetries();
-    for (const timer of itemTimers.values()) clearTimeout(timer);
-    res.end();
-  };
-
-  // Serialized: each read starts after the previous one wrote its events, so ids only ascend.
-  // One queued read is enough however many notifications arrive meanwhile: it reads every row past lastSeq.
-  const schedule = (step: () => Promise<void>) => {
-    if (queued || finished) return;
-    queued = true;
-    chain = chain.then(async () => {
-      queued = false;
-      if (finished) return;
-      try {
-        await step();
-      } catch (err) {
-        // The client reconnects with Last-Event-ID and loses nothing; better than a stream that silently stalls.
-        log.error({ err, executionId }, 'execution events: reading the mirror failed; closing the stream');
-        end();
-      }
-    });
-  };
-  const catchUp = () => schedule(() => send(false));
-
-  // Subscribe before the first read, so a write committed in between triggers a read rather than going unseen.
-  // Throttled: one `items` event (the node's counts) per node and interval, not one per item.
-  const itemsChanged = (nodeId: string) => {
-    if (itemTimers.has(nodeId) || finished) return;
-    itemTimers.set(
-      nodeId,
-      setTimeout(() => schedule(() => sendCounts(nodeId)), ITEMS_EVENT_INTERVAL_MS),
-    );
-  };
-  const unsubscribe = hub.subscribe(executionId, (notice) => {
-    if (notice.items !== undefined) return itemsChanged(notice.items);
-    if (!notice.resync && lastSeq !== undefined && notice.seq <= lastSeq) return; // already sent
-    catchUp();
-  });
-  const heartbeat = setInterval(() => {
-    if (!finished) res.write(': ping\n\n');
-  }, hub.heartbeatMs);
-  res.once('close', end); // client went away (or we ended): drop the subscription and the timer
-
-  // Retries happen inside Temporal, invisible to the mirror until the node settles: the run's
-  // shared poll asks Temporal, and this stream sends what changed since it last sent it.
-  const retrySent = new Map<string, string>();
-  const stopRetries = options.poller.subscribe(executionId, (states) => {
-    if (finished) return;
-    for (const state of states) {
-      const text = JSON.stringify(state);
-      if (retrySent.get(state.nodeId) === text) continue;
-      retrySent.set(state.nodeId, text);
-      res.write(`event: retry\ndata: ${text}\n\n`);
-    }
-  });
-
-  async function send(snapshot: boolean): Promise<void> {
-    const since = snapshot ? -1 : (lastSeq ?? -1);
-    const rows = await readTransitions(db, executionId, since);
-    if (finished) return;
-    if (!rows) return end(); // the execution was deleted (its workflow was): nothing more will come
-    const { run, nodes } = rows;
-    if (snapshot) {
-      const seq = Math.max(run.seq, ...nodes.map((n) => n.seq));
-      write(res, { event: 'snapshot', id: seq, data: { run: run.snapshot, nodes: nodes.map((n) => n.data) } });
-      lastSeq = seq;
-    } else {
-      const events: SseEvent[] = nodes.map((n) => ({ event: 'node', id: n.seq, data: n.data }));
-      if (run.seq > since) events.push({ event: 'run', id: run.seq, data: run.transition });
-      // Stable sort: at an equal seq the run event stays after the node events of the same batch.
-      events.sort((a, b) => a.id - b.id);
-      for (const event of events) write(res, event);
-      lastSeq = Math.max(since, ...events.map((e) => e.id));
-    }
-    // The run's terminal write is its last (the workflow flushes the mirror before completing).
-    if (run.status !== 'RUNNING') end();
-  }
-
-  async function sendCounts(nodeId: string): Promise<void> {
-    itemTimers.delete(nodeId);
-    const counts = await itemCounts(db, executionId, nodeId);
-    if (finished) return;
-    // No `id:` line: item counts are not a transition, and must not move the client's resume point.
-    res.write(`event: items\ndata: ${JSON.stringify({ nodeId, counts })}\n\n`);
-  }
-
-  schedule(() => send(options.since === undefined));
-  return end;
-}
-
-function write(res: ServerResponse, event: SseEvent): void {
-  // JSON.stringify escapes CR and LF, so the payload is always a single `data:` line.
-  res.write(`event: ${event.event}\nid: ${event.id}\ndata: ${JSON.stringify(event.data)}\n\n`);
-}
