@@ -1,20 +1,14 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { hookTenant } from '../../services/hooks';
 import { startExecution } from '../../services/executions';
 import type { ApiLimits, AppDeps } from '../deps';
 import { ApiError } from '../errors';
 import { PUBLIC_ROUTE, errorResponses } from '../schemas';
+import { StartByHookSchema } from './hook-schemas';
 
 /** One answer for every way a hook call can be unauthorized: it must not reveal which workflows exist. */
 const hookNotFound = () => new ApiError(404, 'NOT_FOUND', 'hook not found');
-
-const Accepted = Type.Object({
-  id: Type.String(),
-  status: Type.String(),
-  workflowId: Type.String(),
-  version: Type.Integer(),
-});
 
 /**
  * POST /hooks/:workflowId/:token starts a run with the request body as input. The token in the
@@ -31,19 +25,7 @@ export const hookRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiL
     return parseJson(request, text, done);
   });
 
-  const schema = {
-    operationId: 'startExecutionByHook',
-    tags: ['hooks'],
-    summary: 'Start a run of the workflow with the request body as input',
-    description: 'The token from POST /workflows/:id/hook-token is the only credential. Idempotency-Key is honoured.',
-    ...PUBLIC_ROUTE,
-    headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
-    body: Type.Optional(Type.Unknown({ description: 'any JSON; becomes the run input' })),
-    response: { 202: Accepted, ...errorResponses(400, 404, 409, 413, 429, 503) },
-  };
-
-  const params = Type.Object({ workflowId: Type.String(), token: Type.String() });
-  app.post('/hooks/:workflowId/:token', { schema: { ...schema, params } }, async (request, reply) => {
+  app.post('/hooks/:workflowId/:token', { schema: StartByHookSchema }, async (request, reply) => {
     const workflowId = request.params.workflowId;
     const tenantId = await authorize(request, workflowId, request.params.token);
     const { execution, created } = await startExecution(

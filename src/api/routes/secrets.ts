@@ -1,28 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import type { AppDeps } from '../deps';
 import { ApiError, badRequest, conflict } from '../errors';
-import { DateTime, errorResponses } from '../schemas';
-import { SECRET_NAME_PATTERN } from '../../domain/secrets';
+import { errorResponses } from '../schemas';
+import { NameParams, NoContent, SECRET_TAGS as tags, SecretList, SecretSummary, ValueBody } from './secret-schemas';
 import { MASTER_KEY_ENV, MAX_SECRET_BYTES, deleteSecret, listSecrets, putSecret } from '../../services/secrets';
-
-const tags = ['secrets'];
-
-const NameParams = Type.Object(
-  {
-    name: Type.String({
-      pattern: SECRET_NAME_PATTERN,
-      description: 'Referenced in definitions as {{ secrets.NAME }}: a letter or _, then letters, digits or _ (at most 128)',
-    }),
-  },
-  { additionalProperties: false },
-);
-const ValueBody = Type.Object(
-  { value: Type.String({ minLength: 1, maxLength: MAX_SECRET_BYTES, description: 'The secret; write-only, never returned' }) },
-  { additionalProperties: false },
-);
-const SecretSummary = Type.Object({ name: Type.String(), version: Type.Integer(), createdAt: DateTime, updatedAt: DateTime });
-const SecretList = Type.Object({ items: Type.Array(SecretSummary) });
 
 /**
  * Tenant secrets (DESIGN.md §3). Values are write-only: they are sealed before they reach the
@@ -106,7 +87,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
         tags,
         summary: 'Delete a secret; runs that reference it fail with SecretNotFound',
         params: NameParams,
-        response: { 204: Type.Null(), ...errorResponses(400, 401, 404, 429) },
+        response: { 204: NoContent, ...errorResponses(400, 401, 404, 429) },
       },
     },
     async (request, reply) => {
