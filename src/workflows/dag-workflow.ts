@@ -5,8 +5,6 @@ import {
   condition,
   isCancellation,
   patched,
-  proxyActivities,
-  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -17,7 +15,6 @@ import { secretRefPaths } from '../domain/secrets';
 import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
 import { DEFAULT_MAX_CONCURRENCY, RUN_TIMEOUT_GRACE_MS, resolveActivityPolicy } from '../domain/policy';
-import { validateDefinition } from '../domain/validate';
 import { emptyTemplates } from '../domain/template-trace';
 import { hasLocalNodes } from '../domain/execution-mode';
 import {
@@ -29,13 +26,10 @@ import {
   type DagRunResult,
   type DagRunState,
   type DagWorkflowInput,
-  type EngineActivities,
   type NodeState,
 } from '../contracts/dag-workflow';
 import {
-  CANCEL_RUNS_CLEANUP_PATCH,
   LEAN_ACTIVITY_NODES_PATCH,
-  LOCAL_LOAD_DEFINITION_PATCH,
   NODE_LIMITS_PATCH,
   NODE_RESULT_MIRROR_PATCH,
   SWITCH_NULL_DEFAULT_PATCH,
@@ -48,93 +42,90 @@ import type { Settled } from '../contracts/settled';
 import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
 import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
-import { verifyDagClaim } from './tenant-claim';
 import { hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
 import { completeRunLabels } from './search-attributes';
-
-const { loadDefinition } = proxyActivities<EngineActivities>({
-  startToCloseTimeout: '30s',
-  retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['WorkflowNotFound', 'InvalidDefinition'] },
-});
-/**
- * The same lookup as a local activity: a stored run's first step no longer waits a task-queue
- * round trip (and shows as one marker, not an activity). Retries back off on timers.
- */
-const localEngine = proxyLocalActivities<EngineActivities>({
-  startToCloseTimeout: '30s',
-  retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['WorkflowNotFound', 'InvalidDefinition'] },
-  localRetryThreshold: 1,
-  summary: 'load definition',
-});
-
+import { loadRun, type LoadedRun } from './run-loading';
+import { StopRequest } from './run-stop';
 
 /**
  * The one generic workflow: interprets a stored DAG definition. Scheduling decisions come from
- * the pure DagPlanner; this class only turns them into Temporal operations.
+ * the pure DagPlanner; DagRun only turns them into Temporal operations. Until the definition is
+ * loaded, signals are recorded (a stop request, approval decisions) and DagRun acts on them.
  */
 export async function dagWorkflow(args: DagWorkflowInput): Promise<DagRunResult> {
-  return new DagRun(args).execute();
+  const rootScope = CancellationScope.current();
+  const stop = new StopRequest();
+  const decisions = new Map<string, ApprovalDecision>();
+  setHandler(stateQuery, () => ({ status: 'RUNNING', workflowId: args.workflowId, version: undefined, progress: { total: 0, done: 0 }, nodes: {} }));
+  setHandler(cancelSignal, ({ reason, force } = {}) => void stop.request(reason ?? 'cancelled by request', force === true));
+  // The node is not known yet; the decision is kept until it waits.
+  setHandler(approveSignal, (decision) => void (decisions.has(decision.nodeId) || decisions.set(decision.nodeId, decision)));
+  const loaded = await loadRun(args);
+  return new DagRun(args, loaded, { rootScope, stop, decisions }).execute();
 }
 
 class DagRun {
   private status: ExecutionStatus = 'RUNNING';
-  private definition?: WorkflowDefinition;
-  private version?: number;
-  private tenantId?: string;
-  private planner?: DagPlanner;
+  private readonly definition: WorkflowDefinition;
+  private readonly version: number | undefined;
+  private readonly tenantId: string | undefined;
+  private readonly planner: DagPlanner;
   private readonly nodes = new Map<string, NodeDef>();
   private readonly states = new Map<string, NodeState>();
   private readonly scopes = new Map<string, CancellationScope>();
   /** Shared scopes of plain activity nodes, by how they are stopped (see sharedScope). */
   private readonly sharedScopes = new Map<string, CancellationScope>();
-  private readonly decisions = new Map<string, ApprovalDecision>();
+  private readonly decisions: Map<string, ApprovalDecision>;
   private readonly waitingActivities: string[] = [];
   private readonly compiler = new ExpressionCompiler();
   private readonly budget = new RunBudget(this.compiler);
-  private readonly rootScope = CancellationScope.current();
+  private readonly rootScope: CancellationScope;
   /** Activity nodes launched and not settled: what the concurrency bound counts. */
   private readonly activitiesInFlight = new Set<string>();
-  private maxConcurrency = DEFAULT_MAX_CONCURRENCY;
-  private cancelReason?: string;
-  /**
-   * How a cancelled (or timed-out) run stops: `cleanup` lets cleanup nodes run first, `hard`
-   * stops everything at once (force, a second request, or a run recorded before cleanup existed).
-   */
-  private stopMode?: 'cleanup' | 'hard';
-  private timedOut = false;
-  private readonly timers = new RunTimer(this.rootScope);
-  private cancelledByTemporal = false;
-  private runError?: ErrorInfo;
+  private readonly maxConcurrency: number;
+  private readonly stop: StopRequest;
+  private readonly timers: RunTimer;
+  private runError: ErrorInfo | undefined;
   private readonly mirror = new RunMirror(workflowInfo().workflowId);
   /** The seq reserved for each running activity node's result, which its activity writes first. */
   private readonly reservedSeqs = new Map<string, number>();
+  /** Read once (patched() is recorded the first time), on the first plain activity node. */
+  private leanActivities: boolean | undefined;
 
-  constructor(private readonly args: DagWorkflowInput) {
+  constructor(
+    private readonly args: DagWorkflowInput,
+    loaded: LoadedRun,
+    early: { rootScope: CancellationScope; stop: StopRequest; decisions: Map<string, ApprovalDecision> },
+  ) {
+    ({ definition: this.definition, version: this.version, tenantId: this.tenantId, planner: this.planner } = loaded);
+    this.rootScope = early.rootScope;
+    this.timers = new RunTimer(this.rootScope);
+    this.stop = early.stop;
+    this.decisions = early.decisions;
+    this.maxConcurrency = args.maxConcurrency ?? this.definition.defaults?.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
     setHandler(stateQuery, () => this.snapshot());
     setHandler(cancelSignal, ({ reason, force } = {}) => this.cancel(reason ?? 'cancelled by request', force === true));
     setHandler(approveSignal, (decision) => this.recordDecision(decision));
   }
 
   async execute(): Promise<DagRunResult> {
-    await this.loadDefinition();
-    completeRunLabels({ version: this.version, workflowName: this.definition!.name });
+    const { definition, planner } = this;
+    completeRunLabels({ version: this.version, workflowName: definition.name });
     this.startMirror();
-    const definition = this.definition!;
-    const planner = (this.planner = new DagPlanner(definition));
-    this.maxConcurrency = this.args.maxConcurrency ?? definition.defaults?.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
     for (const node of definition.nodes) {
       this.nodes.set(node.id, node);
       this.states.set(node.id, { type: node.type, status: 'PENDING', attempt: 0 });
     }
     this.rootScope.cancelRequested.catch(() => {
-      this.cancelledByTemporal = true;
+      this.stop.byTemporal = true;
       this.cancel('cancelled through Temporal');
     });
-    if (this.cancelReason === undefined) this.apply(planner.start());
-    else if (this.stopMode === 'cleanup') this.stopWithCleanup();
+    // A stop requested before the definition was loaded takes effect now.
+    if (!this.stop.stopping) this.apply(planner.start());
+    else if (this.stop.mode === 'cleanup') this.stopWithCleanup();
     else this.cancelNodes();
     const limit = runTimeoutMs(this.args.runTimeout ?? definition.runTimeout);
-    if (limit !== undefined && this.cancelReason === undefined) this.timers.after(limit, () => this.timeOut(limit));
+    if (limit !== undefined && !this.stop.stopping) this.timers.after(limit, () => this.timeOut(limit));
 
     // Shielded so a Temporal cancellation still lets every node settle and be recorded.
     await CancellationScope.nonCancellable(() => condition(() => planner.isComplete()));
@@ -154,51 +145,24 @@ class DagRun {
       input: this.args.input ?? null,
       startedAt: info.startTime.toISOString(),
       ...(typeof scheduledBy === 'string' && { scheduleId: scheduledBy }),
-    }, !hasLocalNodes(this.definition!));
-  }
-
-  private async loadDefinition(): Promise<void> {
-    if (this.args.definition) {
-      const result = validateDefinition(this.args.definition, { allowUnknownTypes: true, acceptStored: true });
-      if (!result.valid) {
-        const summary = result.errors.slice(0, 5).map((e) => `${e.path}: ${e.message}`).join('; ');
-        throw ApplicationFailure.nonRetryable(`invalid workflow definition: ${summary}`, 'InvalidDefinition', result.errors);
-      }
-      // Inline definitions are trusted with a tenant only when Trellis signed the start.
-      await verifyDagClaim(this.args);
-      this.definition = this.args.definition;
-      this.version = this.args.version;
-      this.tenantId = this.args.tenantId;
-      return;
-    }
-    if (!this.args.workflowId) {
-      throw ApplicationFailure.nonRetryable('dagWorkflow needs a workflowId or a definition', 'InvalidInput');
-    }
-    const load = patched(LOCAL_LOAD_DEFINITION_PATCH) ? localEngine.loadDefinition : loadDefinition;
-    const loaded = await load({
-      workflowId: this.args.workflowId,
-      version: this.args.version,
-      ...(this.args.tenantId !== undefined && { tenantId: this.args.tenantId }),
-    });
-    this.definition = loaded.definition;
-    this.version = loaded.version;
-    this.tenantId = this.args.tenantId ?? loaded.tenantId;
+    }, !hasLocalNodes(this.definition));
   }
 
   private async finish(): Promise<DagRunResult> {
     const outputs: Record<string, unknown> = {};
     for (const [id, state] of this.states) if (state.status === 'SUCCEEDED') outputs[id] = state.output;
-    const failedNode = this.planner!.failedNode;
+    const failedNode = this.planner.failedNode;
+    const { reason } = this.stop;
     this.timers.cancel();
-    if (this.timedOut) {
+    if (this.stop.timedOut && reason !== undefined) {
       this.status = 'TIMED_OUT';
-      this.runError = { type: 'RunTimedOut', message: this.cancelReason! };
-    } else if (this.cancelReason !== undefined) {
+      this.runError = { type: 'RunTimedOut', message: reason };
+    } else if (reason !== undefined) {
       this.status = 'CANCELLED';
-      this.runError = { type: 'Cancelled', message: this.cancelReason };
+      this.runError = { type: 'Cancelled', message: reason };
     } else if (failedNode !== undefined) {
       this.status = 'FAILED';
-      const cause = this.states.get(failedNode)!.error;
+      const cause = this.states.get(failedNode)?.error;
       this.runError = {
         type: cause?.type ?? 'NodeFailed',
         message: `node "${failedNode}" failed: ${cause?.message ?? 'unknown error'}`,
@@ -208,19 +172,20 @@ class DagRun {
     } else {
       this.status = 'SUCCEEDED';
     }
-    const result: DagRunResult = { status: this.status, outputs, ...(this.runError && { error: this.runError }) };
-    this.mirror.run({ status: this.status, output: outputs, error: this.runError, finishedAt: now() });
+    const error = this.runError;
+    const result: DagRunResult = { status: this.status, outputs, ...(error && { error }) };
+    this.mirror.run({ status: this.status, output: outputs, error, finishedAt: now() });
     // The run's only wait on the mirror: its final state is in Postgres before it completes.
     await this.mirror.drain();
-    if (this.timedOut) {
+    if (this.status === 'TIMED_OUT' && error) {
       // Temporal's execution timeout (set at start just past runTimeout and its grace) ends it TIMED_OUT.
       await awaitExecutionTimeout();
-      throw ApplicationFailure.create({ message: this.runError!.message, type: 'RunTimedOut', nonRetryable: true, details: [result] });
+      throw ApplicationFailure.create({ message: error.message, type: 'RunTimedOut', nonRetryable: true, details: [result] });
     }
-    if (this.cancelledByTemporal) throw new CancelledFailure(this.cancelReason);
-    if (this.status === 'FAILED') {
+    if (this.stop.byTemporal) throw new CancelledFailure(reason);
+    if (this.status === 'FAILED' && error) {
       // Failing the Temporal execution makes the Web UI show the run as failed, with the node named.
-      throw ApplicationFailure.create({ message: this.runError!.message, type: RUN_FAILED_ERROR_TYPE, nonRetryable: true, details: [result] });
+      throw ApplicationFailure.create({ message: error.message, type: RUN_FAILED_ERROR_TYPE, nonRetryable: true, details: [result] });
     }
     return result;
   }
@@ -231,7 +196,7 @@ class DagRun {
     for (const id of decision.skipped) this.update(id, { status: 'SKIPPED', finishedAt: now() });
     for (const id of decision.ready) {
       if (this.args.reuse && Object.hasOwn(this.args.reuse, id)) this.reuse(id, this.args.reuse[id]);
-      else if (executionOf(this.nodes.get(id)!.type) === 'activity') this.waitingActivities.push(id);
+      else if (executionOf(this.nodeOf(id).type) === 'activity') this.waitingActivities.push(id);
       else this.launch(id);
     }
     this.launchActivities();
@@ -239,10 +204,10 @@ class DagRun {
 
   /** Retry from failure: a node that succeeded before settles with its old output, attempt 0. */
   private reuse(id: string, output: unknown): void {
-    const type = this.nodes.get(id)!.type;
+    const type = this.nodeOf(id).type;
     const out = (output ?? {}) as { result?: unknown; case?: unknown };
     const branchValue = type === 'condition' ? out.result : type === 'switch' ? out.case : undefined;
-    this.planner!.markStarted(id);
+    this.planner.markStarted(id);
     this.budget.count(output);
     this.settle(id, { status: 'SUCCEEDED', output, attempt: 0, branchValue });
   }
@@ -250,10 +215,10 @@ class DagRun {
   /** Activity nodes past the concurrency bound wait here, first come first served. */
   private launchActivities(): void {
     let batch: { scope: CancellationScope; ids: string[] } | undefined;
-    while (this.activitiesInFlight.size < this.maxConcurrency && this.waitingActivities.length > 0) {
-      const id = this.waitingActivities.shift()!;
+    let id: string | undefined;
+    while (this.activitiesInFlight.size < this.maxConcurrency && (id = this.waitingActivities.shift()) !== undefined) {
       this.activitiesInFlight.add(id);
-      if (this.isPlainActivity(this.nodes.get(id)!) && this.leanActivityNodes()) {
+      if (this.isPlainActivity(this.nodeOf(id)) && this.leanActivityNodes()) {
         const scope = this.sharedScope(id);
         if (batch && batch.scope !== scope) this.launchInScope(batch);
         if (!batch || batch.scope !== scope) batch = { scope, ids: [] };
@@ -274,9 +239,9 @@ class DagRun {
    * handled outside the scope, as launch() does, so a mirror write never joins a node's scope.
    */
   private launchInScope({ scope, ids }: { scope: CancellationScope; ids: string[] }): void {
-    const nodes = ids.map((id) => this.nodes.get(id)!);
+    const nodes = ids.map((id) => this.nodeOf(id));
     for (const node of nodes) {
-      this.planner!.markStarted(node.id, 'RUNNING');
+      this.planner.markStarted(node.id, 'RUNNING');
       this.update(node.id, { status: 'RUNNING', startedAt: now(), attempt: 1 });
       this.reserveResultSeq(node.id);
       this.scopes.set(node.id, scope);
@@ -286,12 +251,13 @@ class DagRun {
     void scope.run(async () => {
       for (const node of nodes) running.push(this.startNode(node));
     });
-    nodes.forEach((node, i) =>
-      running[i]!.then(
+    running.forEach((settling, i) => {
+      const node = nodes[i] as NodeDef;
+      settling.then(
         (settled) => this.settle(node.id, settled),
         (err) => this.settle(node.id, this.failureOf(node, err)),
-      ),
-    );
+      );
+    });
   }
 
   private startNode(node: NodeDef): Promise<Settled> {
@@ -303,10 +269,10 @@ class DagRun {
   }
 
   private launch(id: string): void {
-    const node = this.nodes.get(id)!;
+    const node = this.nodeOf(id);
     const execution = executionOf(node.type);
     const status = execution === 'timer' || execution === 'signal' ? 'WAITING' : 'RUNNING';
-    this.planner!.markStarted(id, status);
+    this.planner.markStarted(id, status);
     this.update(id, { status, startedAt: now(), attempt: 1 });
     if (execution === 'activity') this.reserveResultSeq(id);
     // After a Temporal cancellation the root scope is cancelled: cleanup nodes then run in a
@@ -324,7 +290,7 @@ class DagRun {
   }
 
   private newScope(): CancellationScope {
-    return this.cancelledByTemporal
+    return this.stop.byTemporal
       ? new CancellationScope({ cancellable: false, parent: this.rootScope })
       : new CancellationScope({ cancellable: true, parent: this.rootScope });
   }
@@ -336,7 +302,7 @@ class DagRun {
    * is dropped, so nodes launched after it get a fresh one.
    */
   private sharedScope(id: string): CancellationScope {
-    const key = `${this.cancelledByTemporal}/${this.planner!.runsWhenStopping(id)}`;
+    const key = `${this.stop.byTemporal}/${this.planner.runsWhenStopping(id)}`;
     let scope = this.sharedScopes.get(key);
     if (!scope) this.sharedScopes.set(key, (scope = this.newScope()));
     return scope;
@@ -356,59 +322,50 @@ class DagRun {
     // The activity wrote SUCCEEDED with the reserved seq; any other outcome is news and gets a new one.
     const reserved = settled.status === 'SUCCEEDED' ? this.reservedSeqs.get(id) : undefined;
     this.reservedSeqs.delete(id);
-    this.update(id, { ...rest, attempt: settled.attempt ?? this.states.get(id)!.attempt, finishedAt: now() }, reserved);
-    const planner = this.planner!;
+    this.update(id, { ...rest, attempt: settled.attempt ?? this.stateOf(id).attempt, finishedAt: now() }, reserved);
+    const planner = this.planner;
     const wasFailing = planner.failedNode !== undefined;
     const branch = settled.status === 'SUCCEEDED' && branchValue !== undefined ? planner.branchLabel(id, branchValue) : undefined;
     const decision = planner.settle(id, { status: settled.status, branch, errorType: settled.error?.type });
     // While stopping, a failing cleanup node does not cut the other cleanup nodes short.
-    if (!wasFailing && planner.failedNode !== undefined && this.stopMode !== 'cleanup') this.windDown();
-    if (this.cancelReason === undefined || this.stopMode === 'cleanup') this.apply(decision);
+    if (!wasFailing && planner.failedNode !== undefined && this.stop.mode !== 'cleanup') this.windDown();
+    if (!this.stop.stopping || this.stop.mode === 'cleanup') this.apply(decision);
   }
 
   /** After a fatal node failure: stop what runs and what waits; cleanup (all_done) nodes still run. */
   private windDown(): void {
     this.cancelScopes(this.scopes.values());
     for (const id of this.waitingActivities.splice(0)) {
-      if (this.planner!.runsInWindDown(id)) {
+      if (this.planner.runsInWindDown(id)) {
         this.waitingActivities.push(id);
       } else {
         this.update(id, { status: 'SKIPPED', finishedAt: now() });
-        this.apply(this.planner!.settle(id, { status: 'SKIPPED' }));
+        this.apply(this.planner.settle(id, { status: 'SKIPPED' }));
       }
     }
   }
 
-  /**
-   * The first request stops the run like `finally`: in-flight nodes are cancelled, nodes not
-   * started end CANCELLED, cleanup nodes (`all_done`, `always`) run once their upstream is
-   * terminal. `force`, or a second request while cleanup runs, stops everything at once.
-   */
+  /** A stop request (signal or Temporal cancellation); StopRequest decides how to stop. */
   private cancel(reason: string, force = false): void {
     if (this.status !== 'RUNNING') return;
-    if (this.cancelReason !== undefined) {
-      if (this.stopMode === 'cleanup') this.stopHard();
-      return;
-    }
-    this.cancelReason = reason;
-    if (!force && patched(CANCEL_RUNS_CLEANUP_PATCH)) this.stopWithCleanup();
-    else this.stopHard();
+    const mode = this.stop.request(reason, force);
+    if (mode === 'cleanup') this.stopWithCleanup();
+    else if (mode === 'hard') this.stopHard();
   }
 
   /** runTimeout passed: stop like a cancel, give cleanup nodes the grace, then stop hard. */
   private timeOut(limitMs: number): void {
-    if (this.status !== 'RUNNING' || this.planner?.isComplete()) return;
+    if (this.status !== 'RUNNING' || this.planner.isComplete()) return;
     this.timers.after(RUN_TIMEOUT_GRACE_MS, () => this.stopHard());
-    if (this.cancelReason !== undefined) return; // already stopping; the grace bounds its cleanup too
-    this.timedOut = true;
-    this.cancelReason = `run timed out after ${limitMs} ms (runTimeout)`;
+    if (this.stop.stopping) return; // already stopping; the grace bounds its cleanup too
+    this.stop.timedOut = true;
+    this.stop.reason = `run timed out after ${limitMs} ms (runTimeout)`;
     this.stopWithCleanup();
   }
 
   private stopWithCleanup(): void {
-    this.stopMode = 'cleanup';
+    this.stop.mode = 'cleanup';
     const planner = this.planner;
-    if (!planner) return; // before the definition is loaded: execute() stops it once it is
     const { cancelled, decision } = planner.stop();
     for (const id of cancelled) this.update(id, { status: 'CANCELLED', finishedAt: now() });
     const held = this.waitingActivities.splice(0);
@@ -418,13 +375,12 @@ class DagRun {
   }
 
   private stopHard(): void {
-    this.stopMode = 'hard';
+    this.stop.mode = 'hard';
     this.cancelNodes();
   }
 
   /** Cancels what runs; nodes that never started end CANCELLED at once. */
   private cancelNodes(): void {
-    if (!this.planner) return;
     this.waitingActivities.length = 0;
     this.cancelScopes(this.scopes.values());
     for (const id of this.planner.cancelPending()) this.update(id, { status: 'CANCELLED', finishedAt: now() });
@@ -432,8 +388,7 @@ class DagRun {
 
   private recordDecision(decision: ApprovalDecision): void {
     const node = this.nodes.get(decision.nodeId);
-    // Before the definition is loaded we cannot tell; keep the decision until the node waits.
-    if (node && (node.type !== 'approval' || isTerminal(this.states.get(node.id)!.status))) return;
+    if (node && (node.type !== 'approval' || isTerminal(this.stateOf(node.id).status))) return;
     if (!this.decisions.has(decision.nodeId)) this.decisions.set(decision.nodeId, decision);
   }
 
@@ -443,7 +398,7 @@ class DagRun {
     if (this.isPlainActivity(node) && this.leanActivityNodes()) {
       const raw = node.config ?? {};
       this.budget.checkActivityConfig(node.id, raw);
-      return this.budget.reserveActivityRoom((room) => scheduleActivityNode(node, raw, this.definition!.defaults, this.tenantId, room, this.resultTicket(node.id)));
+      return this.budget.reserveActivityRoom((room) => scheduleActivityNode(node, raw, this.definition.defaults, this.tenantId, room, this.resultTicket(node.id)));
     }
     return this.evaluateAndRun(node);
   }
@@ -455,7 +410,6 @@ class DagRun {
     return executionOf(node.type) === 'activity' && !containsTemplate(node.config ?? {}, BUILTIN_CATALOG.get(node.type)?.expressionFields);
   }
 
-  private leanActivities?: boolean;
   private leanActivityNodes(): boolean {
     return (this.leanActivities ??= patched(LEAN_ACTIVITY_NODES_PATCH));
   }
@@ -468,7 +422,7 @@ class DagRun {
       const previous = this.args.reuseItems?.[node.id];
       return runIterationNode(node, this.expressionContext(), '', {
         compiler: this.compiler,
-        defaults: this.definition!.defaults,
+        defaults: this.definition.defaults,
         previous,
         limits: this.args.iterationLimits,
         ...(this.tenantId !== undefined && { tenantId: this.tenantId }),
@@ -490,13 +444,13 @@ class DagRun {
           const limits = await resolveNodeLimits(node, () => context ?? this.expressionContext(), this.compiler);
           return this.budget.withActivityRoom((room) =>
             runLimitedActivityNode({
-              node, config, defaults: this.definition!.defaults, tenantId: this.tenantId, inlineOutputBytes: room, limits,
+              node, config, defaults: this.definition.defaults, tenantId: this.tenantId, inlineOutputBytes: room, limits,
               emptyTemplates: templated ? emptyTemplates(raw, config) : [],
               secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
               hooks: {
                 waiting: (waitingFor) => this.update(node.id, { status: 'WAITING', waitingFor }),
                 running: (attempt) => {
-                  const state = this.states.get(node.id)!;
+                  const state = this.stateOf(node.id);
                   if (state.status !== 'RUNNING' || state.attempt !== attempt) this.update(node.id, { status: 'RUNNING', waitingFor: undefined, attempt });
                 },
               },
@@ -504,7 +458,7 @@ class DagRun {
           );
         }
         return this.budget.withActivityRoom((room) =>
-          runActivityNode(node, config, this.definition!.defaults, this.tenantId, room, {
+          runActivityNode(node, config, this.definition.defaults, this.tenantId, room, {
             emptyTemplates: templated ? emptyTemplates(raw, config) : [],
             secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
             mirror: this.resultTicket(node.id),
@@ -532,23 +486,36 @@ class DagRun {
 
   /** A switch with a `default` edge takes it when its value is null (Conductor's behaviour). */
   private switchDefaults(id: string): boolean {
-    return this.planner!.hasBranch(id, 'default') && patched(SWITCH_NULL_DEFAULT_PATCH);
+    return this.planner.hasBranch(id, 'default') && patched(SWITCH_NULL_DEFAULT_PATCH);
   }
 
   // -- state ------------------------------------------------------------------------------------
 
   private failureOf(node: NodeDef, err: unknown): Settled {
     if (isCancellation(err)) {
-      const failed = this.planner!.failedNode;
-      const message = this.cancelReason ?? (failed !== undefined ? `cancelled because node "${failed}" failed` : 'cancelled');
+      const failed = this.planner.failedNode;
+      const message = this.stop.reason ?? (failed !== undefined ? `cancelled because node "${failed}" failed` : 'cancelled');
       return { status: 'CANCELLED', error: { type: 'Cancelled', message } };
     }
-    const failure = describeFailure(err, () => resolveActivityPolicy(node, this.definition!.defaults).retry.maximumAttempts);
+    const failure = describeFailure(err, () => resolveActivityPolicy(node, this.definition.defaults).retry.maximumAttempts);
     return { status: 'FAILED', ...failure };
   }
 
+  /** The planner only names nodes of the definition: a miss is a bug, not a tenant's input. */
+  private nodeOf(id: string): NodeDef {
+    const node = this.nodes.get(id);
+    if (!node) throw new Error(`unknown node "${id}"`);
+    return node;
+  }
+
+  private stateOf(id: string): NodeState {
+    const state = this.states.get(id);
+    if (!state) throw new Error(`unknown node "${id}"`);
+    return state;
+  }
+
   private update(id: string, patch: Partial<NodeState>, reservedSeq?: number): void {
-    const state = this.states.get(id)!;
+    const state = this.stateOf(id);
     Object.assign(state, patch);
     this.mirror.node({ nodeId: id, ...state }, reservedSeq);
   }
@@ -565,7 +532,7 @@ class DagRun {
 
   private resultTicket(id: string) {
     const seq = this.reservedSeqs.get(id);
-    const state = this.states.get(id)!;
+    const state = this.stateOf(id);
     return seq === undefined || state.startedAt === undefined ? undefined : { seq, type: state.type, startedAt: state.startedAt };
   }
 
