@@ -67,6 +67,7 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
     tenantId: state.tenantId,
     kind: state.kind,
     key: state.key,
+    ...(state.workflowId !== undefined && { workflowId: state.workflowId }),
     limit: state.limit,
     inFlight: countsHolders ? holders.length : recent.filter((t) => t > Date.now() - (queue[0]?.perMs ?? 0)).length,
     waiting: queue.length,

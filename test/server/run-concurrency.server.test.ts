@@ -7,6 +7,9 @@ import type { WorkflowDefinition } from '../../src/domain/definition';
 import type { dagWorkflow } from '../../src/workflows';
 import { DAG_WORKFLOW_TYPE, cancelSignal } from '../../src/contracts/dag-workflow';
 import { startHarness, type Harness } from './harness';
+import { createLimiterMethods } from '../../src/temporal/limiters';
+import { listLimitsInUse } from '../../src/services/limits';
+import type { TemporalGateway } from '../../src/temporal/gateway';
 
 // Issue 24 item 2 on a real Temporal server: run-level concurrency (QUEUED runs, FIFO per key,
 // drop, replace, cancel while queued, a slot freed after terminate), observed at a loopback
@@ -236,5 +239,21 @@ describe('run-level concurrency', () => {
     const runs = [await startStored(h, a, { customer: key, tag: 'a' }), await startStored(h, b, { customer: key, tag: 'b' })];
     await Promise.all(runs.map((r) => r.result()));
     expect(target.maxInFlight.get(key)).toBe(2);
+  });
+
+  serverIt('GET /limits data: the tenant sees its run keys with in-flight and waiting counts, another tenant sees none of them', async (h) => {
+    const wf = await storeFor(h, 'rq-tenant-c', queuedWorkflow('queue', 3_000));
+    await storeFor(h, 'rq-tenant-d', queuedWorkflow('queue', 10));
+    const [c, d] = await Promise.all(['rq-tenant-c', 'rq-tenant-d'].map((name) => h.database.db.tenant.findUniqueOrThrow({ where: { name } })));
+    const key = `c-${randomUUID()}`;
+    const runs = [await startStored(h, wf, { customer: key, tag: 'l1' })];
+    await eventually(async () => (tagsAt(key).length === 1 ? true : undefined));
+    runs.push(await startStored(h, wf, { customer: key, tag: 'l2' }));
+    await eventually(async () => ((await mirrorStatus(h, runs[1]!.workflowId)) === 'QUEUED' ? true : undefined));
+    const gateway = createLimiterMethods(h.server.env.client) as TemporalGateway;
+    const items = await listLimitsInUse(gateway, c!.id);
+    expect(items).toContainEqual({ scope: 'run', kind: 'run', workflowId: wf, key, limit: 1, inFlight: 1, waiting: 1 });
+    expect((await listLimitsInUse(gateway, d!.id)).some((i) => i.key === key)).toBe(false);
+    await Promise.all(runs.map((r) => r.result()));
   });
 });
