@@ -105,13 +105,6 @@ function startStored(h: Harness, workflowId: string, input: Record<string, unkno
   });
 }
 
-const slowNode = (id: string, key: string, tag: string, limits: Record<string, unknown>, ms = 300, extra = '') => ({
-  id,
-  type: 'http',
-  config: { method: 'GET', url: `${target.base}/slow?key=${key}&ms=${ms}&tag=${tag}${extra}` },
-  ...limits,
-});
-
 async function eventually<T>(fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
