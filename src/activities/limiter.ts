@@ -14,7 +14,7 @@ export function createLimiterActivities(): LimiterActivities {
       const { client, info } = Context.current();
       const initial: LimiterState = { ...identity, holders: [], queue: [], recent: [], limit: request.limit };
       await client.workflow.signalWithStart(LIMITER_WORKFLOW_TYPE, {
-        workflowId: limiterWorkflowId(identity.tenantId, identity.kind, identity.key),
+        workflowId: limiterWorkflowId(identity.tenantId, identity.kind, identity.key, identity.workflowId),
         taskQueue: info.taskQueue,
         args: [initial],
         signal: limitAcquireSignal,

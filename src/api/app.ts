@@ -17,6 +17,7 @@ import { scheduleRoutes } from './routes/schedules';
 import { executionEventRoutes } from './routes/execution-events';
 import { mapItemRoutes } from './routes/map-items';
 import { uiRoutes } from './routes/ui';
+import { limitRoutes } from './routes/limits';
 import { secretRoutes } from './routes/secrets';
 import { codecRoutes } from './routes/codec';
 import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from '../crypto/payload-tenants';
@@ -116,6 +117,7 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     await authenticated.register(executionEventRoutes, { deps });
     await authenticated.register(secretRoutes, { deps });
     await authenticated.register(mapItemRoutes, { deps, limits });
+    await authenticated.register(limitRoutes, { deps });
   });
   return app;
 }

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { LimitKind } from '../domain/flow-control';
+import type { LimiterKind, OnLimit } from '../domain/flow-control';
 
 /*
  * The limiter workflow (one per tenant + kind + key, see limiter-workflow.ts) and the runs that
@@ -20,12 +20,16 @@ export interface LimitRequest {
   perMs?: number;
   /** concurrency: how long a holder may go unchecked before the limiter asks Temporal whether it still runs. */
   leaseMs?: number;
+  /** run: what to do when no slot is free now (queue by default). */
+  onLimit?: OnLimit;
 }
 
 export interface LimiterIdentity {
   tenantId?: string;
-  kind: LimitKind;
+  kind: LimiterKind;
   key: string;
+  /** run: the workflow whose runs share the key. */
+  workflowId?: string;
 }
 
 export interface LimiterHolder {
@@ -58,6 +62,10 @@ export const limitAcquireSignal = defineSignal<[LimitRequest]>('trellisLimitAcqu
 export const limitReleaseSignal = defineSignal<[string]>('trellisLimitRelease');
 /** Sent by the limiter to the asking workflow: the request with this id may go. */
 export const limitGrantedSignal = defineSignal<[string]>('trellisLimitGranted');
+/** run (onLimit drop): no slot was free, the request is gone. */
+export const limitDeniedSignal = defineSignal<[string]>('trellisLimitDenied');
+/** run: the request waits in line (the run shows QUEUED until its grant). */
+export const limitQueuedSignal = defineSignal<[string]>('trellisLimitQueued');
 export const limiterStateQuery = defineQuery<LimiterSnapshot>('trellisLimiterState');
 
 /** Activities the limiter and its clients need (signal-with-start is not a workflow API). */

@@ -55,6 +55,11 @@ export const MAP_COMPACT_RESULTS_PATCH = 'map-compact-inline-results';
 
 /** Runs recorded before node limits replay without their commands (only limited nodes ask). */
 export const NODE_LIMITS_PATCH = 'node-limits';
+/**
+ * Run-level concurrency: a run whose definition has `concurrency` asks for its slot before any
+ * node (run-queue.ts). Asked only by such runs, which validation refused before this change.
+ */
+export const RUN_CONCURRENCY_PATCH = 'run-concurrency';
 
 // -- search attributes (workflows/search-attributes.ts) ------------------------------------------
 

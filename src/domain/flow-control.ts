@@ -41,6 +41,12 @@ export type NodeConcurrency = Static<typeof NodeConcurrencySchema>;
 export type RateLimit = Static<typeof RateLimitSchema>;
 
 export type LimitKind = 'concurrency' | 'rateLimit';
+/** What a limiter counts: node attempts (the node kinds) or runs of one workflow past QUEUED. */
+export type LimiterKind = LimitKind | 'run';
+export type OnLimit = 'queue' | 'drop' | 'replace';
+
+/** The key of a run-level limit without one: every run of the workflow shares it. */
+export const SHARED_RUN_KEY = '*';
 
 /** Why a node waits for its turn (the node's `waitingFor`). */
 export interface WaitingFor {
@@ -63,8 +69,7 @@ const RUN_KEY_ROOTS = new Set(['input']);
  */
 export function runConcurrencyProblems(value: unknown): Problem[] {
   if (value === undefined) return [];
-  // Not enforced yet (issue 24 item 2): refused rather than silently ignored.
-  const problems: Problem[] = [{ path: '/concurrency', message: 'run-level concurrency (QUEUED runs) is not supported by this version of Trellis yet; use node-level "concurrency" on the activity nodes' }];
+  const problems: Problem[] = [];
   if (isRecord(value) && typeof value.key === 'string') problems.push(...keyProblems(value.key, '/concurrency/key', RUN_KEY_ROOTS));
   return problems;
 }
@@ -166,10 +171,22 @@ export function rootReads(expression: string): string[] {
   return [...found];
 }
 
-/** The limiter's identity for a tenant's key: tenants never share one (DESIGN.md §5). */
-export function limiterWorkflowId(tenantId: string | undefined, kind: LimitKind, key: string): string {
+/**
+ * The limiter's identity for a tenant's key: tenants never share one (DESIGN.md §5). Run-level
+ * keys are also per workflow (two workflows' `{{ input.customerId }}` keys are distinct).
+ */
+export function limiterWorkflowId(tenantId: string | undefined, kind: LimiterKind, key: string, workflowId?: string): string {
   // The key is arbitrary tenant text: encoded so no tenant can forge another's id with a separator.
-  return `trellis-limit/${encodeURIComponent(tenantId ?? '-')}/${kind}/${encodeURIComponent(key)}`;
+  const scope = kind === 'run' ? `run/${encodeURIComponent(workflowId ?? '-')}` : kind;
+  return `${LIMITER_ID_PREFIX}${encodeURIComponent(tenantId ?? '-')}/${scope}/${encodeURIComponent(key)}`;
+}
+
+/** Every limiter's workflow id starts so; the tenant's part follows (GET /limits lists by it). */
+export const LIMITER_ID_PREFIX = 'trellis-limit/';
+
+/** The id prefix of one tenant's limiters: a tenant's listing can never reach another's. */
+export function tenantLimiterPrefix(tenantId: string): string {
+  return `${LIMITER_ID_PREFIX}${encodeURIComponent(tenantId)}/`;
 }
 
 /**

@@ -5,16 +5,22 @@
  * Pure data: the console (ui/) imports this file too.
  */
 
-/** An execution (a run of a workflow): RUNNING, then one terminal status. */
-export const EXECUTION_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
+/** An execution (a run of a workflow): QUEUED while a run-level concurrency limit holds it (§5), RUNNING, then one terminal status. */
+export const EXECUTION_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
-/** Every execution status but RUNNING: the run is over. */
+/** Every execution status but QUEUED and RUNNING: the run is over. */
 export const TERMINAL_EXECUTION_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
 export type TerminalExecutionStatus = (typeof TERMINAL_EXECUTION_STATUSES)[number];
 
 /** Runs that ended without succeeding: the ones POST /executions/:id/retry accepts. */
 export const RETRYABLE_EXECUTION_STATUSES = ['FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
+
+/** A run not over yet: what cancel, pause and live streams accept. */
+export const OPEN_EXECUTION_STATUSES = ['QUEUED', 'RUNNING'] as const;
+export function isOpenExecution(status: ExecutionStatus): boolean {
+  return status === 'QUEUED' || status === 'RUNNING';
+}
 
 /** A node run: PENDING → RUNNING | WAITING → one terminal status. */
 export const NODE_STATUSES = ['PENDING', 'RUNNING', 'WAITING', 'SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'] as const;

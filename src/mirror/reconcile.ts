@@ -25,11 +25,11 @@ export async function claimStaleExecutions(db: Db, olderThan: Date, limit: numbe
     UPDATE executions SET updated_at = now()
     WHERE id IN (
       SELECT id FROM executions
-      WHERE status = 'RUNNING' AND updated_at < ${olderThan}
+      WHERE status IN ('QUEUED', 'RUNNING') AND updated_at < ${olderThan}
       ORDER BY updated_at ASC
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
-    ) AND status = 'RUNNING'
+    ) AND status IN ('QUEUED', 'RUNNING')
     RETURNING id, created_at, last_seq`;
   return rows.map((r) => ({ id: r.id, createdAt: r.created_at, lastSeq: r.last_seq })).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
 }
@@ -57,7 +57,7 @@ export async function settleEndedExecution(db: Db, run: EndedRun): Promise<boole
     WITH run AS (
       UPDATE executions SET status = ${run.status}::"ExecutionStatus", finished_at = ${run.finishedAt}, last_seq = ${FINAL_SEQ},
         error = COALESCE(${jsonParam(run.error)}::jsonb, error), updated_at = now()
-      WHERE id = ${run.id} AND status = 'RUNNING' AND last_seq = ${run.seenSeq}
+      WHERE id = ${run.id} AND status IN ('QUEUED', 'RUNNING') AND last_seq = ${run.seenSeq}
       RETURNING id
     ), nodes AS (
       UPDATE node_runs SET status = 'CANCELLED', finished_at = ${run.finishedAt}, last_seq = ${FINAL_SEQ}

@@ -44,13 +44,14 @@ export async function writeTransitions(db: Db, batch: MirrorBatch): Promise<void
   await db.$queryRaw`
     WITH incoming AS (
       SELECT * FROM jsonb_to_recordset(${nodes}::jsonb)
-        AS x(node_id text, type text, status text, attempt int, output jsonb, error jsonb, started_at timestamptz, finished_at timestamptz, seq int)
+        AS x(node_id text, type text, status text, attempt int, output jsonb, error jsonb, started_at timestamptz, finished_at timestamptz, seq int, waiting_for jsonb)
     ), nodes AS (
-      INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq)
-      SELECT ${batch.executionId}, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq FROM incoming
+      INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq, waiting_for)
+      SELECT ${batch.executionId}, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq, waiting_for FROM incoming
       ON CONFLICT (execution_id, node_id) DO UPDATE SET
         type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
-        error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
+        error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq,
+        waiting_for = EXCLUDED.waiting_for
       WHERE node_runs.last_seq <= EXCLUDED.last_seq
       RETURNING 1
     ), run AS (
@@ -88,7 +89,7 @@ export async function writeNodeResults(db: Db, results: NodeResultWrite[]): Prom
     ), written AS (
       INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq)
       SELECT execution_id, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq FROM incoming i
-      WHERE EXISTS (SELECT 1 FROM executions e WHERE e.id = i.execution_id AND e.status = 'RUNNING')
+      WHERE EXISTS (SELECT 1 FROM executions e WHERE e.id = i.execution_id AND e.status IN ('QUEUED', 'RUNNING'))
       ON CONFLICT (execution_id, node_id) DO UPDATE SET
         type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
         error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
@@ -107,6 +108,7 @@ function nodeRow(n: NodeTransition) {
     attempt: n.attempt,
     ...(n.output !== undefined && { output: storable(n.output) }),
     ...(n.error !== undefined && { error: storable(n.error) }),
+    ...(n.waitingFor !== undefined && { waiting_for: n.waitingFor }),
     started_at: n.startedAt ?? null,
     finished_at: n.finishedAt ?? null,
     seq: n.seq,

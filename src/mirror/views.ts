@@ -1,3 +1,4 @@
+import type { WaitingFor } from '../domain/flow-control';
 import type { Execution, NodeRun } from '../generated/prisma/client';
 import type { ExecutionStatus, ExecutionTrigger, NodeStatus } from '../domain/status';
 
@@ -52,6 +53,8 @@ export interface NodeRunView {
   finishedAt: string | null;
   output: unknown;
   error: unknown;
+  /** While WAITING for its turn under a limit (DESIGN.md §2). */
+  waitingFor?: WaitingFor;
 }
 
 export function nodeRunView(row: NodeRun): NodeRunView {
@@ -64,6 +67,7 @@ export function nodeRunView(row: NodeRun): NodeRunView {
     finishedAt: iso(row.finishedAt),
     output: row.output,
     error: row.error,
+    ...(row.status === 'WAITING' && row.waitingFor !== null && row.waitingFor !== undefined && { waitingFor: row.waitingFor as unknown as WaitingFor }),
   };
 }
 

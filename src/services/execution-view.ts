@@ -95,7 +95,7 @@ export async function executionDetail(
     if (state) {
       nodes = mergeLive(nodes, state);
       // The mirror trails the workflow by at most a few writes; a finished query result is newer.
-      if (status === 'RUNNING' && state.status !== 'RUNNING') {
+      if (status === 'RUNNING' && state.status !== 'RUNNING' && state.status !== 'QUEUED') {
         status = state.status;
         error = state.error ?? error;
       }
@@ -155,6 +155,7 @@ export function mergeLive(nodes: NodeView[], state: DagRunState): NodeView[] {
       finishedAt: fresh.finishedAt ?? view.finishedAt,
       output: fresh.output ?? view.output,
       error: fresh.error ?? view.error,
+      ...(fresh.status === 'WAITING' && fresh.waitingFor && { waitingFor: fresh.waitingFor }),
     };
   });
 }

@@ -1,3 +1,4 @@
+import type { LimiterSnapshot } from '../contracts/limiter';
 import type { RunDescription, ScheduleRuntimeInfo, ScheduleSpecInput, TemporalGateway } from './gateway';
 import type { ApprovalDecision, DagRunState, DagWorkflowInput } from '../contracts/dag-workflow';
 
@@ -46,6 +47,12 @@ export class FakeTemporalGateway implements TemporalGateway {
   }
   async ping(): Promise<void> {
     this.check();
+  }
+  /** Limiters tests put here, by tenant id. */
+  readonly limiters = new Map<string, LimiterSnapshot[]>();
+  async listLimiters(tenantId: string): Promise<LimiterSnapshot[]> {
+    this.check();
+    return this.limiters.get(tenantId) ?? [];
   }
 
   async createSchedule(scheduleId: string, spec: ScheduleSpecInput): Promise<void> {

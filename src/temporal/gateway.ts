@@ -22,6 +22,7 @@ import { durationMs } from '../domain/duration';
 import { executionTimeoutFor } from '../domain/policy';
 import { runMemo, runSearchAttributes, type RunTrigger } from '../workflows/search-attributes';
 import { searchAttributeProbe } from './search-attribute-setup';
+import { createLimiterMethods, type LimiterMethods } from './limiters';
 
 export interface RunDescription {
   /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT, ... */
@@ -86,7 +87,7 @@ export interface ScheduleRuntimeInfo {
  * Everything the API and the reconciler ask of Temporal, behind one small interface so the
  * routes can be tested without a server.
  */
-export interface TemporalGateway {
+export interface TemporalGateway extends LimiterMethods {
   /**
    * Starts `dagWorkflow` with the execution id as its workflow id; starting twice is not an error.
    * `labels` feed the run's search attributes and memo (how it started, the workflow's name).
@@ -197,6 +198,7 @@ export function createTemporalGateway(client: Client, taskQueue: string, searcha
       await client.workflowService.getSystemInfo({});
     },
     ...createScheduleMethods(client, taskQueue, searchable),
+    ...createLimiterMethods(client),
   };
 }
 

@@ -32,6 +32,7 @@ import {
   LEAN_ACTIVITY_NODES_PATCH,
   NODE_LIMITS_PATCH,
   NODE_RESULT_MIRROR_PATCH,
+  RUN_CONCURRENCY_PATCH,
   SWITCH_NULL_DEFAULT_PATCH,
 } from '../contracts/patches';
 import { describeFailure } from './failures';
@@ -46,6 +47,7 @@ import { hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node
 import { completeRunLabels } from './search-attributes';
 import { loadRun, type LoadedRun } from './run-loading';
 import { StopRequest } from './run-stop';
+import { releaseRunSlot, takeRunSlot } from './run-queue';
 
 /**
  * The one generic workflow: interprets a stored DAG definition. Scheduling decisions come from
@@ -112,6 +114,8 @@ class DagRun {
     const { definition, planner } = this;
     completeRunLabels({ version: this.version, workflowName: definition.name });
     this.startMirror();
+    // Run-level concurrency (run-queue.ts): QUEUED until a slot is free; a run stopped there runs no node.
+    if (definition.concurrency && patched(RUN_CONCURRENCY_PATCH)) await takeRunSlot({ ...this.args, definition, tenantId: this.tenantId, version: this.version, compiler: this.compiler, mirror: this.mirror, stop: this.stop, cancel: (reason, force) => this.cancel(reason, force) });
     for (const node of definition.nodes) {
       this.nodes.set(node.id, node);
       this.states.set(node.id, { type: node.type, status: 'PENDING', attempt: 0 });
@@ -154,6 +158,7 @@ class DagRun {
     const failedNode = this.planner.failedNode;
     const { reason } = this.stop;
     this.timers.cancel();
+    await releaseRunSlot();
     if (this.stop.timedOut && reason !== undefined) {
       this.status = 'TIMED_OUT';
       this.runError = { type: 'RunTimedOut', message: reason };

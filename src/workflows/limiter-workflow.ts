@@ -8,9 +8,12 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { MAX_LIMIT } from '../domain/flow-control';
+import { cancelSignal } from '../contracts/dag-workflow';
 import {
   limitAcquireSignal,
+  limitDeniedSignal,
   limitGrantedSignal,
+  limitQueuedSignal,
   limitReleaseSignal,
   limiterStateQuery,
   type LimitRequest,
@@ -44,6 +47,9 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
   let recent = state.recent;
   let changed = true;
   const known = (id: string) => holders.some((h) => h.id === id) || queue.some((r) => r.id === id);
+  /** Queued run requests already told they wait (in memory: telling one twice is harmless). */
+  const toldQueued = new Set<string>();
+  const countsHolders = state.kind !== 'rateLimit';
 
   setHandler(limitAcquireSignal, (request) => {
     changed = true;
@@ -51,7 +57,7 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
     const held = holders.find((h) => h.id === request.id);
     // Asked again (the asker re-sends when no answer came): answer again, count once.
     if (held) void grant(held.holder, held.id);
-    else if (!known(request.id)) queue.push(request);
+    else if (!known(request.id)) admit(request);
   });
   setHandler(limitReleaseSignal, (id) => {
     changed = true;
@@ -61,12 +67,46 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
     tenantId: state.tenantId,
     kind: state.kind,
     key: state.key,
+    ...(state.workflowId !== undefined && { workflowId: state.workflowId }),
     limit: state.limit,
-    inFlight: state.kind === 'concurrency' ? holders.length : recent.filter((t) => t > Date.now() - (queue[0]?.perMs ?? 0)).length,
+    inFlight: countsHolders ? holders.length : recent.filter((t) => t > Date.now() - (queue[0]?.perMs ?? 0)).length,
     waiting: queue.length,
   }));
 
+  /**
+   * A new request joins the line, unless it is a run's with `onLimit` drop (no slot free now:
+   * denied at once) or replace (the oldest holder is cancelled, as by POST /cancel, and the new
+   * run takes its slot at the head of the line: latest wins).
+   */
+  function admit(request: LimitRequest): void {
+    const full = holders.length >= request.limit || queue.length > 0;
+    if (state.kind === 'run' && full && request.onLimit === 'drop') {
+      void tell(request.holder, limitDeniedSignal, request.id);
+      return;
+    }
+    if (state.kind === 'run' && full && request.onLimit === 'replace') {
+      if (holders.length >= request.limit) {
+        const oldest = holders.shift()!;
+        void getExternalWorkflowHandle(oldest.holder.workflowId, oldest.holder.runId)
+          .signal(cancelSignal, { reason: 'replaced by a newer run (concurrency onLimit: replace)' })
+          .catch(() => undefined); // a holder already gone frees its slot all the same
+      }
+      queue.unshift(request);
+      return;
+    }
+    queue.push(request);
+  }
+
+  async function tell(holder: LimitRequest['holder'], signal: typeof limitDeniedSignal, id: string): Promise<void> {
+    try {
+      await getExternalWorkflowHandle(holder.workflowId, holder.runId).signal(signal, id);
+    } catch {
+      // the asker is gone: nothing to tell
+    }
+  }
+
   function free(id: string): void {
+    toldQueued.delete(id);
     const held = holders.findIndex((h) => h.id === id);
     if (held >= 0) holders.splice(held, 1);
     const waiting = queue.findIndex((r) => r.id === id);
@@ -87,19 +127,26 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
   function grantWhatFits(now: number): void {
     while (queue.length > 0) {
       const head = queue[0]!;
-      if (state.kind === 'concurrency') {
-        if (holders.length >= head.limit) return;
+      if (countsHolders) {
+        if (holders.length >= head.limit) break;
         const leaseMs = head.leaseMs ?? 30_000;
         holders.push({ id: head.id, holder: head.holder, limit: head.limit, leaseMs, checkAt: now + leaseMs });
       } else {
         const perMs = head.perMs ?? 1_000;
         recent = recent.filter((t) => t > now - perMs);
-        if (recent.length >= head.limit) return;
+        if (recent.length >= head.limit) break;
         recent.push(now);
         if (recent.length > MAX_LIMIT) recent = recent.slice(-MAX_LIMIT);
       }
       queue.shift();
+      toldQueued.delete(head.id);
       void grant(head.holder, head.id);
+    }
+    if (state.kind !== 'run') return;
+    for (const waiting of queue) {
+      if (toldQueued.has(waiting.id)) continue;
+      toldQueued.add(waiting.id);
+      void tell(waiting.holder, limitQueuedSignal, waiting.id);
     }
   }
 

@@ -128,9 +128,12 @@ function retriersOf(retry: ResolvedActivityPolicy['retry']): ResolvedRetrier[] {
 
 // -- talking to the limiter -----------------------------------------------------------------------
 
-/** Grants received by this workflow; the handler is set on first use (a signal before it is buffered). */
+/**
+ * Grants received by this workflow; the handler is set on first use (a signal before it is
+ * buffered). Shared with the run's own slot (run-queue.ts): one handler per signal.
+ */
 let granted: Set<string> | undefined;
-function grants(): Set<string> {
+export function grants(): Set<string> {
   if (!granted) {
     const set = (granted = new Set<string>());
     setHandler(limitGrantedSignal, (id) => void set.add(id));
@@ -138,7 +141,7 @@ function grants(): Set<string> {
   return granted;
 }
 
-interface Slot {
+export interface Slot {
   identity: LimiterIdentity;
   id: string;
 }
@@ -162,11 +165,11 @@ async function acquire(identity: LimiterIdentity, terms: { limit: number; perMs?
 }
 
 /** Frees a held slot, or withdraws a waiting request; a limiter that is gone holds nothing. */
-async function release(slot: Slot): Promise<void> {
+export async function release(slot: Slot): Promise<void> {
   if (slot.identity.kind === 'rateLimit' && grants().has(slot.id)) return; // a start once granted stays counted
   await CancellationScope.nonCancellable(async () => {
     try {
-      await getExternalWorkflowHandle(limiterWorkflowId(slot.identity.tenantId, slot.identity.kind, slot.identity.key)).signal(limitReleaseSignal, slot.id);
+      await getExternalWorkflowHandle(limiterWorkflowId(slot.identity.tenantId, slot.identity.kind, slot.identity.key, slot.identity.workflowId)).signal(limitReleaseSignal, slot.id);
     } catch {
       // the limiter ended (idle) or was never started: nothing is held there
     }

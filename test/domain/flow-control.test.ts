@@ -9,7 +9,7 @@ function errorsOf(definition: unknown): { path: string; message: string }[] {
 }
 
 describe('flow control validation (DESIGN.md §5)', () => {
-  it('accepts the §5 example, run-level concurrency aside (not enforced yet, so refused)', () => {
+  it('accepts the §5 example, run-level concurrency included', () => {
     const definition = {
       name: 'sync-customer',
       concurrency: { key: '{{ input.customerId }}', limit: 1, onLimit: 'queue' },
@@ -20,7 +20,7 @@ describe('flow control validation (DESIGN.md §5)', () => {
         }),
       ],
     };
-    expect(errorsOf(definition)).toEqual([{ path: '/concurrency', message: expect.stringMatching(/not supported/) }]);
+    expect(errorsOf(definition)).toEqual([]);
   });
 
   it('lists every problem with its path', () => {
@@ -81,9 +81,9 @@ describe('flow control validation (DESIGN.md §5)', () => {
     expect(errorsOf(ok)).toEqual([]);
   });
 
-  it('a run key without template, and without a key at all, has no problem of its own', () => {
-    expect(errorsOf({ name: 'x', concurrency: { key: 'all', limit: 2 }, nodes: [http('a')] }).map((e) => e.path)).toEqual(['/concurrency']);
-    expect(errorsOf({ name: 'x', concurrency: { limit: 2, onLimit: 'replace' }, nodes: [http('a')] }).map((e) => e.path)).toEqual(['/concurrency']);
+  it('a run key without template, and without a key at all, is valid', () => {
+    expect(errorsOf({ name: 'x', concurrency: { key: 'all', limit: 2 }, nodes: [http('a')] })).toEqual([]);
+    expect(errorsOf({ name: 'x', concurrency: { limit: 2, onLimit: 'replace' }, nodes: [http('a')] })).toEqual([]);
   });
 });
 

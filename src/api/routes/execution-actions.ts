@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps } from '../deps';
 import { conflict, notFound } from '../errors';
 import { isTerminal } from '../../domain/definition';
-import { RETRYABLE_EXECUTION_STATUSES } from '../../domain/status';
+import { RETRYABLE_EXECUTION_STATUSES, isOpenExecution } from '../../domain/status';
 import { RETRY_HINT, startExecution, type ExecutionTrigger } from '../../services/executions';
 import { temporalUnavailable } from '../../services/errors';
 import { findExecution, nodeRunState, pinnedDefinition, reusableOutputs } from '../../services/execution-view';
@@ -48,15 +48,15 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
     },
     async (request, reply) => {
       const execution = await findExecution(deps.db, request.tenantId, request.params.id);
-      if (execution.status !== 'RUNNING') {
-        throw conflict(`execution ${execution.id} is ${execution.status}; only a RUNNING run can be cancelled`, { status: execution.status });
+      if (!isOpenExecution(execution.status)) {
+        throw conflict(`execution ${execution.id} is ${execution.status}; only a QUEUED or RUNNING run can be cancelled`, { status: execution.status });
       }
       try {
         await deps.temporal.cancelRun(execution.id, request.body.reason, request.body.force);
       } catch {
         throw temporalUnavailable('the cancel signal was not delivered', { hint: RETRY_HINT });
       }
-      return reply.status(202).send({ id: execution.id, status: 'RUNNING', cancelRequested: true });
+      return reply.status(202).send({ id: execution.id, status: execution.status, cancelRequested: true });
     },
   );
 

@@ -77,6 +77,12 @@ const NodeViewSchema = Type.Object({
   finishedAt: Nullable(DateTime),
   output: AnyJson,
   error: AnyJson,
+  waitingFor: Type.Optional(
+    Type.Object(
+      { kind: StringEnum(['concurrency', 'rateLimit', 'tenantShare']), key: Type.String() },
+      { description: 'While WAITING for its turn under a limit: which limit and key (DESIGN.md §5)' },
+    ),
+  ),
   retry: Type.Optional(
     Type.Object(
       {
