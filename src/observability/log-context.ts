@@ -6,7 +6,7 @@ import type { ActivityInterceptors } from '@temporalio/worker';
  * and the node's own Context.log lines) carries the run context from the node's input:
  * executionId, nodeId, tenantId and attempt (counting the retry list's earlier attempts).
  * Lines before the input is seen (`Activity started`) carry what Temporal knows: the workflow
- * id (= execution id), the activity id (= node id) and Temporal's attempt.
+ * id (= execution id), the activity id and Temporal's attempt.
  */
 export function logContextInterceptor(ctx: Context): ActivityInterceptors {
   let fields: Record<string, unknown> = { attempt: ctx.info.attempt };

@@ -89,14 +89,14 @@ function temporalLevel(level: string): LogLevel {
 
 /**
  * The run context of an SDK log entry under Trellis's names: the workflow id is the execution
- * id, a node activity's id is its node id (a map item's is prefixed with the item path). The
- * activity interceptor (log-context.ts) adds tenantId and the node's own attempt count.
+ * id. A node attempt's nodeId, tenantId and attempt come from the activity interceptor
+ * (log-context.ts); the activity id is not the node id for the engine's own activities, so it
+ * keeps its name. The task token is an opaque blob that only lengthens lines.
  */
 function runContext(meta: Record<string, unknown>): Record<string, unknown> {
-  const { workflowId, activityId, ...rest } = meta;
+  const { workflowId, taskToken: _taskToken, ...rest } = meta;
   return {
     ...(rest.executionId === undefined && workflowId !== undefined && { executionId: workflowId }),
-    ...(rest.nodeId === undefined && activityId !== undefined && { nodeId: activityId }),
     ...(workflowId !== undefined && { workflowId }),
     ...rest,
   };
