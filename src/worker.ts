@@ -28,6 +28,12 @@ import { assertSecretsReadable, masterKeyring, secretSource } from './services/s
 import { ENCODED_FAILURE_CONVERTER_PATH, payloadCodec } from './crypto/payload-codec';
 import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from './crypto/payload-tenants';
 import type { MirrorActivities } from './contracts/mirror';
+import { createLogger } from './observability/logger';
+import { logContextInterceptor } from './observability/log-context';
+import type { WorkerMetrics } from './observability/worker-metrics';
+import { installWorkerTelemetry } from './observability/worker-telemetry';
+import { setting } from './config';
+import type { Logger } from 'pino';
 
 /** Where the workflow code lives; Temporal bundles it (or loads a prebuilt bundle) at start. */
 export const WORKFLOWS_PATH = path.join(__dirname, 'workflows');
@@ -47,6 +53,10 @@ export interface TrellisWorkerDeps {
   payloadCodec?: PayloadCodec | null;
   /** Options passed through to Temporal (tuning, a prebuilt `workflowBundle`, ...). */
   options?: Partial<WorkerOptions>;
+  /** Per node type metrics (TRELLIS_WORKER_METRICS_PORT); without it nothing is measured. */
+  metrics?: WorkerMetrics;
+  /** Where the worker's own lines go (the SDK's go to the Runtime's logger); default console. */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /** Without a database there is nothing to mirror into: recordRun says so and the run skips the mirror. */
@@ -75,7 +85,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
   const outputs = deps.db ? new PrismaOutputStore(deps.db) : undefined;
   const definitions = deps.definitions ?? (deps.db ? new PrismaDefinitionStore(deps.db) : new InMemoryDefinitionStore());
   const codec = deps.payloadCodec === undefined ? payloadCodec() : (deps.payloadCodec ?? undefined);
-  const bundle = workflowBundlePath(process.env.TRELLIS_WORKFLOW_BUNDLE, codec !== undefined);
+  const bundle = workflowBundlePath(process.env.TRELLIS_WORKFLOW_BUNDLE, codec !== undefined, deps.logger);
   // TRELLIS_PG_<NAME>_TENANTS lists tenant names; the postgres node knows only the run's tenant id.
   if (deps.db) {
     const db = deps.db;
@@ -84,14 +94,17 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     // The payload codec seals each run's payloads for its tenant, looked up here on a cache miss.
     PROCESS_PAYLOAD_TENANTS.useLookup(databaseTenantLookup(db));
   }
-  const nodeActivities = withNodeResultMirror(deps.db, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined));
+  const measured = withNodeResultMirror(deps.db, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined));
+  const nodeActivities = deps.metrics ? deps.metrics.wrapNodeActivities(measured) : measured;
+  const mapItems = createMapItemsActivities(deps.db);
+  const limiter = createLimiterActivities();
   const workerActivities = {
     ...createIterationStoreActivities(outputs),
-    ...createMapItemsActivities(deps.db),
+    ...(deps.metrics ? deps.metrics.wrapMapItems(mapItems) : mapItems),
     ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaExecutionLimiter(deps.db) }) }),
     ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
     ...createTenantClaimActivities(deps.db),
-    ...createLimiterActivities(),
+    ...(deps.metrics ? deps.metrics.wrapLimiter(limiter) : limiter),
   };
   // A node type (a plugin's, say) named like one of the worker's own activities would be
   // silently replaced by it, or replace it: refuse to start instead.
@@ -110,6 +123,8 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     defaultHeartbeatThrottleInterval: '1s',
     maxHeartbeatThrottleInterval: '1s',
     ...deps.options,
+    // Every node attempt's log lines carry executionId, nodeId, tenantId and attempt.
+    interceptors: { ...deps.options?.interceptors, activity: [logContextInterceptor, ...(deps.options?.interceptors?.activity ?? [])] },
   });
 }
 
@@ -117,11 +132,11 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
  * A prebuilt bundle has its failure converter compiled in; with the payload codec on, the
  * worker takes the sibling bundle built with the encoding one (see build-workflow-bundle.ts).
  */
-function workflowBundlePath(bundle: string | undefined, encoded: boolean): string | undefined {
+function workflowBundlePath(bundle: string | undefined, encoded: boolean, logger: Pick<Logger, 'warn'> = { warn: (line: string) => console.warn(line) } as Pick<Logger, 'warn'>): string | undefined {
   if (!bundle || !encoded) return bundle;
   const sibling = bundle.replace(/\.js$/, '') + ENCODED_BUNDLE_SUFFIX;
   if (fs.existsSync(sibling)) return sibling;
-  console.warn(`trellis worker: ${sibling} not found; workflow failure messages will not be encrypted (rebuild with npm run build:workflows)`);
+  logger.warn(`trellis worker: ${sibling} not found; workflow failure messages will not be encrypted (rebuild with npm run build:workflows)`);
   return bundle;
 }
 
@@ -135,6 +150,10 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
   deploymentQuotas(); // TRELLIS_QUOTA_*: a bad value stops the process here, naming the variable
   const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
   const settings = temporalSettings(processConfig());
+  // JSON lines (LOG_FORMAT=pretty for people); the SDK's lines and metrics go through the same runtime.
+  const logger = createLogger({ name: 'trellis-worker', level: setting('LOG_LEVEL'), format: setting('LOG_FORMAT') });
+  const metricsPort = setting('TRELLIS_WORKER_METRICS_PORT');
+  const telemetry = await installWorkerTelemetry({ logger, metricsPort, metricsHost: setting('TRELLIS_WORKER_METRICS_HOST') });
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error('DATABASE_URL is required for the worker (stored workflows and the status mirror)');
   await migrate(databaseUrl);
@@ -144,15 +163,15 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
   const connection = await NativeConnection.connect({ address: settings.address });
   const client = await connectTemporalClient(settings);
   const registry = createNodeRegistry(plugins.nodeTypes);
-  const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys, registry });
+  const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys, registry, metrics: telemetry.metrics, logger });
   const reconciler = startReconciler({
     db,
     temporal: createTemporalGateway(client, settings.taskQueue),
-    onError: (err) => console.error('reconciler:', err),
+    onError: (err) => logger.error({ err }, 'reconciler failed'),
   });
   // Worker.run() installs SIGINT/SIGTERM handlers that drain in-flight tasks before resolving.
-  for (const line of plugins.summary) console.log(`trellis worker: plugin ${line}`);
-  console.log(`trellis worker: task queue "${settings.taskQueue}" on ${settings.address} (${settings.namespace})`);
+  for (const line of plugins.summary) logger.info(`plugin ${line}`);
+  logger.info({ taskQueue: settings.taskQueue, address: settings.address, namespace: settings.namespace }, 'worker started');
   try {
     await worker.run();
   } finally {
@@ -161,6 +180,7 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
     await db.$disconnect();
     await client.connection.close();
     await connection.close();
+    await telemetry.close();
   }
 }
 

@@ -12,6 +12,8 @@ import { assertSecretsReadable, masterKeyring } from '../services/secrets';
 import { codecCorsOrigins, payloadCodec } from '../crypto/payload-codec';
 import { lazyTemporalClient } from '../temporal/client';
 import { createTemporalGateway } from '../temporal/gateway';
+import { setting } from '../config';
+import { createLogger, fastifyLoggerOptions, type TrellisLoggerOptions } from '../observability/logger';
 
 /**
  * The API process: migrations, then Fastify on HOST:PORT. Without DATABASE_URL it runs an
@@ -20,14 +22,17 @@ import { createTemporalGateway } from '../temporal/gateway';
  */
 export async function main(options: { plugins?: string[] } = {}): Promise<void> {
   deploymentQuotas(); // TRELLIS_QUOTA_*: a bad value stops the process here, naming the variable
+  // JSON lines (LOG_FORMAT=pretty for people): these start-up lines and Fastify's share the configuration.
+  const logOptions: TrellisLoggerOptions = { name: 'trellis-api', level: setting('LOG_LEVEL'), format: setting('LOG_FORMAT') };
+  const log = createLogger(logOptions);
   const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
-  for (const line of plugins.summary) console.log(`trellis api: plugin ${line}`);
+  for (const line of plugins.summary) log.info(`plugin ${line}`);
   let embedded: EmbeddedPostgresHandle | undefined;
   let databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) {
     embedded = await startEmbeddedPostgres();
     databaseUrl = embedded.url;
-    console.log(`development mode: embedded Postgres at ${databaseUrl} (run the worker with DATABASE_URL=${databaseUrl})`);
+    log.info(`development mode: embedded Postgres (run the worker with DATABASE_URL=${databaseUrl})`);
   }
   await migrate(databaseUrl);
   const db = createDb(databaseUrl);
@@ -35,7 +40,7 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
   await assertSecretsReadable(db, masterKeys, 'trellis api');
   const settings = temporalSettings(processConfig());
   const client = lazyTemporalClient(settings);
-  const events = new ExecutionEventHub({ onError: (err, context) => console.warn(`event hub: ${context}:`, err) });
+  const events = new ExecutionEventHub({ onError: (err, context) => log.warn({ err, context }, 'event hub failed') });
   await events.start(databaseUrl);
   const app = await buildApp({
     db,
@@ -45,7 +50,7 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
     masterKeys,
     payloadCodec: payloadCodec(),
     codecCorsOrigins: codecCorsOrigins(),
-    logger: { level: process.env.LOG_LEVEL ?? 'info' },
+    logger: fastifyLoggerOptions(logOptions),
     limits: limitsFromEnv(process.env),
   });
 

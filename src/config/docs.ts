@@ -3,7 +3,7 @@ import { formatDuration } from './kinds';
 import { FAMILY_DOCS } from './families';
 import { SETTINGS, type SettingName } from './settings';
 
-const GROUPS: readonly Group[] = ['Database', 'Temporal', 'API', 'Worker', 'Keys', 'Limits', 'Development', 'CLI'];
+const GROUPS: readonly Group[] = ['Database', 'Temporal', 'API', 'Worker', 'Keys', 'Limits', 'Observability', 'Development', 'CLI'];
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 

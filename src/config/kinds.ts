@@ -11,7 +11,7 @@ import { Value } from '@sinclair/typebox/value';
 /** Which process a setting is required by (DESIGN §7: only dev mode runs without a database). */
 export type Role = 'api' | 'worker' | 'migrate' | 'dev' | 'cli' | 'library';
 
-export type Group = 'Database' | 'Temporal' | 'API' | 'Worker' | 'Keys' | 'Limits' | 'Development' | 'CLI';
+export type Group = 'Database' | 'Temporal' | 'API' | 'Worker' | 'Keys' | 'Limits' | 'Observability' | 'Development' | 'CLI';
 
 export interface Setting<T> {
   group: Group;

@@ -76,7 +76,7 @@ export const SETTINGS = {
   // --- API
   HOST: text('API', 'Address the API listens on.', { default: '127.0.0.1' }),
   PORT: integer('API', 'Port the API listens on.', { min: 0, max: 65535 }, { default: 3000 }),
-  LOG_LEVEL: oneOf('API', 'Log level of the API (pino) and, in dev mode, of the worker.', LOG_LEVELS, { default: 'info', defaultText: 'info (dev mode: warn)' }),
+  LOG_LEVEL: oneOf('Observability', 'Log level of every process (pino): the API, the worker and the Temporal SDK lines routed into its logger.', LOG_LEVELS, { default: 'info', defaultText: 'info (dev mode: warn)' }),
   TRELLIS_TRUST_PROXY: trustProxy,
   TRELLIS_METRICS_TOKEN: text('API', 'Bearer token for GET /metrics. Without it /metrics is served only to connections whose socket comes from loopback (never judged by forwarded headers); behind a local reverse proxy set a token.', { secret: true }),
   TRELLIS_RATE_LIMIT_PER_MINUTE: integer('API', 'Requests per API key and minute, reads and writes counted apart (a tenant\'s own limit wins).', { min: 1, max: 10_000_000 }, { default: 600 }),
@@ -100,6 +100,11 @@ export const SETTINGS = {
   TRELLIS_PLUGINS: list('Worker', 'Comma-separated node type modules (files or packages) to load; give the API and the workers the same ones (`--plugin` adds more).', { default: [] }),
   TRELLIS_HTTP_ALLOW_PRIVATE: flag('Worker', 'Let the http and postgres nodes reach loopback, private, link-local and metadata addresses.', { default: false }),
   TRELLIS_HTTP_ALLOW_LOOPBACK: flag('Worker', 'Let the http node reach loopback addresses only (dev mode allows it for its own worker).', { default: false }),
+
+  // --- Observability (DESIGN §7)
+  LOG_FORMAT: oneOf('Observability', 'json: one JSON object per line (pino), for log collectors; pretty: coloured lines for people (pino-pretty).', ['json', 'pretty'] as const, { default: 'json', defaultText: 'json (dev mode: pretty)' }),
+  TRELLIS_WORKER_METRICS_PORT: integer('Observability', "Port of the worker's Prometheus endpoint (GET /metrics): Trellis's per node type metrics and the Temporal SDK's worker metrics in one scrape. Unset: no endpoint.", { min: 1, max: 65535 }),
+  TRELLIS_WORKER_METRICS_HOST: text('Observability', "Address the worker's metrics endpoint listens on.", { default: '0.0.0.0' }),
 
   // --- Development mode (npm run dev)
   TRELLIS_DATA_DIR: text('Development', 'Where `npm run dev` keeps its Postgres, Temporal database, API key and master key.', { defaultText: './.trellis' }),
