@@ -13,12 +13,13 @@ import { createMapItemsActivities } from './activities/map-items-mirror';
 import { createTenantClaimActivities } from './activities/tenant-claims';
 import { createLimiterActivities } from './activities/limiter';
 import { withNodeResultMirror } from './activities/node-result-mirror';
+import { fairShareWorker, withFairShare, type FairShareCapacity } from './activities/fair-share';
 import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
 import { usePostgresTenantNames } from './activities/nodes/pg-deployment-access';
 import { connectTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
-import { processConfig, temporalSettings } from './config';
+import { processConfig, setting, temporalSettings } from './config';
 import { createDb, type Db } from './db/client';
 import { migrate } from './db/migrator';
 import { PrismaDefinitionStore, PrismaExecutionLimiter } from './persistence/definition-store';
@@ -47,6 +48,8 @@ export interface TrellisWorkerDeps {
   payloadCodec?: PayloadCodec | null;
   /** Options passed through to Temporal (tuning, a prebuilt `workflowBundle`, ...). */
   options?: Partial<WorkerOptions>;
+  /** Node capacities shared fairly between tenants; default TRELLIS_WORKER_(LOCAL_)NODE_CAPACITY, TRELLIS_WORKER_FAIR_SHARE_RESERVE. */
+  fairShare?: FairShareCapacity;
 }
 
 /** Without a database there is nothing to mirror into: recordRun says so and the run skips the mirror. */
@@ -84,7 +87,12 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     // The payload codec seals each run's payloads for its tenant, looked up here on a cache miss.
     PROCESS_PAYLOAD_TENANTS.useLookup(databaseTenantLookup(db));
   }
-  const nodeActivities = withNodeResultMirror(deps.db, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined));
+  // Node work passes the fair-share gates; the worker's own activities below never do.
+  const fairShare = fairShareWorker(deps.fairShare ?? fairShareCapacity());
+  const nodeActivities = withNodeResultMirror(
+    deps.db,
+    withFairShare(fairShare.gates, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined)),
+  );
   const workerActivities = {
     ...createIterationStoreActivities(outputs),
     ...createMapItemsActivities(deps.db),
@@ -109,8 +117,14 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     // would otherwise throttle to 80% of that timeout.
     defaultHeartbeatThrottleInterval: '1s',
     maxHeartbeatThrottleInterval: '1s',
+    ...fairShare.options,
     ...deps.options,
   });
+}
+
+function fairShareCapacity(): FairShareCapacity {
+  const reserve = setting('TRELLIS_WORKER_FAIR_SHARE_RESERVE');
+  return { activity: setting('TRELLIS_WORKER_NODE_CAPACITY'), local: setting('TRELLIS_WORKER_LOCAL_NODE_CAPACITY'), ...(reserve !== undefined && { reserve }) };
 }
 
 /**
