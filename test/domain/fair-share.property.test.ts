@@ -28,7 +28,7 @@ const scenarioArb = fc.record({
 });
 
 /** Runs a scenario, checking every invariant at every step; returns what it saw. */
-function simulate({ capacity, reserveFraction, ops }: fc.infer<typeof scenarioArb>) {
+function simulate({ capacity, reserveFraction, ops }: { capacity: number; reserveFraction: number; ops: Op[] }) {
   const reserve = Math.floor(reserveFraction * capacity);
   const scheduler = new FairShareScheduler<Waiter>({ capacity, reserve });
   const cap = capacity - reserve;
