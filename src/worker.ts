@@ -118,8 +118,16 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     defaultHeartbeatThrottleInterval: '1s',
     maxHeartbeatThrottleInterval: '1s',
     ...fairShare.options,
+    ...sdkSlotOverrides(),
     ...deps.options,
   });
+}
+
+/** TRELLIS_WORKER_MAX_(LOCAL_)ACTIVITIES, when set, replace the slot counts fair share derives from its capacities. */
+function sdkSlotOverrides(): Partial<WorkerOptions> {
+  const activities = setting('TRELLIS_WORKER_MAX_ACTIVITIES');
+  const local = setting('TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES');
+  return { ...(activities !== undefined && { maxConcurrentActivityTaskExecutions: activities }), ...(local !== undefined && { maxConcurrentLocalActivityExecutions: local }) };
 }
 
 function fairShareCapacity(): FairShareCapacity {

@@ -41,7 +41,7 @@ export async function fairShare(env: BenchEnv, runs: number) {
   });
   const results: Record<string, unknown> = {};
   try {
-    for (const [mode, n] of [['regular', 150], ['local', 200]] as const) {
+    for (const [mode, n] of (process.env.BENCH_FAIR_MODES === 'regular' ? [['regular', 150]] : [['regular', 150], ['local', 200]]) as [ 'regular' | 'local', number][]) {
       const victim = await store(tenants.b, nodes(1, 100, mode));
       const noisy = await store(tenants.a, nodes(n, 3_000, mode));
       await timed(victim); // warm-up
@@ -49,11 +49,14 @@ export async function fairShare(env: BenchEnv, runs: number) {
       for (let i = 0; i < runs; i++) alone.push(await timed(victim));
       const during: number[] = [];
       const backlog: number[] = [];
+      const reachedTarget: number[] = [];
       for (let i = 0; i < Math.max(1, Math.min(runs, 3)); i++) {
         const before = target.requests;
         const a = await run(noisy);
         while (target.inFlight < 50) await new Promise((r) => setTimeout(r, 20)); // A saturates
+        const bStart = performance.now();
         during.push(await timed(victim));
+        reachedTarget.push(round(target.lastFastAt - bStart));
         const aStartedWhenBDone = target.requests - before - 1;
         await a.result();
         backlog.push(aStartedWhenBDone);
@@ -69,6 +72,7 @@ export async function fairShare(env: BenchEnv, runs: number) {
         noisyNodes: n,
         noisyNodeMs: 3_000,
         noisyStartedWhenVictimDone: backlog,
+        victimRequestAfterMs: reachedTarget,
       };
     }
   } finally {
@@ -78,11 +82,12 @@ export async function fairShare(env: BenchEnv, runs: number) {
 }
 
 async function slowTarget() {
-  const state = { inFlight: 0, requests: 0 };
+  const state = { inFlight: 0, requests: 0, lastFastAt: 0 };
   const server = http.createServer((req, res) => {
     const ms = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ms') ?? 100);
     state.inFlight++;
     state.requests++;
+    if (ms < 1_000) state.lastFastAt = performance.now();
     let done = false;
     res.on('close', () => {
       if (!done) state.inFlight--;
