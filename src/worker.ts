@@ -13,12 +13,13 @@ import { createMapItemsActivities } from './activities/map-items-mirror';
 import { createTenantClaimActivities } from './activities/tenant-claims';
 import { createLimiterActivities } from './activities/limiter';
 import { withNodeResultMirror } from './activities/node-result-mirror';
+import { fairShareWorker, withFairShare, type FairShareCapacity } from './activities/fair-share';
 import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
 import { usePostgresTenantNames } from './activities/nodes/pg-deployment-access';
 import { connectTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
-import { processConfig, temporalSettings } from './config';
+import { processConfig, setting, temporalSettings } from './config';
 import { createDb, type Db } from './db/client';
 import { migrate } from './db/migrator';
 import { PrismaDefinitionStore, PrismaExecutionLimiter } from './persistence/definition-store';
@@ -57,6 +58,8 @@ export interface TrellisWorkerDeps {
   metrics?: WorkerMetrics;
   /** Where the worker's own lines go (the SDK's go to the Runtime's logger); default console. */
   logger?: Pick<Logger, 'warn'>;
+  /** Node capacities shared fairly between tenants; default TRELLIS_WORKER_(LOCAL_)NODE_CAPACITY, TRELLIS_WORKER_FAIR_SHARE_RESERVE. */
+  fairShare?: FairShareCapacity;
 }
 
 /** Without a database there is nothing to mirror into: recordRun says so and the run skips the mirror. */
@@ -94,7 +97,12 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     // The payload codec seals each run's payloads for its tenant, looked up here on a cache miss.
     PROCESS_PAYLOAD_TENANTS.useLookup(databaseTenantLookup(db));
   }
-  const measured = withNodeResultMirror(deps.db, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined));
+  // Node work passes the fair-share gates; the worker's own activities below never do.
+  const fairShare = fairShareWorker(deps.fairShare ?? fairShareCapacity());
+  const measured = withNodeResultMirror(
+    deps.db,
+    withFairShare(fairShare.gates, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined)),
+  );
   const nodeActivities = deps.metrics ? deps.metrics.wrapNodeActivities(measured) : measured;
   const mapItems = createMapItemsActivities(deps.db);
   const limiter = createLimiterActivities();
@@ -122,10 +130,24 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     // would otherwise throttle to 80% of that timeout.
     defaultHeartbeatThrottleInterval: '1s',
     maxHeartbeatThrottleInterval: '1s',
+    ...fairShare.options,
+    ...sdkSlotOverrides(),
     ...deps.options,
     // Every node attempt's log lines carry executionId, nodeId, tenantId and attempt.
     interceptors: { ...deps.options?.interceptors, activity: [logContextInterceptor, ...(deps.options?.interceptors?.activity ?? [])] },
   });
+}
+
+/** TRELLIS_WORKER_MAX_(LOCAL_)ACTIVITIES, when set, replace the slot counts fair share derives from its capacities. */
+function sdkSlotOverrides(): Partial<WorkerOptions> {
+  const activities = setting('TRELLIS_WORKER_MAX_ACTIVITIES');
+  const local = setting('TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES');
+  return { ...(activities !== undefined && { maxConcurrentActivityTaskExecutions: activities }), ...(local !== undefined && { maxConcurrentLocalActivityExecutions: local }) };
+}
+
+function fairShareCapacity(): FairShareCapacity {
+  const reserve = setting('TRELLIS_WORKER_FAIR_SHARE_RESERVE');
+  return { activity: setting('TRELLIS_WORKER_NODE_CAPACITY'), local: setting('TRELLIS_WORKER_LOCAL_NODE_CAPACITY'), ...(reserve !== undefined && { reserve }) };
 }
 
 /**
