@@ -19,10 +19,12 @@ interface Waiting {
 /**
  * Node activities of mirrored runs write their own SUCCEEDED state to Postgres as they return,
  * batched per worker (many runs per statement, one statement in flight). Two kinds of ticket:
- * - `confirm` (runs from issue 26 on): the activity waits for the write (durable, at most
- *   CONFIRM_WAIT_MS) and says so in its result (`mirrored`); the workflow then does not
- *   write the state again, so a node's result is written to Postgres once. If the write fails
- *   or takes too long, the result says nothing and the workflow writes the state as before.
+ * - `confirm` (runs from issue 26 on): while a statement is out (a busy worker), the activity
+ *   waits for the write (durable, at most CONFIRM_WAIT_MS) and says so in its result
+ *   (`mirrored`); the workflow then does not write the state again, so a node's result is
+ *   written to Postgres once. If the write fails or takes too long, or the worker is idle (a
+ *   write alone would add a commit to the run's critical path), the result says nothing and
+ *   the workflow writes the state as before.
  * - otherwise (older runs): the write is only there to be first; the workflow's write of the
  *   same state follows one workflow task later. It never delays the node, and a failed write is
  *   dropped.
@@ -46,7 +48,11 @@ export class NodeResultMirror {
           // Only this wrapper may say a result is mirrored: a node type's own `mirrored` is dropped.
           const { mirrored: _claimed, ...result } = await activity(input);
           if (!input.mirror) return result;
-          if (!input.mirror.confirm) {
+          // Idle (no statement out): a write of its own would put one more commit on this run's
+          // critical path, where the workflow's write of the state shares the commit of the next
+          // node's RUNNING anyway; so only a write that can share a statement already forming is
+          // waited for (issue 26: a lone chain stays as fast as before, concurrent runs write once).
+          if (!input.mirror.confirm || this.flushing === undefined) {
             this.add({ write: this.resultWrite(input, result) });
             return result;
           }
