@@ -2,7 +2,7 @@
  * Trellis vs hand-written Temporal code and the raw client, side by side on one worker and one
  * server. Needs a server: TEMPORAL_ADDRESS (default 127.0.0.1:7233). Prints JSON and a table.
  * BENCH_ONLY=overhead,local,mirror,api,history,memory,failover,codec,iteration picks scenarios
- * (big-outputs, issue 22 item 7, and fairshare, issue 24 item 1, run only when named)
+ * (big-outputs, issue 22 item 7, fairshare, issue 24 item 1, and throughput, issue 26, run only when named)
  * (api-load: only the API start rate of `api`);
  * BENCH_RUNS sets repetitions (iteration: BENCH_MAP_ITEMS, default 100,000, sizes the large map; 0 skips it).
  */
@@ -19,6 +19,7 @@ import { overhead } from './scenarios/overhead';
 import { codecOverhead } from './scenarios/codec';
 import { bigOutputs } from './scenarios/big-outputs';
 import { fairShare } from './scenarios/fair-share';
+import { throughput } from './scenarios/throughput';
 
 // The API load scenario leaves thousands of runs RUNNING (nobody polls their queue); the worker's
 // own per-tenant check (loadDefinition) would then fail every later scenario's stored runs.
@@ -45,6 +46,8 @@ async function main(): Promise<void> {
     if (only.has('big-outputs')) results.bigOutputs = await bigOutputs(env, runs);
     // Not in the default set: about a minute of slow loopback nodes (BENCH_ONLY=fairshare).
     if (only.has('fairshare')) results.fairShare = await fairShare(env, runs);
+    // Not in the default set: minutes per round (BENCH_ONLY=throughput; BENCH_THROUGHPUT_RUNS).
+    if (only.has('throughput')) results.throughput = await throughput(env, runs);
   } finally {
     await env.close();
   }
@@ -64,6 +67,7 @@ async function main(): Promise<void> {
       mirror: 'mirrored 40-node chain <= 1.02 x unmirrored; lag p50 <= 20 ms, p99 <= 100 ms',
       failover: 'a SIGKILLed worker\'s node is retried on a live worker within 10 s',
       fairShare: "another tenant's one-node run while one tenant saturates the worker <= 2x its time alone + 1 s (activity and local)",
+      throughput: 'mirrored >= 0.9 x inline node throughput at 200 concurrent 20-node runs; per node <= 1 commit, <= 500 B WAL',
       bigOutputs: 'victimPostCount = 1; victimMaxLoopStallMs < 1000 while 8 x 16 MiB responses land; peakRssMb growth < 1 GB',
     },
     results,

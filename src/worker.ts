@@ -33,7 +33,6 @@ import { createLogger } from './observability/logger';
 import { logContextInterceptor } from './observability/log-context';
 import type { WorkerMetrics } from './observability/worker-metrics';
 import { installWorkerTelemetry } from './observability/worker-telemetry';
-import { setting } from './config';
 import type { Logger } from 'pino';
 
 /** Where the workflow code lives; Temporal bundles it (or loads a prebuilt bundle) at start. */

@@ -1,23 +1,36 @@
 import type { Db } from '../db/client';
 import type { NodeActivityInput, NodeActivityResult } from '../contracts/node-activity';
-import { writeNodeResults, type NodeResultWrite } from '../mirror';
+import { nodeResultKey, writeNodeResults, type NodeResultWrite } from '../mirror';
 
 type NodeActivity = (input: NodeActivityInput) => Promise<NodeActivityResult>;
 
 /** Results written per statement, and results kept waiting at most (older ones are dropped: the workflow writes them too). */
 const MAX_BATCH = 200;
 const MAX_WAITING = 2_000;
+/** How long a node activity waits for its confirmed write before it returns without it (the workflow then writes). */
+const CONFIRM_WAIT_MS = 2_000;
+
+interface Waiting {
+  write: NodeResultWrite;
+  /** Told whether the row was written (confirmed tickets only). */
+  done?: (written: boolean) => void;
+}
 
 /**
- * Node activities of mirrored runs write their own SUCCEEDED state to Postgres as they return:
- * the workflow's write of the same state (same reserved seq) follows one workflow task later, so
- * this one is only there to be first. It never delays or fails the node: results queue here and
- * go out in the background, many per statement, one statement in flight per worker; a failed
- * write (Postgres down) is dropped, and the workflow's write, which waits for Postgres, carries
- * the state instead.
+ * Node activities of mirrored runs write their own SUCCEEDED state to Postgres as they return,
+ * batched per worker (many runs per statement, one statement in flight). Two kinds of ticket:
+ * - `confirm` (runs from issue 26 on): while a statement is out (a busy worker), the activity
+ *   waits for the write (durable, at most CONFIRM_WAIT_MS) and says so in its result
+ *   (`mirrored`); the workflow then does not write the state again, so a node's result is
+ *   written to Postgres once. If the write fails or takes too long, or the worker is idle (a
+ *   write alone would add a commit to the run's critical path), the result says nothing and
+ *   the workflow writes the state as before.
+ * - otherwise (older runs): the write is only there to be first; the workflow's write of the
+ *   same state follows one workflow task later. It never delays the node, and a failed write is
+ *   dropped.
  */
 export class NodeResultMirror {
-  private readonly waiting: NodeResultWrite[] = [];
+  private readonly waiting: Waiting[] = [];
   private flushing: Promise<void> | undefined;
   private lastReport = -Infinity;
 
@@ -32,9 +45,19 @@ export class NodeResultMirror {
       Object.entries(activities).map(([type, activity]) => [
         type,
         async (input: NodeActivityInput) => {
-          const result = await activity(input);
-          if (input.mirror) this.add(input, result);
-          return result;
+          // Only this wrapper may say a result is mirrored: a node type's own `mirrored` is dropped.
+          const { mirrored: _claimed, ...result } = await activity(input);
+          if (!input.mirror) return result;
+          // Idle (no statement out): a write of its own would put one more commit on this run's
+          // critical path, where the workflow's write of the state shares the commit of the next
+          // node's RUNNING anyway; so only a write that can share a statement already forming is
+          // waited for (issue 26: a lone chain stays as fast as before, concurrent runs write once).
+          if (!input.mirror.confirm || this.flushing === undefined) {
+            this.add({ write: this.resultWrite(input, result) });
+            return result;
+          }
+          const write = this.resultWrite(input, result);
+          return (await this.confirmed(write)) ? { ...result, mirrored: { finishedAt: write.finishedAt! } } : result;
         },
       ]),
     );
@@ -45,9 +68,9 @@ export class NodeResultMirror {
     while (this.flushing) await this.flushing;
   }
 
-  private add(input: NodeActivityInput, result: NodeActivityResult): void {
+  private resultWrite(input: NodeActivityInput, result: NodeActivityResult): NodeResultWrite {
     const ticket = input.mirror!;
-    this.waiting.push({
+    return {
       executionId: input.executionId,
       nodeId: input.nodeId,
       type: ticket.type,
@@ -57,8 +80,25 @@ export class NodeResultMirror {
       startedAt: ticket.startedAt,
       finishedAt: new Date().toISOString(),
       seq: ticket.seq,
+    };
+  }
+
+  private confirmed(write: NodeResultWrite): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), CONFIRM_WAIT_MS);
+      this.add({
+        write,
+        done: (written) => {
+          clearTimeout(timer);
+          resolve(written);
+        },
+      });
     });
-    if (this.waiting.length > MAX_WAITING) this.waiting.splice(0, this.waiting.length - MAX_WAITING);
+  }
+
+  private add(entry: Waiting): void {
+    this.waiting.push(entry);
+    if (this.waiting.length > MAX_WAITING) for (const dropped of this.waiting.splice(0, this.waiting.length - MAX_WAITING)) dropped.done?.(false);
     this.kick();
   }
 
@@ -73,8 +113,13 @@ export class NodeResultMirror {
   private async flush(): Promise<void> {
     while (this.waiting.length > 0) {
       const batch = this.waiting.splice(0, MAX_BATCH);
+      let written = new Set<string>();
       try {
-        await writeNodeResults(this.db, batch);
+        written = await writeNodeResults(
+          this.db,
+          batch.map((entry) => entry.write),
+          { durable: batch.some((entry) => entry.done !== undefined) },
+        );
       } catch (err) {
         // Reported at most once a minute: while Postgres is down every write fails, and that is expected.
         if (Date.now() - this.lastReport >= 60_000) {
@@ -82,6 +127,7 @@ export class NodeResultMirror {
           this.onError(err);
         }
       }
+      for (const entry of batch) entry.done?.(written.has(nodeResultKey(entry.write.executionId, entry.write.nodeId)));
     }
   }
 }

@@ -40,10 +40,21 @@ export interface NodeMirrorTicket {
   /** The node's type and start time, as the workflow recorded them. */
   type: string;
   startedAt: string;
+  /**
+   * The workflow will not write this SUCCEEDED state itself if the result comes back with
+   * `mirrored: true`: the worker then writes it durably before the activity returns.
+   */
+  confirm?: true;
 }
 
 export interface NodeActivityResult {
   output: unknown;
   /** The Temporal attempt that produced this result. */
   attempt: number;
+  /**
+   * The worker committed this result to the mirror with the ticket's seq (only for tickets with
+   * `confirm`), stamped `finishedAt`: the time the workflow then records for the node, so the
+   * row and Temporal's state agree.
+   */
+  mirrored?: { finishedAt: string };
 }

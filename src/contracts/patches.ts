@@ -29,6 +29,11 @@ export const SPLIT_EXPRESSION_WORK_PATCH = 'trellis-split-expression-work';
 /** Runs recorded before local mirror writes replay with their regular mirror activities (run-mirror.ts). */
 export const LOCAL_MIRROR_PATCH = 'mirror-writes-as-local-activities';
 /**
+ * Runs recorded before node activities confirmed their own result writes replay writing every
+ * SUCCEEDED state themselves (a confirmed write leaves a batch out, or makes it smaller; run-mirror.ts).
+ */
+export const CONFIRMED_RESULTS_PATCH = 'mirror-node-results-confirmed';
+/**
  * Runs that name a tenant with an inline definition are checked before anything runs (issue 22,
  * tenant-claim.ts). Runs recorded before the check replay without it; they never reach the new command.
  */

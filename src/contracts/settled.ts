@@ -10,4 +10,6 @@ export interface Settled {
   error?: ErrorInfo;
   attempt?: number;
   branchValue?: unknown;
+  /** The node's activity wrote this SUCCEEDED state to the mirror itself (its ticket asked to confirm), finished then. */
+  mirrored?: { finishedAt: string };
 }

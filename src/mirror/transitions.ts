@@ -1,11 +1,11 @@
 import type { Db } from '../db/client';
 import type { MirrorBatch, NodeTransition, RecordRunRequest } from '../contracts/transitions';
-import { notifyTransition, notifyTransitionsOf } from './notify';
+import { transitionNotifier } from './notify';
 import { jsonParam, storable } from './storable';
 
 /*
  * The write side of the status mirror, as the workflow's mirror activities (and node activities)
- * call it, in the shapes src/domain/transitions.ts declares for both sides.
+ * call it, in the shapes src/contracts/transitions.ts declares for both sides.
  */
 
 /**
@@ -25,8 +25,17 @@ export async function recordRun(db: Db, request: RecordRunRequest): Promise<bool
 }
 
 /**
- * Applies one batch of transitions in one statement (one round trip, one implicit transaction):
- * the node upserts, the run update and the NOTIFY.
+ * Applies one batch of transitions (see writeTransitionBatches).
+ */
+export async function writeTransitions(db: Db, batch: MirrorBatch): Promise<void> {
+  await writeTransitionBatches(db, [batch]);
+}
+
+/**
+ * Applies batches of transitions of any number of runs in one statement (one round trip, one
+ * implicit transaction, one commit): the node upserts and the run updates; the runs' notices go
+ * out after the commit (TransitionNotifier). A worker running many runs groups their mirror
+ * writes into one statement (src/activities/mirror.ts).
  *
  * Every write is idempotent and ordered by the run's sequence number: a row never moves back
  * (`last_seq <= seq`), so retries, duplicates and late arrivals are harmless. An equal seq does
@@ -34,33 +43,57 @@ export async function recordRun(db: Db, request: RecordRunRequest): Promise<bool
  * come again with the same seq but the retried task's timestamps, the ones Temporal's history
  * keeps. The last of those writes wins.
  */
-export async function writeTransitions(db: Db, batch: MirrorBatch): Promise<void> {
-  const seq = Math.max(...batch.nodes.map((n) => n.seq), batch.run?.seq ?? 0);
-  // A node appears once per batch (the workflow coalesces); keep the newest if not.
-  const newest = new Map<string, NodeTransition>();
-  for (const n of batch.nodes) if ((newest.get(n.nodeId)?.seq ?? -1) < n.seq) newest.set(n.nodeId, n);
-  const nodes = JSON.stringify([...newest.values()].map(nodeRow));
-  const r = batch.run;
+export async function writeTransitionBatches(db: Db, batches: readonly MirrorBatch[]): Promise<void> {
+  // A node (and a run) appears once per statement (ON CONFLICT may touch a row once); keep the newest.
+  const newest = new Map<string, NodeTransition & { executionId: string }>();
+  const runs = new Map<string, NonNullable<MirrorBatch['run']>>();
+  const notices = new Map<string, number>();
+  for (const batch of batches) {
+    for (const n of batch.nodes) {
+      const key = `${batch.executionId}\0${n.nodeId}`;
+      if ((newest.get(key)?.seq ?? -1) < n.seq) newest.set(key, { ...n, executionId: batch.executionId });
+    }
+    if (batch.run && (runs.get(batch.executionId)?.seq ?? -1) < batch.run.seq) runs.set(batch.executionId, batch.run);
+    const seq = Math.max(...batch.nodes.map((n) => n.seq), batch.run?.seq ?? 0);
+    notices.set(batch.executionId, Math.max(seq, notices.get(batch.executionId) ?? 0));
+  }
+  const nodes = JSON.stringify([...newest.values()].map((n) => ({ execution_id: n.executionId, ...nodeRow(n) })));
+  const runRows = JSON.stringify(
+    [...runs].map(([id, r]) => ({
+      id,
+      status: r.status,
+      ...(r.output !== undefined && { output: storable(r.output) }),
+      ...(r.error !== undefined && { error: storable(r.error) }),
+      finished_at: r.finishedAt ?? null,
+      seq: r.seq,
+    })),
+  );
   await db.$queryRaw`
     WITH incoming AS (
       SELECT * FROM jsonb_to_recordset(${nodes}::jsonb)
-        AS x(node_id text, type text, status text, attempt int, output jsonb, error jsonb, started_at timestamptz, finished_at timestamptz, seq int, waiting_for jsonb)
+        AS x(execution_id text, node_id text, type text, status text, attempt int, output jsonb, error jsonb, started_at timestamptz, finished_at timestamptz, seq int, waiting_for jsonb)
     ), nodes AS (
       INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq, waiting_for)
-      SELECT ${batch.executionId}, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq, waiting_for FROM incoming
+      SELECT execution_id, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq, waiting_for FROM incoming
       ON CONFLICT (execution_id, node_id) DO UPDATE SET
         type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
         error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq,
         waiting_for = EXCLUDED.waiting_for
       WHERE node_runs.last_seq <= EXCLUDED.last_seq
       RETURNING 1
+    ), incoming_runs AS (
+      SELECT * FROM jsonb_to_recordset(${runRows}::jsonb)
+        AS r(id text, status text, output jsonb, error jsonb, finished_at timestamptz, seq int)
     ), run AS (
-      UPDATE executions SET status = ${r?.status ?? 'RUNNING'}::"ExecutionStatus", output = ${jsonParam(r?.output)}::jsonb, error = ${jsonParam(r?.error)}::jsonb,
-        finished_at = ${date(r?.finishedAt)}, last_seq = ${r?.seq ?? 0}, updated_at = now()
-      WHERE ${r !== undefined} AND id = ${batch.executionId} AND last_seq <= ${r?.seq ?? 0}
+      UPDATE executions e SET status = r.status::"ExecutionStatus", output = r.output, error = r.error,
+        finished_at = r.finished_at, last_seq = r.seq, updated_at = now()
+      FROM incoming_runs r
+      WHERE e.id = r.id AND e.last_seq <= r.seq
       RETURNING 1
     )
-    SELECT ${notifyTransition(batch.executionId, seq)}::text AS notified`;
+    SELECT (SELECT count(*) FROM nodes)::int AS nodes, (SELECT count(*) FROM run)::int AS runs`;
+  const notifier = transitionNotifier(db);
+  for (const [executionId, seq] of notices) notifier.announce(executionId, seq);
 }
 
 /** A node's result as its own activity writes it, ahead of the workflow. */
@@ -75,28 +108,41 @@ export interface NodeResultWrite extends NodeTransition {
  * reconciler ended gets no late result)
  * and the row holds an older seq, strictly — the workflow's own write of the same seq, which
  * carries the timestamps Temporal's history keeps, is never overwritten by this one.
+ *
+ * `durable`: the commit waits for the WAL flush, as the workflow's own writes do, because the
+ * workflow will not write these states again (it is told they are written). Otherwise the
+ * commit does not wait: a write lost to a crash is one the workflow makes durably anyway.
+ * Returns the `executionId\0nodeId` keys of the rows it wrote.
  */
-export async function writeNodeResults(db: Db, results: NodeResultWrite[]): Promise<void> {
-  if (results.length === 0) return;
-  const rows = JSON.stringify(results.map((n) => ({ execution_id: n.executionId, ...nodeRow(n) })));
-  await db.$queryRaw`
+export async function writeNodeResults(db: Db, results: NodeResultWrite[], options: { durable?: boolean } = {}): Promise<Set<string>> {
+  if (results.length === 0) return new Set();
+  // ON CONFLICT may touch a row once per statement: of two writes of one node (two attempts), the later.
+  const byRow = new Map(results.map((n) => [nodeResultKey(n.executionId, n.nodeId), n]));
+  const rows = JSON.stringify([...byRow.values()].map((n) => ({ execution_id: n.executionId, ...nodeRow(n) })));
+  const written = await db.$queryRaw<{ execution_id: string; node_id: string; last_seq: number }[]>`
     WITH incoming AS (
       SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
         AS x(execution_id text, node_id text, type text, status text, attempt int, output jsonb, error jsonb, started_at timestamptz, finished_at timestamptz, seq int)
-      -- This statement's commit does not wait for the WAL flush: a write lost to a crash is one
-      -- the workflow makes durably anyway, and the node's worker is spared the fsync.
-      WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL
-    ), written AS (
-      INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq)
-      SELECT execution_id, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq FROM incoming i
-      WHERE EXISTS (SELECT 1 FROM executions e WHERE e.id = i.execution_id AND e.status IN ('QUEUED', 'RUNNING'))
-      ON CONFLICT (execution_id, node_id) DO UPDATE SET
-        type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
-        error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
-      WHERE node_runs.last_seq < EXCLUDED.last_seq
-      RETURNING execution_id, last_seq
+      -- Unless the caller waits for durability, this commit does not wait for the WAL flush: a
+      -- write lost to a crash is one the workflow makes durably anyway.
+      WHERE CASE WHEN ${options.durable === true} THEN true ELSE set_config('synchronous_commit', 'off', true) IS NOT NULL END
     )
-    ${notifyTransitionsOf('written')}`;
+    INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq)
+    SELECT execution_id, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq FROM incoming i
+    WHERE EXISTS (SELECT 1 FROM executions e WHERE e.id = i.execution_id AND e.status IN ('QUEUED', 'RUNNING'))
+    ON CONFLICT (execution_id, node_id) DO UPDATE SET
+      type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
+      error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
+    WHERE node_runs.last_seq < EXCLUDED.last_seq
+    RETURNING execution_id, node_id, last_seq`;
+  const notifier = transitionNotifier(db);
+  for (const row of written) notifier.announce(row.execution_id, row.last_seq);
+  return new Set(written.map((row) => nodeResultKey(row.execution_id, row.node_id)));
+}
+
+/** How writeNodeResults names a written row. */
+export function nodeResultKey(executionId: string, nodeId: string): string {
+  return `${executionId}\0${nodeId}`;
 }
 
 /** A node write as one jsonb_to_recordset row: absent keys become SQL NULL, as undefined did before. */
@@ -113,8 +159,4 @@ function nodeRow(n: NodeTransition) {
     finished_at: n.finishedAt ?? null,
     seq: n.seq,
   };
-}
-
-function date(value: string | undefined): Date | null {
-  return value ? new Date(value) : null;
 }

@@ -323,11 +323,13 @@ class DagRun {
   private settle(id: string, settled: Settled): void {
     this.scopes.delete(id);
     this.activitiesInFlight.delete(id);
-    const { branchValue, ...rest } = settled;
+    const { branchValue, mirrored, ...rest } = settled;
     // The activity wrote SUCCEEDED with the reserved seq; any other outcome is news and gets a new one.
     const reserved = settled.status === 'SUCCEEDED' ? this.reservedSeqs.get(id) : undefined;
     this.reservedSeqs.delete(id);
-    this.update(id, { ...rest, attempt: settled.attempt ?? this.stateOf(id).attempt, finishedAt: now() }, reserved);
+    // A result the activity wrote itself keeps the time it wrote, so the row matches this state.
+    const finishedAt = mirrored?.finishedAt ?? now();
+    this.update(id, { ...rest, attempt: settled.attempt ?? this.stateOf(id).attempt, finishedAt }, reserved, mirrored !== undefined);
     const planner = this.planner;
     const wasFailing = planner.failedNode !== undefined;
     const branch = settled.status === 'SUCCEEDED' && branchValue !== undefined ? planner.branchLabel(id, branchValue) : undefined;
@@ -519,10 +521,10 @@ class DagRun {
     return state;
   }
 
-  private update(id: string, patch: Partial<NodeState>, reservedSeq?: number): void {
+  private update(id: string, patch: Partial<NodeState>, reservedSeq?: number, writtenAhead = false): void {
     const state = this.stateOf(id);
     Object.assign(state, patch);
-    this.mirror.node({ nodeId: id, ...state }, reservedSeq);
+    this.mirror.node({ nodeId: id, ...state }, reservedSeq, writtenAhead);
   }
 
   /**
@@ -538,7 +540,7 @@ class DagRun {
   private resultTicket(id: string) {
     const seq = this.reservedSeqs.get(id);
     const state = this.stateOf(id);
-    return seq === undefined || state.startedAt === undefined ? undefined : { seq, type: state.type, startedAt: state.startedAt };
+    return seq === undefined || state.startedAt === undefined ? undefined : this.mirror.ticket(seq, state.type, state.startedAt);
   }
 
   private expressionContext(): ExpressionContext {

@@ -40,7 +40,7 @@ export async function runActivityNode(
   const { activity, input, retriers } = activityCall(node, config, defaults, tenantId, inlineOutputBytes, references);
   if (retriers) return runWithRetriers(activity, input, retriers);
   const result = await activity(input);
-  return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt };
+  return { status: 'SUCCEEDED', output: result.output, attempt: result.attempt, ...(result.mirrored !== undefined && { mirrored: result.mirrored }) };
 }
 
 /**
@@ -61,7 +61,7 @@ export function scheduleActivityNode(
 ): Promise<Settled> {
   const { activity, input, retriers } = activityCall(node, config, defaults, tenantId, inlineOutputBytes, mirror ? { mirror } : {});
   if (retriers) return runWithRetriers(activity, input, retriers);
-  return activity(input).then((result): Settled => ({ status: 'SUCCEEDED', output: result.output, attempt: result.attempt }));
+  return activity(input).then((result): Settled => ({ status: 'SUCCEEDED', output: result.output, attempt: result.attempt, ...(result.mirrored !== undefined && { mirrored: result.mirrored }) }));
 }
 
 interface ActivityReferences {

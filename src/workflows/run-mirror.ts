@@ -1,7 +1,8 @@
 import { CancellationScope, condition, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import type { NodeMirrorTicket } from '../contracts/node-activity';
 import { jsonBytes } from '../domain/run-limits';
 import type { MirrorActivities, NodeTransition, RecordRunRequest, RunTransition } from '../contracts/mirror';
-import { LOCAL_MIRROR_PATCH } from '../contracts/patches';
+import { CONFIRMED_RESULTS_PATCH, LOCAL_MIRROR_PATCH } from '../contracts/patches';
 
 const mirror = proxyActivities<MirrorActivities>({
   // Short: a write caught by a worker crash is retried after this long, and the run waits on it.
@@ -47,6 +48,8 @@ export class RunMirror {
   private recordSettled = false;
   private enabled = true;
   private activities: MirrorActivities = mirror;
+  /** Whether node activities confirm their result writes (decided at the first reserve()). */
+  private confirmResults?: boolean;
 
   constructor(private readonly executionId: string) {}
 
@@ -71,9 +74,15 @@ export class RunMirror {
    * it with that seq already). Used only while it is still the newest seq of the run, so every
    * write a live reader may have seen is older: otherwise the transition gets a new seq as usual.
    */
-  node(transition: Omit<NodeTransition, 'seq'>, reserved?: number): void {
+  node(transition: Omit<NodeTransition, 'seq'>, reserved?: number, writtenAhead = false): void {
     if (!this.enabled) return;
     const seq = reserved !== undefined && reserved === this.seq ? reserved : ++this.seq;
+    if (writtenAhead && seq === reserved) {
+      // The node's activity committed this very state with this seq before it returned (a
+      // confirmed ticket): the row is there, and any older pending state of the node is stale.
+      this.pendingNodes.delete(transition.nodeId);
+      return;
+    }
     this.pendingNodes.set(transition.nodeId, { ...transition, seq });
     this.kick();
   }
@@ -83,9 +92,8 @@ export class RunMirror {
     return this.recorded !== undefined && this.enabled;
   }
 
-  /** A seq for a write someone else makes first (a node activity writing its own result), or undefined. */
-
   /**
+   * A seq for a write someone else makes first (a node activity writing its own result), or undefined.
    * Only while the mirror writes as local activities: those finish inside the workflow task, so
    * every older transition is in Postgres before the task's activities are even dispatched, and
    * a node's early write never lands ahead of an older transition a live stream has yet to see
@@ -94,7 +102,17 @@ export class RunMirror {
    */
   reserve(): number | undefined {
     if (!this.recorded || !this.enabled || this.activities !== localMirror) return undefined;
+    this.confirmResults ??= patched(CONFIRMED_RESULTS_PATCH);
     return ++this.seq;
+  }
+
+  /**
+   * What a node activity gets to write its result with. In runs with the patch it asks the
+   * activity to confirm its write (one durable write per node result instead of two: the
+   * workflow skips its own when the result says `mirrored`, see node()).
+   */
+  ticket(seq: number, type: string, startedAt: string): NodeMirrorTicket {
+    return { seq, type, startedAt, ...(this.confirmResults === true && { confirm: true as const }) };
   }
 
   run(transition: Omit<RunTransition, 'seq'>): void {

@@ -51,6 +51,29 @@ describe('status mirror activities', () => {
     expect(await t.db.execution.findUnique({ where: { id: 'ex-none' } })).toBeNull();
   });
 
+  it('applies concurrent writes of many runs (grouped into shared statements), each with its own rows and run state', async () => {
+    const ids = Array.from({ length: 12 }, (_, i) => `ex-group-${i}`);
+    for (const executionId of ids) await mirror.recordRun({ ...base, executionId });
+    await Promise.all(
+      ids.map((executionId, i) =>
+        mirror.mirrorTransitions({
+          executionId,
+          nodes: [node(1, 'SUCCEEDED', { output: { i } }), node(2, 'RUNNING', { nodeId: 'n2' })],
+          ...(i % 2 === 0 && { run: { seq: 3, status: 'FAILED' as const, output: { i }, error: { type: 'X', message: `run ${i}` }, finishedAt: new Date().toISOString() } }),
+        }),
+      ),
+    );
+    const rows = await t.db.nodeRun.findMany({ where: { executionId: { in: ids } }, orderBy: [{ executionId: 'asc' }, { nodeId: 'asc' }] });
+    expect(rows).toHaveLength(24);
+    for (const [i, executionId] of ids.entries()) {
+      expect(rows.find((r) => r.executionId === executionId && r.nodeId === 'n1')?.output).toEqual({ i });
+      const run = await t.db.execution.findUniqueOrThrow({ where: { id: executionId } });
+      expect([run.status, run.lastSeq, run.output, (run.error as { message?: string } | null)?.message]).toEqual(
+        i % 2 === 0 ? ['FAILED', 3, { i }, `run ${i}`] : ['RUNNING', 0, null, undefined],
+      );
+    }
+  });
+
   it('never lets an older write overwrite a newer one, whatever the arrival order', async () => {
     await mirror.recordRun({ ...base, executionId: 'ex-order' });
     const done = node(5, 'SUCCEEDED', { attempt: 3, output: { ok: true }, finishedAt: new Date().toISOString() });
