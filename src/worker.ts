@@ -1,6 +1,4 @@
 import fs from 'node:fs';
-import { deploymentQuotas } from './db/quotas';
-import { QuotaSettingInvalid } from './domain/quotas';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -12,15 +10,15 @@ import { createIterationStoreActivities } from './activities/iteration-store';
 import { createMapItemsActivities } from './activities/map-items-mirror';
 import { createTenantClaimActivities } from './activities/tenant-claims';
 import { createLimiterActivities } from './activities/limiter';
-import { withNodeResultMirror } from './activities/node-result-mirror';
+import { NodeResultMirror } from './activities/node-result-mirror';
 import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
 import { usePostgresTenantNames } from './activities/nodes/pg-deployment-access';
 import { connectTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
-import { processConfig, temporalSettings } from './config';
+import { ConfigError, connectionOptions, installConfig, loadConfig, setting, temporalSettings, type TrellisConfig } from './config';
 import { createDb, type Db } from './db/client';
-import { migrate } from './db/migrator';
+import { databaseUrls, prepareSchema, SchemaBehind } from './db/startup';
 import { PrismaDefinitionStore, PrismaExecutionLimiter } from './persistence/definition-store';
 import { startReconciler } from './persistence/reconciler';
 import type { Keyring } from './crypto/keyring';
@@ -75,7 +73,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
   const outputs = deps.db ? new PrismaOutputStore(deps.db) : undefined;
   const definitions = deps.definitions ?? (deps.db ? new PrismaDefinitionStore(deps.db) : new InMemoryDefinitionStore());
   const codec = deps.payloadCodec === undefined ? payloadCodec() : (deps.payloadCodec ?? undefined);
-  const bundle = workflowBundlePath(process.env.TRELLIS_WORKFLOW_BUNDLE, codec !== undefined);
+  const bundle = workflowBundlePath(setting('TRELLIS_WORKFLOW_BUNDLE'), codec !== undefined);
   // TRELLIS_PG_<NAME>_TENANTS lists tenant names; the postgres node knows only the run's tenant id.
   if (deps.db) {
     const db = deps.db;
@@ -84,7 +82,11 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     // The payload codec seals each run's payloads for its tenant, looked up here on a cache miss.
     PROCESS_PAYLOAD_TENANTS.useLookup(databaseTenantLookup(db));
   }
-  const nodeActivities = withNodeResultMirror(deps.db, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined));
+  const nodeResults = deps.db
+    ? new NodeResultMirror(deps.db, (err) => console.warn(`trellis worker: node results not written ahead to the mirror (the workflow writes them): ${String(err)}`))
+    : undefined;
+  const ownActivities = registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined);
+  const nodeActivities = nodeResults ? nodeResults.wrap(ownActivities) : ownActivities;
   const workerActivities = {
     ...createIterationStoreActivities(outputs),
     ...createMapItemsActivities(deps.db),
@@ -97,7 +99,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
   // silently replaced by it, or replace it: refuse to start instead.
   const clash = Object.keys(nodeActivities).find((type) => Object.hasOwn(workerActivities, type));
   if (clash !== undefined) throw new PluginError(`node type "${clash}" has the name of one of the worker's own activities; rename it`);
-  return Worker.create({
+  const worker = await Worker.create({
     connection: deps.connection,
     namespace: deps.namespace ?? 'default',
     taskQueue: deps.taskQueue,
@@ -111,6 +113,36 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     maxHeartbeatThrottleInterval: '1s',
     ...deps.options,
   });
+  if (nodeResults) RESULT_QUEUES.set(worker, nodeResults);
+  return worker;
+}
+
+/** Each worker's queue of node results written ahead to the mirror, drained after it stops. */
+const RESULT_QUEUES = new WeakMap<Worker, NodeResultMirror>();
+
+/**
+ * Runs the worker until it stops (Worker.run() stops on SIGINT/SIGTERM: no more polling, in-flight
+ * attempts get `shutdownGraceTime` to finish and report), then writes out the node results still
+ * queued for the mirror, so a graceful stop loses none of them.
+ */
+export async function runTrellisWorker(worker: Worker): Promise<void> {
+  try {
+    await worker.run();
+  } finally {
+    await RESULT_QUEUES.get(worker)?.idle();
+  }
+}
+
+/** The worker's tuning from the settings: shutdown grace and concurrency (SDK defaults when unset). */
+export function workerTuning(
+  config: Pick<TrellisConfig, 'TRELLIS_WORKER_SHUTDOWN_GRACE' | 'TRELLIS_WORKER_MAX_ACTIVITIES' | 'TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES' | 'TRELLIS_WORKER_MAX_WORKFLOW_TASKS'>,
+): Partial<WorkerOptions> {
+  return {
+    shutdownGraceTime: config.TRELLIS_WORKER_SHUTDOWN_GRACE,
+    ...(config.TRELLIS_WORKER_MAX_ACTIVITIES !== undefined && { maxConcurrentActivityTaskExecutions: config.TRELLIS_WORKER_MAX_ACTIVITIES }),
+    ...(config.TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES !== undefined && { maxConcurrentLocalActivityExecutions: config.TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES }),
+    ...(config.TRELLIS_WORKER_MAX_WORKFLOW_TASKS !== undefined && { maxConcurrentWorkflowTaskExecutions: config.TRELLIS_WORKER_MAX_WORKFLOW_TASKS }),
+  };
 }
 
 /**
@@ -128,33 +160,38 @@ function workflowBundlePath(bundle: string | undefined, encoded: boolean): strin
 export const ENCODED_BUNDLE_SUFFIX = '.encoded-failures.js';
 
 /**
- * The worker process: migrations, the worker itself, and the reconciler beside it. Plugins
- * (`--plugin`, TRELLIS_PLUGINS) load first, so a broken one stops it before anything opens.
+ * The worker process: settings (validated; DATABASE_URL required), the schema (migrated, or
+ * checked when migrations are a deploy step), the worker itself and the reconciler beside it.
+ * Plugins (`--plugin`, TRELLIS_PLUGINS) load first, so a broken one stops it before anything opens.
+ * SIGTERM/SIGINT stop it gracefully (see runTrellisWorker and TRELLIS_WORKER_SHUTDOWN_GRACE).
  */
-export async function main(options: { plugins?: string[] } = {}): Promise<void> {
-  deploymentQuotas(); // TRELLIS_QUOTA_*: a bad value stops the process here, naming the variable
+export async function main(options: { plugins?: string[]; config?: TrellisConfig } = {}): Promise<void> {
+  const config = installConfig(options.config ?? loadConfig(process.env, { role: 'worker' }));
+  for (const name of config.unknown) console.warn(`trellis worker: ${name} is not a Trellis setting (ignored; a typo?)`);
   const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
-  const settings = temporalSettings(processConfig());
-  const databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) throw new Error('DATABASE_URL is required for the worker (stored workflows and the status mirror)');
-  await migrate(databaseUrl);
-  const db = createDb(databaseUrl);
+  const settings = temporalSettings(config);
+  const urls = databaseUrls(config);
+  await prepareSchema(config, 'trellis worker');
+  const db = createDb(urls.url, { max: config.DATABASE_POOL_MAX });
   const masterKeys = masterKeyring();
   await assertSecretsReadable(db, masterKeys, 'trellis worker');
-  const connection = await NativeConnection.connect({ address: settings.address });
+  const connection = await NativeConnection.connect(connectionOptions(settings));
   const client = await connectTemporalClient(settings);
   const registry = createNodeRegistry(plugins.nodeTypes);
-  const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys, registry });
+  const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys, registry, options: workerTuning(config) });
   const reconciler = startReconciler({
     db,
     temporal: createTemporalGateway(client, settings.taskQueue),
     onError: (err) => console.error('reconciler:', err),
   });
-  // Worker.run() installs SIGINT/SIGTERM handlers that drain in-flight tasks before resolving.
   for (const line of plugins.summary) console.log(`trellis worker: plugin ${line}`);
   console.log(`trellis worker: task queue "${settings.taskQueue}" on ${settings.address} (${settings.namespace})`);
+  const announce = (signal: string) => () =>
+    console.log(`trellis worker: ${signal}: no new tasks; in-flight node attempts have ${config.TRELLIS_WORKER_SHUTDOWN_GRACE} ms to finish`);
+  process.once('SIGTERM', announce('SIGTERM'));
+  process.once('SIGINT', announce('SIGINT'));
   try {
-    await worker.run();
+    await runTrellisWorker(worker);
   } finally {
     await reconciler.stop();
     await closePostgresPools();
@@ -162,11 +199,13 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
     await client.connection.close();
     await connection.close();
   }
+  console.log('trellis worker: stopped');
 }
 
 if (require.main === module) {
   main().catch((err) => {
-    console.error(err instanceof PluginError || err instanceof QuotaSettingInvalid ? `trellis worker: ${err.message}` : err);
+    const operatorError = err instanceof PluginError || err instanceof ConfigError || err instanceof SchemaBehind;
+    console.error(operatorError ? `trellis worker: ${(err as Error).message}` : err);
     process.exit(1);
   });
 }

@@ -33,6 +33,8 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     bodyLimit: limits.bodyLimit,
     genReqId: () => crypto.randomUUID(),
     requestIdHeader: 'x-request-id',
+    // Behind a load balancer request.ip is the client only when the proxies are trusted (TRELLIS_TRUST_PROXY).
+    trustProxy: trustProxyOption(deps.trustProxy),
     // Bad percent-encoding and over-long path parameters are rejected by the router before any
     // route runs; answer them in the API's error shape too.
     frameworkErrors: (error, request, reply) => {
@@ -87,7 +89,7 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     app.rateLimit({ max: limits.addressRateLimitPerMinute, timeWindow: '1 minute', keyGenerator: (request) => `ip:${request.ip}`, errorResponseBuilder: tooMany }),
   );
 
-  await app.register(metricsPlugin, { db: deps.db });
+  await app.register(metricsPlugin, { db: deps.db, ...(deps.metricsToken && { token: deps.metricsToken }) });
   await app.register(healthRoutes, { deps });
   await app.register(hookRoutes, { deps, limits });
   await app.register(uiRoutes); // the web console; public: its API calls carry the key
@@ -118,4 +120,15 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     await authenticated.register(mapItemRoutes, { deps, limits });
   });
   return app;
+}
+
+/**
+ * Fastify's trustProxy: a boolean, or the proxies' addresses/CIDRs (proxy-addr). A hop count is
+ * what proxy-addr does with a number (trust the nearest `hops` addresses), as a function: the
+ * option's types leave numbers out.
+ */
+function trustProxyOption(trust: AppDeps['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === undefined) return false;
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return typeof trust === 'object' ? [...trust] : trust;
 }
