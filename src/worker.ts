@@ -16,7 +16,7 @@ import { closePostgresPools } from './activities/nodes/postgres';
 import { usePostgresTenantNames } from './activities/nodes/pg-deployment-access';
 import { connectTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
-import { ConfigError, connectionOptions, installConfig, loadConfig, setting, temporalSettings, type TrellisConfig } from './config';
+import { ConfigError, connectionOptions, installConfig, loadConfig, processEnvironment, setting, temporalSettings, type TrellisConfig } from './config';
 import { createDb, type Db } from './db/client';
 import { databaseUrls, prepareSchema, SchemaBehind } from './db/startup';
 import { PrismaDefinitionStore, PrismaExecutionLimiter } from './persistence/definition-store';
@@ -166,7 +166,7 @@ export const ENCODED_BUNDLE_SUFFIX = '.encoded-failures.js';
  * SIGTERM/SIGINT stop it gracefully (see runTrellisWorker and TRELLIS_WORKER_SHUTDOWN_GRACE).
  */
 export async function main(options: { plugins?: string[]; config?: TrellisConfig } = {}): Promise<void> {
-  const config = installConfig(options.config ?? loadConfig(process.env, { role: 'worker' }));
+  const config = installConfig(options.config ?? loadConfig(processEnvironment(), { role: 'worker' }));
   for (const name of config.unknown) console.warn(`trellis worker: ${name} is not a Trellis setting (ignored; a typo?)`);
   const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
   const settings = temporalSettings(config);

@@ -92,7 +92,7 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
   await app.register(metricsPlugin, { db: deps.db, ...(deps.metricsToken && { token: deps.metricsToken }) });
   await app.register(healthRoutes, { deps });
   await app.register(hookRoutes, { deps, limits });
-  await app.register(uiRoutes); // the web console; public: its API calls carry the key
+  await app.register(uiRoutes, { ...deps.console }); // the web console; public: its API calls carry the key
   // The payload codec seals each run's payloads for its tenant, looked up here on a cache miss.
   const releaseTenantLookup = PROCESS_PAYLOAD_TENANTS.useLookup(databaseTenantLookup(deps.db));
   app.addHook('onClose', (_app, done) => {

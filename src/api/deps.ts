@@ -70,4 +70,6 @@ export interface AppDeps {
   trustProxy?: TrustProxy;
   /** TRELLIS_METRICS_TOKEN: the bearer token /metrics requires; without it only direct loopback connections. */
   metricsToken?: string;
+  /** What the console's /ui/config.json says (dev mode: its Temporal UI and demo target). */
+  console?: { temporalUiUrl?: string; namespace?: string; demoBaseUrl?: string };
 }

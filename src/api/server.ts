@@ -1,5 +1,5 @@
 import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError } from '../activities';
-import { ConfigError, installConfig, loadConfig, temporalSettings, type TrellisConfig } from '../config';
+import { ConfigError, installConfig, loadConfig, processEnvironment, temporalSettings, type TrellisConfig } from '../config';
 import { createDb } from '../db/client';
 import { databaseUrls, prepareSchema, SchemaBehind } from '../db/startup';
 import { buildApp } from './app';
@@ -17,7 +17,7 @@ import { createTemporalGateway } from '../temporal/gateway';
  * (`--plugin`, TRELLIS_PLUGINS; the workers' own) load first: validation learns their config schemas.
  */
 export async function main(options: { plugins?: string[]; config?: TrellisConfig } = {}): Promise<void> {
-  const config = installConfig(options.config ?? loadConfig(process.env, { role: 'api' }));
+  const config = installConfig(options.config ?? loadConfig(processEnvironment(), { role: 'api' }));
   for (const name of config.unknown) console.warn(`trellis api: ${name} is not a Trellis setting (ignored; a typo?)`);
   const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
   for (const line of plugins.summary) console.log(`trellis api: plugin ${line}`);
