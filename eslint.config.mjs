@@ -115,10 +115,11 @@ export default tseslint.config(
   },
   {
     // crypto/ (keyring, payload codec, claims) sits under the Temporal client and the worker:
-    // it may use the contracts, the database, the domain and util, nothing that calls it.
+    // it may use the contracts, the database, the domain and util, nothing that calls it; its keys
+    // come from the settings (config, the one place that reads the environment).
     files: ['src/crypto/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: String.raw`^\.\./(?!(contracts|db|domain|util)/)`, message: 'src/crypto may import contracts/, db/, domain/ and util/ only.' }] }],
+      'no-restricted-imports': ['error', { patterns: [{ regex: String.raw`^\.\./(?!(contracts|db|domain|util)/|config$)`, message: 'src/crypto may import config, contracts/, db/, domain/ and util/ only.' }] }],
     },
   },
   {
