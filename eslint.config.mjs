@@ -24,6 +24,15 @@ export default tseslint.config(
     },
   },
   {
+    // Settings are read and validated in one place (DESIGN §7): everything else asks src/config
+    // (setting(name), the loaded config, processEnvironment() for a process entry).
+    files: ['src/**/*.ts'],
+    ignores: ['src/config/**', 'src/generated/**'],
+    rules: {
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read settings through src/config (setting(name) or the loaded config); add new ones to src/config/settings.ts.' }],
+    },
+  },
+  {
     // Below the HTTP layer nothing speaks HTTP: services own their errors (services/errors.ts),
     // the Temporal client side lives in temporal/, and api/ maps both onto routes.
     files: ['src/services/**/*.ts', 'src/mirror/**/*.ts', 'src/temporal/**/*.ts', 'src/activities/**/*.ts'],
@@ -106,10 +115,11 @@ export default tseslint.config(
   },
   {
     // crypto/ (keyring, payload codec, claims) sits under the Temporal client and the worker:
-    // it may use the contracts, the database, the domain and util, nothing that calls it.
+    // it may use the contracts, the database, the domain and util, nothing that calls it; its keys
+    // come from the settings (config, the one place that reads the environment).
     files: ['src/crypto/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: String.raw`^\.\./(?!(contracts|db|domain|util)/)`, message: 'src/crypto may import contracts/, db/, domain/ and util/ only.' }] }],
+      'no-restricted-imports': ['error', { patterns: [{ regex: String.raw`^\.\./(?!(contracts|db|domain|util)/|config$)`, message: 'src/crypto may import config, contracts/, db/, domain/ and util/ only.' }] }],
     },
   },
   {

@@ -10,9 +10,8 @@ import { createTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
 import { setupSearchAttributes } from './temporal/search-attribute-setup';
 import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError } from './activities';
-import { ALLOW_LOOPBACK_ENV } from './activities/nodes/ssrf';
 import { closePostgresPools } from './activities/nodes/postgres';
-import { processConfig, temporalSettings } from './config';
+import { connectionOptions, installConfig, loadConfig, processEnvironment, temporalSettings, withValues, type TemporalSettings, type TrellisConfig } from './config';
 import { createDb } from './db/client';
 import { LocalPostgresError, startLocalPostgres } from './db/local-postgres';
 import { migrate } from './db/migrator';
@@ -26,7 +25,7 @@ import { ExecutionEventHub } from './persistence/execution-event-hub';
 import { createWorkflow } from './services/workflows';
 import { validateDefinition } from './domain/validate';
 import type { NodeCatalog } from './domain/node-types';
-import { createTrellisWorker } from './worker';
+import { createTrellisWorker, runTrellisWorker, workerTuning } from './worker';
 import { ensureDevMasterKey } from './dev/master-key';
 
 /** A missing prerequisite, said in one line without a stack trace. */
@@ -57,17 +56,19 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     },
   });
   if (values.help) return console.log(USAGE);
+  // Settings are validated once; what dev mode decides itself it passes as values (never as
+  // variables other modules read back). The dev worker (this process only) may call loopback:
+  // the demo target and the user's own local services.
+  const loaded = loadConfig(processEnvironment(), { role: 'dev', given: { TRELLIS_HTTP_ALLOW_LOOPBACK: true } });
+  const dataDir = devDataDir(loaded.TRELLIS_DATA_DIR);
+  let config = installConfig(withValues(loaded, { TRELLIS_DATA_DIR: dataDir }));
   const plugins = await loadPlugins(pluginSpecifiers(values.plugin));
   const registry = createNodeRegistry(plugins.nodeTypes);
-  const dataDir = devDataDir();
   if (values.reset) await resetDataDir(dataDir);
   await ensureDataDir(dataDir);
-  // The hook for dev-mode state of other features (e.g. a secrets master key, generated once and kept
-  // here with mode 0600): everything in this process can find the data dir in TRELLIS_DATA_DIR.
-  process.env.TRELLIS_DATA_DIR = dataDir;
-  installDevLogger();
-  // The dev worker (this process only) may call loopback: the demo target and the user's own local services.
-  process.env[ALLOW_LOOPBACK_ENV] = '1';
+  // Dev mode is quieter than the API by default.
+  const logLevel = config.sources.LOG_LEVEL === 'default' ? 'warn' : config.LOG_LEVEL;
+  installDevLogger(logLevel.toUpperCase());
 
   const cleanups: (() => Promise<unknown>)[] = [];
   let stopping = false;
@@ -83,7 +84,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   void stopped.then(() => process.once('SIGINT', () => process.exit(130)));
   try {
     const consoleBuild = ensureConsoleBuilt();
-    let databaseUrl = process.env.DATABASE_URL;
+    let databaseUrl = config.DATABASE_URL;
     let pgNote = '(external DATABASE_URL)';
     if (!databaseUrl) {
       const pg = await startLocalPostgres(dataDir);
@@ -91,31 +92,42 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       databaseUrl = pg.url;
       pgNote = `(data in ${pg.pgdata})`;
     }
-    await migrate(databaseUrl);
-    const db = createDb(databaseUrl);
+    const directUrl = config.DATABASE_DIRECT_URL ?? databaseUrl;
+    await migrate(directUrl);
+    const db = createDb(databaseUrl, { max: config.DATABASE_POOL_MAX });
     cleanups.push(() => db.$disconnect());
-    const reports = process.env.TRELLIS_PG_REPORTS_URL ? {} : await ensureDemoReportsDatabase(databaseUrl);
-    if (reports.url) process.env.TRELLIS_PG_REPORTS_URL = reports.url;
+    const reports = config.postgresConnections.get('reports')?.url ? {} : await ensureDemoReportsDatabase(databaseUrl);
+    if (reports.url) config = installConfig(withPostgresConnection(config, 'reports', reports.url));
     cleanups.push(() => closePostgresPools());
 
-    const demo = await startDemoTarget(Number(process.env.TRELLIS_DEMO_PORT ?? DEMO_DEFAULT_PORT)).catch((err: Error) => {
-      throw new DevSetupError(`trellis dev: the demo target cannot listen on port ${process.env.TRELLIS_DEMO_PORT ?? DEMO_DEFAULT_PORT} (${err.message}); set TRELLIS_DEMO_PORT`);
+    const demo = await startDemoTarget(config.TRELLIS_DEMO_PORT).catch((err: Error) => {
+      throw new DevSetupError(`trellis dev: the demo target cannot listen on port ${config.TRELLIS_DEMO_PORT} (${err.message}); set TRELLIS_DEMO_PORT`);
     });
     cleanups.push(() => demo.close());
 
     // Secrets: dev mode keeps its own master key in its data directory (see dev/master-key.ts).
-    const masterKeys = await ensureDevMasterKey(dataDir);
+    const masterKey = await ensureDevMasterKey(dataDir);
+    const masterKeys = masterKey.keyring;
+    if (masterKey.text) config = installConfig(withValues(config, { TRELLIS_MASTER_KEY: masterKey.text }));
 
-    const settings = temporalSettings(processConfig());
-    const temporal = await connectTemporal(dataDir);
+    const temporal = await connectTemporal(dataDir, config);
+    const settings = temporal.settings;
     cleanups.push(temporal.close);
     const client = createTemporalClient(temporal.connection, settings);
     // The Temporal UI's filters for Trellis's runs (trellis temporal setup); idempotent.
     await setupSearchAttributes(temporal.connection, settings.namespace).catch((err: Error) => console.warn(`trellis dev: search attributes not registered (${err.message})`));
     const gateway = createTemporalGateway(client, settings.taskQueue);
 
-    const worker = await createTrellisWorker({ connection: temporal.native, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys, registry });
-    const running = worker.run();
+    const worker = await createTrellisWorker({
+      connection: temporal.native,
+      namespace: settings.namespace,
+      taskQueue: settings.taskQueue,
+      db,
+      masterKeys,
+      registry,
+      options: workerTuning(config),
+    });
+    const running = runTrellisWorker(worker);
     cleanups.push(async () => {
       // Worker.run() also reacts to SIGINT itself: shut down only if it has not begun to.
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -125,12 +137,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     cleanups.push(() => reconciler.stop());
 
     const events = new ExecutionEventHub({ onError: (err, context) => stopping || console.warn(`trellis dev: event hub: ${context}: ${String(err)}`) });
-    await events.start(databaseUrl);
+    await events.start(directUrl);
     cleanups.push(() => events.close());
     const consoleState = await consoleBuild;
-    // The console links runs to the Temporal UI (src/api/routes/ui.ts reads it when the app is built).
-    if (temporal.uiUrl) process.env.TEMPORAL_UI_URL = temporal.uiUrl;
-    process.env.TRELLIS_DEMO_BASE_URL = demo.baseUrl; // the console points the examples' sampleInput here
     const catalog = registry.catalog();
     const app = await buildApp({
       db,
@@ -138,11 +147,12 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       events,
       catalog,
       masterKeys,
-      logger: { level: process.env.LOG_LEVEL ?? 'warn' },
+      logger: { level: logLevel },
+      // The console links runs to the Temporal UI and points the examples' sampleInput at the demo target.
+      console: { ...(temporal.uiUrl && { temporalUiUrl: temporal.uiUrl }), namespace: settings.namespace, demoBaseUrl: demo.baseUrl },
     });
     cleanups.push(() => app.close());
-    const host = process.env.HOST ?? '127.0.0.1';
-    const port = Number(process.env.PORT ?? 3000);
+    const { HOST: host, PORT: port } = config;
     await app.listen({ host, port }).catch((err: Error) => {
       throw new DevSetupError(`trellis dev: the API cannot listen on ${host}:${port} (${err.message}); set PORT`);
     });
@@ -181,6 +191,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
 
 interface TemporalHandles {
   address: string;
+  settings: TemporalSettings;
   uiUrl?: string;
   native: NativeConnection;
   connection: Connection;
@@ -188,12 +199,14 @@ interface TemporalHandles {
 }
 
 /** TEMPORAL_ADDRESS, or the Temporal CLI's dev server with its database in the data dir (runs and schedules survive a restart). */
-async function connectTemporal(dataDir: string): Promise<TemporalHandles> {
-  let address = process.env.TEMPORAL_ADDRESS;
-  let uiUrl = process.env.TEMPORAL_UI_URL;
+async function connectTemporal(dataDir: string, config: TrellisConfig): Promise<TemporalHandles> {
+  // A configured Temporal (TEMPORAL_ADDRESS or a profile): through envconfig, TLS and API key included.
+  const configured = config.TEMPORAL_ADDRESS !== undefined || config.TEMPORAL_PROFILE !== undefined || config.TEMPORAL_CONFIG_FILE !== undefined;
+  let settings = configured ? temporalSettings(config) : undefined;
+  let uiUrl = config.sources.TEMPORAL_UI_URL === 'default' ? undefined : config.TEMPORAL_UI_URL;
   let env: TestWorkflowEnvironment | undefined;
-  if (!address) {
-    const cli = process.env.TEMPORAL_CLI ?? onPath('temporal');
+  if (!settings) {
+    const cli = config.TEMPORAL_CLI ?? onPath('temporal');
     try {
       env = await TestWorkflowEnvironment.createLocal({
         server: {
@@ -211,15 +224,17 @@ async function connectTemporal(dataDir: string): Promise<TemporalHandles> {
           'Install the `temporal` CLI (or set TEMPORAL_CLI=/path/to/temporal), or set TEMPORAL_ADDRESS=host:7233 to use a running server.',
       );
     }
-    address = env.address;
+    settings = temporalSettings(withValues(config, { TEMPORAL_ADDRESS: env.address }));
     uiUrl = 'http://127.0.0.1:8233';
   }
-  const native = await NativeConnection.connect({ address }).catch((err: Error) => {
+  const { address } = settings;
+  const native = await NativeConnection.connect(connectionOptions(settings)).catch((err: Error) => {
     throw new DevSetupError(`trellis dev: cannot reach Temporal at ${address} (${err.message.split('\n')[0]})`);
   });
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect(connectionOptions(settings));
   return {
     address,
+    settings,
     uiUrl,
     native,
     connection,
@@ -229,6 +244,13 @@ async function connectTemporal(dataDir: string): Promise<TemporalHandles> {
       await env?.teardown();
     },
   };
+}
+
+/** The config with one more deployment connection of the postgres node (dev mode's demo reports database). */
+function withPostgresConnection(config: TrellisConfig, name: string, url: string): TrellisConfig {
+  const connections = new Map(config.postgresConnections);
+  connections.set(name, { ...connections.get(name), url });
+  return Object.freeze({ ...config, postgresConnections: connections });
 }
 
 function onPath(command: string): string | undefined {

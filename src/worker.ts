@@ -1,6 +1,4 @@
 import fs from 'node:fs';
-import { deploymentQuotas } from './db/quotas';
-import { QuotaSettingInvalid } from './domain/quotas';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -12,16 +10,16 @@ import { createIterationStoreActivities } from './activities/iteration-store';
 import { createMapItemsActivities } from './activities/map-items-mirror';
 import { createTenantClaimActivities } from './activities/tenant-claims';
 import { createLimiterActivities } from './activities/limiter';
-import { withNodeResultMirror } from './activities/node-result-mirror';
+import { NodeResultMirror } from './activities/node-result-mirror';
 import { fairShareWorker, withFairShare, type FairShareCapacity } from './activities/fair-share';
 import { PrismaOutputStore } from './activities/output-store';
 import { closePostgresPools } from './activities/nodes/postgres';
 import { usePostgresTenantNames } from './activities/nodes/pg-deployment-access';
 import { connectTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
-import { processConfig, setting, temporalSettings } from './config';
+import { ConfigError, connectionOptions, installConfig, loadConfig, processEnvironment, setting, temporalSettings, type TrellisConfig } from './config';
 import { createDb, type Db } from './db/client';
-import { migrate } from './db/migrator';
+import { databaseUrls, prepareSchema, SchemaBehind } from './db/startup';
 import { PrismaDefinitionStore, PrismaExecutionLimiter } from './persistence/definition-store';
 import { startReconciler } from './persistence/reconciler';
 import type { Keyring } from './crypto/keyring';
@@ -87,7 +85,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
   const outputs = deps.db ? new PrismaOutputStore(deps.db) : undefined;
   const definitions = deps.definitions ?? (deps.db ? new PrismaDefinitionStore(deps.db) : new InMemoryDefinitionStore());
   const codec = deps.payloadCodec === undefined ? payloadCodec() : (deps.payloadCodec ?? undefined);
-  const bundle = workflowBundlePath(process.env.TRELLIS_WORKFLOW_BUNDLE, codec !== undefined, deps.logger);
+  const bundle = workflowBundlePath(setting('TRELLIS_WORKFLOW_BUNDLE'), codec !== undefined, deps.logger);
   // TRELLIS_PG_<NAME>_TENANTS lists tenant names; the postgres node knows only the run's tenant id.
   if (deps.db) {
     const db = deps.db;
@@ -96,12 +94,13 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     // The payload codec seals each run's payloads for its tenant, looked up here on a cache miss.
     PROCESS_PAYLOAD_TENANTS.useLookup(databaseTenantLookup(db));
   }
+  const nodeResults = deps.db
+    ? new NodeResultMirror(deps.db, (err) => (deps.logger ?? console).warn(`node results not written ahead to the mirror (the workflow writes them): ${String(err)}`))
+    : undefined;
   // Node work passes the fair-share gates; the worker's own activities below never do.
   const fairShare = fairShareWorker(deps.fairShare ?? fairShareCapacity());
-  const measured = withNodeResultMirror(
-    deps.db,
-    withFairShare(fairShare.gates, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined)),
-  );
+  const gated = withFairShare(fairShare.gates, registry.activities(outputs, deps.db ? secretSource(deps.db, deps.masterKeys ?? masterKeyring()) : undefined));
+  const measured = nodeResults ? nodeResults.wrap(gated) : gated;
   const nodeActivities = deps.metrics ? deps.metrics.wrapNodeActivities(measured) : measured;
   const mapItems = createMapItemsActivities(deps.db);
   const limiter = createLimiterActivities();
@@ -117,7 +116,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
   // silently replaced by it, or replace it: refuse to start instead.
   const clash = Object.keys(nodeActivities).find((type) => Object.hasOwn(workerActivities, type));
   if (clash !== undefined) throw new PluginError(`node type "${clash}" has the name of one of the worker's own activities; rename it`);
-  return Worker.create({
+  const worker = await Worker.create({
     connection: deps.connection,
     namespace: deps.namespace ?? 'default',
     taskQueue: deps.taskQueue,
@@ -135,6 +134,36 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     // Every node attempt's log lines carry executionId, nodeId, tenantId and attempt.
     interceptors: { ...deps.options?.interceptors, activity: [logContextInterceptor, ...(deps.options?.interceptors?.activity ?? [])] },
   });
+  if (nodeResults) RESULT_QUEUES.set(worker, nodeResults);
+  return worker;
+}
+
+/** Each worker's queue of node results written ahead to the mirror, drained after it stops. */
+const RESULT_QUEUES = new WeakMap<Worker, NodeResultMirror>();
+
+/**
+ * Runs the worker until it stops (Worker.run() stops on SIGINT/SIGTERM: no more polling, in-flight
+ * attempts get `shutdownGraceTime` to finish and report), then writes out the node results still
+ * queued for the mirror, so a graceful stop loses none of them.
+ */
+export async function runTrellisWorker(worker: Worker): Promise<void> {
+  try {
+    await worker.run();
+  } finally {
+    await RESULT_QUEUES.get(worker)?.idle();
+  }
+}
+
+/** The worker's tuning from the settings: shutdown grace and concurrency (SDK defaults when unset). */
+export function workerTuning(
+  config: Pick<TrellisConfig, 'TRELLIS_WORKER_SHUTDOWN_GRACE' | 'TRELLIS_WORKER_MAX_ACTIVITIES' | 'TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES' | 'TRELLIS_WORKER_MAX_WORKFLOW_TASKS'>,
+): Partial<WorkerOptions> {
+  return {
+    shutdownGraceTime: config.TRELLIS_WORKER_SHUTDOWN_GRACE,
+    ...(config.TRELLIS_WORKER_MAX_ACTIVITIES !== undefined && { maxConcurrentActivityTaskExecutions: config.TRELLIS_WORKER_MAX_ACTIVITIES }),
+    ...(config.TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES !== undefined && { maxConcurrentLocalActivityExecutions: config.TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES }),
+    ...(config.TRELLIS_WORKER_MAX_WORKFLOW_TASKS !== undefined && { maxConcurrentWorkflowTaskExecutions: config.TRELLIS_WORKER_MAX_WORKFLOW_TASKS }),
+  };
 }
 
 /** TRELLIS_WORKER_MAX_(LOCAL_)ACTIVITIES, when set, replace the slot counts fair share derives from its capacities. */
@@ -164,37 +193,51 @@ function workflowBundlePath(bundle: string | undefined, encoded: boolean, logger
 export const ENCODED_BUNDLE_SUFFIX = '.encoded-failures.js';
 
 /**
- * The worker process: migrations, the worker itself, and the reconciler beside it. Plugins
- * (`--plugin`, TRELLIS_PLUGINS) load first, so a broken one stops it before anything opens.
+ * The worker process: settings (validated; DATABASE_URL required), the schema (migrated, or
+ * checked when migrations are a deploy step), the worker itself and the reconciler beside it.
+ * Plugins (`--plugin`, TRELLIS_PLUGINS) load first, so a broken one stops it before anything opens.
+ * SIGTERM/SIGINT stop it gracefully (see runTrellisWorker and TRELLIS_WORKER_SHUTDOWN_GRACE).
  */
-export async function main(options: { plugins?: string[] } = {}): Promise<void> {
-  deploymentQuotas(); // TRELLIS_QUOTA_*: a bad value stops the process here, naming the variable
+export async function main(options: { plugins?: string[]; config?: TrellisConfig } = {}): Promise<void> {
+  const config = installConfig(options.config ?? loadConfig(processEnvironment(), { role: 'worker' }));
   const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
-  const settings = temporalSettings(processConfig());
+  const settings = temporalSettings(config);
   // JSON lines (LOG_FORMAT=pretty for people); the SDK's lines and metrics go through the same runtime.
-  const logger = createLogger({ name: 'trellis-worker', level: setting('LOG_LEVEL'), format: setting('LOG_FORMAT') });
-  const metricsPort = setting('TRELLIS_WORKER_METRICS_PORT');
-  const telemetry = await installWorkerTelemetry({ logger, metricsPort, metricsHost: setting('TRELLIS_WORKER_METRICS_HOST') });
-  const databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) throw new Error('DATABASE_URL is required for the worker (stored workflows and the status mirror)');
-  await migrate(databaseUrl);
-  const db = createDb(databaseUrl);
+  const logger = createLogger({ name: 'trellis-worker', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  for (const name of config.unknown) logger.warn(`${name} is not a Trellis setting (ignored; a typo?)`);
+  const telemetry = await installWorkerTelemetry({ logger, metricsPort: config.TRELLIS_WORKER_METRICS_PORT, metricsHost: config.TRELLIS_WORKER_METRICS_HOST });
+  const urls = databaseUrls(config);
+  await prepareSchema(config, 'trellis worker');
+  const db = createDb(urls.url, { max: config.DATABASE_POOL_MAX });
   const masterKeys = masterKeyring();
   await assertSecretsReadable(db, masterKeys, 'trellis worker');
-  const connection = await NativeConnection.connect({ address: settings.address });
+  const connection = await NativeConnection.connect(connectionOptions(settings));
   const client = await connectTemporalClient(settings);
   const registry = createNodeRegistry(plugins.nodeTypes);
-  const worker = await createTrellisWorker({ connection, namespace: settings.namespace, taskQueue: settings.taskQueue, db, masterKeys, registry, metrics: telemetry.metrics, logger });
+  const worker = await createTrellisWorker({
+    connection,
+    namespace: settings.namespace,
+    taskQueue: settings.taskQueue,
+    db,
+    masterKeys,
+    registry,
+    metrics: telemetry.metrics,
+    logger,
+    options: workerTuning(config),
+  });
   const reconciler = startReconciler({
     db,
     temporal: createTemporalGateway(client, settings.taskQueue),
     onError: (err) => logger.error({ err }, 'reconciler failed'),
   });
-  // Worker.run() installs SIGINT/SIGTERM handlers that drain in-flight tasks before resolving.
   for (const line of plugins.summary) logger.info(`plugin ${line}`);
   logger.info({ taskQueue: settings.taskQueue, address: settings.address, namespace: settings.namespace }, 'worker started');
+  const announce = (signal: string) => () =>
+    logger.info({ signal }, `no new tasks; in-flight node attempts have ${config.TRELLIS_WORKER_SHUTDOWN_GRACE} ms to finish`);
+  process.once('SIGTERM', announce('SIGTERM'));
+  process.once('SIGINT', announce('SIGINT'));
   try {
-    await worker.run();
+    await runTrellisWorker(worker);
   } finally {
     await reconciler.stop();
     await closePostgresPools();
@@ -203,11 +246,13 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
     await connection.close();
     await telemetry.close();
   }
+  logger.info('worker stopped');
 }
 
 if (require.main === module) {
   main().catch((err) => {
-    console.error(err instanceof PluginError || err instanceof QuotaSettingInvalid ? `trellis worker: ${err.message}` : err);
+    const operatorError = err instanceof PluginError || err instanceof ConfigError || err instanceof SchemaBehind;
+    console.error(operatorError ? `trellis worker: ${(err as Error).message}` : err);
     process.exit(1);
   });
 }

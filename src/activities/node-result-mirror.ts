@@ -131,9 +131,3 @@ export class NodeResultMirror {
     }
   }
 }
-
-/** The node activities, writing their own results when the worker has a database (unchanged without). */
-export function withNodeResultMirror(db: Db | undefined, activities: Record<string, NodeActivity>): Record<string, NodeActivity> {
-  if (!db) return activities;
-  return new NodeResultMirror(db, (err) => console.warn(`trellis worker: node results not written ahead to the mirror (the workflow writes them): ${String(err)}`)).wrap(activities);
-}

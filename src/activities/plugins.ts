@@ -1,3 +1,4 @@
+import { setting, type Environment } from '../config';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -36,8 +37,8 @@ export interface PluginApi {
 export const PLUGIN_API: PluginApi = Object.freeze({ defineNodeType, Type, ApplicationFailure });
 
 /** The plugins to load: TRELLIS_PLUGINS (comma-separated), then each `--plugin`. */
-export function pluginSpecifiers(flags: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): string[] {
-  const fromEnv = (env[PLUGINS_ENV] ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+export function pluginSpecifiers(flags: readonly string[] = [], env?: Environment): string[] {
+  const fromEnv = env ? (env[PLUGINS_ENV] ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0) : [...setting('TRELLIS_PLUGINS')];
   return [...fromEnv, ...flags];
 }
 

@@ -34,6 +34,8 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     bodyLimit: limits.bodyLimit,
     genReqId: () => crypto.randomUUID(),
     requestIdHeader: 'x-request-id',
+    // Behind a load balancer request.ip is the client only when the proxies are trusted (TRELLIS_TRUST_PROXY).
+    trustProxy: trustProxyOption(deps.trustProxy),
     // Bad percent-encoding and over-long path parameters are rejected by the router before any
     // route runs; answer them in the API's error shape too.
     frameworkErrors: (error, request, reply) => {
@@ -88,10 +90,10 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     app.rateLimit({ max: limits.addressRateLimitPerMinute, timeWindow: '1 minute', keyGenerator: (request) => `ip:${request.ip}`, errorResponseBuilder: tooMany }),
   );
 
-  await app.register(metricsPlugin, { db: deps.db });
+  await app.register(metricsPlugin, { db: deps.db, ...(deps.metricsToken && { token: deps.metricsToken }) });
   await app.register(healthRoutes, { deps });
   await app.register(hookRoutes, { deps, limits });
-  await app.register(uiRoutes); // the web console; public: its API calls carry the key
+  await app.register(uiRoutes, { ...deps.console }); // the web console; public: its API calls carry the key
   // The payload codec seals each run's payloads for its tenant, looked up here on a cache miss.
   const releaseTenantLookup = PROCESS_PAYLOAD_TENANTS.useLookup(databaseTenantLookup(deps.db));
   app.addHook('onClose', (_app, done) => {
@@ -120,4 +122,15 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     await authenticated.register(limitRoutes, { deps });
   });
   return app;
+}
+
+/**
+ * Fastify's trustProxy: a boolean, or the proxies' addresses/CIDRs (proxy-addr). A hop count is
+ * what proxy-addr does with a number (trust the nearest `hops` addresses), as a function: the
+ * option's types leave numbers out.
+ */
+function trustProxyOption(trust: AppDeps['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === undefined) return false;
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return typeof trust === 'object' ? [...trust] : trust;
 }

@@ -5,6 +5,7 @@ import type { ExecutionEventHub } from '../persistence/execution-event-hub';
 import type { Keyring } from '../crypto/keyring';
 import type { PayloadCodec } from '@temporalio/common';
 import type { ExecutionAdmission } from '../services/execution-admission';
+import type { TrellisConfig, TrustProxy } from '../config';
 
 export interface ApiLimits {
   /** Largest request body in bytes (413 past it). */
@@ -38,15 +39,9 @@ export const DEFAULT_LIMITS: ApiLimits = {
   apiKeyCacheMs: 5_000,
 };
 
-/** Limits an operator sets through the environment (positive integers; anything else is ignored). */
-export function limitsFromEnv(env: NodeJS.ProcessEnv): Partial<ApiLimits> {
-  const positive = (name: string) => {
-    const value = Number(env[name]);
-    return Number.isInteger(value) && value > 0 ? value : undefined;
-  };
-  const perKey = positive('TRELLIS_RATE_LIMIT_PER_MINUTE');
-  const perAddress = positive('TRELLIS_ADDRESS_RATE_LIMIT_PER_MINUTE');
-  return { ...(perKey && { rateLimitPerMinute: perKey }), ...(perAddress && { addressRateLimitPerMinute: perAddress }) };
+/** Limits an operator sets through the environment (TRELLIS_RATE_LIMIT_PER_MINUTE, TRELLIS_ADDRESS_RATE_LIMIT_PER_MINUTE; validated by the config). */
+export function limitsFromConfig(config: Pick<TrellisConfig, 'TRELLIS_RATE_LIMIT_PER_MINUTE' | 'TRELLIS_ADDRESS_RATE_LIMIT_PER_MINUTE'>): Partial<ApiLimits> {
+  return { rateLimitPerMinute: config.TRELLIS_RATE_LIMIT_PER_MINUTE, addressRateLimitPerMinute: config.TRELLIS_ADDRESS_RATE_LIMIT_PER_MINUTE };
 }
 
 /** What the API needs from the outside world; `buildApp` wires nothing itself. */
@@ -68,4 +63,13 @@ export interface AppDeps {
   codecCorsOrigins?: string[];
   /** Bounds each tenant's runs in progress; buildApp makes one (counts cached for 1 s) when absent. */
   executionAdmission?: ExecutionAdmission;
+  /**
+   * Fastify's trustProxy (TRELLIS_TRUST_PROXY): which X-Forwarded-* headers are believed for
+   * `request.ip` (per-address rate limits). Default false: the socket address is the client.
+   */
+  trustProxy?: TrustProxy;
+  /** TRELLIS_METRICS_TOKEN: the bearer token /metrics requires; without it only direct loopback connections. */
+  metricsToken?: string;
+  /** What the console's /ui/config.json says (dev mode: its Temporal UI and demo target). */
+  console?: { temporalUiUrl?: string; namespace?: string; demoBaseUrl?: string };
 }

@@ -1,8 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import fp from 'fastify-plugin';
 import { ApiError } from './errors';
+import { setting } from '../config';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Db } from '../db/client';
 import { PUBLIC_ROUTE, errorResponses } from './schemas';
 import { executionStatusCounts, nodeDurationQuantiles, nodeRunStatusCounts } from '../services/workflow-stats';
@@ -23,7 +24,7 @@ declare module 'fastify' {
  * Prometheus metrics on a registry of this app's own: tests (and `npm run dev`) build several
  * apps in one process, and the global registry refuses a metric registered twice.
  */
-const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
+const plugin: FastifyPluginAsync<{ db: Db; token?: string }> = async (app, { db, token }) => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -109,7 +110,7 @@ const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
     },
     async (request, reply) => {
       // Counts across every tenant: for the operator's scraper, not for tenants' API keys.
-      if (!metricsAllowed(request.ip, request.headers.authorization)) {
+      if (!metricsAllowed(request, token)) {
         throw new ApiError(
           403,
           'FORBIDDEN',
@@ -122,15 +123,22 @@ const plugin: FastifyPluginAsync<{ db: Db }> = async (app, { db }) => {
   );
 };
 
-/** The operator's token when TRELLIS_METRICS_TOKEN is set; otherwise only clients on this machine. */
-function metricsAllowed(ip: string, authorization: string | undefined): boolean {
-  const token = process.env.TRELLIS_METRICS_TOKEN;
+/**
+ * The operator's token when TRELLIS_METRICS_TOKEN is set. Otherwise only a client on this
+ * machine connecting directly: judged by the socket (never request.ip, which a trusted proxy's
+ * X-Forwarded-For sets), and refused when the request came through a proxy at all (it carries
+ * forwarding headers): a reverse proxy on the same machine would otherwise let everyone in.
+ */
+function metricsAllowed(request: FastifyRequest, given: string | undefined): boolean {
+  const token = given ?? setting('TRELLIS_METRICS_TOKEN');
   if (token) {
-    const given = Buffer.from(authorization?.replace(/^Bearer\s+/i, '') ?? '');
+    const given = Buffer.from(request.headers.authorization?.replace(/^Bearer\s+/i, '') ?? '');
     const wanted = Buffer.from(token);
     return given.length === wanted.length && timingSafeEqual(given, wanted);
   }
-  return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+  const forwarded = request.headers['x-forwarded-for'] !== undefined || request.headers.forwarded !== undefined || request.headers['x-real-ip'] !== undefined;
+  const ip = request.socket.remoteAddress ?? '';
+  return !forwarded && (ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.'));
 }
 
 /** Not encapsulated: the metrics decorator and the timing hook must reach every route. */

@@ -1,47 +1,39 @@
 import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError } from '../activities';
-import { deploymentQuotas } from '../db/quotas';
-import { QuotaSettingInvalid } from '../domain/quotas';
-import { processConfig, temporalSettings } from '../config';
+import { ConfigError, installConfig, loadConfig, processEnvironment, temporalSettings, type TrellisConfig } from '../config';
 import { createDb } from '../db/client';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../db/embedded-postgres';
-import { migrate } from '../db/migrator';
+import { databaseUrls, prepareSchema, SchemaBehind } from '../db/startup';
 import { buildApp } from './app';
-import { limitsFromEnv } from './deps';
+import { limitsFromConfig } from './deps';
 import { ExecutionEventHub } from '../persistence/execution-event-hub';
 import { assertSecretsReadable, masterKeyring } from '../services/secrets';
 import { codecCorsOrigins, payloadCodec } from '../crypto/payload-codec';
 import { lazyTemporalClient } from '../temporal/client';
 import { createTemporalGateway } from '../temporal/gateway';
-import { setting } from '../config';
 import { createLogger, fastifyLoggerOptions, type TrellisLoggerOptions } from '../observability/logger';
 
 /**
- * The API process: migrations, then Fastify on HOST:PORT. Without DATABASE_URL it runs an
- * embedded Postgres for development and says how to point a worker at it. Plugins (`--plugin`,
- * TRELLIS_PLUGINS; the workers' own) load first: validation learns their config schemas.
+ * The API process: settings (validated; DATABASE_URL required), the schema (migrated, or checked
+ * when migrations are a deploy step), then Fastify on HOST:PORT. The pool goes through
+ * DATABASE_URL (a transaction-mode pooler is fine); LISTEN through DATABASE_DIRECT_URL. Plugins
+ * (`--plugin`, TRELLIS_PLUGINS; the workers' own) load first: validation learns their config schemas.
  */
-export async function main(options: { plugins?: string[] } = {}): Promise<void> {
-  deploymentQuotas(); // TRELLIS_QUOTA_*: a bad value stops the process here, naming the variable
+export async function main(options: { plugins?: string[]; config?: TrellisConfig } = {}): Promise<void> {
+  const config = installConfig(options.config ?? loadConfig(processEnvironment(), { role: 'api' }));
   // JSON lines (LOG_FORMAT=pretty for people): these start-up lines and Fastify's share the configuration.
-  const logOptions: TrellisLoggerOptions = { name: 'trellis-api', level: setting('LOG_LEVEL'), format: setting('LOG_FORMAT') };
+  const logOptions: TrellisLoggerOptions = { name: 'trellis-api', level: config.LOG_LEVEL, format: config.LOG_FORMAT };
   const log = createLogger(logOptions);
+  for (const name of config.unknown) log.warn(`${name} is not a Trellis setting (ignored; a typo?)`);
   const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
   for (const line of plugins.summary) log.info(`plugin ${line}`);
-  let embedded: EmbeddedPostgresHandle | undefined;
-  let databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) {
-    embedded = await startEmbeddedPostgres();
-    databaseUrl = embedded.url;
-    log.info(`development mode: embedded Postgres (run the worker with DATABASE_URL=${databaseUrl})`);
-  }
-  await migrate(databaseUrl);
-  const db = createDb(databaseUrl);
+  const urls = databaseUrls(config);
+  await prepareSchema(config, 'trellis api');
+  const db = createDb(urls.url, { max: config.DATABASE_POOL_MAX });
   const masterKeys = masterKeyring();
   await assertSecretsReadable(db, masterKeys, 'trellis api');
-  const settings = temporalSettings(processConfig());
+  const settings = temporalSettings(config);
   const client = lazyTemporalClient(settings);
   const events = new ExecutionEventHub({ onError: (err, context) => log.warn({ err, context }, 'event hub failed') });
-  await events.start(databaseUrl);
+  await events.start(urls.directUrl);
   const app = await buildApp({
     db,
     events,
@@ -51,7 +43,9 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
     payloadCodec: payloadCodec(),
     codecCorsOrigins: codecCorsOrigins(),
     logger: fastifyLoggerOptions(logOptions),
-    limits: limitsFromEnv(process.env),
+    limits: limitsFromConfig(config),
+    trustProxy: config.TRELLIS_TRUST_PROXY,
+    ...(config.TRELLIS_METRICS_TOKEN && { metricsToken: config.TRELLIS_METRICS_TOKEN }),
   });
 
   let closing = false;
@@ -63,13 +57,11 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
     await events.close();
     await db.$disconnect();
     await client.connection.close();
-    await embedded?.stop();
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
 
-  const host = process.env.HOST ?? '127.0.0.1';
-  const port = Number(process.env.PORT ?? 3000);
+  const { HOST: host, PORT: port } = config;
   try {
     await app.listen({ host, port });
   } catch (err) {
@@ -80,9 +72,14 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
   }
 }
 
+/** Errors that are the operator's to fix, said in one line. */
+export function isStartError(err: unknown): err is Error {
+  return err instanceof PluginError || err instanceof ConfigError || err instanceof SchemaBehind;
+}
+
 if (require.main === module) {
   main().catch((err) => {
-    console.error(err instanceof PluginError || err instanceof QuotaSettingInvalid ? `trellis api: ${err.message}` : err);
+    console.error(isStartError(err) ? `trellis api: ${err.message}` : err);
     process.exit(1);
   });
 }

@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { createDb } from '../db/client';
 import { migrate } from '../db/migrator';
+import { describeConfig, loadConfig, processEnvironment, type Environment, type Role, type TrellisConfig } from '../config';
+import { databaseUrls } from '../db/startup';
 import { createApiKey, listApiKeys, revokeApiKey, setTenantRateLimit } from '../services/api-keys';
 import { SECRET_USAGE, runSecret } from './secret-command';
 import { QUOTA_USAGE, runTenantQuota } from './quota-command';
@@ -14,7 +16,10 @@ Commands:
   worker [--plugin FILE|PACKAGE]...       start a Temporal worker (TEMPORAL_*, TRELLIS_TASK_QUEUE, DATABASE_URL)
                                           --plugin (repeatable) and TRELLIS_PLUGINS (comma-separated) load
                                           custom node types; give the API and the workers the same ones
-  migrate                                 apply pending database migrations (DATABASE_URL)
+  migrate                                 apply pending database migrations (DATABASE_DIRECT_URL, else DATABASE_URL);
+                                          the deploy step when TRELLIS_MIGRATE_ON_START=false
+  config [--role api|worker|migrate]      print the effective settings (secrets masked); with --role, also
+                                          check what that process requires (exit 1 naming each problem)
   apikey create --tenant NAME [--name KEYNAME]
                                           create an API key for a tenant (created if new); the key is the last line
   apikey list --tenant NAME               list a tenant's keys (ids, names, dates; never the keys)
@@ -45,7 +50,7 @@ export interface EntryOptions {
 }
 
 interface EntryModule {
-  main?: (options?: EntryOptions) => Promise<void>;
+  main?: (options?: EntryOptions & { config?: TrellisConfig }) => Promise<void>;
 }
 
 /**
@@ -57,7 +62,7 @@ function loadEntry(specifier: string): EntryModule {
   return require(specifier) as EntryModule;
 }
 
-async function startEntry(specifier: string, what: string, options: EntryOptions = {}): Promise<void> {
+async function startEntry(specifier: string, what: string, options: EntryOptions & { config?: TrellisConfig } = {}): Promise<void> {
   let entry: EntryModule;
   try {
     entry = loadEntry(specifier);
@@ -76,16 +81,31 @@ function entryOptions(args: string[]): EntryOptions {
   return { plugins: values.plugin ?? [] };
 }
 
-function databaseUrl(env: NodeJS.ProcessEnv): string {
-  const url = env.DATABASE_URL;
-  if (!url) {
+/** The settings of one CLI command, validated (a bad value stops it, naming the variable). */
+function cliConfig(env: Environment, role: Role = 'cli'): TrellisConfig {
+  return loadConfig(env, { role });
+}
+
+function databaseUrl(env: Environment, which: 'url' | 'directUrl' = 'url'): string {
+  const config = cliConfig(env);
+  if (!config.DATABASE_URL) {
     throw new UsageError('DATABASE_URL is not set; it must point at the Trellis Postgres database (postgres://user:pass@host:5432/db)', false);
   }
-  return url;
+  return databaseUrls(config)[which];
+}
+
+/** `trellis config`: every setting's effective value and where it came from; secrets masked. */
+function runConfig(args: string[], env: Environment, out: (line: string) => void): void {
+  const { values } = parseArgs({ args, options: { role: { type: 'string' } }, strict: true });
+  const role = values.role;
+  if (role !== undefined && !['api', 'worker', 'migrate'].includes(role)) throw new UsageError('--role takes api, worker or migrate');
+  const config = loadConfig(env, { role: (role as Role | undefined) ?? 'cli' });
+  for (const line of describeConfig(config)) out(line);
 }
 
 async function runMigrate(env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
-  const result = await migrate(databaseUrl(env));
+  // The advisory lock is a session's: through DATABASE_DIRECT_URL when DATABASE_URL is a pooler.
+  const result = await migrate(databaseUrl(env, 'directUrl'));
   for (const name of result.applied) out(`applied ${name}`);
   if (result.applied.length === 0) {
     out(`nothing to apply: the database is up to date (${result.alreadyApplied.length} migration(s) already applied)`);
@@ -154,7 +174,7 @@ async function runTenant(args: string[], env: NodeJS.ProcessEnv, out: (line: str
 }
 
 /** Runs one CLI invocation; resolves to the process exit code (long-running commands resolve when they stop). */
-export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function run(argv: string[], env: Environment = processEnvironment()): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const [command, ...rest] = argv;
   try {
@@ -177,11 +197,14 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       case 'temporal':
         await runTemporal(rest, env, { out, usage: (m) => new UsageError(m) });
         return 0;
+      case 'config':
+        runConfig(rest, env, out);
+        return 0;
       case 'api':
-        await startEntry('../api/server', 'API server', entryOptions(rest));
+        await startEntry('../api/server', 'API server', { ...entryOptions(rest), config: cliConfig(env, 'api') });
         return 0;
       case 'worker':
-        await startEntry('../worker', 'worker', entryOptions(rest));
+        await startEntry('../worker', 'worker', { ...entryOptions(rest), config: cliConfig(env, 'worker') });
         return 0;
       case undefined:
       case 'help':
@@ -198,9 +221,18 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       process.stderr.write(`trellis: ${(err as Error).message}\n${usage}`);
       return 2;
     }
-    const detail = err instanceof Error ? (env.TRELLIS_DEBUG ? (err.stack ?? err.message) : err.message) : String(err);
+    const detail = err instanceof Error ? (debugging(env) ? (err.stack ?? err.message) : err.message) : String(err);
     process.stderr.write(`trellis ${command}: ${detail}\n`);
     return 1;
+  }
+}
+
+/** TRELLIS_DEBUG, read even when another setting is bad (that error is what is being printed). */
+function debugging(env: Environment): boolean {
+  try {
+    return cliConfig(env).TRELLIS_DEBUG;
+  } catch {
+    return false;
   }
 }
 

@@ -8,5 +8,5 @@ export { SETTINGS, type SettingName, type SettingValues, type TrustProxy } from 
 export { formatDuration, type Role, type Setting } from './kinds';
 export { FAMILY_DOCS, type PostgresConnectionSetting } from './families';
 export { ConfigError, describeConfig, loadConfig, maskSecret, withValues, type Environment, type TrellisConfig } from './load';
-export { childProcessEnvironment, installConfig, postgresConnectionSetting, processConfig, quotaSettings, setting, uninstallConfig } from './process';
+export { childProcessEnvironment, installConfig, processEnvironment, postgresConnectionSetting, processConfig, quotaSettings, setting, uninstallConfig } from './process';
 export { connectionOptions, temporalSettings, type TemporalSettings } from './temporal';

@@ -15,6 +15,11 @@ import type { QuotaLimits } from '../domain/quotas';
  */
 let installed: TrellisConfig | undefined;
 
+/** This process's environment: what a process entry (and the CLI) loads its config from. */
+export function processEnvironment(): NodeJS.ProcessEnv {
+  return process.env;
+}
+
 /** The environment a child process (initdb, postgres) inherits: passed on whole, not read as settings. */
 export function childProcessEnvironment(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, ...extra };

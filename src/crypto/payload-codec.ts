@@ -1,3 +1,4 @@
+import { setting, type Environment } from '../config';
 import fs from 'node:fs';
 import path from 'node:path';
 import { hkdfSync } from 'node:crypto';
@@ -137,23 +138,25 @@ export class AesGcmPayloadCodec implements PayloadCodec {
   }
 }
 
-export function payloadKeyring(env: NodeJS.ProcessEnv = process.env): Keyring | undefined {
-  return Keyring.fromText(env[PAYLOAD_KEY_ENV], env[PREVIOUS_PAYLOAD_KEYS_ENV], PAYLOAD_KEY_ENV);
+/** The payload keys: of `env` when given (the CLI's, a test's), else of this process's settings. */
+export function payloadKeyring(env?: Environment): Keyring | undefined {
+  if (env) return Keyring.fromText(env[PAYLOAD_KEY_ENV], env[PREVIOUS_PAYLOAD_KEYS_ENV], PAYLOAD_KEY_ENV);
+  return Keyring.fromText(setting('TRELLIS_PAYLOAD_KEY'), setting('TRELLIS_PREVIOUS_PAYLOAD_KEYS'), PAYLOAD_KEY_ENV);
 }
 
-export function payloadCodec(env: NodeJS.ProcessEnv = process.env): AesGcmPayloadCodec | undefined {
+export function payloadCodec(env?: Environment): AesGcmPayloadCodec | undefined {
   const keys = payloadKeyring(env);
   return keys ? new AesGcmPayloadCodec(keys) : undefined;
 }
 
 /** The data converter for Temporal clients (API, reconciler, CLI, schedules); `{}` without a key. */
-export function clientDataConverter(env: NodeJS.ProcessEnv = process.env) {
+export function clientDataConverter(env?: Environment) {
   const codec = payloadCodec(env);
   return codec ? { payloadCodecs: [codec], failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH } : {};
 }
 
 /** Origins allowed to call /codec/* from a browser (the Temporal Web UI); TRELLIS_CODEC_CORS_ORIGINS overrides. */
-export function codecCorsOrigins(env: NodeJS.ProcessEnv = process.env): string[] {
-  const configured = env.TRELLIS_CODEC_CORS_ORIGINS?.split(',').map((s) => s.trim()).filter(Boolean);
+export function codecCorsOrigins(env?: Environment): string[] {
+  const configured = env ? env.TRELLIS_CODEC_CORS_ORIGINS?.split(',').map((s) => s.trim()).filter(Boolean) : [...setting('TRELLIS_CODEC_CORS_ORIGINS')];
   return configured?.length ? configured : ['http://localhost:8080', 'http://127.0.0.1:8080', 'http://localhost:8233', 'http://127.0.0.1:8233'];
 }

@@ -1,3 +1,4 @@
+import { setting } from '../config';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chown, mkdir, rm } from 'node:fs/promises';
@@ -21,7 +22,7 @@ export interface EmbeddedPostgresHandle {
  * server (real Postgres binaries from npm) on a free port with its data under the temp dir.
  */
 export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresHandle> {
-  const external = process.env.DATABASE_URL;
+  const external = setting('DATABASE_URL');
   if (external) {
     const unsupported = async () => {
       throw new Error('pause/resume need the embedded Postgres (DATABASE_URL is set)');

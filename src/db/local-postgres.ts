@@ -1,3 +1,4 @@
+import { childProcessEnvironment } from '../config';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -51,7 +52,7 @@ export async function startLocalPostgres(
   const child = spawn(
     path.join(binDir, 'postgres'),
     ['-D', pgdata, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    { detached: true, stdio: ['ignore', 'ignore', 'pipe'], ...(owner ?? {}), env: { ...process.env, LC_MESSAGES: 'C' } },
+    { detached: true, stdio: ['ignore', 'ignore', 'pipe'], ...(owner ?? {}), env: childProcessEnvironment({ LC_MESSAGES: 'C' }) },
   );
   await new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -151,7 +152,7 @@ async function initCluster(initdb: string, pgdata: string, password: string, own
   }
   try {
     const args = [`--pgdata=${pgdata}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--no-sync'];
-    const result = spawnSync(initdb, args, { ...(owner ?? {}), encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+    const result = spawnSync(initdb, args, { ...(owner ?? {}), encoding: 'utf8', env: childProcessEnvironment({ LC_ALL: 'C' }) });
     if (result.status !== 0) {
       await fs.rm(pgdata, { recursive: true, force: true });
       const why = result.error?.message ?? result.stderr.trim().split('\n').slice(-3).join('\n');

@@ -1,6 +1,7 @@
+import { quotaSettings } from '../config';
 import type { Db } from './client';
 import type { Prisma } from '../generated/prisma/client';
-import { QuotaExceeded, quotaLimitsFromEnv, type QuotaLimits, type QuotaName } from '../domain/quotas';
+import { QuotaExceeded, type QuotaLimits, type QuotaName } from '../domain/quotas';
 
 /** Prisma's client inside an interactive transaction. */
 export type Tx = Prisma.TransactionClient;
@@ -12,7 +13,7 @@ let processLimits: QuotaLimits | undefined;
  * call this at start, so a bad `TRELLIS_QUOTA_<NAME>` stops them there (QuotaSettingInvalid).
  */
 export function deploymentQuotas(): QuotaLimits {
-  processLimits ??= quotaLimitsFromEnv(process.env);
+  processLimits ??= quotaSettings();
   return processLimits;
 }
 

@@ -1,3 +1,4 @@
+import { setting } from '../config';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Db } from '../db/client';
@@ -12,8 +13,8 @@ const REPO_ROOT = path.resolve(__dirname, '..', '..');
  * server's database, the development API key and anything else a dev-mode feature must keep
  * (e.g. a secrets master key: put it in this directory, mode 0600, beside `dev-api-key`).
  */
-export function devDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(env.TRELLIS_DATA_DIR || path.join(REPO_ROOT, '.trellis'));
+export function devDataDir(configured: string | undefined = setting('TRELLIS_DATA_DIR')): string {
+  return path.resolve(configured || path.join(REPO_ROOT, '.trellis'));
 }
 
 export async function ensureDataDir(dir: string): Promise<void> {

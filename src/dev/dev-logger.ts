@@ -29,7 +29,7 @@ export function formatWorkerLog(entry: LogEntry, verbose: boolean): string {
 }
 
 /** Installs the dev logger as the Temporal runtime's logger (once per process, before any worker). */
-export function installDevLogger(level = (process.env.LOG_LEVEL ?? 'warn').toUpperCase()): void {
+export function installDevLogger(level = 'WARN'): void {
   const temporalLevel: LogLevel = (LEVELS as string[]).includes(level) ? (level as LogLevel) : 'WARN';
   const verbose = LEVELS.indexOf(temporalLevel) <= LEVELS.indexOf('DEBUG');
   const logger = new DefaultLogger(temporalLevel, (entry) => {

@@ -1,16 +1,16 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Keyring, generateKeyText, parseKey } from '../crypto/keyring';
-import { MASTER_KEY_ENV, masterKeyring } from '../services/secrets';
+import { masterKeyring } from '../services/secrets';
 
 /**
  * Development mode keeps its own master key for tenant secrets in its data directory (created
  * once, owner-only), so secrets set in one `trellis dev` session still decrypt in the next.
- * An explicit TRELLIS_MASTER_KEY wins. Sets the variable so everything in the process agrees.
+ * An explicit TRELLIS_MASTER_KEY wins. Returns the key text too: dev mode passes it on as the
+ * TRELLIS_MASTER_KEY value of its config, so everything in the process agrees.
  */
-export async function ensureDevMasterKey(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<Keyring> {
-  const configured = masterKeyring(env);
-  if (configured) return configured;
+export async function ensureDevMasterKey(dataDir: string, configured: Keyring | undefined = masterKeyring()): Promise<{ keyring: Keyring; text?: string }> {
+  if (configured) return { keyring: configured };
   const file = path.join(dataDir, 'master.key');
   let text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
@@ -26,6 +26,6 @@ export async function ensureDevMasterKey(dataDir: string, env: NodeJS.ProcessEnv
     });
   }
   parseKey(text!, file); // a corrupted file is an error, not a silently new key
-  env[MASTER_KEY_ENV] = text!.trim();
-  return masterKeyring(env)!;
+  const key = text!.trim();
+  return { keyring: masterKeyring({ TRELLIS_MASTER_KEY: key })!, text: key };
 }

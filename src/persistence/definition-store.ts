@@ -1,3 +1,4 @@
+import { setting, type Environment } from '../config';
 import type { DefinitionStore, ExecutionLimiter, StoredVersion } from '../activities/engine';
 import type { Db } from '../db/client';
 import type { WorkflowDefinition } from '../domain/definition';
@@ -28,7 +29,8 @@ export class PrismaDefinitionStore implements DefinitionStore {
 /** Default bound on a tenant's runs in progress; TRELLIS_MAX_RUNNING_PER_TENANT overrides it. */
 export const DEFAULT_MAX_RUNNING_PER_TENANT = 1_000;
 
-export function maxRunningPerTenant(env: NodeJS.ProcessEnv = process.env): number {
+export function maxRunningPerTenant(env?: Environment): number {
+  if (!env) return setting('TRELLIS_MAX_RUNNING_PER_TENANT');
   const value = Number(env.TRELLIS_MAX_RUNNING_PER_TENANT);
   return Number.isInteger(value) && value > 0 ? value : DEFAULT_MAX_RUNNING_PER_TENANT;
 }

@@ -46,7 +46,7 @@ interface TenantCount {
 export class ExecutionAdmission {
   private readonly tenants = new Map<string, TenantCount>();
 
-  /** TRELLIS_MAX_RUNNING_PER_TENANT, read once (process.env is slow to read on every start). */
+  /** TRELLIS_MAX_RUNNING_PER_TENANT, read once (the environment is slow to read on every start). */
   private readonly configuredMax = maxRunningPerTenant();
 
   constructor(

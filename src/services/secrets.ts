@@ -1,3 +1,4 @@
+import { setting, type Environment } from '../config';
 import type { Db } from '../db/client';
 import { notFound } from './errors';
 import type { SecretSource } from '../activities/secrets';
@@ -22,8 +23,10 @@ export interface SecretSummary {
   updatedAt: Date;
 }
 
-export function masterKeyring(env: NodeJS.ProcessEnv = process.env): Keyring | undefined {
-  return Keyring.fromText(env[MASTER_KEY_ENV], env[PREVIOUS_MASTER_KEYS_ENV], MASTER_KEY_ENV);
+/** The master keys: of `env` when given (the CLI's, a test's), else of this process's settings. */
+export function masterKeyring(env?: Environment): Keyring | undefined {
+  if (env) return Keyring.fromText(env[MASTER_KEY_ENV], env[PREVIOUS_MASTER_KEYS_ENV], MASTER_KEY_ENV);
+  return Keyring.fromText(setting('TRELLIS_MASTER_KEY'), setting('TRELLIS_PREVIOUS_MASTER_KEYS'), MASTER_KEY_ENV);
 }
 
 export class MasterKeyMissing extends Error {

@@ -1,5 +1,5 @@
 import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
-import type { TemporalSettings } from '../config';
+import { connectionOptions, type TemporalSettings } from '../config';
 import { clientDataConverter } from '../crypto/payload-codec';
 import { PROCESS_PAYLOAD_TENANTS, type PayloadTenants } from '../crypto/payload-tenants';
 import { DAG_WORKFLOW_TYPE } from '../contracts/dag-workflow';
@@ -32,14 +32,14 @@ export function createTemporalClient(connection: Connection, settings: Pick<Temp
 }
 
 /** Connects now (throws if Temporal is unreachable): processes that cannot work without it. */
-export async function connectTemporalClient(settings: Pick<TemporalSettings, 'address' | 'namespace'>): Promise<Client> {
-  return createTemporalClient(await Connection.connect({ address: settings.address }), settings);
+export async function connectTemporalClient(settings: TemporalSettings): Promise<Client> {
+  return createTemporalClient(await Connection.connect(connectionOptions(settings)), settings);
 }
 
 /**
  * Connects on first use: the API starts (and /readyz says why it is not ready) while Temporal
  * is unreachable.
  */
-export function lazyTemporalClient(settings: Pick<TemporalSettings, 'address' | 'namespace'>): Client {
-  return createTemporalClient(Connection.lazy({ address: settings.address }), settings);
+export function lazyTemporalClient(settings: TemporalSettings): Client {
+  return createTemporalClient(Connection.lazy(connectionOptions(settings)), settings);
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureDevMasterKey } from '../../src/dev/master-key';
 import { generateKeyText, parseKey } from '../../src/crypto/keyring';
+import { masterKeyring } from '../../src/services/secrets';
 
 const dirs: string[] = [];
 const tempDir = async () => {
@@ -18,23 +19,24 @@ afterEach(async () => {
 describe('dev mode master key', () => {
   it('creates an owner-only key in the data directory once and reuses it', async () => {
     const dir = await tempDir();
-    const env: NodeJS.ProcessEnv = {};
-    const first = await ensureDevMasterKey(dir, env);
+    const first = await ensureDevMasterKey(dir, undefined);
     const stat = await fs.stat(path.join(dir, 'master.key'));
     expect(stat.mode & 0o777).toBe(0o600);
-    expect(env.TRELLIS_MASTER_KEY).toBeDefined();
-    const second = await ensureDevMasterKey(dir, {});
-    expect(second.current.id).toBe(first.current.id);
+    // The text dev mode passes on as its TRELLIS_MASTER_KEY value.
+    expect(first.text).toBe((await fs.readFile(path.join(dir, 'master.key'), 'utf8')).trim());
+    const second = await ensureDevMasterKey(dir, undefined);
+    expect(second.keyring.current.id).toBe(first.keyring.current.id);
   });
 
   it('prefers an explicit TRELLIS_MASTER_KEY and refuses a corrupted key file', async () => {
     const dir = await tempDir();
     const explicit = generateKeyText();
-    const ring = await ensureDevMasterKey(dir, { TRELLIS_MASTER_KEY: explicit });
+    const { keyring: ring, text } = await ensureDevMasterKey(dir, masterKeyring({ TRELLIS_MASTER_KEY: explicit }));
+    expect(text).toBeUndefined();
     expect(ring.current.id).toBe(parseKey(explicit, '').id);
     await expect(fs.stat(path.join(dir, 'master.key'))).rejects.toThrow();
     await fs.mkdir(dir, { recursive: true });
     await fs.writeFile(path.join(dir, 'master.key'), 'not a key\n');
-    await expect(ensureDevMasterKey(dir, {})).rejects.toThrow(/32 random bytes/);
+    await expect(ensureDevMasterKey(dir, undefined)).rejects.toThrow(/32 random bytes/);
   });
 });

@@ -1,7 +1,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { buildApp } from '../../src/api/app';
-import type { ApiLimits } from '../../src/api/deps';
+import type { ApiLimits, AppDeps } from '../../src/api/deps';
 import type { TemporalGateway } from '../../src/temporal/gateway';
 import { createNodeRegistry } from '../../src/activities';
 import { createApiKey } from '../../src/services/api-keys';
@@ -36,6 +36,8 @@ export async function createTestApi(
     /** TRELLIS_MAX_RUNNING_PER_TENANT for this app alone. */
     maxRunningPerTenant?: number;
     catalog?: NodeCatalog;
+    trustProxy?: AppDeps['trustProxy'];
+    metricsToken?: string;
   } = {},
 ): Promise<TestApi> {
   const database = await createTestDatabase();
@@ -48,6 +50,8 @@ export async function createTestApi(
     masterKeys: options.masterKeys,
     payloadCodec: options.payloadCodec,
     codecCorsOrigins: ['http://localhost:8080'],
+    ...(options.trustProxy !== undefined && { trustProxy: options.trustProxy }),
+    ...(options.metricsToken !== undefined && { metricsToken: options.metricsToken }),
     ...(options.maxRunningPerTenant !== undefined && {
       executionAdmission: executionAdmissionFor(database.db, { maxRunning: () => options.maxRunningPerTenant! }),
     }),

@@ -1,3 +1,4 @@
+import { postgresConnectionSetting } from '../../config';
 import { ApplicationFailure } from '@temporalio/common';
 
 /**
@@ -38,12 +39,9 @@ async function tenantName(tenantId: string): Promise<string | undefined> {
  */
 export async function assertDeploymentConnectionAllowed(connection: string, tenantId: string | undefined): Promise<void> {
   const envVar = connectionTenantsEnvVar(connection);
-  const raw = process.env[envVar];
-  if (raw === undefined) return;
-  const allowed = raw
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '');
+  // TRELLIS_PG_<NAME>_TENANTS, parsed by the config (unset: every tenant).
+  const allowed = postgresConnectionSetting(connection)?.tenants;
+  if (allowed === undefined) return;
   if (allowed.includes('*')) return;
   if (tenantId !== undefined) {
     if (allowed.includes(tenantId)) return;

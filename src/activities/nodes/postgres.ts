@@ -1,3 +1,4 @@
+import { postgresConnectionSetting } from '../../config';
 import { Type, type Static } from '@sinclair/typebox';
 import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
@@ -146,7 +147,7 @@ async function poolFor(connection: string, ctx: NodeRunContext): Promise<PoolEnt
   const envVar = connectionEnvVar(connection);
   const secretName = connectionSecretName(connection);
   const tenantUrl = await ctx.secret(secretName);
-  const url = tenantUrl ?? process.env[envVar];
+  const url = tenantUrl ?? postgresConnectionSetting(connection)?.url;
   if (!url) {
     throw ApplicationFailure.create({
       type: 'ConfigError',

@@ -1,3 +1,4 @@
+import { setting } from '../../config';
 import dns from 'node:dns';
 import net, { type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
@@ -82,7 +83,7 @@ export function classifyAddress(address: string): string | undefined {
 }
 
 function rangeReason(range: string): string | undefined {
-  if (range === 'loopback' && process.env[ALLOW_LOOPBACK_ENV] === '1') return undefined;
+  if (range === 'loopback' && setting('TRELLIS_HTTP_ALLOW_LOOPBACK')) return undefined;
   return range === 'unicast' ? undefined : (RANGE_REASONS[range] ?? range);
 }
 
@@ -94,7 +95,7 @@ function embedding(form: string, ipv4: string): string | undefined {
 
 /** Read at call time so operators (and tests) can flip it without a restart. */
 export function privateAddressesAllowed(): boolean {
-  return process.env[ALLOW_PRIVATE_ENV] === '1';
+  return setting('TRELLIS_HTTP_ALLOW_PRIVATE');
 }
 
 export class ForbiddenAddressError extends Error {

@@ -1,3 +1,4 @@
+import { setting } from '../../config';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
@@ -10,6 +11,8 @@ export interface UiOptions {
   temporalUiUrl?: string;
   /** Temporal namespace in those links; default TEMPORAL_NAMESPACE or `default`. */
   namespace?: string;
+  /** Dev mode's demo target, where the examples' sampleInput URLs must point (absent outside dev mode). */
+  demoBaseUrl?: string;
 }
 
 /** Where `npm run build:ui` writes the console: from src/api/routes (tsx) or dist/api/routes (compiled). */
@@ -52,10 +55,9 @@ const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Trellis console</
 export const uiRoutes: FastifyPluginAsync<UiOptions> = async (app, options) => {
   const root = options.root ?? defaultUiRoot();
   const config = {
-    temporalUiUrl: (options.temporalUiUrl ?? process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233').replace(/\/+$/, ''),
-    namespace: options.namespace ?? (process.env.TEMPORAL_NAMESPACE || 'default'),
-    // Dev mode's demo target, where the examples' sampleInput URLs must point (absent outside dev mode).
-    ...(process.env.TRELLIS_DEMO_BASE_URL ? { demoBaseUrl: process.env.TRELLIS_DEMO_BASE_URL } : {}),
+    temporalUiUrl: (options.temporalUiUrl ?? setting('TEMPORAL_UI_URL') ?? 'http://127.0.0.1:8233').replace(/\/+$/, ''),
+    namespace: options.namespace ?? (setting('TEMPORAL_NAMESPACE') || 'default'),
+    ...(options.demoBaseUrl ? { demoBaseUrl: options.demoBaseUrl } : {}),
   };
   const hide = { schema: { hide: true } };
   const built = existsSync(path.join(root, 'index.html'));
