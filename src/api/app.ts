@@ -24,7 +24,7 @@ import { executionAdmissionFor } from '../services/executions';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
 export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
-  // One bound on runs in progress per app (its cached counts are per process, like the key cache).
+  // The bound on runs in progress (TRELLIS_MAX_RUNNING_PER_TENANT unless the caller gives one).
   const deps: AppDeps = { ...given, executionAdmission: given.executionAdmission ?? executionAdmissionFor(given.db) };
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const app = Fastify({

@@ -66,6 +66,6 @@ export interface AppDeps {
   payloadCodec?: PayloadCodec;
   /** Browser origins (the Temporal Web UI) allowed to call /codec/*. */
   codecCorsOrigins?: string[];
-  /** Bounds each tenant's runs in progress; buildApp makes one (counts cached for 1 s) when absent. */
+  /** Bounds each tenant's runs in progress (exact, in Postgres); buildApp makes one from TRELLIS_MAX_RUNNING_PER_TENANT when absent. */
   executionAdmission?: ExecutionAdmission;
 }
