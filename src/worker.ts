@@ -18,7 +18,7 @@ import { closePostgresPools } from './activities/nodes/postgres';
 import { usePostgresTenantNames } from './activities/nodes/pg-deployment-access';
 import { connectTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
-import { processConfig, temporalSettings } from './config';
+import { processConfig, setting, temporalSettings } from './config';
 import { createDb, type Db } from './db/client';
 import { migrate } from './db/migrator';
 import { PrismaDefinitionStore, PrismaExecutionLimiter } from './persistence/definition-store';
@@ -148,6 +148,8 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
   const reconciler = startReconciler({
     db,
     temporal: createTemporalGateway(client, settings.taskQueue),
+    // Once per deployment: the worker holding the reconciler lock does it; the others stand by.
+    leaderLockUrl: setting('DATABASE_DIRECT_URL') ?? databaseUrl,
     onError: (err) => console.error('reconciler:', err),
   });
   // Worker.run() installs SIGINT/SIGTERM handlers that drain in-flight tasks before resolving.
