@@ -19,6 +19,8 @@ import { usePostgresTenantNames } from './activities/nodes/pg-deployment-access'
 import { connectTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
 import { processConfig, setting, temporalSettings } from './config';
+import { createRetentionActivities } from './activities/retention';
+import { ensureRetentionSchedule } from './services/retention-schedule';
 import { createDb, type Db } from './db/client';
 import { migrate } from './db/migrator';
 import { PrismaDefinitionStore, PrismaExecutionLimiter } from './persistence/definition-store';
@@ -45,6 +47,8 @@ export interface TrellisWorkerDeps {
   masterKeys?: Keyring;
   /** Encrypts every payload (defaults to TRELLIS_PAYLOAD_KEY); null turns it off whatever the environment says. */
   payloadCodec?: PayloadCodec | null;
+  /** TRELLIS_RETENTION in ms for the retention activities (null: keep); default: the environment's. */
+  retentionMs?: number | null;
   /** Options passed through to Temporal (tuning, a prebuilt `workflowBundle`, ...). */
   options?: Partial<WorkerOptions>;
 }
@@ -90,6 +94,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     ...createMapItemsActivities(deps.db),
     ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaExecutionLimiter(deps.db) }) }),
     ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
+    ...(deps.db && createRetentionActivities(deps.db, deps.retentionMs !== undefined ? deps.retentionMs : (setting('TRELLIS_RETENTION') ?? null))),
     ...createTenantClaimActivities(deps.db),
     ...createLimiterActivities(),
   };
@@ -152,6 +157,8 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
     leaderLockUrl: setting('DATABASE_DIRECT_URL') ?? databaseUrl,
     onError: (err) => console.error('reconciler:', err),
   });
+  // Retention on the deployment's one Temporal Schedule (created or updated by each worker start).
+  await ensureRetentionSchedule(client, settings.taskQueue, setting('TRELLIS_RETENTION_INTERVAL'));
   // Worker.run() installs SIGINT/SIGTERM handlers that drain in-flight tasks before resolving.
   for (const line of plugins.summary) console.log(`trellis worker: plugin ${line}`);
   console.log(`trellis worker: task queue "${settings.taskQueue}" on ${settings.address} (${settings.namespace})`);

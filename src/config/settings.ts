@@ -81,6 +81,7 @@ export const SETTINGS = {
   TRELLIS_METRICS_TOKEN: text('API', 'Bearer token for GET /metrics. Without it /metrics is served only to connections whose socket comes from loopback (never judged by forwarded headers); behind a local reverse proxy set a token.', { secret: true }),
   TRELLIS_RATE_LIMIT_PER_MINUTE: integer('API', 'Requests per API key and minute, reads and writes counted apart (a tenant\'s own limit wins).', { min: 1, max: 10_000_000 }, { default: 600 }),
   TRELLIS_ADDRESS_RATE_LIMIT_PER_MINUTE: integer('API', 'Requests per client address and minute, before authentication.', { min: 1, max: 10_000_000 }, { default: 6_000 }),
+  TRELLIS_REDIS_URL: url('API', 'Redis that the API replicas share their rate-limit buckets in (per key and per address). Without it each API process counts alone, so N replicas allow N times the limits. While Redis is unreachable requests are let through (fail open) and logged.', ['redis:', 'rediss:'], { secret: true }),
   TRELLIS_CODEC_CORS_ORIGINS: list('API', 'Browser origins (the Temporal Web UI) allowed to call /codec/*.', {
     default: ['http://localhost:8080', 'http://127.0.0.1:8080', 'http://localhost:8233', 'http://127.0.0.1:8233'],
   }),
@@ -97,6 +98,8 @@ export const SETTINGS = {
   TRELLIS_WORKER_MAX_ACTIVITIES: integer('Worker', 'Node attempts (activities) one worker runs at once.', { min: 1, max: 100_000 }, { defaultText: 'SDK default (100)' }),
   TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES: integer('Worker', 'Local activities one worker runs at once.', { min: 1, max: 100_000 }, { defaultText: 'SDK default (100)' }),
   TRELLIS_WORKER_MAX_WORKFLOW_TASKS: integer('Worker', 'Workflow tasks one worker runs at once.', { min: 1, max: 100_000 }, { defaultText: 'SDK default (40)' }),
+  TRELLIS_RETENTION: duration('Worker', "Finished runs (with their node runs, map items and stored outputs) are deleted this long after they end, unless their definition's `retention` says otherwise. Unset: kept until a definition says otherwise.", { minMs: 60_000, maxMs: 36_500 * 86_400_000 }, { defaultText: 'keep' }),
+  TRELLIS_RETENTION_INTERVAL: duration('Worker', "How often the deployment's retention Schedule (one Temporal Schedule, whichever worker created it) runs a retention pass.", { minMs: 10_000, maxMs: 7 * 86_400_000 }, { default: 3_600_000, defaultText: '1h' }),
   TRELLIS_PLUGINS: list('Worker', 'Comma-separated node type modules (files or packages) to load; give the API and the workers the same ones (`--plugin` adds more).', { default: [] }),
   TRELLIS_HTTP_ALLOW_PRIVATE: flag('Worker', 'Let the http and postgres nodes reach loopback, private, link-local and metadata addresses.', { default: false }),
   TRELLIS_HTTP_ALLOW_LOOPBACK: flag('Worker', 'Let the http node reach loopback addresses only (dev mode allows it for its own worker).', { default: false }),

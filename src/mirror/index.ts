@@ -11,6 +11,7 @@ export * from './node-runs';
 export * from './notify';
 export * from './reconcile';
 export * from './run-admission';
+export * from './retention';
 export * from './start-execution';
 export * from './stats';
 export * from './storable';
