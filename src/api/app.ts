@@ -81,7 +81,11 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     new ApiError(429, 'RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded`);
   // Before authentication, per client address: bounds floods and key guessing whatever the header
   // says. A root hook, so it runs before the authenticated scope's own onRequest (auth) hook.
-  await app.register(rateLimit, { global: false });
+  // With TRELLIS_REDIS_URL the buckets live in Redis, shared by every API replica (a key gets its
+  // limit once, not once per replica); without it, in this process's memory. A Redis outage lets
+  // requests through (skipOnError) rather than failing the API.
+  const shared = deps.rateLimitRedis ? { redis: deps.rateLimitRedis, nameSpace: 'trellis-rl:', skipOnError: true } : {};
+  await app.register(rateLimit, { global: false, ...shared });
   app.addHook(
     'onRequest',
     app.rateLimit({ max: limits.addressRateLimitPerMinute, timeWindow: '1 minute', keyGenerator: (request) => `ip:${request.ip}`, errorResponseBuilder: tooMany }),
@@ -104,6 +108,7 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     // with separate buckets for reads and writes so polling runs never starves starting them.
     // A second registration: each keeps its own "already counted" mark on the request.
     await authenticated.register(rateLimit, {
+      ...shared,
       hook: 'preHandler',
       max: (request) => request.principal?.rateLimitPerMinute ?? limits.rateLimitPerMinute,
       timeWindow: '1 minute',

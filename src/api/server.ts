@@ -1,10 +1,11 @@
 import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError } from '../activities';
 import { deploymentQuotas } from '../db/quotas';
 import { QuotaSettingInvalid } from '../domain/quotas';
-import { processConfig, temporalSettings } from '../config';
+import { processConfig, setting, temporalSettings } from '../config';
 import { createDb } from '../db/client';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../db/embedded-postgres';
 import { migrate } from '../db/migrator';
+import { Redis } from 'ioredis';
 import { buildApp } from './app';
 import { limitsFromEnv } from './deps';
 import { ExecutionEventHub } from '../persistence/execution-event-hub';
@@ -37,7 +38,12 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
   const client = lazyTemporalClient(settings);
   const events = new ExecutionEventHub({ onError: (err, context) => console.warn(`event hub: ${context}:`, err) });
   await events.start(databaseUrl);
+  const sharedBuckets = setting('TRELLIS_REDIS_URL');
+  // Rate-limit buckets shared by the replicas; commands fail fast while Redis is away (the limiter lets requests through).
+  const rateLimitRedis = sharedBuckets ? new Redis(sharedBuckets, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 }) : undefined;
+  rateLimitRedis?.on('error', (err) => console.warn(`trellis api: redis: ${err.message}`));
   const app = await buildApp({
+    ...(rateLimitRedis && { rateLimitRedis }),
     db,
     events,
     temporal: createTemporalGateway(client, settings.taskQueue),
@@ -56,6 +62,7 @@ export async function main(options: { plugins?: string[] } = {}): Promise<void> 
     app.log.info({ signal }, 'shutting down');
     await app.close(); // stops accepting, lets in-flight requests finish
     await events.close();
+    rateLimitRedis?.disconnect();
     await db.$disconnect();
     await client.connection.close();
     await embedded?.stop();
