@@ -6,7 +6,7 @@ import { createNodeRegistry } from '../../src/activities';
 import { createDb, type Db } from '../../src/db/client';
 import { createApiKey } from '../../src/services/api-keys';
 import { executionAdmissionFor } from '../../src/services/executions';
-import { PrismaExecutionLimiter } from '../../src/services/definition-store';
+import { PrismaExecutionLimiter } from '../../src/persistence/definition-store';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { seedWorkflow } from '../support/executions';
