@@ -1,15 +1,20 @@
 /** The retention workflow's activities (src/activities/retention.ts). Names are part of histories: keep them. */
 export interface RetentionActivities {
-  /** Deletes one bounded batch of expired runs (with node runs, map items, outputs); returns how many. */
-  deleteExpiredRuns(request: { limit: number }): Promise<number>;
-  /** Deletes one bounded batch of stored outputs whose run is gone; returns how many. */
-  deleteOrphanedOutputs(request: { limit: number }): Promise<number>;
+  /**
+   * One bounded step: at most `limit` rows deleted across runs, node runs, map items and stored
+   * outputs of expired runs. `rows` below `limit`: nothing expired is left for now.
+   */
+  deleteExpiredRuns(request: { limit: number }): Promise<{ runs: number; rows: number }>;
+  /** Looks at the next `limit` stored outputs after `after` (by id) and deletes those no run owns; `next`: where to go on. */
+  deleteOrphanedOutputs(request: { limit: number; after?: string }): Promise<{ deleted: number; next?: string }>;
 }
 
 export interface RetentionWorkflowInput {
-  /** Rows per batch (default 500). */
+  /** Rows per step of expired runs (default 500). */
   batchSize?: number;
-  /** Batches per run of the workflow (default 100): the next scheduled run goes on. */
+  /** Stored outputs looked at per step of the orphan sweep (default 5,000). */
+  sweepSize?: number;
+  /** Steps of each kind per run of the workflow (default 200): the next scheduled run goes on. */
   maxBatches?: number;
 }
 

@@ -27,41 +27,86 @@ async function finishedRun(workflowId: string, agoMs: number, status: 'SUCCEEDED
 const exists = async (id: string) => (await database.db.execution.count({ where: { id } })) === 1;
 
 describe('retention: finished runs deleted after the definition\'s retention, else TRELLIS_RETENTION', () => {
-  it('takes a 1-minute definition\'s runs that ended over a minute ago, with node runs and stored outputs, in bounded batches', async () => {
+  const blob = (executionId: string, createdAt?: Date) =>
+    database.db.outputBlob.create({ data: { id: randomUUID(), tenantId, executionId, nodeId: 'n', data: {}, sizeBytes: 2, ...(createdAt && { createdAt }) } });
+
+  /** Steps until one comes back short, as the workflow does; each step's row count stays within `limit`. */
+  async function drain(activities: ReturnType<typeof createRetentionActivities>, limit: number): Promise<{ runs: number; steps: number[] }> {
+    const steps: number[] = [];
+    let runs = 0;
+    for (;;) {
+      const step = await activities.deleteExpiredRuns({ limit });
+      steps.push(step.rows);
+      runs += step.runs;
+      if (step.rows < limit) return { runs, steps };
+    }
+  }
+
+  it('takes a 1-minute definition\'s runs that ended over a minute ago, with node runs, map items and stored outputs, in bounded batches', async () => {
     const oneMinute = await seedWorkflow(database.db, tenantId, { versions: [{ ...ORDER_FLOW, retention: '1m' } as typeof ORDER_FLOW] });
     const keepForever = await seedWorkflow(database.db, tenantId);
     const old = await Promise.all([1, 2, 3].map(() => finishedRun(oneMinute, 90_000)));
     const fresh = await finishedRun(oneMinute, 10_000);
     const running = await finishedRun(oneMinute, 0, 'RUNNING');
     const noRetention = await finishedRun(keepForever, 86_400_000);
+    // The first old run mapped over 25 items in batch workflows that stored their chunks under
+    // "<run>.each-batch-N"; its subworkflow node started a child run "<run>.sub" that is still running.
+    const [mapper] = old as [string, ...string[]];
+    await database.db.mapItem.createMany({
+      data: Array.from({ length: 25 }, (_, index) => ({ executionId: mapper, nodeId: 'each', index, status: 'SUCCEEDED' as const, workflowId: `${mapper}.each-batch-${index % 3}` })),
+    });
+    const batchBlobs = await Promise.all([0, 1, 2].map((n) => blob(`${mapper}.each-batch-${n}`)));
+    const child = `${mapper}.sub`;
+    await database.db.execution.create({ data: { id: child, tenantId, workflowId: keepForever, version: 1, status: 'RUNNING', trigger: 'EXTERNAL' } });
+    const childBlob = await blob(child);
+    const childBatchBlob = await blob(`${child}.each-batch-0`);
 
     const keep = createRetentionActivities(database.db, null);
-    expect(await keep.deleteExpiredRuns({ limit: 2 })).toBe(2); // bounded: two of the three
-    expect(await keep.deleteExpiredRuns({ limit: 2 })).toBe(1);
-    expect(await keep.deleteExpiredRuns({ limit: 2 })).toBe(0);
+    const { runs, steps } = await drain(keep, 4);
+    expect(runs).toBe(3);
+    // 3 runs + 3 node runs + 3 run outputs + 3 batch outputs + 25 map items = 37 rows, at most 4 per step.
+    expect(steps.reduce((a, b) => a + b, 0)).toBe(37);
+    expect(Math.max(...steps)).toBeLessThanOrEqual(4);
+    expect(steps.length).toBeGreaterThanOrEqual(10);
     for (const id of old) expect(await exists(id)).toBe(false);
     expect(await database.db.nodeRun.count({ where: { executionId: { in: old } } })).toBe(0);
+    expect(await database.db.mapItem.count({ where: { executionId: { in: old } } })).toBe(0);
     expect(await database.db.outputBlob.count({ where: { executionId: { in: old } } })).toBe(0);
+    expect(await database.db.outputBlob.count({ where: { id: { in: batchBlobs.map((b) => b.id) } } })).toBe(0);
+    // The live child run keeps its row and its outputs (they belong to it, not to its parent).
+    expect(await exists(child)).toBe(true);
+    expect(await database.db.outputBlob.count({ where: { id: { in: [childBlob.id, childBatchBlob.id] } } })).toBe(2);
     for (const id of [fresh, running, noRetention]) expect(await exists(id)).toBe(true);
 
     // TRELLIS_RETENTION=1d takes the run without a retention of its own; the definition's 1m still wins for its runs.
     const day = createRetentionActivities(database.db, 86_400_000 - 60_000);
-    expect(await day.deleteExpiredRuns({ limit: 100 })).toBe(1);
+    expect((await drain(day, 100)).runs).toBe(1);
     expect(await exists(noRetention)).toBe(false);
     expect(await exists(fresh)).toBe(true);
+    await database.db.execution.delete({ where: { id: child } });
   });
 
-  it('sweeps stored outputs whose run (or root run, for map batches) is gone, after a grace period', async () => {
+  it('sweeps stored outputs no run owns, after a grace period, looking at a bounded window per call', async () => {
     const workflowId = await seedWorkflow(database.db, tenantId);
     const live = await finishedRun(workflowId, 0);
     const old = new Date(Date.now() - 2 * 3_600_000);
-    const blob = (executionId: string, createdAt = old) =>
-      database.db.outputBlob.create({ data: { id: randomUUID(), tenantId, executionId, nodeId: 'n', data: {}, sizeBytes: 2, createdAt } });
-    const orphan = await blob('ex_gone_long_ago');
-    const orphanBatch = await blob('ex_gone_long_ago.each-batch-0');
-    const liveBatch = await blob(`${live}.each-batch-0`);
+    const orphan = await blob('ex_gone_long_ago', old);
+    const orphanBatch = await blob('ex_gone_long_ago.each-batch-0', old);
+    const liveBatch = await blob(`${live}.each-batch-0`, old);
     const recentOrphan = await blob('ex_just_now', new Date());
-    expect(await createRetentionActivities(database.db, null).deleteOrphanedOutputs({ limit: 100 })).toBe(2);
+    const sweeper = createRetentionActivities(database.db, null);
+    let deleted = 0;
+    let calls = 0;
+    let after: string | undefined;
+    do {
+      const step = await sweeper.deleteOrphanedOutputs({ limit: 2, ...(after && { after }) });
+      deleted += step.deleted;
+      after = step.next;
+      calls++;
+    } while (after);
+    expect(deleted).toBe(2);
+    const total = await database.db.outputBlob.count();
+    expect(calls).toBeGreaterThanOrEqual(Math.ceil((total + 2) / 2)); // two per call, over the whole table
     const left = await database.db.outputBlob.findMany({ where: { id: { in: [orphan.id, orphanBatch.id, liveBatch.id, recentOrphan.id] } } });
     expect(left.map((b) => b.id).sort()).toEqual([liveBatch.id, recentOrphan.id].sort());
   });
