@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,5 +166,18 @@ describe('deploy/kustomize/base', () => {
     const apiBudget = budgets.find((b) => b.spec!.selector!.matchLabels!['app.kubernetes.io/name'] === 'trellis-api')!;
     expect(apiBudget.spec!.minAvailable).toBeGreaterThanOrEqual(1);
     expect(apiBudget.spec!.minAvailable).toBeLessThan(api.spec!.replicas!);
+  });
+
+  const kubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
+  if (!kubectl) console.log('!!! SKIPPING `kubectl kustomize` of the base: kubectl is not installed');
+
+  it.skipIf(!kubectl)('builds with `kubectl kustomize`, every container on the one image', () => {
+    const result = spawnSync('kubectl', ['kustomize', BASE], { encoding: 'utf8', timeout: 60_000 });
+    expect(result.status, result.stderr).toBe(0);
+    const built = parseAllDocuments(result.stdout).map((d) => d.toJS() as Resource);
+    expect(built.length).toBe(resources.length);
+    const images = new Set(built.flatMap((r) => r.spec?.template?.spec.containers.map((c) => c.image) ?? []));
+    expect([...images]).toEqual(['trellis:latest']);
+    for (const r of built) expect(r.metadata.labels?.['app.kubernetes.io/part-of'], r.metadata.name).toBe('trellis');
   });
 });
