@@ -159,7 +159,7 @@ describe('createExecutionOfStartableVersion: lookup and insert in one statement'
     expect(await database.db.execution.count({ where: { id: { in: runs.map((r) => r.id) } } })).toBe(5);
   });
 
-  it('admits a tenant\'s runs only while fewer than maxRunning are RUNNING, in submission order, also within one statement', async () => {
+  it('admits a tenant\'s runs only while fewer than maxRunning are RUNNING, within one statement and across concurrent ones', async () => {
     const capped = (await createApiKey(database.db, 'capped')).tenantId;
     const workflowId = await seedWorkflow(database.db, capped);
     const theirs = await seedWorkflow(database.db, other);
@@ -168,18 +168,15 @@ describe('createExecutionOfStartableVersion: lookup and insert in one statement'
     // Two go alone, the rest share statements: capped's runs past the third are refused, globex's are not.
     const runs = [...Array.from({ length: 6 }, () => run(workflowId, { tenantId: capped, maxRunning: 3 })), run(theirs, { tenantId: other, maxRunning: 3 })];
     const answers = await Promise.all(runs.map((r) => createExecutionOfStartableVersion(database.db, r)));
-    expect(answers.map((a) => (a?.created ? 'created' : a?.limited ? `limited at ${a.limited.running}` : 'other'))).toEqual([
-      'created',
-      'created',
-      'limited at 3',
-      'limited at 3',
-      'limited at 3',
-      'limited at 3',
-      'created',
-    ]);
+    const outcomes = answers.map((a) => (a?.created ? 'created' : a?.limited ? `limited at ${a.limited.running}` : 'other'));
+    // Which two of capped's six win depends on which statement takes the tenant's lock first
+    // (two statements are out at once); that exactly two do, and globex's run is not held back, does not.
+    expect(outcomes.slice(0, 6).sort()).toEqual(['created', 'created', 'limited at 3', 'limited at 3', 'limited at 3', 'limited at 3']);
+    expect(outcomes[6]).toBe('created');
     expect(await database.db.execution.count({ where: { tenantId: capped, status: 'RUNNING' } })).toBe(3);
     // A run that ends frees its slot at once.
-    await database.db.execution.updateMany({ where: { id: first!.created && runs[0]!.id }, data: { status: 'SUCCEEDED', finishedAt: new Date() } });
+    const admitted = runs[outcomes.indexOf('created')]!.id;
+    expect((await database.db.execution.updateMany({ where: { id: admitted, status: 'RUNNING' }, data: { status: 'SUCCEEDED', finishedAt: new Date() } })).count).toBe(1);
     expect((await createExecutionOfStartableVersion(database.db, run(workflowId, { tenantId: capped, maxRunning: 3 })))?.created).toBeDefined();
   });
 });
