@@ -18,6 +18,8 @@ import { usePostgresTenantNames } from './activities/nodes/pg-deployment-access'
 import { connectTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
 import { ConfigError, connectionOptions, installConfig, loadConfig, processEnvironment, setting, temporalSettings, type TrellisConfig } from './config';
+import { createRetentionActivities } from './activities/retention';
+import { ensureRetentionSchedule } from './services/retention-schedule';
 import { createDb, type Db } from './db/client';
 import { databaseUrls, prepareSchema, SchemaBehind } from './db/startup';
 import { PrismaDefinitionStore, PrismaExecutionLimiter } from './persistence/definition-store';
@@ -49,6 +51,8 @@ export interface TrellisWorkerDeps {
   masterKeys?: Keyring;
   /** Encrypts every payload (defaults to TRELLIS_PAYLOAD_KEY); null turns it off whatever the environment says. */
   payloadCodec?: PayloadCodec | null;
+  /** TRELLIS_RETENTION in ms for the retention activities (null: keep); default: the environment's. */
+  retentionMs?: number | null;
   /** Options passed through to Temporal (tuning, a prebuilt `workflowBundle`, ...). */
   options?: Partial<WorkerOptions>;
   /** Per node type metrics (TRELLIS_WORKER_METRICS_PORT); without it nothing is measured. */
@@ -109,6 +113,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     ...(deps.metrics ? deps.metrics.wrapMapItems(mapItems) : mapItems),
     ...createEngineActivities({ store: definitions, catalog: registry.catalog(), ...(deps.db && { limiter: new PrismaExecutionLimiter(deps.db) }) }),
     ...(deps.db ? createMirrorActivities(deps.db) : MIRROR_OFF),
+    ...(deps.db && createRetentionActivities(deps.db, deps.retentionMs !== undefined ? deps.retentionMs : (setting('TRELLIS_RETENTION') ?? null))),
     ...createTenantClaimActivities(deps.db),
     ...(deps.metrics ? deps.metrics.wrapLimiter(limiter) : limiter),
   };
@@ -228,8 +233,12 @@ export async function main(options: { plugins?: string[]; config?: TrellisConfig
   const reconciler = startReconciler({
     db,
     temporal: createTemporalGateway(client, settings.taskQueue),
+    // Once per deployment: the worker holding the reconciler lock does it; the others stand by.
+    leaderLockUrl: urls.directUrl,
     onError: (err) => logger.error({ err }, 'reconciler failed'),
   });
+  // Retention on the deployment's one Temporal Schedule (created or updated by each worker start).
+  await ensureRetentionSchedule(client, settings.taskQueue, config.TRELLIS_RETENTION_INTERVAL);
   for (const line of plugins.summary) logger.info(`plugin ${line}`);
   logger.info({ taskQueue: settings.taskQueue, address: settings.address, namespace: settings.namespace }, 'worker started');
   const announce = (signal: string) => () =>

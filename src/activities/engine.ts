@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowDefinition } from '../domain/definition';
 import type { NodeCatalog } from '../domain/node-types';
@@ -18,10 +19,22 @@ export interface DefinitionStore {
   getVersion(workflowId: string, version?: number, tenantId?: string): Promise<StoredVersion | undefined>;
 }
 
-/** Bounds a tenant's concurrent runs, however they start (child runs included). */
+/** A run asking for its slot under its tenant's cap on runs in progress. */
+export interface RunSlotRequest {
+  executionId: string;
+  temporalRunId: string;
+  tenantId: string;
+  workflowId: string;
+  version: number;
+}
+
+/**
+ * Bounds a tenant's concurrent runs, however they start (child runs included): `admit` takes
+ * the run's slot atomically (a run that holds one already, such as one the API started, is
+ * admitted again), or says how many are running against which limit.
+ */
 export interface ExecutionLimiter {
-  maxRunning: number;
-  running(tenantId: string): Promise<number>;
+  admit(run: RunSlotRequest): Promise<{ admitted: true } | { admitted: false; running: number; limit: number }>;
 }
 
 /** A store held in memory: for tests and for embedding the engine without a database. */
@@ -62,17 +75,6 @@ export function createEngineActivities(deps: { store: DefinitionStore; catalog: 
       }
       const { archived, ...loaded } = stored;
       if (archived) throw ApplicationFailure.nonRetryable(`workflow "${workflowId}" is archived; it starts no new runs`, 'WorkflowArchived');
-      const owner = loaded.tenantId ?? tenantId;
-      if (deps.limiter && owner !== undefined) {
-        const running = await deps.limiter.running(owner);
-        // This run's own row is not written yet (the mirror starts after the definition loads).
-        if (running >= deps.limiter.maxRunning) {
-          throw ApplicationFailure.nonRetryable(
-            `tenant has ${running} runs in progress; the limit is ${deps.limiter.maxRunning} (TRELLIS_MAX_RUNNING_PER_TENANT)`,
-            'TenantRunLimitExceeded',
-          );
-        }
-      }
       // Stored versions were validated on save; a node type missing on this worker shows up here.
       const result = validateDefinition(loaded.definition, { catalog: deps.catalog, acceptStored: true });
       if (!result.valid) {
@@ -81,6 +83,25 @@ export function createEngineActivities(deps: { store: DefinitionStore; catalog: 
           'InvalidDefinition',
           result.errors,
         );
+      }
+      const owner = loaded.tenantId ?? tenantId;
+      // Only inside a run (a standalone activity has no run to admit).
+      const workflowExecution = deps.limiter && owner !== undefined ? Context.current().info.workflowExecution : undefined;
+      if (deps.limiter && owner !== undefined && workflowExecution) {
+        // Last: a run that would fail anyway takes no slot. Retried attempts find their reservation.
+        const slot = await deps.limiter.admit({
+          executionId: workflowExecution.workflowId,
+          temporalRunId: workflowExecution.runId,
+          tenantId: owner,
+          workflowId,
+          version: loaded.version,
+        });
+        if (!slot.admitted) {
+          throw ApplicationFailure.nonRetryable(
+            `tenant has ${slot.running} runs in progress; the limit is ${slot.limit} (TRELLIS_MAX_RUNNING_PER_TENANT)`,
+            'TenantRunLimitExceeded',
+          );
+        }
       }
       return loaded;
     },

@@ -25,7 +25,7 @@ import { executionAdmissionFor } from '../services/executions';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
 export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
-  // One bound on runs in progress per app (its cached counts are per process, like the key cache).
+  // The bound on runs in progress (TRELLIS_MAX_RUNNING_PER_TENANT unless the caller gives one).
   const deps: AppDeps = { ...given, executionAdmission: given.executionAdmission ?? executionAdmissionFor(given.db) };
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const app = Fastify({
@@ -84,7 +84,11 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     new ApiError(429, 'RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded`);
   // Before authentication, per client address: bounds floods and key guessing whatever the header
   // says. A root hook, so it runs before the authenticated scope's own onRequest (auth) hook.
-  await app.register(rateLimit, { global: false });
+  // With TRELLIS_REDIS_URL the buckets live in Redis, shared by every API replica (a key gets its
+  // limit once, not once per replica); without it, in this process's memory. A Redis outage lets
+  // requests through (skipOnError) rather than failing the API.
+  const shared = deps.rateLimitRedis ? { redis: deps.rateLimitRedis, nameSpace: 'trellis-rl:', skipOnError: true } : {};
+  await app.register(rateLimit, { global: false, ...shared });
   app.addHook(
     'onRequest',
     app.rateLimit({ max: limits.addressRateLimitPerMinute, timeWindow: '1 minute', keyGenerator: (request) => `ip:${request.ip}`, errorResponseBuilder: tooMany }),
@@ -107,6 +111,7 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     // with separate buckets for reads and writes so polling runs never starves starting them.
     // A second registration: each keeps its own "already counted" mark on the request.
     await authenticated.register(rateLimit, {
+      ...shared,
       hook: 'preHandler',
       max: (request) => request.principal?.rateLimitPerMinute ?? limits.rateLimitPerMinute,
       timeWindow: '1 minute',

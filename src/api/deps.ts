@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Db } from '../db/client';
 import type { NodeCatalog } from '../domain/node-types';
 import type { TemporalGateway } from '../temporal/gateway';
@@ -61,7 +62,9 @@ export interface AppDeps {
   payloadCodec?: PayloadCodec;
   /** Browser origins (the Temporal Web UI) allowed to call /codec/*. */
   codecCorsOrigins?: string[];
-  /** Bounds each tenant's runs in progress; buildApp makes one (counts cached for 1 s) when absent. */
+  /** Redis for rate-limit buckets shared by all API replicas (TRELLIS_REDIS_URL); without it, per process. */
+  rateLimitRedis?: Redis;
+  /** Bounds each tenant's runs in progress (exact, in Postgres); buildApp makes one from TRELLIS_MAX_RUNNING_PER_TENANT when absent. */
   executionAdmission?: ExecutionAdmission;
   /**
    * Fastify's trustProxy (TRELLIS_TRUST_PROXY): which X-Forwarded-* headers are believed for

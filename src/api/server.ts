@@ -2,6 +2,7 @@ import { createNodeRegistry, loadPlugins, pluginSpecifiers, PluginError } from '
 import { ConfigError, installConfig, loadConfig, processEnvironment, temporalSettings, type TrellisConfig } from '../config';
 import { createDb } from '../db/client';
 import { databaseUrls, prepareSchema, SchemaBehind } from '../db/startup';
+import { Redis } from 'ioredis';
 import { buildApp } from './app';
 import { limitsFromConfig } from './deps';
 import { ExecutionEventHub } from '../persistence/execution-event-hub';
@@ -34,7 +35,12 @@ export async function main(options: { plugins?: string[]; config?: TrellisConfig
   const client = lazyTemporalClient(settings);
   const events = new ExecutionEventHub({ onError: (err, context) => log.warn({ err, context }, 'event hub failed') });
   await events.start(urls.directUrl);
+  const sharedBuckets = config.TRELLIS_REDIS_URL;
+  // Rate-limit buckets shared by the replicas; commands fail fast while Redis is away (the limiter lets requests through).
+  const rateLimitRedis = sharedBuckets ? new Redis(sharedBuckets, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 }) : undefined;
+  rateLimitRedis?.on('error', (err) => log.warn({ err: err.message }, 'redis (shared rate limits) unavailable'));
   const app = await buildApp({
+    ...(rateLimitRedis && { rateLimitRedis }),
     db,
     events,
     temporal: createTemporalGateway(client, settings.taskQueue),
@@ -55,6 +61,7 @@ export async function main(options: { plugins?: string[]; config?: TrellisConfig
     app.log.info({ signal }, 'shutting down');
     await app.close(); // stops accepting, lets in-flight requests finish
     await events.close();
+    rateLimitRedis?.disconnect();
     await db.$disconnect();
     await client.connection.close();
   };

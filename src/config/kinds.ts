@@ -111,14 +111,16 @@ export function list(group: Group, description: string, extra: Extra<readonly st
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** A duration such as `30s`, `500ms`, `5m`, `1h`, `30d`; parsed to milliseconds. */
-export function duration(group: Group, description: string, range: { minMs: number; maxMs: number }, extra: Extra<number> & { default: number }): Defaulted<number> {
+export function duration(group: Group, description: string, range: { minMs: number; maxMs: number }, extra: Extra<number> & { default: number }): Defaulted<number>;
+export function duration(group: Group, description: string, range: { minMs: number; maxMs: number }, extra?: Extra<number>): Setting<number>;
+export function duration(group: Group, description: string, range: { minMs: number; maxMs: number }, extra: Extra<number> = {}): Setting<number> {
   const expects = `a duration such as 500ms, 30s, 5m, 1h or 2d, from ${formatDuration(range.minMs)} to ${formatDuration(range.maxMs)}`;
   const schema = Type.Integer({ minimum: range.minMs, maximum: range.maxMs });
   return make(group, description, schema, expects, (t) => {
     const match = /^([0-9]{1,9})(ms|s|m|h|d)$/.exec(t.trim());
     if (!match) throw new SettingRejected(expects);
     return checked(schema, Number(match[1]) * UNIT_MS[match[2]!]!, expects);
-  }, extra) as Defaulted<number>;
+  }, extra);
 }
 
 export function formatDuration(ms: number): string {

@@ -113,6 +113,8 @@ export const DefinitionSchema = Type.Object(
     runTimeout: Type.Optional(DurationSchema),
     /** Run-level concurrency per key across the tenant's runs of this workflow (DESIGN.md §5). */
     concurrency: Type.Optional(RunConcurrencySchema),
+    /** Finished runs of this workflow are deleted this long after they end (at least 1m); wins over TRELLIS_RETENTION. */
+    retention: Type.Optional(DurationSchema),
     nodes: Type.Array(NodeSchema, { minItems: 1 }),
     edges: Type.Optional(Type.Array(EdgeSchema)),
   },

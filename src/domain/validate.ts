@@ -90,6 +90,7 @@ export function validateDefinition(definition: unknown, options: ValidateOptions
   errors.push(...edgeProblems(edges, firstIndex, specs));
   errors.push(...runTimeoutProblems(def.runTimeout));
   if (bodyDepth === 0) errors.push(...runConcurrencyProblems(def.concurrency));
+  errors.push(...retentionProblems((def as { retention?: unknown }).retention));
   // A body's expressions may also read the enclosing graph's upstream nodes, which a body alone
   // does not know, so `nodes.X` is checked for the top-level graph only.
   if (!options.acceptStored && bodyDepth === 0) errors.push(...referenceProblems(nodes, edges, specs));
@@ -216,6 +217,17 @@ function runTimeoutProblems(value: unknown): ValidationProblem[] {
   if (ms === undefined) return [{ path: '/runTimeout', message: durationMessage(value) }];
   if (ms <= 0) return [{ path: '/runTimeout', message: 'must be longer than 0' }];
   if (ms > MAX_RUN_TIMEOUT_MS) return [{ path: '/runTimeout', message: `must be at most ${MAX_RUN_TIMEOUT_MS / 86_400_000} days` }];
+  return [];
+}
+
+/** A definition's `retention` is at least a minute (DESIGN §7): shorter would delete runs as they are read. */
+export const MIN_RETENTION_MS = 60_000;
+
+function retentionProblems(value: unknown): ValidationProblem[] {
+  if (value === undefined) return [];
+  const ms = parseDuration(value);
+  if (ms === undefined) return [{ path: '/retention', message: durationMessage(value) }];
+  if (ms < MIN_RETENTION_MS) return [{ path: '/retention', message: 'must be at least 1m' }];
   return [];
 }
 

@@ -10,6 +10,8 @@ export * from './map-items';
 export * from './node-runs';
 export * from './notify';
 export * from './reconcile';
+export * from './run-admission';
+export * from './retention';
 export * from './start-execution';
 export * from './stats';
 export * from './storable';

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { sqlPool, type Db } from '../db/client';
 import { GroupCommit } from '../db/group-commit';
+import { withRunAdmission } from './run-admission';
 import type { ExecutionTrigger } from '../domain/status';
 
 /** A stored workflow and the version a start asks for, as one row. */
@@ -24,54 +25,52 @@ export interface ExecutionToStart {
   idempotencyKey: string | null;
   /** Undefined leaves the column NULL; null is stored as JSON null (they fingerprint alike). */
   input: unknown;
+  /** The tenant's cap on RUNNING runs: the row is written only while fewer are running. */
+  maxRunning: number;
 }
 
 /** What one start statement found and, when the version is startable, created. */
 export interface StartableExecution extends StartableVersion {
   /** Set when the row was inserted (the workflow exists, is not archived, and has that version). */
   created?: { createdAt: Date; startedAt: Date };
+  /** Set when the version can start but the tenant has `running` runs in progress already (at its cap): no row. */
+  limited?: { running: number };
 }
 
-const START_RUN = {
-  // A named prepared statement: each connection parses and plans it once (unprepared, Postgres
-  // spent 2–2.5× the CPU on it).
-  name: 'trellis_start_run_v1',
-  text: `
-    WITH w AS (
-      SELECT w.id, w.archived_at IS NOT NULL AS archived, COALESCE($1::int, w.latest_version) AS version, v.definition
-      FROM workflows w
-      LEFT JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = COALESCE($1::int, w.latest_version)
-      WHERE w.id = $2 AND w.tenant_id = $3::uuid
-    ), created AS (
-      INSERT INTO executions (id, tenant_id, workflow_id, version, status, trigger, retry_of, idempotency_key, input)
-      SELECT $4, $3::uuid, w.id, w.version, 'RUNNING', $5::"ExecutionTrigger", $6, $7, $8::jsonb
-      FROM w WHERE NOT w.archived AND w.definition IS NOT NULL
-      RETURNING created_at, started_at
-    )
-    SELECT w.id, w.archived, w.version, w.definition, created.created_at, created.started_at FROM w LEFT JOIN created ON true`,
-};
-
 const START_RUNS = {
-  // The same lookup and insert for many runs at once (see GroupCommit): the runs arrive as
-  // parallel arrays and are answered in their order (ord).
-  name: 'trellis_start_runs_v1',
+  // One statement for one run or many at once (see GroupCommit): the runs arrive as parallel
+  // arrays and are answered in their order (ord). A named prepared statement: each connection
+  // parses and plans it once (unprepared, Postgres spent 2–2.5× the CPU on it). It runs inside
+  // withRunAdmission, holding the lock of every tenant in the batch: the count of RUNNING rows
+  // is exact, and the runs of one tenant are admitted in order while count + rank <= limit.
+  name: 'trellis_start_runs_v2',
   text: `
     WITH r AS (
-      SELECT * FROM unnest($1::int[], $2::text[], $3::uuid[], $4::text[], $5::"ExecutionTrigger"[], $6::text[], $7::text[], $8::text[])
-        WITH ORDINALITY AS r(version, workflow_id, tenant_id, id, trigger, retry_of, idempotency_key, input, ord)
+      SELECT * FROM unnest($1::int[], $2::text[], $3::uuid[], $4::text[], $5::"ExecutionTrigger"[], $6::text[], $7::text[], $8::text[], $9::int[])
+        WITH ORDINALITY AS r(version, workflow_id, tenant_id, id, trigger, retry_of, idempotency_key, input, max_running, ord)
     ), w AS (
       SELECT r.*, w.id AS found_id, w.archived_at IS NOT NULL AS archived, COALESCE(r.version, w.latest_version) AS found_version, v.definition
       FROM r
       JOIN workflows w ON w.id = r.workflow_id AND w.tenant_id = r.tenant_id
       LEFT JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = COALESCE(r.version, w.latest_version)
+    ), startable AS (
+      SELECT w.*, row_number() OVER (PARTITION BY w.tenant_id ORDER BY w.ord) AS nth
+      FROM w WHERE NOT w.archived AND w.definition IS NOT NULL
+    ), running AS (
+      SELECT e.tenant_id, count(*)::int AS n FROM executions e
+      WHERE e.status = 'RUNNING' AND e.tenant_id IN (SELECT DISTINCT tenant_id FROM startable)
+      GROUP BY e.tenant_id
+    ), admitted AS (
+      SELECT s.*, COALESCE(running.n, 0) AS running FROM startable s LEFT JOIN running ON running.tenant_id = s.tenant_id
     ), created AS (
       INSERT INTO executions (id, tenant_id, workflow_id, version, status, trigger, retry_of, idempotency_key, input)
-      SELECT w.id, w.tenant_id, w.found_id, w.found_version, 'RUNNING', w.trigger, w.retry_of, w.idempotency_key, w.input::jsonb
-      FROM w WHERE NOT w.archived AND w.definition IS NOT NULL
+      SELECT a.id, a.tenant_id, a.found_id, a.found_version, 'RUNNING', a.trigger, a.retry_of, a.idempotency_key, a.input::jsonb
+      FROM admitted a WHERE a.running + a.nth <= a.max_running
       RETURNING id, created_at, started_at
     )
-    SELECT r.ord, w.found_id AS id, w.archived, w.found_version AS version, w.definition, created.created_at, created.started_at
-    FROM r LEFT JOIN w ON w.ord = r.ord LEFT JOIN created ON created.id = r.id
+    SELECT r.ord, w.found_id AS id, w.archived, w.found_version AS version, w.definition, created.created_at, created.started_at,
+      LEAST(admitted.running + admitted.nth - 1, admitted.max_running) AS running_before
+    FROM r LEFT JOIN w ON w.ord = r.ord LEFT JOIN admitted ON admitted.ord = r.ord LEFT JOIN created ON created.id = r.id
     ORDER BY r.ord`,
 };
 
@@ -82,11 +81,13 @@ interface StartRow {
   definition: unknown;
   created_at: Date | null;
   started_at: Date | null;
+  running_before: number | null;
 }
 
 /**
  * Looks up the workflow (scoped to the tenant) with its requested or latest version and, when
- * that version can start, inserts the run's RUNNING row — one statement, one round trip.
+ * that version can start and the tenant is below its cap, inserts the run's RUNNING row — one
+ * statement in a transaction holding the tenant's admission lock (see run-admission.ts).
  * Starting a run is the API's hottest path: a separate lookup and insert were two round trips,
  * and Prisma's query pipeline cost about as much CPU as the driver, so this goes to
  * node-postgres directly. Concurrent starts of one process share statements (GroupCommit): under
@@ -127,29 +128,28 @@ type SerialisedRun = Omit<ExecutionToStart, 'input'> & { input: string | null };
 
 const batchers = new WeakMap<pg.Pool, GroupCommit<SerialisedRun, StartableExecution | undefined>>();
 
-async function startOne(pool: pg.Pool, run: SerialisedRun): Promise<StartableExecution | undefined> {
-  const { rows } = await pool.query<StartRow>({
-    ...START_RUN,
-    values: [run.version ?? null, run.workflowId, run.tenantId, run.id, run.trigger, run.retryOf, run.idempotencyKey, run.input],
-  });
-  return rows[0] ? toStartable(rows[0]) : undefined;
+function startOne(pool: pg.Pool, run: SerialisedRun): Promise<StartableExecution | undefined> {
+  return startMany(pool, [run]).then((rows) => rows[0]);
 }
 
 async function startMany(pool: pg.Pool, runs: SerialisedRun[]): Promise<(StartableExecution | undefined)[]> {
   const column = <K extends keyof SerialisedRun>(key: K) => runs.map((r) => r[key] ?? null);
-  const { rows } = await pool.query<StartRow>({
-    ...START_RUNS,
-    values: [
-      column('version'),
-      column('workflowId'),
-      column('tenantId'),
-      column('id'),
-      column('trigger'),
-      column('retryOf'),
-      column('idempotencyKey'),
-      column('input'),
-    ],
-  });
+  const { rows } = await withRunAdmission(pool, runs.map((r) => r.tenantId), (client) =>
+    client.query<StartRow>({
+      ...START_RUNS,
+      values: [
+        column('version'),
+        column('workflowId'),
+        column('tenantId'),
+        column('id'),
+        column('trigger'),
+        column('retryOf'),
+        column('idempotencyKey'),
+        column('input'),
+        column('maxRunning'),
+      ],
+    }),
+  );
   return rows.map((row) => (row.id === null ? undefined : toStartable(row)));
 }
 
@@ -160,5 +160,6 @@ function toStartable(row: StartRow): StartableExecution {
     version: row.version!,
     ...(row.definition !== null && { definition: row.definition }),
     ...(row.created_at && row.started_at && { created: { createdAt: row.created_at, startedAt: row.started_at } }),
+    ...(!row.created_at && row.running_before !== null && { limited: { running: row.running_before } }),
   };
 }

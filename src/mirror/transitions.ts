@@ -20,7 +20,13 @@ export async function recordRun(db: Db, request: RecordRunRequest): Promise<bool
     VALUES (${request.executionId}, ${workflow.tenantId}::uuid, ${request.workflowId}, ${request.version}, 'RUNNING',
             ${request.scheduleId ? 'SCHEDULE' : 'EXTERNAL'}::"ExecutionTrigger", ${request.scheduleId ?? null},
             ${request.temporalRunId}, ${jsonParam(request.input)}::jsonb, ${new Date(request.startedAt)}, now())
-    ON CONFLICT (id) DO UPDATE SET temporal_run_id = EXCLUDED.temporal_run_id, updated_at = now()`;
+    ON CONFLICT (id) DO UPDATE SET temporal_run_id = EXCLUDED.temporal_run_id, updated_at = now(),
+      -- A row the worker reserved for this run (reserveRun: trigger EXTERNAL, no input yet) gets
+      -- what only the workflow knows. The API never writes EXTERNAL, so its rows keep theirs.
+      trigger = CASE WHEN executions.trigger = 'EXTERNAL' THEN EXCLUDED.trigger ELSE executions.trigger END,
+      schedule_id = CASE WHEN executions.trigger = 'EXTERNAL' THEN EXCLUDED.schedule_id ELSE executions.schedule_id END,
+      input = CASE WHEN executions.trigger = 'EXTERNAL' THEN EXCLUDED.input ELSE executions.input END,
+      started_at = CASE WHEN executions.trigger = 'EXTERNAL' THEN EXCLUDED.started_at ELSE executions.started_at END`;
   return true;
 }
 

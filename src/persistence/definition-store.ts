@@ -2,7 +2,7 @@ import { setting, type Environment } from '../config';
 import type { DefinitionStore, ExecutionLimiter, StoredVersion } from '../activities/engine';
 import type { Db } from '../db/client';
 import type { WorkflowDefinition } from '../domain/definition';
-import { countRunning } from '../mirror';
+import { reserveRun, type RunReservation } from '../mirror';
 
 /** Stored workflow versions in Postgres, for the worker's loadDefinition activity. */
 export class PrismaDefinitionStore implements DefinitionStore {
@@ -35,15 +35,18 @@ export function maxRunningPerTenant(env?: Environment): number {
   return Number.isInteger(value) && value > 0 ? value : DEFAULT_MAX_RUNNING_PER_TENANT;
 }
 
-/** Counts a tenant's RUNNING executions in the mirror (indexed by tenant, status). */
+/**
+ * The worker's side of the per-tenant cap: a run Temporal started (schedule, subworkflow,
+ * external client) reserves its row in Postgres under the tenant's admission lock before it
+ * runs any node (see src/mirror/run-admission.ts).
+ */
 export class PrismaExecutionLimiter implements ExecutionLimiter {
   constructor(
     private readonly db: Db,
-    readonly maxRunning = maxRunningPerTenant(),
+    private readonly maxRunning = maxRunningPerTenant(),
   ) {}
 
-  /** `excluding`: runs whose rows the caller counts itself (the API's starts in flight). */
-  running(tenantId: string, excluding: string[] = []): Promise<number> {
-    return countRunning(this.db, tenantId, excluding);
+  admit(run: RunReservation): Promise<{ admitted: true } | { admitted: false; running: number; limit: number }> {
+    return reserveRun(this.db, run, this.maxRunning);
   }
 }

@@ -1,8 +1,9 @@
 import type { Db } from '../db/client';
-import type { TemporalGateway, RunDescription } from '../temporal/gateway';
+import type { TemporalGateway } from '../temporal/gateway';
 import type { TerminalExecutionStatus } from '../domain/status';
 import { claimStaleExecutions, settleEndedExecution, type StaleExecution } from '../mirror';
 import { withTimeout } from '../util/timeout';
+import { LeaderLock } from '../db/leader-lock';
 
 /** Temporal's closed statuses, mapped to the run status the mirror shows. */
 const CLOSED: Record<string, { status: TerminalExecutionStatus; type: string; message: string }> = {
@@ -25,13 +26,15 @@ export interface ReconcilerOptions {
   batchSize?: number;
   /** Temporal `describe` calls in flight at once. */
   concurrency?: number;
-  /** A `describe` slower than this is given up for this pass (the row is looked at again next pass). */
+  /** A Temporal call (visibility, describe) slower than this is given up for this pass (the row is looked at again next pass). */
   describeTimeoutMs?: number;
   onError?: (err: unknown) => void;
 }
 
 /**
- * Brings runs that ended outside the workflow (terminated, timed out, lost) into the mirror.
+ * Brings runs that ended outside the workflow (terminated, timed out, lost) into the mirror:
+ * only runs Temporal's visibility lists as closed are settled (with its status and close time),
+ * and a run is "lost" only when visibility lists none and its history does not exist either.
  * No transaction spans a network call: the candidates are claimed in one statement, Temporal is
  * asked outside any transaction (bounded concurrency, a timeout per call), and each verdict is
  * one conditional statement that loses to any mirror write that landed meanwhile. Any number of
@@ -46,38 +49,46 @@ export async function reconcileOnce(options: ReconcilerOptions): Promise<number>
   let fixed = 0;
   let failure: unknown;
   await forEachLimited(candidates, options.concurrency ?? 8, async (row) => {
-    let description: RunDescription | undefined;
     try {
-      description = await withTimeout(temporal.describe(row.id), describeTimeoutMs, `describe ${row.id} timed out after ${describeTimeoutMs} ms`);
+      const ask = <T>(call: Promise<T>, what: string) => withTimeout(call, describeTimeoutMs, `${what} ${row.id} timed out after ${describeTimeoutMs} ms`);
+      const listed = await ask(temporal.listedRun(row.id), 'visibility of');
+      if (listed) {
+        if (await settleClosed(db, row, listed)) fixed++;
+        return;
+      }
+      // Visibility lists no run: lost only if Temporal's history has none either (visibility
+      // lags a fresh start), and only after lostAfterMs.
+      if (Date.now() - row.createdAt.getTime() < lostAfterMs) return;
+      if ((await ask(temporal.describe(row.id), 'describe')) !== undefined) return;
+      const lost = await settleEndedExecution(db, {
+        id: row.id,
+        seenSeq: row.lastSeq,
+        status: 'FAILED',
+        finishedAt: new Date(),
+        error: { type: 'Lost', message: 'Temporal has no run with this id' },
+      });
+      if (lost) fixed++;
     } catch (err) {
       failure ??= err; // Temporal slow or away: this row waits for the next pass
-      return;
     }
-    if (await settle(db, row, description, lostAfterMs)) fixed++;
   });
   if (failure !== undefined) options.onError?.(failure);
   return fixed;
 }
 
-/** Writes the verdict for one claimed row; true when the mirror changed. Still-running rows stay as claimed. */
-async function settle(db: Db, row: StaleExecution, description: RunDescription | undefined, lostAfterMs: number): Promise<boolean> {
-  if (!description) {
-    if (Date.now() - row.createdAt.getTime() < lostAfterMs) return false;
-    return settleEndedExecution(db, {
-      id: row.id,
-      seenSeq: row.lastSeq,
-      status: 'FAILED',
-      finishedAt: new Date(),
-      error: { type: 'Lost', message: 'Temporal has no run with this id' },
-    });
-  }
-  const outcome = CLOSED[description.status];
-  if (!outcome) return false; // still running; the claim already moved it to the back of the queue
+/**
+ * Writes the verdict for a claimed row whose run visibility lists as closed; true when the
+ * mirror changed. Only visibility's word settles a run: a run it still lists as running (or a
+ * status it does not call closed) stays as claimed, and is looked at again next pass.
+ */
+async function settleClosed(db: Db, row: StaleExecution, listed: { status: string; closeTime?: Date }): Promise<boolean> {
+  const outcome = CLOSED[listed.status];
+  if (!outcome) return false;
   return settleEndedExecution(db, {
     id: row.id,
     seenSeq: row.lastSeq,
     status: outcome.status,
-    finishedAt: description.closeTime ?? new Date(),
+    finishedAt: listed.closeTime ?? new Date(),
     ...(outcome.type && { error: { type: outcome.type, message: outcome.message } }),
   });
 }
@@ -90,16 +101,29 @@ async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => P
   await Promise.all(lanes);
 }
 
-/** Runs reconcileOnce on an interval until stopped. */
-export function startReconciler(options: ReconcilerOptions): { stop(): Promise<void> } {
+/**
+ * Runs reconcileOnce on an interval until stopped. With `leaderLockUrl` (the worker), only the
+ * process holding the deployment's reconciler lock works (see LeaderLock); the others try
+ * to take it each interval, so one takes over within an interval of the holder's death.
+ */
+export function startReconciler(options: ReconcilerOptions & { leaderLockUrl?: string }): { stop(): Promise<void>; isLeader(): boolean } {
+  const lock = options.leaderLockUrl === undefined ? undefined : new LeaderLock(options.leaderLockUrl, 'reconciler');
   let running: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  const pass = async () => {
+    if (stopped || (lock && !(await lock.acquire()))) return;
+    await reconcileOnce(options);
+  };
   const timer = setInterval(() => {
-    running = running.then(() => reconcileOnce(options)).catch((err) => options.onError?.(err));
+    running = running.then(pass).catch((err) => options.onError?.(err));
   }, options.intervalMs ?? 5_000);
   return {
+    isLeader: () => lock?.isHeld ?? true,
     async stop() {
+      stopped = true;
       clearInterval(timer);
       await running;
+      await lock?.release();
     },
   };
 }

@@ -7,7 +7,6 @@ import {
   IdempotencyKeyTaken,
   findByIdempotencyKey,
   markStartFailed,
-  reviveStartFailed,
   toExecutionSummary,
   type ExecutionRow as Execution,
   type ExecutionSummary,
@@ -17,8 +16,7 @@ import { conflict, invalid, notFound, temporalUnavailable } from './errors';
 import type { TemporalGateway } from '../temporal/gateway';
 import type { DagWorkflowInput } from '../contracts/dag-workflow';
 import type { WorkflowDefinition } from '../domain/definition';
-import { PrismaExecutionLimiter } from '../persistence/definition-store';
-import { ExecutionAdmission, type AdmissionTicket } from './execution-admission';
+import { ExecutionAdmission, tooManyRuns } from './execution-admission';
 import { parseDuration } from '../domain/duration';
 import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
 import { signClaim } from '../crypto/claim-signing';
@@ -32,7 +30,7 @@ export const MAX_INPUT_BYTES = 256 * 1024;
 export interface ExecutionContext {
   db: Db;
   temporal: TemporalGateway;
-  /** The process's bound on a tenant's runs in progress; without it every start counts them in Postgres. */
+  /** The bound on a tenant's runs in progress; without it, TRELLIS_MAX_RUNNING_PER_TENANT. Exact either way. */
   executionAdmission?: ExecutionAdmission;
 }
 
@@ -92,34 +90,24 @@ export async function startExecution(
     if (existing) return replay(ctx, existing, request);
   }
 
-  // Admitted before the row is written (the bound must hold); a start that writes none gives the slot back.
-  const id = newExecutionId();
-  const ticket = await admissionOf(ctx).admit(tenantId, id);
-  try {
-    return await createAndStart(ctx, request, id, ticket);
-  } catch (err) {
-    // Released only when no RUNNING row of this start remains: a failed start's row is FAILED by now.
-    ticket.release();
-    throw err;
-  }
+  // Admitted by the statement that writes the row (under the tenant's admission lock).
+  return createAndStart(ctx, request, newExecutionId(), admissionOf(ctx).limit());
 }
 
-/** The API process's bound on runs in progress: RUNNING rows counted at most once a second per tenant while far from the limit. */
+/** The bound on runs in progress for an API process (TRELLIS_MAX_RUNNING_PER_TENANT unless `maxRunning` says otherwise). */
 export function executionAdmissionFor(db: Db, options?: ConstructorParameters<typeof ExecutionAdmission>[1]): ExecutionAdmission {
-  const limiter = new PrismaExecutionLimiter(db);
-  return new ExecutionAdmission((tenantId, excluding) => limiter.running(tenantId, excluding), options);
+  return new ExecutionAdmission(db, options);
 }
 
-/** The process-wide ExecutionAdmission; without one (direct callers), the tenant's runs are counted on every start. */
 function admissionOf(ctx: ExecutionContext): ExecutionAdmission {
-  return ctx.executionAdmission ?? executionAdmissionFor(ctx.db, { refreshMs: 0 });
+  return ctx.executionAdmission ?? executionAdmissionFor(ctx.db);
 }
 
 async function createAndStart(
   ctx: ExecutionContext,
   request: StartRequest,
   id: string,
-  ticket: AdmissionTicket,
+  maxRunning: number,
 ): Promise<{ execution: ExecutionSummary; created: boolean }> {
   const { tenantId, idempotencyKey } = request;
   const row = {
@@ -134,23 +122,20 @@ async function createAndStart(
   let workflow: StartableExecution | undefined;
   try {
     // The lookup of the workflow and its version, and the insert when it can start: one statement.
-    workflow = await createExecutionOfStartableVersion(ctx.db, { ...row, ...(request.version !== undefined && { version: request.version }) });
+    workflow = await createExecutionOfStartableVersion(ctx.db, { ...row, maxRunning, ...(request.version !== undefined && { version: request.version }) });
   } catch (err) {
     // Two requests with one key raced past the lookup: the loser answers with the winner's run.
     if (idempotencyKey !== undefined && err instanceof IdempotencyKeyTaken) {
       const winner = await findByIdempotencyKey(ctx.db, tenantId, idempotencyKey);
-      if (winner) {
-        ticket.release(); // this start wrote no row
-        return replay(ctx, winner, request);
-      }
+      if (winner) return replay(ctx, winner, request);
     }
     throw err;
   }
   if (!workflow) throw notFound(`workflow ${request.workflowId}`);
   if (workflow.archived) throw conflict(`workflow ${workflow.workflowId} is archived; it starts no new runs`);
-  const { version, definition, created } = workflow;
+  const { version, definition, created, limited } = workflow;
+  if (limited) throw tooManyRuns(limited.running, maxRunning);
   if (definition === undefined || !created) throw notFound(`version ${version} of workflow ${workflow.workflowId}`);
-  ticket.written();
   const summary: ExecutionSummary = toExecutionSummary({ ...row, version, status: 'RUNNING', finishedAt: null, ...created });
 
   try {
@@ -198,26 +183,26 @@ async function replay(
   if (row.status !== 'RUNNING' && !startFailed) return { execution: toExecutionSummary(row), created: false };
 
   // Reviving a run whose start failed makes it RUNNING again: it takes a slot like a new start
-  // (its FAILED row gave its slot back). A replay of a live run takes none.
-  const ticket = startFailed ? await admissionOf(ctx).admit(row.tenantId, row.id) : undefined;
+  // (its FAILED row gave its slot back), admitted before Temporal is asked, as a new start is.
+  // A replay of a live run takes none.
+  if (startFailed && !(await admissionOf(ctx).revive(row))) {
+    // Another request revived (or the run moved on) meanwhile: answer with the row as it is now.
+    // (Not FAILED-at-start any more, so this replay does not come back here.)
+    const now = await findByIdempotencyKey(ctx.db, row.tenantId, row.idempotencyKey!);
+    if (!now) throw notFound(`execution ${row.id}`);
+    return replay(ctx, now, request);
+  }
   try {
     await ctx.temporal.startRun(row.id, await signClaim(ctx.db, row.id, workflowInput(row, request.reuse, request.reuseItems)), { trigger: row.trigger });
-  } catch {
-    ticket?.release();
-    // Not marked FAILED: an earlier request created this run, and it may well be running already.
+  } catch (err) {
+    // A revived row goes back to FAILED (its slot freed); a live one is left alone: an earlier
+    // request created this run, and it may well be running already.
+    if (startFailed) await markStartFailed(ctx.db, row.id, { type: START_FAILED, message: err instanceof Error ? err.message : String(err) });
     throw temporalUnavailable('the run could not be started', { hint: RETRY_HINT });
   }
-  if (ticket) {
-    // The earlier attempt never reached Temporal; now it has, so the run is live again.
-    let healed: Execution;
-    try {
-      healed = await reviveStartFailed(ctx.db, row.id);
-    } catch (err) {
-      ticket.release();
-      throw err;
-    }
-    ticket.written();
-    return { execution: toExecutionSummary(healed), created: false };
+  if (startFailed) {
+    const healed = await findByIdempotencyKey(ctx.db, row.tenantId, row.idempotencyKey!);
+    if (healed) return { execution: toExecutionSummary(healed), created: false };
   }
   return { execution: toExecutionSummary(row), created: false };
 }

@@ -45,6 +45,12 @@ export class FakeTemporalGateway implements TemporalGateway {
     this.check();
     return this.descriptions.get(executionId) ?? (this.started.has(executionId) ? { status: 'RUNNING' } : undefined);
   }
+  /** Visibility lists what `descriptions` says (tests that need lag override this). */
+  async listedRun(executionId: string): Promise<{ status: string; closeTime?: Date } | undefined> {
+    this.check();
+    const d = await this.describe(executionId);
+    return d && { status: d.status, ...(d.closeTime && { closeTime: d.closeTime }) };
+  }
   async ping(): Promise<void> {
     this.check();
   }

@@ -98,6 +98,11 @@ export interface TemporalGateway extends LimiterMethods {
   /** The live state from the workflow's query, or undefined when the workflow is unknown. */
   queryState(executionId: string): Promise<DagRunState | undefined>;
   describe(executionId: string): Promise<RunDescription | undefined>;
+  /**
+   * What Temporal's visibility store lists for the execution id (its newest run): status and
+   * close time, or undefined when it lists none (yet: visibility lags the history a little).
+   */
+  listedRun(executionId: string): Promise<{ status: string; closeTime?: Date } | undefined>;
   /** Resolves when Temporal answers; throws otherwise. */
   ping(): Promise<void>;
 
@@ -194,12 +199,25 @@ export function createTemporalGateway(client: Client, taskQueue: string, searcha
         throw err;
       }
     },
+    async listedRun(executionId) {
+      // Standard visibility (servers before 1.20) takes only `=` and AND, so one query per id.
+      let newest: { status: string; closeTime?: Date; startTime: Date } | undefined;
+      for await (const w of client.workflow.list({ query: `WorkflowId = ${visibilityString(executionId)}`, pageSize: 10 })) {
+        if (!newest || w.startTime > newest.startTime) newest = { status: w.status.name, startTime: w.startTime, ...(w.closeTime && { closeTime: w.closeTime }) };
+      }
+      return newest && { status: newest.status, ...(newest.closeTime && { closeTime: newest.closeTime }) };
+    },
     async ping() {
       await client.workflowService.getSystemInfo({});
     },
     ...createScheduleMethods(client, taskQueue, searchable),
     ...createLimiterMethods(client),
   };
+}
+
+/** A string literal in Temporal's visibility query language. */
+function visibilityString(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 type ScheduleMethods = Pick<

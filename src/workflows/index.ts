@@ -5,3 +5,5 @@ export { loopWorkflow, mapBatchWorkflow, mapWorkflow } from './iteration-workflo
 // One per tenant + key of a node-level concurrency or rate limit (DESIGN.md §5).
 export { limiterWorkflow } from './limiter-workflow';
 export type { DagRunResult, DagRunState, DagWorkflowInput, NodeState } from '../contracts/dag-workflow';
+// Deletes finished runs past their retention, on the deployment's Temporal Schedule.
+export { retentionWorkflow } from './retention-workflow';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMirrorActivities } from '../../src/activities/mirror';
 import { createApiKey } from '../../src/services/api-keys';
-import { reconcileOnce } from '../../src/persistence/reconciler';
+import { reconcileOnce, startReconciler } from '../../src/persistence/reconciler';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import type { NodeTransition } from '../../src/contracts/mirror';
@@ -170,10 +170,10 @@ describe('reconciler without a transaction across Temporal calls', () => {
     }
     await t.db.execution.updateMany({ where: { id: { in: ['ex-hang', 'ex-gone'] } }, data: { updatedAt: new Date(Date.now() - 60_000) } });
     const temporal = new (class extends FakeTemporalGateway {
-      override async describe(executionId: string) {
+      override async listedRun(executionId: string) {
         if (executionId === 'ex-hang') return new Promise<never>(() => {});
         if (executionId === 'ex-gone') return { status: 'TERMINATED', closeTime: new Date() };
-        return super.describe(executionId);
+        return super.listedRun(executionId);
       }
     })();
     const errors: unknown[] = [];
@@ -200,3 +200,69 @@ describe('reconciler without a transaction across Temporal calls', () => {
     expect(await t.db.execution.count({ where: { id: { in: ids }, status: 'CANCELLED' } })).toBe(6);
   });
 });
+
+describe('reconciler: visibility decides, and one process does it', () => {
+  it('settles only what visibility lists as closed; a run it lists as running, or not yet, stays', async () => {
+    const ids = ['ex-vis-closed', 'ex-vis-lagging', 'ex-vis-unlisted'];
+    for (const id of ids) await mirror.recordRun({ ...base, executionId: id });
+    await t.db.execution.updateMany({ where: { id: { in: ids } }, data: { updatedAt: new Date(Date.now() - 60_000) } });
+    const closedAt = new Date(Date.now() - 5_000);
+    const temporal = new (class extends FakeTemporalGateway {
+      override async listedRun(executionId: string) {
+        if (executionId === 'ex-vis-closed') return { status: 'COMPLETED', closeTime: closedAt };
+        if (executionId === 'ex-vis-lagging') return { status: 'RUNNING' }; // history says closed, visibility not yet
+        return undefined;
+      }
+      override async describe() {
+        return { status: 'TERMINATED', closeTime: new Date() };
+      }
+    })();
+    expect(await reconcileOnce({ db: t.db, temporal, graceMs: 1_000, lostAfterMs: 0 })).toBe(1);
+    const rows = await t.db.execution.findMany({ where: { id: { in: ids } }, orderBy: { id: 'asc' } });
+    expect(rows.map((r) => [r.id, r.status])).toEqual([
+      ['ex-vis-closed', 'SUCCEEDED'],
+      ['ex-vis-lagging', 'RUNNING'],
+      ['ex-vis-unlisted', 'RUNNING'], // listed nowhere yet, but its history exists: not lost
+    ]);
+    expect(rows[0]!.finishedAt?.getTime()).toBe(closedAt.getTime());
+  });
+
+  it('runs in exactly one of several processes (a session advisory lock); another takes over when it stops', async () => {
+    const id = 'ex-leader';
+    const temporal = new FakeTemporalGateway();
+    let calls = 0;
+    const counting = new (class extends FakeTemporalGateway {
+      override async listedRun(executionId: string) {
+        calls++;
+        return temporal.listedRun(executionId);
+      }
+    })();
+    await mirror.recordRun({ ...base, executionId: id });
+    const reconcilers = [1, 2, 3].map(() => startReconciler({ db: t.db, temporal: counting, graceMs: 0, intervalMs: 50, leaderLockUrl: t.url }));
+    try {
+      await until(() => reconcilers.some((r) => r.isLeader()));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(reconcilers.filter((r) => r.isLeader())).toHaveLength(1);
+      const leader = reconcilers.findIndex((r) => r.isLeader());
+      await reconcilers[leader]!.stop();
+      const rest = reconcilers.filter((_, i) => i !== leader);
+      await until(() => rest.some((r) => r.isLeader()));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(rest.filter((r) => r.isLeader())).toHaveLength(1);
+      // The one that took over works: a run Temporal closed is settled.
+      temporal.descriptions.set(id, { status: 'TERMINATED', closeTime: new Date() });
+      await until(async () => (await t.db.execution.findUniqueOrThrow({ where: { id } })).status === 'CANCELLED');
+      expect(calls).toBeGreaterThan(0);
+    } finally {
+      await Promise.all(reconcilers.map((r) => r.stop()));
+    }
+  });
+});
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

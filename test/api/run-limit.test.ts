@@ -21,7 +21,7 @@ async function finishAll(tenantId: string): Promise<void> {
   await api.database.db.execution.updateMany({ where: { tenantId, status: 'RUNNING' }, data: { status: 'SUCCEEDED', finishedAt: new Date() } });
 }
 
-describe('runs in progress per tenant (TRELLIS_MAX_RUNNING_PER_TENANT), counted at most once a second', () => {
+describe('runs in progress per tenant (TRELLIS_MAX_RUNNING_PER_TENANT), exact', () => {
   it('answers 429 TOO_MANY_RUNS past the limit, counting runs started elsewhere; other tenants are not affected', async () => {
     const workflowId = await seedWorkflow(api.database.db, api.acmeTenantId);
     await seedExecution(api.database.db, { tenantId: api.acmeTenantId, workflowId }); // started by another API process
@@ -97,7 +97,7 @@ describe('a keyed retry of a start Temporal did not take', () => {
 });
 
 describe('two API processes sharing one Postgres', () => {
-  it('each counts the other\'s runs once the tenant is near its limit', async () => {
+  it('together admit no more than the limit', async () => {
     const second = await buildApp({
       db: api.database.db,
       temporal: api.temporal,

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { migrate } from '../../src/db/migrator';
+import { SETTINGS } from '../../src/config';
 
 /**
  * docker-compose.yml and the Dockerfile checked against the code's own configuration, without
@@ -23,6 +24,10 @@ interface Service {
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[]; disable?: boolean };
   volumes?: string[];
+  deploy?: { replicas?: number };
+  expose?: (string | number)[];
+  stop_grace_period?: string;
+  entrypoint?: string[];
 }
 
 const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> };
@@ -69,9 +74,9 @@ function command(name: string): string[] {
   return c === undefined ? [] : Array.isArray(c) ? c : c.split(/\s+/);
 }
 
-/** Every env var name src/ reads: `process.env.X`, `env.X` (config.ts takes env as a parameter), `env['X']`. */
+/** Every env var name src/ reads: the settings table (src/config/settings.ts), `process.env.X`, `env.X`, `env['X']`. */
 function envVarsReadBySource(): Set<string> {
-  const names = new Set<string>();
+  const names = new Set<string>(Object.keys(SETTINGS));
   const walk = (dir: string): void => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
@@ -110,7 +115,10 @@ describe('docker-compose.yml', () => {
       expect(tag, `${name}: ${service.image}`).toMatch(/^v?\d+(\.\d+)+/);
     }
     expect(services.postgres!.image).toMatch(/^postgres:16[.-]/);
-    expect(services.temporal!.image).toMatch(/^temporalio\/auto-setup:/);
+    // temporalio/server with its schema made by admin-tools: the auto-setup image is deprecated.
+    expect(services.temporal!.image).toMatch(/^temporalio\/server:/);
+    expect(services['temporal-schema']!.image).toBe(services.temporal!.image!.replace('server', 'admin-tools'));
+    for (const [name, service] of Object.entries(services)) expect(service.image ?? '', name).not.toMatch(/auto-setup/);
     expect(services['temporal-ui']!.image).toMatch(/^temporalio\/ui:/);
   });
 
@@ -142,18 +150,43 @@ describe('docker-compose.yml', () => {
     });
   });
 
-  it('publishes the API on PORT, listens on all interfaces, and health-checks /healthz on that port', () => {
+  it('runs two API replicas on PORT behind the load balancer, which publishes :3000, and health-checks /healthz', () => {
     const api = env('trellis-api');
     expect(api.HOST).toBe('0.0.0.0');
     const port = Number(api.PORT);
     expect(port).toBeGreaterThan(0);
-    expect(ports('trellis-api').map(([, target]) => target)).toContain(port);
+    expect(services['trellis-api']!.deploy?.replicas).toBe(2);
+    // No published port of its own (two replicas could not share it): clients come through the balancer.
+    expect(ports('trellis-api')).toEqual([]);
+    expect((services['trellis-api']!.expose ?? []).map(Number)).toContain(port);
+    const nginx = read('deploy/compose/nginx.conf');
+    expect(nginx).toContain(`server trellis-api:${port} resolve`);
+    const listen = Number(/listen (\d+);/.exec(nginx)?.[1]);
+    expect(ports('load-balancer')).toContainEqual([3000, listen]);
+    expect(services['load-balancer']!.volumes).toContain('./deploy/compose/nginx.conf:/etc/nginx/nginx.conf:ro');
+    // The balancer is one hop and sets X-Forwarded-For; the API believes exactly that hop.
+    expect(api.TRELLIS_TRUST_PROXY).toBe('1');
+    expect(nginx).toMatch(/proxy_set_header X-Forwarded-For \$remote_addr;/);
+    expect(nginx).toMatch(/proxy_buffering off;/); // event streams
+    expect(api.TRELLIS_REDIS_URL).toBe('redis://redis:6379'); // one rate-limit bucket for both replicas
+    expect(dependsOn('trellis-api')).toContain('redis');
     const test = services['trellis-api']!.healthcheck?.test;
     const check = Array.isArray(test) ? test.join(' ') : String(test);
     expect(check).toContain('/healthz');
     expect(check).toContain(`:${port}/`);
     // The worker serves no HTTP, so the image's /healthz check is off for it.
     expect(services['trellis-worker']!.healthcheck?.disable).toBe(true);
+  });
+
+  it('runs two workers with a stop grace longer than their shutdown grace, and migrations as a step before both', () => {
+    expect(services['trellis-worker']!.deploy?.replicas).toBe(2);
+    const grace = SETTINGS.TRELLIS_WORKER_SHUTDOWN_GRACE.default / 1000;
+    expect(Number(/^(\d+)s$/.exec(services['trellis-worker']!.stop_grace_period ?? '')?.[1])).toBeGreaterThan(grace);
+    expect(command('trellis-migrate')).toEqual(['migrate']);
+    for (const name of APP_SERVICES) {
+      expect(env(name).TRELLIS_MIGRATE_ON_START, name).toBe('false');
+      expect(services[name]!.depends_on, name).toMatchObject({ 'trellis-migrate': { condition: 'service_completed_successfully' } });
+    }
   });
 
   it('points TEMPORAL_ADDRESS at the temporal service and its frontend port', () => {
@@ -166,14 +199,22 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs Temporal on the postgres service, with its credentials', () => {
-    const temporal = env('temporal');
     const pg = env('postgres');
-    expect(temporal.DB).toBe('postgres12');
-    expect(temporal.POSTGRES_SEEDS).toBe('postgres');
-    expect(temporal.DB_PORT).toBe('5432');
-    expect(temporal.POSTGRES_USER).toBe(pg.POSTGRES_USER);
-    expect(temporal.POSTGRES_PWD).toBe(pg.POSTGRES_PASSWORD);
-    expect(services.temporal!.depends_on).toMatchObject({ postgres: { condition: 'service_healthy' } });
+    for (const name of ['temporal', 'temporal-schema']) {
+      const temporal = env(name);
+      expect(temporal.DB, name).toBe('postgres12');
+      expect(temporal.POSTGRES_SEEDS, name).toBe('postgres');
+      expect(temporal.DB_PORT, name).toBe('5432');
+      expect(temporal.POSTGRES_USER, name).toBe(pg.POSTGRES_USER);
+      expect(temporal.POSTGRES_PWD, name).toBe(pg.POSTGRES_PASSWORD);
+    }
+    // The schema step runs on a healthy Postgres; the server starts once it has succeeded.
+    expect(services['temporal-schema']!.depends_on).toMatchObject({ postgres: { condition: 'service_healthy' } });
+    expect(services.temporal!.depends_on).toMatchObject({ 'temporal-schema': { condition: 'service_completed_successfully' } });
+    for (const script of ['temporal-schema.sh', 'temporal-namespace.sh']) {
+      expect(fs.statSync(path.join(ROOT, 'deploy/compose', script)).mode & 0o111, script).not.toBe(0);
+    }
+    expect(read('deploy/compose/temporal-schema.sh')).toMatch(/update-schema -d "\$SCHEMA\/visibility\/versioned"/);
     const pgCheck = services.postgres!.healthcheck?.test;
     expect(Array.isArray(pgCheck) ? pgCheck.join(' ') : pgCheck).toContain('pg_isready');
   });

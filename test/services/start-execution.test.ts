@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createApiKey } from '../../src/services/api-keys';
+import type pg from 'pg';
 import { sqlPool } from '../../src/db/client';
 import { createExecutionOfStartableVersion, IdempotencyKeyTaken, type ExecutionToStart } from '../../src/mirror/start-execution';
 import { ORDER_FLOW, seedWorkflow } from '../support/executions';
@@ -15,18 +16,29 @@ beforeAll(async () => {
 });
 afterAll(async () => database?.drop());
 
-/** The names of the prepared statements sent through the Db's pool until stop(). */
+/** The names of the prepared statements sent on connections of the Db's pool until stop(). */
 function namedStatementsSent() {
   const pool = sqlPool(database.db);
-  const query = pool.query;
+  const connect = pool.connect;
   const names: string[] = [];
-  pool.query = ((config: { name?: string }, ...rest: unknown[]) => {
-    if (config.name) names.push(config.name);
-    return (query as (...args: unknown[]) => unknown).call(pool, config, ...rest);
-  }) as typeof pool.query;
+  pool.connect = (async () => {
+    const client = await (connect as () => Promise<pg.PoolClient>).call(pool);
+    const query = client.query;
+    client.query = ((config: { name?: string }, ...rest: unknown[]) => {
+      if (typeof config === 'object' && config.name) names.push(config.name);
+      return (query as (...args: unknown[]) => unknown).call(client, config, ...rest);
+    }) as typeof client.query;
+    const release = client.release;
+    client.release = (err?: Error | boolean) => {
+      client.query = query;
+      client.release = release;
+      return release.call(client, err);
+    };
+    return client;
+  }) as typeof pool.connect;
   return {
     stop: () => {
-      pool.query = query;
+      pool.connect = connect;
       return names;
     },
   };
@@ -41,6 +53,7 @@ const run = (workflowId: string, extra: Partial<ExecutionToStart> = {}): Executi
   retryOf: null,
   idempotencyKey: null,
   input: undefined,
+  maxRunning: 1_000_000,
   ...extra,
 });
 
@@ -112,7 +125,8 @@ describe('createExecutionOfStartableVersion: lookup and insert in one statement'
     // Submitted together: two leave at once and the other six wait, then share one statement.
     const statements = namedStatementsSent();
     const answers = await Promise.all(runs.map((r) => createExecutionOfStartableVersion(database.db, r)));
-    expect(statements.stop()).toEqual(['trellis_start_run_v1', 'trellis_start_run_v1', 'trellis_start_runs_v1']);
+    // Each statement runs in its own transaction, after the admission lock of its tenants.
+    expect(statements.stop().filter((name) => name.startsWith('trellis_start_runs'))).toEqual(['trellis_start_runs_v2', 'trellis_start_runs_v2', 'trellis_start_runs_v2']);
     expect(answers.map((a) => (a === undefined ? 'none' : a.created ? `v${a.version}` : a.archived ? 'archived' : `no v${a.version}`))).toEqual([
       'v2',
       'v1',
@@ -144,5 +158,25 @@ describe('createExecutionOfStartableVersion: lookup and insert in one statement'
     expect([0, 1, 3, 5].map((i) => outcomes[i])).toEqual(['created', 'created', 'created', 'created']);
     expect(await database.db.execution.count({ where: { id: { in: runs.map((r) => r.id) } } })).toBe(5);
   });
-});
 
+  it('admits a tenant\'s runs only while fewer than maxRunning are RUNNING, within one statement and across concurrent ones', async () => {
+    const capped = (await createApiKey(database.db, 'capped')).tenantId;
+    const workflowId = await seedWorkflow(database.db, capped);
+    const theirs = await seedWorkflow(database.db, other);
+    const first = await createExecutionOfStartableVersion(database.db, run(workflowId, { tenantId: capped, maxRunning: 3 }));
+    expect(first?.created).toBeDefined();
+    // Two go alone, the rest share statements: capped's runs past the third are refused, globex's are not.
+    const runs = [...Array.from({ length: 6 }, () => run(workflowId, { tenantId: capped, maxRunning: 3 })), run(theirs, { tenantId: other, maxRunning: 3 })];
+    const answers = await Promise.all(runs.map((r) => createExecutionOfStartableVersion(database.db, r)));
+    const outcomes = answers.map((a) => (a?.created ? 'created' : a?.limited ? `limited at ${a.limited.running}` : 'other'));
+    // Which two of capped's six win depends on which statement takes the tenant's lock first
+    // (two statements are out at once); that exactly two do, and globex's run is not held back, does not.
+    expect(outcomes.slice(0, 6).sort()).toEqual(['created', 'created', 'limited at 3', 'limited at 3', 'limited at 3', 'limited at 3']);
+    expect(outcomes[6]).toBe('created');
+    expect(await database.db.execution.count({ where: { tenantId: capped, status: 'RUNNING' } })).toBe(3);
+    // A run that ends frees its slot at once.
+    const admitted = runs[outcomes.indexOf('created')]!.id;
+    expect((await database.db.execution.updateMany({ where: { id: admitted, status: 'RUNNING' }, data: { status: 'SUCCEEDED', finishedAt: new Date() } })).count).toBe(1);
+    expect((await createExecutionOfStartableVersion(database.db, run(workflowId, { tenantId: capped, maxRunning: 3 })))?.created).toBeDefined();
+  });
+});

@@ -29,7 +29,7 @@ export const hookRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiL
     const workflowId = request.params.workflowId;
     const tenantId = await authorize(request, workflowId, request.params.token);
     const { execution, created } = await startExecution(
-      { db: deps.db, temporal: deps.temporal },
+      { db: deps.db, temporal: deps.temporal, ...(deps.executionAdmission && { executionAdmission: deps.executionAdmission }) },
       {
         tenantId,
         workflowId,
