@@ -1,53 +1,72 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Db } from '../db/client';
 import type { NodeActivityInput, NodeActivityResult } from '../contracts/node-activity';
-import { writeNodeResults, type NodeResultWrite } from '../mirror';
+import { writeNodeAttempts, writeNodeResults, type NodeAttemptWrite, type NodeResultWrite } from '../mirror';
 
 type NodeActivity = (input: NodeActivityInput) => Promise<NodeActivityResult>;
 
-/** Results written per statement, and results kept waiting at most (older ones are dropped: the workflow writes them too). */
+/** Rows written per statement, and rows kept waiting at most (older ones are dropped). */
 const MAX_BATCH = 200;
 const MAX_WAITING = 2_000;
 
 /**
- * Node activities of mirrored runs write their own SUCCEEDED state to Postgres as they return:
- * the workflow's write of the same state (same reserved seq) follows one workflow task later, so
- * this one is only there to be first. It never delays or fails the node: results queue here and
- * go out in the background, many per statement, one statement in flight per worker; a failed
- * write (Postgres down) is dropped, and the workflow's write, which waits for Postgres, carries
- * the state instead.
+ * Node activities of mirrored runs write two things to Postgres themselves, in the background:
+ *
+ * - their own SUCCEEDED state as they return: the workflow's write of the same state (same
+ *   reserved seq) follows one workflow task later, so this one is only there to be first;
+ * - every failed attempt's error (type, message, time): Temporal retries an activity without
+ *   telling the workflow, which learns only the last failure, so the worker that ran the attempt
+ *   is the only one that can keep the history of a node that failed twice before it succeeded.
+ *
+ * Neither ever delays or fails the node: rows queue here and go out many per statement, one
+ * statement in flight per kind and worker; a failed write (Postgres down) is dropped. A dropped
+ * result is written by the workflow anyway; a dropped attempt is missing from the history (so
+ * are attempts whose worker died mid-way: nobody saw them fail but Temporal, whose last failure
+ * GET /executions/:id?live=1 shows while the node retries).
  */
 export class NodeResultMirror {
-  private readonly waiting: NodeResultWrite[] = [];
-  private flushing: Promise<void> | undefined;
-  private lastReport = -Infinity;
+  private readonly results: BackgroundWriter<NodeResultWrite>;
+  private readonly attempts: BackgroundWriter<NodeAttemptWrite>;
 
-  constructor(
-    private readonly db: Db,
-    private readonly onError: (err: unknown) => void = () => {},
-  ) {}
+  constructor(db: Db, onError: (err: unknown) => void = () => {}) {
+    this.results = new BackgroundWriter((batch) => writeNodeResults(db, batch), onError);
+    this.attempts = new BackgroundWriter((batch) => writeNodeAttempts(db, batch), onError);
+  }
 
-  /** Wraps every node activity so that a successful result with a mirror ticket is written. */
+  /** Wraps every node activity so that a successful result with a mirror ticket, and every failed attempt, is written. */
   wrap(activities: Record<string, NodeActivity>): Record<string, NodeActivity> {
     return Object.fromEntries(
       Object.entries(activities).map(([type, activity]) => [
         type,
         async (input: NodeActivityInput) => {
-          const result = await activity(input);
-          if (input.mirror) this.add(input, result);
+          const startedAt = Date.now();
+          let result: NodeActivityResult;
+          try {
+            result = await activity(input);
+          } catch (err) {
+            const attempt = failedAttempt(input, err, startedAt);
+            if (attempt) this.attempts.add(attempt);
+            throw err;
+          }
+          // Past its startToClose Temporal has already failed this attempt and ignores the result.
+          const late = lateAttempt(input, startedAt);
+          if (late) this.attempts.add(late);
+          else if (input.mirror) this.addResult(input, result);
           return result;
         },
       ]),
     );
   }
 
-  /** Resolves once every result queued so far was written or dropped (tests, shutdown). */
+  /** Resolves once every row queued so far was written or dropped (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    await Promise.all([this.results.idle(), this.attempts.idle()]);
   }
 
-  private add(input: NodeActivityInput, result: NodeActivityResult): void {
+  private addResult(input: NodeActivityInput, result: NodeActivityResult): void {
     const ticket = input.mirror!;
-    this.waiting.push({
+    this.results.add({
       executionId: input.executionId,
       nodeId: input.nodeId,
       type: ticket.type,
@@ -58,8 +77,92 @@ export class NodeResultMirror {
       finishedAt: new Date().toISOString(),
       seq: ticket.seq,
     });
+  }
+}
+
+/**
+ * The failed attempt to record, or undefined when there is none to keep: a cancellation the run
+ * asked for is not a failure, and a map or loop body's node (activity id `each[3].charge`) is
+ * an item's business (its item row keeps its error). A local activity has no activity id of
+ * its own; it is taken for a top-level node (a body's local node is kept under its body node id,
+ * which no top-level node shares, and not shown).
+ */
+function failedAttempt(input: NodeActivityInput, err: unknown, startedAt: number): NodeAttemptWrite | undefined {
+  const ctx = currentContext();
+  if (ctx && !ctx.info.isLocal && ctx.info.activityId !== input.nodeId) return undefined;
+  const late = lateAttempt(input, startedAt);
+  if (late) return late;
+  const detail = err instanceof ApplicationFailure ? (err.details?.[0] as { attempt?: unknown } | undefined) : undefined;
+  const attempt = typeof detail?.attempt === 'number' ? detail.attempt : attemptOf(input, ctx);
+  let type: string;
+  let message: string;
+  if (err instanceof CancelledFailure) {
+    const why = ctx?.cancellationDetails;
+    if (why?.timedOut) [type, message] = ['ActivityTimeout', `attempt ${attempt} timed out`];
+    else if (why?.workerShutdown) [type, message] = ['WorkerShutdown', `the worker shut down during attempt ${attempt}`];
+    else return undefined;
+  } else if (err instanceof ApplicationFailure) {
+    [type, message] = [err.type ?? 'Error', err.message];
+  } else {
+    const error = err instanceof Error ? err : new Error(String(err));
+    [type, message] = [error.name, error.message];
+  }
+  return { executionId: input.executionId, nodeId: input.nodeId, attempt, type, message, failedAt: new Date().toISOString() };
+}
+
+/**
+ * An attempt that ran past its startToClose: Temporal failed it with a timeout (and retries or
+ * fails the node) whatever the activity did afterwards. The worker does not abort such an
+ * attempt, so its end, when it comes, is the only moment this side learns of the timeout.
+ */
+function lateAttempt(input: NodeActivityInput, startedAt: number): NodeAttemptWrite | undefined {
+  const ctx = currentContext();
+  const limit = ctx?.info.startToCloseTimeoutMs ?? 0;
+  const elapsed = Date.now() - startedAt;
+  if (!ctx || limit <= 0 || elapsed < limit) return undefined;
+  if (!ctx.info.isLocal && ctx.info.activityId !== input.nodeId) return undefined;
+  const attempt = attemptOf(input, ctx);
+  return {
+    executionId: input.executionId,
+    nodeId: input.nodeId,
+    attempt,
+    type: 'ActivityTimeout',
+    message: `attempt ${attempt} timed out (startToClose ${limit} ms; it ran ${elapsed} ms)`,
+    failedAt: new Date(startedAt + limit).toISOString(),
+  };
+}
+
+function attemptOf(input: NodeActivityInput, ctx: Context | undefined): number {
+  return (input.priorAttempts ?? 0) + (ctx?.info.attempt ?? 1);
+}
+
+function currentContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined; // called outside an activity (tests calling the wrapped function directly)
+  }
+}
+
+/** A queue of rows written in the background, MAX_BATCH per statement, one statement at a time. */
+class BackgroundWriter<T> {
+  private readonly waiting: T[] = [];
+  private flushing: Promise<void> | undefined;
+  private lastReport = -Infinity;
+
+  constructor(
+    private readonly write: (batch: T[]) => Promise<void>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  add(row: T): void {
+    this.waiting.push(row);
     if (this.waiting.length > MAX_WAITING) this.waiting.splice(0, this.waiting.length - MAX_WAITING);
     this.kick();
+  }
+
+  async idle(): Promise<void> {
+    while (this.flushing) await this.flushing;
   }
 
   private kick(): void {
@@ -74,7 +177,7 @@ export class NodeResultMirror {
     while (this.waiting.length > 0) {
       const batch = this.waiting.splice(0, MAX_BATCH);
       try {
-        await writeNodeResults(this.db, batch);
+        await this.write(batch);
       } catch (err) {
         // Reported at most once a minute: while Postgres is down every write fails, and that is expected.
         if (Date.now() - this.lastReport >= 60_000) {
@@ -86,8 +189,8 @@ export class NodeResultMirror {
   }
 }
 
-/** The node activities, writing their own results when the worker has a database (unchanged without). */
+/** The node activities, writing their own results and failed attempts when the worker has a database (unchanged without). */
 export function withNodeResultMirror(db: Db | undefined, activities: Record<string, NodeActivity>): Record<string, NodeActivity> {
   if (!db) return activities;
-  return new NodeResultMirror(db, (err) => console.warn(`trellis worker: node results not written ahead to the mirror (the workflow writes them): ${String(err)}`)).wrap(activities);
+  return new NodeResultMirror(db, (err) => console.warn(`trellis worker: node results or failed attempts not written to the mirror: ${String(err)}`)).wrap(activities);
 }

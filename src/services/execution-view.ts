@@ -9,8 +9,10 @@ import {
   findTenantExecution,
   listExecutions,
   nodeRunView,
+  nodeAttempts,
   nodeRuns,
   pendingNodeRunView,
+  type NodeAttemptView,
   toExecutionSummary,
   type ExecutionRow,
   type ExecutionSummary,
@@ -32,6 +34,8 @@ export interface NodeView extends NodeRunView {
   retry?: RetryInfo;
   /** For an approval node that waits: the rendered message and the deadline. */
   approval?: ApprovalPrompt;
+  /** The node's failed attempts, oldest first (the last 20 kept), as the workers that ran them saw them. */
+  failedAttempts: NodeAttemptView[];
 }
 
 export interface ExecutionDetail extends ExecutionSummary {
@@ -79,11 +83,12 @@ export async function executionDetail(
   options: { live?: boolean } = {},
 ): Promise<ExecutionDetail> {
   const execution = await findExecution(deps.db, tenantId, id);
-  const [definition, rows] = await Promise.all([
+  const [definition, rows, attempts] = await Promise.all([
     pinnedDefinition(deps.db, execution),
     nodeRuns(deps.db, id),
+    nodeAttempts(deps.db, id),
   ]);
-  let nodes = nodeList(definition, rows);
+  let nodes = nodeList(definition, rows, attempts);
   let status = execution.status;
   let error: unknown = execution.error;
   let live: boolean | undefined;
@@ -128,16 +133,21 @@ export async function executionDetail(
  * Every node of the definition in definition order: its mirror row, or PENDING when the run has
  * not reached it yet (the workflow writes a row only once a node starts or settles).
  */
-export function nodeList(definition: WorkflowDefinition | undefined, rows: NodeRunRow[]): NodeView[] {
+export function nodeList(
+  definition: WorkflowDefinition | undefined,
+  rows: NodeRunRow[],
+  attempts: ReadonlyMap<string, NodeAttemptView[]> = new Map(),
+): NodeView[] {
   const byId = new Map(rows.map((row) => [row.nodeId, row]));
   const views: NodeView[] = [];
+  const failedAttempts = (nodeId: string) => attempts.get(nodeId) ?? [];
   for (const node of definition?.nodes ?? []) {
     const row = byId.get(node.id);
     byId.delete(node.id);
-    views.push(row ? nodeRunView(row) : pendingNodeRunView(node.id, node.type));
+    views.push({ ...(row ? nodeRunView(row) : pendingNodeRunView(node.id, node.type)), failedAttempts: failedAttempts(node.id) });
   }
   // Rows for nodes the definition does not list should not exist; show them rather than hide data.
-  for (const row of byId.values()) views.push(nodeRunView(row));
+  for (const row of byId.values()) views.push({ ...nodeRunView(row), failedAttempts: failedAttempts(row.nodeId) });
   return views;
 }
 
@@ -155,6 +165,7 @@ export function mergeLive(nodes: NodeView[], state: DagRunState): NodeView[] {
       finishedAt: fresh.finishedAt ?? view.finishedAt,
       output: fresh.output ?? view.output,
       error: fresh.error ?? view.error,
+      failedAttempts: view.failedAttempts,
     };
   });
 }

@@ -77,6 +77,18 @@ const NodeViewSchema = Type.Object({
   finishedAt: Nullable(DateTime),
   output: AnyJson,
   error: AnyJson,
+  failedAttempts: Type.Array(
+    Type.Object({
+      attempt: Type.Integer(),
+      type: Type.String({ description: 'The error type, e.g. HttpServerError, ActivityTimeout' }),
+      message: Type.String({ description: 'Up to 4,000 characters' }),
+      at: DateTime,
+    }),
+    {
+      description:
+        "The node's failed attempts, oldest first; the last 20 are kept. Written by the worker that ran each attempt (an attempt whose worker died is missing; ?live=1 shows Temporal's last failure while the node retries)",
+    },
+  ),
   retry: Type.Optional(
     Type.Object(
       {
