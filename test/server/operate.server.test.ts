@@ -146,3 +146,38 @@ describe('attempt history', () => {
     expect(await h!.database.db.nodeAttempt.count({ where: { executionId: id } })).toBe(0);
   });
 });
+
+describe('map items live', () => {
+  serverIt('a 200-item map shows finished items from the first one, long before 250 are done', async () => {
+    const id = await startStored('live-items', {
+      nodes: [
+        {
+          id: 'each',
+          type: 'map',
+          config: {
+            items: '[1..200]',
+            maxConcurrency: 10,
+            body: { nodes: [{ id: 'slow_item', type: 'probe', config: { sleepMs: 150 } }], edges: [] },
+          },
+        },
+      ],
+    });
+    let seenWhileRunning = 0;
+    const writesSeen = new Set<number>();
+    for (let i = 0; i < 300; i++) {
+      const run = (await call('GET', `/executions/${id}`)).json() as RunView;
+      const items = (await call('GET', `/executions/${id}/nodes/each/items?limit=1`)).json() as { counts: { recorded: number } };
+      if (node(run, 'each').status === 'RUNNING' && items.counts.recorded > 0) {
+        seenWhileRunning = Math.max(seenWhileRunning, items.counts.recorded);
+        writesSeen.add(items.counts.recorded);
+      }
+      if (run.status !== 'RUNNING') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(seenWhileRunning).toBeGreaterThan(0);
+    expect(seenWhileRunning).toBeLessThan(200);
+    expect(writesSeen.size).toBeGreaterThan(1); // counts grew step by step, not all at the end
+    const done = (await call('GET', `/executions/${id}/nodes/each/items?limit=1`)).json() as { counts: { recorded: number; succeeded: number } };
+    expect(done.counts).toMatchObject({ recorded: 200, succeeded: 200 });
+  });
+});
