@@ -33,7 +33,7 @@ export function RunPanel({ run }: { run: ExecutionDetail }) {
       {run.error != null && (
         <>
           <h3>Error</h3>
-          <pre className="error-box">{json(run.error)}</pre>
+          <ErrorText error={run.error} />
         </>
       )}
     </>
@@ -120,9 +120,37 @@ export function NodePanel(props: {
       {view?.error != null && (
         <>
           <h3>Error</h3>
-          <pre className="error-box">{json(view.error)}</pre>
+          <ErrorText error={view.error} />
         </>
       )}
+      {view && view.failedAttempts.length > 0 && (
+        <>
+          <h3>Failed attempts</h3>
+          <ol className="attempts" data-testid="failed-attempts">
+            {view.failedAttempts.map((a) => (
+              <li key={a.attempt} data-testid="failed-attempt">
+                <span className="muted small">
+                  attempt {a.attempt} · {when(a.at)}
+                </span>{' '}
+                <code className="error-type">{a.type}</code>
+                <div className="wrap-text">{a.message}</div>
+              </li>
+            ))}
+          </ol>
+        </>
+      )}
+    </div>
+  );
+}
+
+/** An error's type and its whole message as wrapped text (a JSON panel cut long messages off), then any details. */
+function ErrorText({ error }: { error: unknown }) {
+  const { type, message, ...rest } = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as { type?: string; message?: string };
+  return (
+    <div className="error-box" data-testid="node-error">
+      {type && <code className="error-type">{type}</code>}
+      {message && <div className="wrap-text">{message}</div>}
+      {Object.keys(rest).length > 0 && <pre>{json(rest)}</pre>}
     </div>
   );
 }

@@ -1124,6 +1124,16 @@ export interface operations {
                             /** @description Temporal's attempt number; 0 before the node has run */
                             attempt: number;
                             error: unknown;
+                            /** @description The node's failed attempts, oldest first; the last 20 are kept. Written by the worker that ran each attempt (an attempt whose worker died is missing; ?live=1 shows Temporal's last failure while the node retries) */
+                            failedAttempts: {
+                                /** Format: date-time */
+                                at: string;
+                                attempt: number;
+                                /** @description Up to 4,000 characters */
+                                message: string;
+                                /** @description The error type, e.g. HttpServerError, ActivityTimeout */
+                                type: string;
+                            }[];
                             /** Format: date-time */
                             finishedAt: string | null;
                             nodeId: string;
