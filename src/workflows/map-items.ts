@@ -5,6 +5,7 @@ import { executionOf } from '../domain/node-types';
 import { runBody, type BodyContext, type BodyEnv, type BodyOutcome } from './body-run';
 import { describeFailure } from './failures';
 import type { MapItemRow, MapItemsActivities } from '../contracts/map-items';
+import { MAP_ITEMS_LIVE_PATCH } from '../contracts/patches';
 
 const itemsMirror = proxyActivities<MapItemsActivities>({
   startToCloseTimeout: '30s',
@@ -24,11 +25,6 @@ export function rowsWrittenBy(): { workflowId: string; runId: string } {
 /** Item rows per mirror write: one activity per this many items keeps the history cost small. */
 const ITEM_ROWS_PER_WRITE = 250;
 
-/**
- * Runs recorded before it wrote item rows only by the 250: a map of 200 items showed "0 items"
- * until it finished. Under this patch the rows also go out by time (see ItemRowWriter).
- */
-export const MAP_ITEMS_LIVE_PATCH = 'map-items-live-rows';
 /** Time-driven writes at most this often, and at most every 1/LIVE_SPACING_FRACTION of the map's age. */
 const LIVE_WRITE_INTERVAL_MS = 1_000;
 const LIVE_SPACING_FRACTION = 50;
