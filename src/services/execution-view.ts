@@ -23,7 +23,7 @@ import { withTimeout } from '../util/timeout';
 import { approvalPrompts, withRetryInfo, type ApprovalPrompt, type RetryInfo } from './node-insight';
 
 /** Mirror reads the execution actions check before they signal (the approve node's state, what a retry reuses). */
-export { nodeRunState, reusableOutputs } from '../mirror';
+export { nodeRunState, nodeRuns, reusableOutputs } from '../mirror';
 
 /** How long GET /executions/:id?live=1 waits for the workflow's query before answering from the mirror alone. */
 export const LIVE_QUERY_TIMEOUT_MS = 3_000;
@@ -36,6 +36,8 @@ export interface NodeView extends NodeRunView {
   approval?: ApprovalPrompt;
   /** The node's failed attempts, oldest first (the last 20 kept), as the workers that ran them saw them. */
   failedAttempts: NodeAttemptView[];
+  /** True for a node a retry or rerun did not run again: it settled with the earlier run's (or a given) output. */
+  reused: boolean;
 }
 
 export interface ExecutionDetail extends ExecutionSummary {
@@ -144,11 +146,16 @@ export function nodeList(
   for (const node of definition?.nodes ?? []) {
     const row = byId.get(node.id);
     byId.delete(node.id);
-    views.push({ ...(row ? nodeRunView(row) : pendingNodeRunView(node.id, node.type)), failedAttempts: failedAttempts(node.id) });
+    views.push({ ...(row ? nodeRunView(row) : pendingNodeRunView(node.id, node.type)), failedAttempts: failedAttempts(node.id), reused: row ? isReused(row) : false });
   }
   // Rows for nodes the definition does not list should not exist; show them rather than hide data.
-  for (const row of byId.values()) views.push({ ...nodeRunView(row), failedAttempts: failedAttempts(row.nodeId) });
+  for (const row of byId.values()) views.push({ ...nodeRunView(row), failedAttempts: failedAttempts(row.nodeId), reused: isReused(row) });
   return views;
+}
+
+/** A reused node settles SUCCEEDED at attempt 0 (dag-workflow's reuse); a node that ran has attempt 1 or more. */
+function isReused(row: Pick<NodeRunRow, 'status' | 'attempt'>): boolean {
+  return row.status === 'SUCCEEDED' && row.attempt === 0;
 }
 
 /** Query state over mirror rows: a row that is already terminal is final, anything else may be stale. */
@@ -166,6 +173,7 @@ export function mergeLive(nodes: NodeView[], state: DagRunState): NodeView[] {
       output: fresh.output ?? view.output,
       error: fresh.error ?? view.error,
       failedAttempts: view.failedAttempts,
+      reused: view.reused,
     };
   });
 }

@@ -75,6 +75,7 @@ export function NodePanel(props: {
       </h2>
       <p>
         <span className={`badge ${status}`}>{status}</span> {view && view.attempt > 0 && <>attempt {view.attempt}</>}{' '}
+        {view?.reused && <span className="badge reused" data-testid="node-reused" title="Kept from the earlier run (retry or rerun): not run again">reused</span>}{' '}
         {view && duration(view.startedAt, view.finishedAt, now)}
       </p>
       {view?.startedAt && (
