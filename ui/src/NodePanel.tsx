@@ -3,6 +3,8 @@ import { useState } from 'react';
 import type { DefinitionNode, ExecutionDetail, NodeView, RetryInfo, ExecutionStatus } from './api';
 import { duration, errorText, json, when } from './format';
 import { MapItemList } from './MapItems';
+import { RerunForm } from './RerunForm';
+import { isTerminalExecution } from '../../src/domain/status';
 import { MapProgress, type ItemCounts } from './MapProgress';
 
 export function Legend() {
@@ -85,6 +87,7 @@ export function NodePanel(props: {
         </p>
       )}
       {view?.retry && <RetryNote retry={view.retry} now={now} />}
+      {isTerminalExecution(runStatus) && <RerunForm key={nodeId} executionId={props.executionId} nodeId={nodeId} />}
       <MapProgress executionId={props.executionId} nodeId={nodeId} type={type} output={view?.output ?? null} live={props.itemCounts} status={status} />
       <MapItemList executionId={props.executionId} nodeId={nodeId} type={type} status={status} recorded={props.itemCounts?.recorded} />
       {type === 'approval' && status === 'WAITING' && view?.approval && (
