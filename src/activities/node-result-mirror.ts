@@ -1,6 +1,7 @@
 import type { Db } from '../db/client';
 import type { NodeActivityInput, NodeActivityResult } from '../contracts/node-activity';
-import { nodeResultKey, writeNodeResults, type NodeResultWrite } from '../mirror';
+import { nodeResultKey, writeNodeAttempts, writeNodeResults, type NodeAttemptWrite, type NodeResultWrite } from '../mirror';
+import { BackgroundWriter, failedAttempt, lateAttempt } from './failed-attempts';
 
 type NodeActivity = (input: NodeActivityInput) => Promise<NodeActivityResult>;
 
@@ -28,25 +29,46 @@ interface Waiting {
  * - otherwise (older runs): the write is only there to be first; the workflow's write of the
  *   same state follows one workflow task later. It never delays the node, and a failed write is
  *   dropped.
+ * Every failed attempt's error (type, message, time) is written too, in the background
+ * (failed-attempts.ts); a dropped one is missing from the node's attempt history (so are
+ * attempts whose worker died mid-way: only Temporal saw them fail).
  */
 export class NodeResultMirror {
   private readonly waiting: Waiting[] = [];
   private flushing: Promise<void> | undefined;
   private lastReport = -Infinity;
+  private readonly attempts: BackgroundWriter<NodeAttemptWrite>;
 
   constructor(
     private readonly db: Db,
     private readonly onError: (err: unknown) => void = () => {},
-  ) {}
+  ) {
+    this.attempts = new BackgroundWriter((batch) => writeNodeAttempts(db, batch), onError);
+  }
 
-  /** Wraps every node activity so that a successful result with a mirror ticket is written. */
+  /** Wraps every node activity so that a successful result with a mirror ticket, and every failed attempt, is written. */
   wrap(activities: Record<string, NodeActivity>): Record<string, NodeActivity> {
     return Object.fromEntries(
       Object.entries(activities).map(([type, activity]) => [
         type,
         async (input: NodeActivityInput) => {
+          const startedAt = Date.now();
+          let returned: NodeActivityResult;
+          try {
+            returned = await activity(input);
+          } catch (err) {
+            const attempt = failedAttempt(input, err, startedAt);
+            if (attempt) this.attempts.add(attempt);
+            throw err;
+          }
           // Only this wrapper may say a result is mirrored: a node type's own `mirrored` is dropped.
-          const { mirrored: _claimed, ...result } = await activity(input);
+          const { mirrored: _claimed, ...result } = returned;
+          // Past its startToClose Temporal has already failed this attempt and ignores the result.
+          const late = lateAttempt(input, startedAt);
+          if (late) {
+            this.attempts.add(late);
+            return result;
+          }
           if (!input.mirror) return result;
           // Idle (no statement out): a write of its own would put one more commit on this run's
           // critical path, where the workflow's write of the state shares the commit of the next
@@ -63,9 +85,10 @@ export class NodeResultMirror {
     );
   }
 
-  /** Resolves once every result queued so far was written or dropped (tests, shutdown). */
+  /** Resolves once every row queued so far was written or dropped (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.flushing) await this.flushing;
+    await this.attempts.idle();
   }
 
   private resultWrite(input: NodeActivityInput, result: NodeActivityResult): NodeResultWrite {

@@ -70,3 +70,9 @@ export const RUN_CONCURRENCY_PATCH = 'run-concurrency';
 
 /** Runs recorded before a run completed its own labels (version, name) replay without the upserts. */
 export const RUN_LABELS_PATCH = 'trellis-run-labels';
+
+/**
+ * Runs recorded before it wrote map item rows only 250 at a time: a 200-item map showed "0 items"
+ * until it finished. Under it rows also go out by time (workflows/map-items.ts, ItemRowWriter).
+ */
+export const MAP_ITEMS_LIVE_PATCH = 'map-items-live-rows';

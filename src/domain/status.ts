@@ -37,7 +37,7 @@ export const MAP_ITEM_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type MapItemStatus = (typeof MAP_ITEM_STATUSES)[number];
 
 /** How a run was started. */
-export const EXECUTION_TRIGGERS = ['MANUAL', 'SCHEDULE', 'RETRY', 'WEBHOOK', 'EXTERNAL'] as const;
+export const EXECUTION_TRIGGERS = ['MANUAL', 'SCHEDULE', 'RETRY', 'WEBHOOK', 'EXTERNAL', 'RERUN'] as const;
 export type ExecutionTrigger = (typeof EXECUTION_TRIGGERS)[number];
 
 const TERMINAL_NODE: ReadonlySet<string> = new Set(TERMINAL_NODE_STATUSES);

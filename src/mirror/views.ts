@@ -18,6 +18,8 @@ export interface ExecutionSummary {
   trigger: ExecutionTrigger;
   idempotencyKey: string | null;
   retryOf: string | null;
+  /** The run this one reruns (trigger RERUN; kept in the same column as retryOf). */
+  rerunOf: string | null;
   createdAt: string;
   startedAt: string;
   finishedAt: string | null;
@@ -36,7 +38,8 @@ export function toExecutionSummary(row: SummaryRow): ExecutionSummary {
     status: row.status,
     trigger: row.trigger,
     idempotencyKey: row.idempotencyKey,
-    retryOf: row.retryOf,
+    retryOf: row.trigger === 'RERUN' ? null : row.retryOf,
+    rerunOf: row.trigger === 'RERUN' ? row.retryOf : null,
     createdAt: row.createdAt.toISOString(),
     startedAt: row.startedAt.toISOString(),
     finishedAt: iso(row.finishedAt),

@@ -9,8 +9,10 @@ import {
   findTenantExecution,
   listExecutions,
   nodeRunView,
+  nodeAttempts,
   nodeRuns,
   pendingNodeRunView,
+  type NodeAttemptView,
   toExecutionSummary,
   type ExecutionRow,
   type ExecutionSummary,
@@ -21,7 +23,7 @@ import { withTimeout } from '../util/timeout';
 import { approvalPrompts, withRetryInfo, type ApprovalPrompt, type RetryInfo } from './node-insight';
 
 /** Mirror reads the execution actions check before they signal (the approve node's state, what a retry reuses). */
-export { nodeRunState, reusableOutputs } from '../mirror';
+export { nodeRunState, nodeRuns, reusableOutputs } from '../mirror';
 
 /** How long GET /executions/:id?live=1 waits for the workflow's query before answering from the mirror alone. */
 export const LIVE_QUERY_TIMEOUT_MS = 3_000;
@@ -32,6 +34,10 @@ export interface NodeView extends NodeRunView {
   retry?: RetryInfo;
   /** For an approval node that waits: the rendered message and the deadline. */
   approval?: ApprovalPrompt;
+  /** The node's failed attempts, oldest first (the last 20 kept), as the workers that ran them saw them. */
+  failedAttempts: NodeAttemptView[];
+  /** True for a node a retry or rerun did not run again: it settled with the earlier run's (or a given) output. */
+  reused: boolean;
 }
 
 export interface ExecutionDetail extends ExecutionSummary {
@@ -79,11 +85,12 @@ export async function executionDetail(
   options: { live?: boolean } = {},
 ): Promise<ExecutionDetail> {
   const execution = await findExecution(deps.db, tenantId, id);
-  const [definition, rows] = await Promise.all([
+  const [definition, rows, attempts] = await Promise.all([
     pinnedDefinition(deps.db, execution),
     nodeRuns(deps.db, id),
+    nodeAttempts(deps.db, id),
   ]);
-  let nodes = nodeList(definition, rows);
+  let nodes = nodeList(definition, rows, attempts);
   let status = execution.status;
   let error: unknown = execution.error;
   let live: boolean | undefined;
@@ -128,17 +135,27 @@ export async function executionDetail(
  * Every node of the definition in definition order: its mirror row, or PENDING when the run has
  * not reached it yet (the workflow writes a row only once a node starts or settles).
  */
-export function nodeList(definition: WorkflowDefinition | undefined, rows: NodeRunRow[]): NodeView[] {
+export function nodeList(
+  definition: WorkflowDefinition | undefined,
+  rows: NodeRunRow[],
+  attempts: ReadonlyMap<string, NodeAttemptView[]> = new Map(),
+): NodeView[] {
   const byId = new Map(rows.map((row) => [row.nodeId, row]));
   const views: NodeView[] = [];
+  const failedAttempts = (nodeId: string) => attempts.get(nodeId) ?? [];
   for (const node of definition?.nodes ?? []) {
     const row = byId.get(node.id);
     byId.delete(node.id);
-    views.push(row ? nodeRunView(row) : pendingNodeRunView(node.id, node.type));
+    views.push({ ...(row ? nodeRunView(row) : pendingNodeRunView(node.id, node.type)), failedAttempts: failedAttempts(node.id), reused: row ? isReused(row) : false });
   }
   // Rows for nodes the definition does not list should not exist; show them rather than hide data.
-  for (const row of byId.values()) views.push(nodeRunView(row));
+  for (const row of byId.values()) views.push({ ...nodeRunView(row), failedAttempts: failedAttempts(row.nodeId), reused: isReused(row) });
   return views;
+}
+
+/** A reused node settles SUCCEEDED at attempt 0 (dag-workflow's reuse); a node that ran has attempt 1 or more. */
+function isReused(row: Pick<NodeRunRow, 'status' | 'attempt'>): boolean {
+  return row.status === 'SUCCEEDED' && row.attempt === 0;
 }
 
 /** Query state over mirror rows: a row that is already terminal is final, anything else may be stale. */
@@ -156,6 +173,8 @@ export function mergeLive(nodes: NodeView[], state: DagRunState): NodeView[] {
       output: fresh.output ?? view.output,
       error: fresh.error ?? view.error,
       ...(fresh.status === 'WAITING' && fresh.waitingFor && { waitingFor: fresh.waitingFor }),
+      failedAttempts: view.failedAttempts,
+      reused: view.reused,
     };
   });
 }

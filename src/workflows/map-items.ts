@@ -1,10 +1,11 @@
-import { CancellationScope, condition, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { ExpressionContext } from '../domain/expressions';
 import { sinkIds, sinkResult, type Body, type ItemOutcome } from '../domain/iteration';
 import { executionOf } from '../domain/node-types';
 import { runBody, type BodyContext, type BodyEnv, type BodyOutcome } from './body-run';
 import { describeFailure } from './failures';
 import type { MapItemRow, MapItemsActivities } from '../contracts/map-items';
+import { MAP_ITEMS_LIVE_PATCH } from '../contracts/patches';
 
 const itemsMirror = proxyActivities<MapItemsActivities>({
   startToCloseTimeout: '30s',
@@ -24,14 +25,25 @@ export function rowsWrittenBy(): { workflowId: string; runId: string } {
 /** Item rows per mirror write: one activity per this many items keeps the history cost small. */
 const ITEM_ROWS_PER_WRITE = 250;
 
+/** Time-driven writes at most this often, and at most every 1/LIVE_SPACING_FRACTION of the map's age. */
+const LIVE_WRITE_INTERVAL_MS = 1_000;
+const LIVE_SPACING_FRACTION = 50;
+
 /**
  * Writes item rows beside the items, one batch in flight at a time; the map waits only for the
- * last write, before it settles.
+ * last write, before it settles. A batch goes out at 250 rows, and (patched runs) as soon as a
+ * row waits and the last write started long enough ago: the first finished item is written at
+ * once, then at most one write a second, spaced wider as a long map ages (a map running for an
+ * hour adds a few hundred writes to its history, not 3,600). The SSE stream throttles its
+ * `items` events to one per node and second on top of that.
  */
 class ItemRowWriter {
   private readonly pending: MapItemRow[] = [];
   private writing = false;
   private readonly ranBy = rowsWrittenBy();
+  private readonly live = patched(MAP_ITEMS_LIVE_PATCH);
+  private readonly startedAt = Date.now();
+  private lastWrite = -Infinity;
 
   constructor(
     private readonly executionId: string,
@@ -40,7 +52,7 @@ class ItemRowWriter {
 
   add(row: MapItemRow): void {
     this.pending.push(row);
-    if (this.pending.length >= ITEM_ROWS_PER_WRITE) this.kick();
+    if (this.due()) this.kick();
   }
 
   async drain(): Promise<void> {
@@ -48,15 +60,24 @@ class ItemRowWriter {
     await CancellationScope.nonCancellable(() => condition(() => !this.writing && this.pending.length === 0));
   }
 
+  /** Workflow time (Date.now() in a workflow is the task's time): deterministic on replay. */
+  private due(): boolean {
+    if (this.pending.length >= ITEM_ROWS_PER_WRITE) return true;
+    if (!this.live || this.pending.length === 0) return false;
+    const now = Date.now();
+    return now - this.lastWrite >= Math.max(LIVE_WRITE_INTERVAL_MS, (now - this.startedAt) / LIVE_SPACING_FRACTION);
+  }
+
   private kick(): void {
     if (this.writing || this.pending.length === 0) return;
     this.writing = true;
+    this.lastWrite = Date.now();
     const items = this.pending.splice(0, ITEM_ROWS_PER_WRITE);
     void CancellationScope.nonCancellable(() => itemsMirror.recordMapItems({ executionId: this.executionId, nodeId: this.nodeId, items, ...this.ranBy }))
       .catch(() => undefined) // a write that never lands must not fail the map
       .finally(() => {
         this.writing = false;
-        if (this.pending.length >= ITEM_ROWS_PER_WRITE) this.kick();
+        if (this.due()) this.kick();
       });
   }
 }

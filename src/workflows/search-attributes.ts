@@ -22,7 +22,7 @@ export const TRELLIS_SEARCH_ATTRIBUTES = [TRELLIS_TENANT, TRELLIS_WORKFLOW_ID, T
 export const WORKFLOW_NAME_MEMO = 'trellisWorkflowName';
 
 /** How a top-level run started (the mirror's trigger), or what kind of child a run is. */
-export type RunTrigger = 'MANUAL' | 'SCHEDULE' | 'RETRY' | 'WEBHOOK' | 'EXTERNAL' | ChildTrigger;
+export type RunTrigger = 'MANUAL' | 'SCHEDULE' | 'RETRY' | 'WEBHOOK' | 'EXTERNAL' | 'RERUN' | ChildTrigger;
 /** A `subworkflow` node's run, a map or loop node's child, or one batch of a map's items. */
 export type ChildTrigger = 'SUBWORKFLOW' | 'ITERATION' | 'MAP_BATCH';
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApplicationFailure } from '@temporalio/common';
 import { NodeResultMirror } from '../../src/activities/node-result-mirror';
 import { createMirrorActivities } from '../../src/activities/mirror';
 import { createApiKey } from '../../src/services/api-keys';
@@ -141,5 +142,67 @@ describe('node activities writing their own result to the mirror', () => {
     } finally {
       await unreachable.$disconnect();
     }
+  });
+
+  describe('failed attempts', () => {
+    const attempts = (executionId: string) =>
+      t.db.nodeAttempt.findMany({ where: { executionId }, orderBy: [{ nodeId: 'asc' }, { attempt: 'asc' }] });
+    const failing = (type: string, message: string, attempt: number) => async () => {
+      throw ApplicationFailure.create({ type, message, details: [{ attempt }] });
+    };
+
+    it('keeps each failed attempt with its type, message and time, and rethrows the failure unchanged', async () => {
+      const executionId = await seedExecution(t.db, { tenantId, workflowId: await seedWorkflow(t.db, tenantId) });
+      const results = new NodeResultMirror(t.db);
+      const before = Date.now();
+      for (const attempt of [1, 2]) {
+        const activity = results.wrap({ http: failing('HttpServerError', `HTTP 503 on attempt ${attempt}`, attempt) }).http!;
+        const err = await activity(input(executionId, undefined)).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ApplicationFailure);
+        expect((err as ApplicationFailure).message).toBe(`HTTP 503 on attempt ${attempt}`);
+      }
+      await results.idle();
+      const rows = await attempts(executionId);
+      expect(rows.map((r) => [r.nodeId, r.attempt, r.errorType, r.message])).toEqual([
+        ['a', 1, 'HttpServerError', 'HTTP 503 on attempt 1'],
+        ['a', 2, 'HttpServerError', 'HTTP 503 on attempt 2'],
+      ]);
+      expect(rows[0]!.failedAt.getTime()).toBeGreaterThanOrEqual(before - 5);
+    });
+
+    it('keeps the last 20 per node, cuts long messages and stores NUL-bearing text', async () => {
+      const executionId = await seedExecution(t.db, { tenantId, workflowId: await seedWorkflow(t.db, tenantId) });
+      const results = new NodeResultMirror(t.db);
+      for (let attempt = 1; attempt <= 25; attempt++) {
+        const message = attempt === 25 ? `x\0${'y'.repeat(10_000)}` : `failure ${attempt}`;
+        await results.wrap({ http: failing('Boom', message, attempt) }).http!(input(executionId, undefined)).catch(() => {});
+        if (attempt % 5 === 0) await results.idle(); // several statements, as a real retry schedule writes them
+      }
+      await results.idle();
+      const rows = await attempts(executionId);
+      expect(rows.map((r) => r.attempt)).toEqual(Array.from({ length: 20 }, (_, i) => i + 6));
+      const last = rows.at(-1)!;
+      expect(last.message.length).toBe(4_000);
+      expect(last.message.startsWith('x\uFFFDy')).toBe(true);
+    });
+
+    it('keeps nothing for runs that are not mirrored, and never fails the node when the write fails', async () => {
+      const results = new NodeResultMirror(t.db);
+      await results.wrap({ http: failing('Boom', 'no run row', 1) }).http!(input('ex-no-row', undefined)).catch(() => {});
+      await results.idle();
+      expect(await t.db.nodeAttempt.count({ where: { executionId: 'ex-no-row' } })).toBe(0);
+
+      const unreachable = createDb('postgresql://nobody:x@127.0.0.1:1/none');
+      const errors: unknown[] = [];
+      const offline = new NodeResultMirror(unreachable, (err) => errors.push(err));
+      try {
+        const err = await offline.wrap({ http: failing('Boom', 'still this error', 1) }).http!(input('ex-x', undefined)).catch((e: unknown) => e);
+        expect((err as ApplicationFailure).message).toBe('still this error');
+        await offline.idle();
+        expect(errors).toHaveLength(1);
+      } finally {
+        await unreachable.$disconnect();
+      }
+    });
   });
 });

@@ -23,7 +23,7 @@ export function nodeDetail(view: NodeView | undefined, now: number): string {
     : view.attempt > 1
       ? `attempt ${view.attempt}`
       : '';
-  const status = retrying && view.retry!.state === 'SCHEDULED' ? 'retrying' : view.status.toLowerCase();
+  const status = view.reused ? 'reused' : retrying && view.retry!.state === 'SCHEDULED' ? 'retrying' : view.status.toLowerCase();
   return [status, attempt, duration(view.startedAt, view.finishedAt, now)].filter(Boolean).join(' · ');
 }
 

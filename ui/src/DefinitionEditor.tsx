@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { api, type ErrorDetail, type ValidationResult } from './api';
+import { client, ok, type ErrorDetail } from './api';
 import { errorText } from './format';
 import { lineOf, locatePointers, spanFor } from './json-locate';
 
@@ -31,7 +31,7 @@ export function DefinitionEditor(props: { text: string; onChange: (text: string)
     }
     setResult((r) => ({ ...r, parse: undefined, checking: true }));
     const timer = setTimeout(() => {
-      api<ValidationResult>('POST', '/workflows/validate', { definition: parsed }).then(
+      ok(client.POST('/workflows/validate', { body: { definition: parsed } })).then(
         (v) => {
           if (!live) return;
           setResult({ errors: v.errors, checking: false });

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { api, type MapItemsPage } from './api';
+import { client, ok, type MapItemsPage } from './api';
 
 /** A map node's item counts (from GET .../items, refreshed by the run's SSE `items` events). */
 export type ItemCounts = MapItemsPage['counts'];
@@ -14,7 +14,7 @@ export function MapProgress(props: { executionId: string; nodeId: string; type: 
   useEffect(() => {
     if (type !== 'map') return;
     let stale = false;
-    api<{ counts: ItemCounts }>('GET', `/executions/${encodeURIComponent(executionId)}/nodes/${encodeURIComponent(nodeId)}/items?limit=1`)
+    ok(client.GET('/executions/{id}/nodes/{nodeId}/items', { params: { path: { id: executionId, nodeId }, query: { limit: 1 } } }))
       .then((page) => !stale && setFetched(page.counts))
       .catch(() => undefined); // the node has no items yet: nothing to draw
     return () => {

@@ -3,6 +3,8 @@ import { useState } from 'react';
 import type { DefinitionNode, ExecutionDetail, NodeView, RetryInfo, ExecutionStatus } from './api';
 import { duration, errorText, json, when } from './format';
 import { MapItemList } from './MapItems';
+import { RerunForm } from './RerunForm';
+import { isTerminalExecution } from '../../src/domain/status';
 import { MapProgress, type ItemCounts } from './MapProgress';
 
 export function Legend() {
@@ -33,7 +35,7 @@ export function RunPanel({ run }: { run: ExecutionDetail }) {
       {run.error != null && (
         <>
           <h3>Error</h3>
-          <pre className="error-box">{json(run.error)}</pre>
+          <ErrorText error={run.error} />
         </>
       )}
     </>
@@ -75,6 +77,7 @@ export function NodePanel(props: {
       </h2>
       <p>
         <span className={`badge ${status}`}>{status}</span> {view && view.attempt > 0 && <>attempt {view.attempt}</>}{' '}
+        {view?.reused && <span className="badge reused" data-testid="node-reused" title="Kept from the earlier run (retry or rerun): not run again">reused</span>}{' '}
         {view && duration(view.startedAt, view.finishedAt, now)}
       </p>
       {view?.startedAt && (
@@ -84,6 +87,7 @@ export function NodePanel(props: {
         </p>
       )}
       {view?.retry && <RetryNote retry={view.retry} now={now} />}
+      {isTerminalExecution(runStatus) && <RerunForm key={nodeId} executionId={props.executionId} nodeId={nodeId} />}
       <MapProgress executionId={props.executionId} nodeId={nodeId} type={type} output={view?.output ?? null} live={props.itemCounts} status={status} />
       <MapItemList executionId={props.executionId} nodeId={nodeId} type={type} status={status} recorded={props.itemCounts?.recorded} />
       {type === 'approval' && status === 'WAITING' && view?.approval && (
@@ -120,9 +124,37 @@ export function NodePanel(props: {
       {view?.error != null && (
         <>
           <h3>Error</h3>
-          <pre className="error-box">{json(view.error)}</pre>
+          <ErrorText error={view.error} />
         </>
       )}
+      {view && view.failedAttempts.length > 0 && (
+        <>
+          <h3>Failed attempts</h3>
+          <ol className="attempts" data-testid="failed-attempts">
+            {view.failedAttempts.map((a) => (
+              <li key={a.attempt} data-testid="failed-attempt">
+                <span className="muted small">
+                  attempt {a.attempt} · {when(a.at)}
+                </span>{' '}
+                <code className="error-type">{a.type}</code>
+                <div className="wrap-text">{a.message}</div>
+              </li>
+            ))}
+          </ol>
+        </>
+      )}
+    </div>
+  );
+}
+
+/** An error's type and its whole message as wrapped text (a JSON panel cut long messages off), then any details. */
+function ErrorText({ error }: { error: unknown }) {
+  const { type, message, ...rest } = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as { type?: string; message?: string };
+  return (
+    <div className="error-box" data-testid="node-error">
+      {type && <code className="error-type">{type}</code>}
+      {message && <div className="wrap-text">{message}</div>}
+      {Object.keys(rest).length > 0 && <pre>{json(rest)}</pre>}
     </div>
   );
 }

@@ -1,8 +1,8 @@
 import { useEffect, useState } from 'react';
-import { api, EXECUTION_STATUSES, workflowNames, type ExecutionSummary, type Page } from './api';
+import { client, ok, EXECUTION_STATUSES, workflowNames, type ExecutionStatus } from './api';
 import { duration, when } from './format';
 import { useLoad } from './hooks';
-import { Link } from './router';
+import { Link, useQueryParam } from './router';
 import { useCursorPages } from './Pager';
 
 export function RunsPage() {
@@ -17,18 +17,23 @@ export function RunsPage() {
 /** Status filter values: the run statuses, plus runs that wait on a human. */
 const WAITING_APPROVAL = 'waiting-approval';
 
-/** Runs, newest first, filtered by workflow and status, with cursor pagination; refreshed every few seconds. */
+/**
+ * Runs, newest first, filtered by workflow and status (both in the page's URL: `?status=FAILED`),
+ * with cursor pagination; refreshed every few seconds.
+ */
 export function RunsList({ workflowId }: { workflowId?: string }) {
-  const [status, setStatus] = useState('');
-  const [workflow, setWorkflow] = useState(workflowId ?? '');
+  const [status, setStatus] = useQueryParam('status');
+  const [workflowParam, setWorkflow] = useQueryParam('workflow');
+  const workflow = workflowId ?? workflowParam;
   const [names, setNames] = useState<Map<string, string>>(new Map());
   const { cursor, reset, pager } = useCursorPages();
-  const query = new URLSearchParams({ limit: '20' });
-  if (workflow) query.set('workflowId', workflow);
-  if (status === WAITING_APPROVAL) query.set('waiting', 'approval');
-  else if (status) query.set('status', status);
-  if (cursor) query.set('cursor', cursor);
-  const { data, error, reload } = useLoad(() => api<Page<ExecutionSummary>>('GET', `/executions?${query.toString()}`), [query.toString()]);
+  const query = {
+    limit: 20,
+    ...(workflow ? { workflowId: workflow } : {}),
+    ...(status === WAITING_APPROVAL ? { waiting: 'approval' as const } : EXECUTION_STATUSES.includes(status as ExecutionStatus) ? { status: status as ExecutionStatus } : {}),
+    ...(cursor ? { cursor } : {}),
+  };
+  const { data, error, reload } = useLoad(() => ok(client.GET('/executions', { params: { query } })), [JSON.stringify(query)]);
   useEffect(() => {
     const timer = setInterval(reload, 5000);
     return () => clearInterval(timer);

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { api, type Schedule, type ScheduleDetail } from './api';
+import { client, ok, type Schedule, type ScheduleDetail } from './api';
 import { errorText, json, when } from './format';
 import { useLoad } from './hooks';
 import { Link } from './router';
@@ -17,9 +17,9 @@ function timezones(): string[] {
 export function SchedulesPanel({ workflowId, defaultInput }: { workflowId: string; defaultInput: unknown }) {
   const { data, error, reload } = useLoad(
     async () => {
-      const { items } = await api<{ items: Schedule[] }>('GET', `/workflows/${encodeURIComponent(workflowId)}/schedules`);
+      const { items } = await ok(client.GET('/workflows/{id}/schedules', { params: { path: { id: workflowId } } }));
       // Next run times live in Temporal: one detail call per schedule (a workflow has a handful).
-      return Promise.all(items.map((s) => api<ScheduleDetail>('GET', `/schedules/${encodeURIComponent(s.id)}`).catch(() => s as ScheduleDetail)));
+      return Promise.all(items.map((s) => ok(client.GET('/schedules/{id}', { params: { path: { id: s.id } } })).catch((): ScheduleDetail => s)));
     },
     [workflowId],
   );
@@ -47,17 +47,17 @@ export function SchedulesPanel({ workflowId, defaultInput }: { workflowId: strin
       return setMessage({ text: `input is not JSON: ${errorText(err)}` });
     }
     void act(
-      () => api('POST', `/workflows/${encodeURIComponent(workflowId)}/schedules`, { cron: cron.trim(), timezone, ...(parsed === undefined ? {} : { input: parsed }) }),
+      () => ok(client.POST('/workflows/{id}/schedules', { params: { path: { id: workflowId } }, body: { cron: cron.trim(), timezone, ...(parsed === undefined ? {} : { input: parsed }) } })),
       'schedule created',
     ).then(() => setCron(''));
   };
   const remove = (s: Schedule) => {
     if (!window.confirm(`Delete the schedule "${s.cron}" (${s.timezone})? Runs it started are kept.`)) return;
-    void act(() => api('DELETE', `/schedules/${encodeURIComponent(s.id)}`), 'schedule deleted');
+    void act(() => ok(client.DELETE('/schedules/{id}', { params: { path: { id: s.id } } })), 'schedule deleted');
   };
   const trigger = (s: Schedule) =>
     void act(
-      () => api<{ executionId: string | null }>('POST', `/schedules/${encodeURIComponent(s.id)}/trigger`),
+      () => ok(client.POST('/schedules/{id}/trigger', { params: { path: { id: s.id } } })),
       (r) => {
         const runId = (r as { executionId: string | null }).executionId ?? undefined;
         return runId ? { text: 'triggered: ', runId } : { text: 'triggered: a run is starting' };
@@ -87,7 +87,7 @@ export function SchedulesPanel({ workflowId, defaultInput }: { workflowId: strin
             <div className="row">
               <button
                 onClick={() =>
-                  void act(() => api('PATCH', `/schedules/${encodeURIComponent(s.id)}`, { paused: !s.paused }), s.paused ? 'schedule resumed' : 'schedule paused')
+                  void act(() => ok(client.PATCH('/schedules/{id}', { params: { path: { id: s.id } }, body: { paused: !s.paused } })), s.paused ? 'schedule resumed' : 'schedule paused')
                 }
               >
                 {s.paused ? 'Resume' : 'Pause'}

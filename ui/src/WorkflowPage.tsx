@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { api, ApiError, uiConfig, type Definition, type ErrorDetail, type ExecutionSummary, type NodeView, type WorkflowDetail, type WorkflowVersion } from './api';
+import { client, ok, ApiError, uiConfig, type Definition, type ErrorDetail, type NodeView, type WorkflowDetail, type WorkflowVersion } from './api';
 import { Dag } from './Dag';
 import { DefinitionEditor } from './DefinitionEditor';
 import { exampleNamed, sampleInputOf } from './examples';
@@ -47,7 +47,7 @@ function DagPreview({ text }: { text: string }) {
 }
 
 export function WorkflowPage({ id }: { id: string }) {
-  const { data: workflow, error, reload } = useLoad(() => api<WorkflowDetail>('GET', `/workflows/${encodeURIComponent(id)}`), [id]);
+  const { data: workflow, error, reload } = useLoad(() => ok(client.GET('/workflows/{id}', { params: { path: { id } } })) as Promise<WorkflowDetail>, [id]);
   const [version, setVersion] = useState<number>();
   const [text, setText] = useState('');
   const [valid, setValid] = useState(false);
@@ -64,7 +64,7 @@ export function WorkflowPage({ id }: { id: string }) {
   const pick = async (v: number) => {
     setVersion(v);
     setSaveErrors(undefined);
-    const one = await api<WorkflowVersion>('GET', `/workflows/${encodeURIComponent(id)}/versions/${v}`);
+    const one = (await ok(client.GET('/workflows/{id}/versions/{version}', { params: { path: { id, version: v } } }))) as WorkflowVersion;
     setText(json(one.definition));
   };
 
@@ -72,7 +72,7 @@ export function WorkflowPage({ id }: { id: string }) {
     setMessage(undefined);
     setSaveErrors(undefined);
     try {
-      const saved = await api<WorkflowDetail>('PUT', `/workflows/${encodeURIComponent(id)}`, { definition: JSON.parse(text) as unknown });
+      const saved = (await ok(client.PUT('/workflows/{id}', { params: { path: { id } }, body: { definition: JSON.parse(text) as unknown } }))) as WorkflowDetail;
       setMessage(`saved as version ${saved.version}`);
       reload();
     } catch (err) {
@@ -152,7 +152,7 @@ function StartRun({ workflowId, disabled, sampleInput }: { workflowId: string; d
       return setError(`input is not JSON: ${errorText(err)}`);
     }
     try {
-      const run = await api<ExecutionSummary>('POST', '/executions', { workflowId, ...(parsed === undefined ? {} : { input: parsed }) });
+      const run = await ok(client.POST('/executions', { body: { workflowId, ...(parsed === undefined ? {} : { input: parsed }) } }));
       navigate(`/runs/${run.id}`);
     } catch (err) {
       setError(errorText(err));

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { useCursorPages } from './Pager';
-import { api, type Page, type WorkflowDetail, type WorkflowSummary } from './api';
+import { client, ok } from './api';
 import { EXAMPLES } from './examples';
 import { errorText, when } from './format';
 import { useLoad } from './hooks';
@@ -18,7 +18,7 @@ const STARTER = (name: string) => ({
 export function WorkflowsPage() {
   const { cursor, pager } = useCursorPages();
   const { data, error } = useLoad(
-    () => api<Page<WorkflowSummary>>('GET', `/workflows?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
+    () => ok(client.GET('/workflows', { params: { query: { limit: 20, ...(cursor ? { cursor } : {}) } } })),
     [cursor],
   );
   return (
@@ -66,7 +66,7 @@ function CreateWorkflow() {
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     try {
-      const created = await api<WorkflowDetail>('POST', '/workflows', { name: name.trim(), definition: STARTER(name.trim()) });
+      const created = await ok(client.POST('/workflows', { body: { name: name.trim(), definition: STARTER(name.trim()) } }));
       navigate(`/workflows/${created.id}`);
     } catch (err) {
       setError(errorText(err));
@@ -95,7 +95,7 @@ function CreateFromExample() {
     e.preventDefault();
     if (!example) return;
     try {
-      const created = await api<WorkflowDetail>('POST', '/workflows', { name: example.name, description: example.description, definition: example.definition });
+      const created = await ok(client.POST('/workflows', { body: { name: example.name, description: example.description, definition: example.definition } }));
       navigate(`/workflows/${created.id}`);
     } catch (err) {
       setError(errorText(err));

@@ -176,6 +176,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/executions/{id}/rerun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rerun a finished run from any nodes
+         * @description Starts a new run (trigger `RERUN`, `rerunOf` this run). `fromNodes` and every node downstream of them run again; the other nodes keep this run's outputs (`reused`), or the ones given in `outputs`. `input` replaces the run input, `version` runs another version of the workflow, nodes matched by id. 400 lists every kept node a re-running node reads that has no output.
+         */
+        post: operations["rerunExecution"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/executions/{id}/retry": {
         parameters: {
             query?: never;
@@ -854,6 +874,8 @@ export interface operations {
                             /** @description Also the Temporal workflow id of the run */
                             id: string;
                             idempotencyKey: string | null;
+                            /** @description The run this one reruns from some of its nodes (trigger RERUN) */
+                            rerunOf: string | null;
                             /** @description The run this one retries */
                             retryOf: string | null;
                             /** Format: date-time */
@@ -861,7 +883,7 @@ export interface operations {
                             /** @enum {string} */
                             status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
                             /** @enum {string} */
-                            trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL";
+                            trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                             /** @description The workflow version the run is pinned to */
                             version: number;
                             workflowId: string;
@@ -957,6 +979,8 @@ export interface operations {
                         /** @description Also the Temporal workflow id of the run */
                         id: string;
                         idempotencyKey: string | null;
+                        /** @description The run this one reruns from some of its nodes (trigger RERUN) */
+                        rerunOf: string | null;
                         /** @description The run this one retries */
                         retryOf: string | null;
                         /** Format: date-time */
@@ -964,7 +988,7 @@ export interface operations {
                         /** @enum {string} */
                         status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
                         /** @enum {string} */
-                        trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL";
+                        trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                         /** @description The workflow version the run is pinned to */
                         version: number;
                         workflowId: string;
@@ -1124,6 +1148,16 @@ export interface operations {
                             /** @description Temporal's attempt number; 0 before the node has run */
                             attempt: number;
                             error: unknown;
+                            /** @description The node's failed attempts, oldest first; the last 20 are kept. Written by the worker that ran each attempt (an attempt whose worker died is missing; ?live=1 shows Temporal's last failure while the node retries) */
+                            failedAttempts: {
+                                /** Format: date-time */
+                                at: string;
+                                attempt: number;
+                                /** @description Up to 4,000 characters */
+                                message: string;
+                                /** @description The error type, e.g. HttpServerError, ActivityTimeout */
+                                type: string;
+                            }[];
                             /** Format: date-time */
                             finishedAt: string | null;
                             nodeId: string;
@@ -1142,6 +1176,8 @@ export interface operations {
                                 /** @description SCHEDULED (waiting for the next attempt) or STARTED (an attempt runs), ... */
                                 state: string;
                             };
+                            /** @description A retry or rerun kept this node's earlier (or given) output instead of running it */
+                            reused: boolean;
                             /** Format: date-time */
                             startedAt: string | null;
                             /** @enum {string} */
@@ -1155,6 +1191,8 @@ export interface operations {
                             /** @description Nodes in the pinned definition */
                             total: number;
                         };
+                        /** @description The run this one reruns from some of its nodes (trigger RERUN) */
+                        rerunOf: string | null;
                         /** @description The run this one retries */
                         retryOf: string | null;
                         /** Format: date-time */
@@ -1164,7 +1202,7 @@ export interface operations {
                         /** @description Temporal's run id, for Web UI links (null until the run has recorded itself; with ?live=1, Temporal's current one) */
                         temporalRunId: string | null;
                         /** @enum {string} */
-                        trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL";
+                        trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                         /** @description The workflow version the run is pinned to */
                         version: number;
                         workflowId: string;
@@ -1731,6 +1769,175 @@ export interface operations {
             };
         };
     };
+    rerunExecution: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Alternative to the body field; both given must be equal */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Top-level nodes to run again; everything downstream of them runs again too, every other node keeps its output */
+                    fromNodes: string[];
+                    input?: unknown;
+                    /** @description Replaces kept nodes' outputs (fix the data, go on); a node that runs again cannot be given one */
+                    outputs?: {
+                        [key: string]: unknown;
+                    };
+                    /** @description Another version of the run's workflow (nodes matched by id); defaults to the run's own */
+                    version?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        finishedAt: string | null;
+                        /** @description Also the Temporal workflow id of the run */
+                        id: string;
+                        idempotencyKey: string | null;
+                        /** @description fromNodes and the nodes downstream of them: these run again */
+                        rerun: string[];
+                        /** @description The run this one reruns from some of its nodes (trigger RERUN) */
+                        rerunOf: string | null;
+                        /** @description The run this one retries */
+                        retryOf: string | null;
+                        /** @description Nodes whose output the new run keeps instead of running them again */
+                        reused: string[];
+                        /** Format: date-time */
+                        startedAt: string;
+                        /** @enum {string} */
+                        status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                        /** @enum {string} */
+                        trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
+                        /** @description The workflow version the run is pinned to */
+                        version: number;
+                        workflowId: string;
+                    };
+                };
+            };
+            /** @description invalid request (validation, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description not found (also for resources of another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description state conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description rate limit (RATE_LIMITED), runs in progress (TOO_MANY_RUNS) or a tenant quota (QUOTA_EXCEEDED; `details: { quota, limit, used }`) reached */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description a dependency (Temporal, Postgres, a feature switched off) is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
     retryExecution: {
         parameters: {
             query?: never;
@@ -1759,6 +1966,8 @@ export interface operations {
                         /** @description Also the Temporal workflow id of the run */
                         id: string;
                         idempotencyKey: string | null;
+                        /** @description The run this one reruns from some of its nodes (trigger RERUN) */
+                        rerunOf: string | null;
                         /** @description The run this one retries */
                         retryOf: string | null;
                         /** @description Nodes whose earlier output the new run reuses instead of running again */
@@ -1768,7 +1977,7 @@ export interface operations {
                         /** @enum {string} */
                         status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
                         /** @enum {string} */
-                        trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL";
+                        trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                         /** @description The workflow version the run is pinned to */
                         version: number;
                         workflowId: string;

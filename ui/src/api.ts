@@ -1,5 +1,6 @@
 // The console's only door to the server: the REST API with the key from session storage.
 
+import createClient from 'openapi-fetch';
 import type { paths } from './api-types';
 
 const KEY_STORAGE = 'trellis.apiKey';
@@ -24,27 +25,29 @@ export class ApiError extends Error {
   }
 }
 
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { authorization: `Bearer ${getKey() ?? ''}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (res.status === 204) return undefined as T;
-  const text = await res.text();
-  const json: unknown = text ? safeParse(text) : undefined;
-  if (!res.ok) {
-    const err = (json as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
-    if (res.status === 401) setKey(null); // back to the key form
-    throw new ApiError(res.status, err?.code ?? 'HTTP_' + res.status, err?.message ?? (text || res.statusText), err?.details);
-  }
-  return json as T;
-}
+/**
+ * The API client, typed by the paths of the API's own OpenAPI document (./api-types.ts): a path,
+ * method, parameter or body the API does not have fails the typecheck. Every request carries the
+ * key; a 401 sends the user back to the key form.
+ */
+export const client = createClient<paths>({ baseUrl: '' });
+client.use({
+  onRequest({ request }) {
+    request.headers.set('authorization', `Bearer ${getKey() ?? ''}`);
+    return request;
+  },
+  onResponse({ response }) {
+    if (response.status === 401) setKey(null);
+    return response;
+  },
+});
 
-function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+/** The data of a client call, or an ApiError with the API's code and message. */
+export async function ok<D>(call: Promise<{ data?: D; error?: unknown; response: Response }>): Promise<D> {
+  const { data, error, response } = await call;
+  if (response.ok) return data as D;
+  const err = (error as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
+  throw new ApiError(response.status, err?.code ?? 'HTTP_' + response.status, err?.message ?? (typeof error === 'string' && error ? error : response.statusText), err?.details);
 }
 
 // ---- shapes: generated from the OpenAPI document (npm run api:types → ./api-types.ts) ---------
@@ -133,7 +136,7 @@ export { temporalRunUrl } from './temporal-links';
 let namesPromise: Promise<Map<string, string>> | undefined;
 export function workflowNames(refresh = false): Promise<Map<string, string>> {
   if (refresh || !namesPromise) {
-    namesPromise = api<Page<WorkflowSummary>>('GET', '/workflows?limit=100').then(
+    namesPromise = ok(client.GET('/workflows', { params: { query: { limit: 100 } } })).then(
       (page) => new Map(page.items.map((w) => [w.id, w.name])),
       () => new Map(),
     );

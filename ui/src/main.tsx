@@ -1,6 +1,6 @@
 import { StrictMode, useEffect, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
-import { api, getKey, setKey, type Page, type WorkflowSummary } from './api';
+import { client, ok, getKey, setKey } from './api';
 import { errorText } from './format';
 import { Link, useRoute } from './router';
 import { WorkflowsPage } from './WorkflowsPage';
@@ -28,7 +28,7 @@ function KeyForm() {
     const key = value.trim();
     sessionStorage.setItem('trellis.apiKey', key);
     try {
-      await api<Page<WorkflowSummary>>('GET', '/workflows?limit=1'); // proves the key
+      await ok(client.GET('/workflows', { params: { query: { limit: 1 } } })); // proves the key
       setKey(key);
     } catch (err) {
       setKey(null);

@@ -40,3 +40,31 @@ export function Link({ to, children, className }: { to: string; children: ReactN
     </a>
   );
 }
+
+/**
+ * One query-string parameter of the page's address as state (list filters live in the URL, so a
+ * filtered list can be linked, bookmarked and reloaded). Setting it replaces the history entry;
+ * an empty value removes the parameter.
+ */
+export function useQueryParam(name: string): [string, (value: string) => void] {
+  const read = () => new URLSearchParams(window.location.search).get(name) ?? '';
+  const [value, setValue] = useState(read);
+  useEffect(() => {
+    const update = () => setValue(read());
+    window.addEventListener('popstate', update);
+    window.addEventListener('trellis:navigate', update);
+    return () => {
+      window.removeEventListener('popstate', update);
+      window.removeEventListener('trellis:navigate', update);
+    };
+  }, [name]);
+  const set = (next: string) => {
+    const params = new URLSearchParams(window.location.search);
+    if (next) params.set(name, next);
+    else params.delete(name);
+    const search = params.toString();
+    window.history.replaceState(null, '', window.location.pathname + (search ? `?${search}` : ''));
+    setValue(next);
+  };
+  return [value, set];
+}

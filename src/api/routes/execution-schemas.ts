@@ -25,6 +25,7 @@ const summaryProperties = {
   trigger: StringEnum(EXECUTION_TRIGGERS),
   idempotencyKey: Nullable(Type.String()),
   retryOf: Nullable(Type.String({ description: 'The run this one retries' })),
+  rerunOf: Nullable(Type.String({ description: 'The run this one reruns from some of its nodes (trigger RERUN)' })),
   createdAt: DateTime,
   startedAt: DateTime,
   finishedAt: Nullable(DateTime),
@@ -82,6 +83,19 @@ const NodeViewSchema = Type.Object({
       { kind: StringEnum(['concurrency', 'rateLimit', 'tenantShare']), key: Type.String() },
       { description: 'While WAITING for its turn under a limit: which limit and key (DESIGN.md §5)' },
     ),
+  ),
+  reused: Type.Boolean({ description: "A retry or rerun kept this node's earlier (or given) output instead of running it" }),
+  failedAttempts: Type.Array(
+    Type.Object({
+      attempt: Type.Integer(),
+      type: Type.String({ description: 'The error type, e.g. HttpServerError, ActivityTimeout' }),
+      message: Type.String({ description: 'Up to 4,000 characters' }),
+      at: DateTime,
+    }),
+    {
+      description:
+        "The node's failed attempts, oldest first; the last 20 are kept. Written by the worker that ran each attempt (an attempt whose worker died is missing; ?live=1 shows Temporal's last failure while the node retries)",
+    },
   ),
   retry: Type.Optional(
     Type.Object(
@@ -159,4 +173,29 @@ export const ApproveResponse = Type.Object({
 export const RetryResponse = Type.Object({
   ...summaryProperties,
   reused: Type.Array(Type.String(), { description: 'Nodes whose earlier output the new run reuses instead of running again' }),
+});
+
+export const RerunBody = Type.Object(
+  {
+    fromNodes: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+      minItems: 1,
+      maxItems: 500,
+      uniqueItems: true,
+      description: 'Top-level nodes to run again; everything downstream of them runs again too, every other node keeps its output',
+    }),
+    version: Type.Optional(VersionSchema({ description: "Another version of the run's workflow (nodes matched by id); defaults to the run's own" })),
+    input: Type.Optional(AnyJson),
+    outputs: Type.Optional(
+      Type.Record(Type.String({ minLength: 1, maxLength: 64 }), AnyJson, {
+        description: "Replaces kept nodes' outputs (fix the data, go on); a node that runs again cannot be given one",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const RerunResponse = Type.Object({
+  ...summaryProperties,
+  reused: Type.Array(Type.String(), { description: 'Nodes whose output the new run keeps instead of running them again' }),
+  rerun: Type.Array(Type.String(), { description: 'fromNodes and the nodes downstream of them: these run again' }),
 });

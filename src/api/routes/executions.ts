@@ -6,6 +6,7 @@ import { decodeCursor } from '../schemas';
 import { startExecution, type ExecutionTrigger } from '../../services/executions';
 import { executionDetail, listExecutionSummaries } from '../../services/execution-view';
 import { executionActionRoutes } from './execution-actions';
+import { executionRerunRoutes } from './execution-rerun';
 import {
   DetailQuery,
   ExecutionDetailSchema,
@@ -105,6 +106,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
   );
 
   await app.register(executionActionRoutes, { deps, onCreated: (trigger) => countStarted(app, trigger) });
+  await app.register(executionRerunRoutes, { deps, onCreated: (trigger) => countStarted(app, trigger) });
 };
 
 function countStarted(app: FastifyInstance, trigger: ExecutionTrigger): void {

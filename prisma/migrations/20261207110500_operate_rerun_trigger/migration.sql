@@ -1,0 +1,2 @@
+-- AlterEnum
+ALTER TYPE "ExecutionTrigger" ADD VALUE 'RERUN';

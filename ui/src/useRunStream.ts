@@ -1,0 +1,204 @@
+import { useEffect, useRef, useState, type Dispatch, type SetStateAction } from 'react';
+import type { ItemCounts } from './MapProgress';
+import { client, ok, streamEvents, workflowNames, type Definition, type ExecutionDetail, type ExecutionStatus, type NodeView, type RetryInfo } from './api';
+import { errorText } from './format';
+
+export const TERMINAL_NODE = new Set(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED']);
+
+type RunFields = Pick<ExecutionDetail, 'status' | 'output' | 'error' | 'finishedAt'>;
+
+/** What the run page shows of one run, kept current by its event stream. */
+export interface RunStream {
+  run: ExecutionDetail | undefined;
+  nodes: Map<string, NodeView>;
+  setNodes: Dispatch<SetStateAction<Map<string, NodeView>>>;
+  /** The run's pinned definition (edges, node config). */
+  definition: Definition | undefined;
+  workflowName: string | undefined;
+  itemCounts: Map<string, ItemCounts>;
+  /** Whether the event stream is on (false: this server has none, and the run is polled). */
+  live: boolean;
+  /** A clock that ticks every second while the run runs (durations grow). */
+  now: number;
+  error: string | undefined;
+}
+
+const detail = (id: string, live = false) => ok(client.GET('/executions/{id}', { params: { path: { id }, query: live ? { live: '1' } : {} } }));
+
+/**
+ * One run, live: the run (with ?live=1 for Temporal's run id and retry state), its pinned
+ * definition, then GET /executions/:id/events (snapshot, node, run, retry and items events)
+ * merged over it; polling instead where the server has no event stream. Approval prompts and
+ * failed-attempt histories, which the stream's rows do not carry, are fetched when they change.
+ */
+export function useRunStream(id: string): RunStream {
+  const [run, setRun] = useState<ExecutionDetail>();
+  const [nodes, setNodes] = useState<Map<string, NodeView>>(new Map());
+  const [definition, setDefinition] = useState<Definition>();
+  const [error, setError] = useState<string>();
+  const [live, setLive] = useState(false);
+  const [now, setNow] = useState(Date.now());
+  const [workflowName, setWorkflowName] = useState<string>();
+  const [itemCounts, setItemCounts] = useState<Map<string, ItemCounts>>(new Map());
+  const status = useRef<ExecutionStatus | undefined>(undefined);
+  status.current = run?.status;
+  const runIdKnown = useRef(false);
+  runIdKnown.current = Boolean(run?.temporalRunId);
+
+  useEffect(() => {
+    let alive = true;
+    detail(id, true).then(
+      async (d) => {
+        if (!alive) return;
+        setRun(d);
+        setNodes(new Map(d.nodes.map((n) => [n.nodeId, n])));
+        // A workflow made after the names were cached is not in them yet: ask again once.
+        void workflowNames()
+          .then((names) => (names.has(d.workflowId) ? names : workflowNames(true)))
+          .then((names) => alive && setWorkflowName(names.get(d.workflowId)));
+        const v = await ok(client.GET('/workflows/{id}/versions/{version}', { params: { path: { id: d.workflowId, version: d.version } } }));
+        if (alive) setDefinition(v.definition as Definition);
+      },
+      (err: unknown) => alive && setError(errorText(err)),
+    );
+    return () => {
+      alive = false;
+    };
+  }, [id]);
+
+  const loaded = run !== undefined;
+  useEffect(() => {
+    if (!loaded) return;
+    setLive(true);
+    let poll: ReturnType<typeof setInterval> | undefined;
+    let attemptsTimer: ReturnType<typeof setTimeout> | undefined;
+    const mergeNodes = (list: NodeView[]) =>
+      setNodes((prev) => {
+        const next = new Map(prev);
+        for (const n of list) {
+          const before = prev.get(n.nodeId);
+          // Retry info holds only while the node is still in flight; approval prompts only while it waits.
+          next.set(n.nodeId, {
+            ...before,
+            ...n,
+            failedAttempts: n.failedAttempts ?? before?.failedAttempts ?? [],
+            retry: TERMINAL_NODE.has(n.status) ? undefined : (n.retry ?? before?.retry),
+            approval: n.status === 'WAITING' ? (n.approval ?? before?.approval) : undefined,
+          });
+        }
+        return next;
+      });
+    // Failed attempts are written by workers, not carried by the stream: read them again (at most once a second) when a node retried.
+    const refreshAttempts = () => {
+      if (attemptsTimer) return;
+      attemptsTimer = setTimeout(() => {
+        attemptsTimer = undefined;
+        detail(id).then(
+          (d) =>
+            setNodes((prev) => {
+              const next = new Map(prev);
+              for (const n of d.nodes) {
+                const before = next.get(n.nodeId);
+                if (before) next.set(n.nodeId, { ...before, failedAttempts: n.failedAttempts });
+              }
+              return next;
+            }),
+          () => undefined,
+        );
+      }, 1000);
+    };
+    const mergeRetry = (r: RetryInfo & { nodeId: string }) => {
+      refreshAttempts();
+      setNodes((prev) => {
+        const before = prev.get(r.nodeId);
+        if (!before || TERMINAL_NODE.has(before.status)) return prev;
+        const { nodeId: _n, ...retry } = r;
+        return new Map(prev).set(r.nodeId, { ...before, attempt: Math.max(before.attempt, retry.attempt), retry });
+      });
+    };
+    const mergeRun = (fields: Partial<RunFields>) => setRun((prev) => (prev ? { ...prev, ...fields } : prev));
+    // Temporal's run id is recorded by the run itself, usually after this page loaded; fetch it
+    // once transitions show the run has recorded itself, for the Web UI link.
+    let runIdAsked = false;
+    const askRunId = () => {
+      if (runIdAsked) return;
+      runIdAsked = true;
+      detail(id).then(
+        (d) => d.temporalRunId && setRun((prev) => (prev && !prev.temporalRunId ? { ...prev, temporalRunId: d.temporalRunId } : prev)),
+        () => (runIdAsked = false),
+      );
+    };
+    const stop = streamEvents(
+      id,
+      (m) => {
+        const data = JSON.parse(m.data) as unknown;
+        if (m.event === 'snapshot') {
+          const snap = data as { run: RunFields; nodes: NodeView[] };
+          mergeRun({ status: snap.run.status, output: snap.run.output, error: snap.run.error, finishedAt: snap.run.finishedAt });
+          mergeNodes(snap.nodes);
+        } else if (m.event === 'node') {
+          const n = data as NodeView;
+          mergeNodes([n]);
+          if (TERMINAL_NODE.has(n.status) && n.attempt > 1) refreshAttempts();
+          if (!runIdKnown.current) askRunId();
+        } else if (m.event === 'run') mergeRun(data as RunFields);
+        else if (m.event === 'retry') mergeRetry(data as RetryInfo & { nodeId: string });
+        else if (m.event === 'items') {
+          const { nodeId, counts } = data as { nodeId: string; counts: ItemCounts };
+          setItemCounts((prev) => new Map(prev).set(nodeId, counts));
+        }
+        if ((m.event === 'run' || m.event === 'snapshot') && status.current !== undefined) setNow(Date.now());
+      },
+      () => status.current !== undefined && status.current !== 'RUNNING',
+      () => {
+        // No event stream on this server: poll the run instead.
+        setLive(false);
+        poll = setInterval(() => {
+          if (status.current !== 'RUNNING') return clearInterval(poll);
+          detail(id).then(
+            (d) => {
+              mergeRun({ status: d.status, output: d.output, error: d.error, finishedAt: d.finishedAt });
+              mergeNodes(d.nodes);
+            },
+            () => undefined,
+          );
+        }, 2000);
+      },
+    );
+    return () => {
+      stop();
+      clearInterval(poll);
+      clearTimeout(attemptsTimer);
+      setLive(false);
+    };
+  }, [id, loaded]);
+
+  // An approval that starts waiting: fetch its rendered message and deadline (the event stream carries rows only).
+  const waitingWithoutPrompt = [...nodes.values()].filter((n) => n.status === 'WAITING' && !n.approval).map((n) => n.nodeId).join(',');
+  useEffect(() => {
+    if (!waitingWithoutPrompt) return;
+    let alive = true;
+    detail(id).then(
+      (d) =>
+        alive &&
+        setNodes((prev) => {
+          const next = new Map(prev);
+          for (const n of d.nodes) if (n.approval && next.get(n.nodeId)?.status === 'WAITING') next.set(n.nodeId, { ...next.get(n.nodeId)!, approval: n.approval });
+          return next;
+        }),
+      () => undefined,
+    );
+    return () => {
+      alive = false;
+    };
+  }, [id, waitingWithoutPrompt]);
+
+  const running = run?.status === 'RUNNING';
+  useEffect(() => {
+    if (!running) return;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [running]);
+
+  return { run, nodes, setNodes, definition, workflowName, itemCounts, live, now, error };
+}
