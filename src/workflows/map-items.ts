@@ -44,6 +44,8 @@ class ItemRowWriter {
   private readonly live = patched(MAP_ITEMS_LIVE_PATCH);
   private readonly startedAt = Date.now();
   private lastWrite = -Infinity;
+  /** Set by drain(): from then on every write's end starts the next, whatever the batch size. */
+  private draining = false;
 
   constructor(
     private readonly executionId: string,
@@ -56,6 +58,9 @@ class ItemRowWriter {
   }
 
   async drain(): Promise<void> {
+    // Without this, rows added while a write was out (fewer than a batch) waited for a next
+    // add() that never comes: drain() then waited forever and the map hung.
+    this.draining = true;
     this.kick();
     await CancellationScope.nonCancellable(() => condition(() => !this.writing && this.pending.length === 0));
   }
@@ -63,6 +68,7 @@ class ItemRowWriter {
   /** Workflow time (Date.now() in a workflow is the task's time): deterministic on replay. */
   private due(): boolean {
     if (this.pending.length >= ITEM_ROWS_PER_WRITE) return true;
+    if (this.draining && this.pending.length > 0) return true;
     if (!this.live || this.pending.length === 0) return false;
     const now = Date.now();
     return now - this.lastWrite >= Math.max(LIVE_WRITE_INTERVAL_MS, (now - this.startedAt) / LIVE_SPACING_FRACTION);

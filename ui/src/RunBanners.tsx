@@ -102,3 +102,17 @@ function ApprovalRow({ node, onDecide }: { node: NodeView; onDecide: (nodeId: st
     </div>
   );
 }
+
+/**
+ * A run waiting for a slot of its definition's run-level `concurrency` key: nothing of it runs
+ * yet, and its runTimeout is already counting (DESIGN.md §5). Cancelling it runs nothing.
+ */
+export function QueuedBanner({ run }: { run: ExecutionDetail }) {
+  if (run.status !== 'QUEUED') return null;
+  return (
+    <div className="banner queued" role="status" data-testid="queued-banner">
+      <strong>Queued</strong> — waiting for a slot of the workflow&apos;s concurrency key; no node runs until it gets one. Its run timeout is
+      already counting; GET /limits lists the keys in use.
+    </div>
+  );
+}

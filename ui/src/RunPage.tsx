@@ -1,10 +1,10 @@
 import { useEffect, useMemo, useState } from 'react';
-import { client, ok, temporalRunUrl, uiConfig, type UiConfig } from './api';
+import { client, isOpenExecution, ok, temporalRunUrl, uiConfig, type UiConfig } from './api';
 import { Dag } from './Dag';
 import { duration, errorText, when } from './format';
 import { Link, navigate } from './router';
 import { Legend, NodePanel, RunPanel } from './NodePanel';
-import { ApprovalBanner, ErrorBanner } from './RunBanners';
+import { ApprovalBanner, ErrorBanner, QueuedBanner } from './RunBanners';
 import { Timeline } from './Timeline';
 import { TERMINAL_NODE, useRunStream } from './useRunStream';
 
@@ -50,7 +50,8 @@ export function RunPage({ id }: { id: string }) {
       () => ok(client.POST('/executions/{id}/nodes/{nodeId}/approve', { params: { path: { id, nodeId } }, body: { approved, ...(data === undefined ? {} : { data }) } })),
       approved ? 'approval sent' : 'rejection sent',
     );
-  const running = run.status === 'RUNNING';
+  // A queued run is open too: it can be cancelled, and its stream goes on.
+  const running = isOpenExecution(run.status);
   const temporalUrl = config ? temporalRunUrl(config, run.id, run.temporalRunId) : undefined;
   // Retrying re-runs what failed and reuses what succeeded: it means something only after a failure.
   const retryable = run.status === 'FAILED' || run.status === 'TIMED_OUT';
@@ -92,6 +93,7 @@ export function RunPage({ id }: { id: string }) {
           </>
         )}
       </p>
+      <QueuedBanner run={run} />
       <ErrorBanner run={run} nodes={nodes} onShowNode={setSelected} />
       <ApprovalBanner nodes={nodes} types={types} running={running} now={now} onDecide={approve} />
       {message && <p className="notice">{message}</p>}

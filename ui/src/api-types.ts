@@ -253,6 +253,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's concurrency and rate-limit keys in use, with in-flight and waiting counts */
+        get: operations["listLimits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -848,7 +865,7 @@ export interface operations {
                 /** @description nextCursor of the previous page */
                 cursor?: string;
                 limit?: number;
-                status?: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                status?: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
                 /** @description Only runs with an approval node waiting for a decision */
                 waiting?: "approval";
                 workflowId?: string;
@@ -881,7 +898,7 @@ export interface operations {
                             /** Format: date-time */
                             startedAt: string;
                             /** @enum {string} */
-                            status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                            status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
                             /** @enum {string} */
                             trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                             /** @description The workflow version the run is pinned to */
@@ -986,7 +1003,7 @@ export interface operations {
                         /** Format: date-time */
                         startedAt: string;
                         /** @enum {string} */
-                        status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                        status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
                         /** @enum {string} */
                         trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                         /** @description The workflow version the run is pinned to */
@@ -1183,6 +1200,12 @@ export interface operations {
                             /** @enum {string} */
                             status: "PENDING" | "RUNNING" | "WAITING" | "SUCCEEDED" | "FAILED" | "SKIPPED" | "CANCELLED";
                             type: string;
+                            /** @description While WAITING for its turn under a limit: which limit and key (DESIGN.md §5) */
+                            waitingFor?: {
+                                key: string;
+                                /** @enum {string} */
+                                kind: "concurrency" | "rateLimit" | "tenantShare";
+                            };
                         }[];
                         output: unknown;
                         progress: {
@@ -1198,7 +1221,7 @@ export interface operations {
                         /** Format: date-time */
                         startedAt: string;
                         /** @enum {string} */
-                        status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                        status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
                         /** @description Temporal's run id, for Web UI links (null until the run has recorded itself; with ?live=1, Temporal's current one) */
                         temporalRunId: string | null;
                         /** @enum {string} */
@@ -1300,7 +1323,7 @@ export interface operations {
                         cancelRequested: boolean;
                         id: string;
                         /** @enum {string} */
-                        status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                        status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
                     };
                 };
             };
@@ -1822,7 +1845,7 @@ export interface operations {
                         /** Format: date-time */
                         startedAt: string;
                         /** @enum {string} */
-                        status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                        status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
                         /** @enum {string} */
                         trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                         /** @description The workflow version the run is pinned to */
@@ -1975,7 +1998,7 @@ export interface operations {
                         /** Format: date-time */
                         startedAt: string;
                         /** @enum {string} */
-                        status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                        status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
                         /** @enum {string} */
                         trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                         /** @description The workflow version the run is pinned to */
@@ -2209,6 +2232,87 @@ export interface operations {
             };
             /** @description request body too large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description rate limit (RATE_LIMITED), runs in progress (TOO_MANY_RUNS) or a tenant quota (QUOTA_EXCEEDED; `details: { quota, limit, used }`) reached */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description a dependency (Temporal, Postgres, a feature switched off) is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    listLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            /** @description Runs past QUEUED, attempts in flight, or (rateLimit) starts in the current window */
+                            inFlight: number;
+                            key: string;
+                            /** @enum {string} */
+                            kind: "run" | "concurrency" | "rateLimit";
+                            /** @description The limit the latest request for the key asked for */
+                            limit: number;
+                            /** @enum {string} */
+                            scope: "run" | "node";
+                            /** @description Runs QUEUED or node attempts WAITING for the key */
+                            waiting: number;
+                            /** @description scope run: the workflow whose runs share the key */
+                            workflowId?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description missing or invalid API key */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4367,6 +4471,7 @@ export interface operations {
                         byStatus: {
                             CANCELLED: number;
                             FAILED: number;
+                            QUEUED: number;
                             RUNNING: number;
                             SUCCEEDED: number;
                             TIMED_OUT: number;

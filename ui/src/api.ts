@@ -55,7 +55,7 @@ export async function ok<D>(call: Promise<{ data?: D; error?: unknown; response:
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 // The status model is the server's own (src/domain/status.ts), not a copy.
-export { EXECUTION_STATUSES, type ExecutionStatus, type NodeStatus } from '../../src/domain/status';
+export { EXECUTION_STATUSES, isOpenExecution, type ExecutionStatus, type NodeStatus } from '../../src/domain/status';
 import type { ExecutionStatus, NodeStatus } from '../../src/domain/status';
 
 /** The JSON body of an operation's `status` response, as the API's OpenAPI document declares it. */

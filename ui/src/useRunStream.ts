@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type Dispatch, type SetStateAction } from 'react';
 import type { ItemCounts } from './MapProgress';
-import { client, ok, streamEvents, workflowNames, type Definition, type ExecutionDetail, type ExecutionStatus, type NodeView, type RetryInfo } from './api';
+import { client, isOpenExecution, ok, streamEvents, workflowNames, type Definition, type ExecutionDetail, type ExecutionStatus, type NodeView, type RetryInfo } from './api';
 import { errorText } from './format';
 
 export const TERMINAL_NODE = new Set(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED']);
@@ -149,12 +149,12 @@ export function useRunStream(id: string): RunStream {
         }
         if ((m.event === 'run' || m.event === 'snapshot') && status.current !== undefined) setNow(Date.now());
       },
-      () => status.current !== undefined && status.current !== 'RUNNING',
+      () => status.current !== undefined && !isOpenExecution(status.current),
       () => {
         // No event stream on this server: poll the run instead.
         setLive(false);
         poll = setInterval(() => {
-          if (status.current !== 'RUNNING') return clearInterval(poll);
+          if (status.current === undefined || !isOpenExecution(status.current)) return clearInterval(poll);
           detail(id).then(
             (d) => {
               mergeRun({ status: d.status, output: d.output, error: d.error, finishedAt: d.finishedAt });
@@ -193,7 +193,7 @@ export function useRunStream(id: string): RunStream {
     };
   }, [id, waitingWithoutPrompt]);
 
-  const running = run?.status === 'RUNNING';
+  const running = run !== undefined && isOpenExecution(run.status);
   useEffect(() => {
     if (!running) return;
     const timer = setInterval(() => setNow(Date.now()), 1000);
