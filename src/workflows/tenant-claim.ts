@@ -26,7 +26,7 @@ export async function verifyDagClaim(args: DagWorkflowInput): Promise<void> {
  * only as children of its own runs. One started without a parent (from a Temporal client) that
  * names a tenant is refused. A child inherits its parent's claim: only workflow code starts
  * children, and the parent was checked when it started. (Code that can start workflows AND run
- * its own workflow worker in the namespace has operator access; see the README's Security model.)
+ * its own workflow worker in the namespace has operator access; see docs/security.md.)
  * Continue-as-new keeps the parent, so later generations pass too.
  */
 export function refuseOrphanTenantScope(input: { tenantId?: string }): void {
