@@ -211,49 +211,51 @@ export async function main(options: { plugins?: string[]; config?: TrellisConfig
   const logger = createLogger({ name: 'trellis-worker', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   for (const name of config.unknown) logger.warn(`${name} is not a Trellis setting (ignored; a typo?)`);
   const telemetry = await installWorkerTelemetry({ logger, metricsPort: config.TRELLIS_WORKER_METRICS_PORT, metricsHost: config.TRELLIS_WORKER_METRICS_HOST });
-  const urls = databaseUrls(config);
-  await prepareSchema(config, 'trellis worker');
-  const db = createDb(urls.url, { max: config.DATABASE_POOL_MAX });
-  const masterKeys = masterKeyring();
-  await assertSecretsReadable(db, masterKeys, 'trellis worker');
-  const connection = await NativeConnection.connect(connectionOptions(settings));
-  const client = await connectTemporalClient(settings);
-  const registry = createNodeRegistry(plugins.nodeTypes);
-  const worker = await createTrellisWorker({
-    connection,
-    namespace: settings.namespace,
-    taskQueue: settings.taskQueue,
-    db,
-    masterKeys,
-    registry,
-    metrics: telemetry.metrics,
-    logger,
-    options: workerTuning(config),
-  });
-  const reconciler = startReconciler({
-    db,
-    temporal: createTemporalGateway(client, settings.taskQueue),
-    // Once per deployment: the worker holding the reconciler lock does it; the others stand by.
-    leaderLockUrl: urls.directUrl,
-    onError: (err) => logger.error({ err }, 'reconciler failed'),
-  });
-  // Retention on the deployment's one Temporal Schedule (created or updated by each worker start).
-  await ensureRetentionSchedule(client, settings.taskQueue, config.TRELLIS_RETENTION_INTERVAL);
-  for (const line of plugins.summary) logger.info(`plugin ${line}`);
-  logger.info({ taskQueue: settings.taskQueue, address: settings.address, namespace: settings.namespace }, 'worker started');
-  const announce = (signal: string) => () =>
-    logger.info({ signal }, `no new tasks; in-flight node attempts have ${config.TRELLIS_WORKER_SHUTDOWN_GRACE} ms to finish`);
-  process.once('SIGTERM', announce('SIGTERM'));
-  process.once('SIGINT', announce('SIGINT'));
+  // Whatever opened is closed again, also when the start fails half-way: Temporal's runtime and
+  // the pools keep the process alive otherwise (a worker refusing to start would hang, not exit).
+  const cleanups: (() => Promise<unknown>)[] = [() => telemetry.close()];
   try {
+    const urls = databaseUrls(config);
+    await prepareSchema(config, 'trellis worker');
+    const db = createDb(urls.url, { max: config.DATABASE_POOL_MAX });
+    cleanups.push(() => db.$disconnect(), () => closePostgresPools());
+    const masterKeys = masterKeyring();
+    await assertSecretsReadable(db, masterKeys, 'trellis worker');
+    const connection = await NativeConnection.connect(connectionOptions(settings));
+    cleanups.push(() => connection.close());
+    const client = await connectTemporalClient(settings);
+    cleanups.push(() => client.connection.close());
+    const registry = createNodeRegistry(plugins.nodeTypes);
+    const worker = await createTrellisWorker({
+      connection,
+      namespace: settings.namespace,
+      taskQueue: settings.taskQueue,
+      db,
+      masterKeys,
+      registry,
+      metrics: telemetry.metrics,
+      logger,
+      options: workerTuning(config),
+    });
+    const reconciler = startReconciler({
+      db,
+      temporal: createTemporalGateway(client, settings.taskQueue),
+      // Once per deployment: the worker holding the reconciler lock does it; the others stand by.
+      leaderLockUrl: urls.directUrl,
+      onError: (err) => logger.error({ err }, 'reconciler failed'),
+    });
+    cleanups.push(() => reconciler.stop());
+    // Retention on the deployment's one Temporal Schedule (created or updated by each worker start).
+    await ensureRetentionSchedule(client, settings.taskQueue, config.TRELLIS_RETENTION_INTERVAL);
+    for (const line of plugins.summary) logger.info(`plugin ${line}`);
+    logger.info({ taskQueue: settings.taskQueue, address: settings.address, namespace: settings.namespace }, 'worker started');
+    const announce = (signal: string) => () =>
+      logger.info({ signal }, `no new tasks; in-flight node attempts have ${config.TRELLIS_WORKER_SHUTDOWN_GRACE} ms to finish`);
+    process.once('SIGTERM', announce('SIGTERM'));
+    process.once('SIGINT', announce('SIGINT'));
     await runTrellisWorker(worker);
   } finally {
-    await reconciler.stop();
-    await closePostgresPools();
-    await db.$disconnect();
-    await client.connection.close();
-    await connection.close();
-    await telemetry.close();
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => logger.warn({ err }, 'closing on stop failed'));
   }
   logger.info('worker stopped');
 }

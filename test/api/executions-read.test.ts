@@ -92,10 +92,12 @@ describe('GET /executions/:id', () => {
       {
         nodeId: 'fetch', type: 'http', status: 'SUCCEEDED', attempt: 2, output: { status: 200 }, error: null,
         startedAt: '2030-01-01T00:00:00.000Z', finishedAt: '2030-01-01T00:00:01.000Z',
+        // Attempt 2 ran, so it was not reused; no failed attempt was recorded for it.
+        reused: false, failedAttempts: [],
       },
       expect.objectContaining({ nodeId: 'check', type: 'approval', status: 'WAITING', attempt: 1, finishedAt: null }),
-      { nodeId: 'shape', type: 'transform', status: 'PENDING', attempt: 0, startedAt: null, finishedAt: null, output: null, error: null },
-      { nodeId: 'done', type: 'noop', status: 'PENDING', attempt: 0, startedAt: null, finishedAt: null, output: null, error: null },
+      { nodeId: 'shape', type: 'transform', status: 'PENDING', attempt: 0, startedAt: null, finishedAt: null, output: null, error: null, reused: false, failedAttempts: [] },
+      { nodeId: 'done', type: 'noop', status: 'PENDING', attempt: 0, startedAt: null, finishedAt: null, output: null, error: null, reused: false, failedAttempts: [] },
     ]);
   });
 
