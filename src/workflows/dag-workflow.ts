@@ -14,7 +14,7 @@ import { ExpressionCompiler, containsTemplate, resolveTemplates, type Expression
 import { secretRefPaths } from '../domain/secrets';
 import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
-import { DEFAULT_MAX_CONCURRENCY, RUN_TIMEOUT_GRACE_MS, resolveActivityPolicy } from '../domain/policy';
+import { DEFAULT_MAX_CONCURRENCY, resolveActivityPolicy } from '../domain/policy';
 import { emptyTemplates } from '../domain/template-trace';
 import { hasLocalNodes } from '../domain/execution-mode';
 import {
@@ -46,7 +46,7 @@ import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
 import { hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
 import { completeRunLabels } from './search-attributes';
 import { loadRun, type LoadedRun } from './run-loading';
-import { StopRequest } from './run-stop';
+import { RunStopper, StopRequest } from './run-stop';
 import { releaseRunSlot, takeRunSlot } from './run-queue';
 
 /**
@@ -86,7 +86,7 @@ class DagRun {
   private readonly activitiesInFlight = new Set<string>();
   private readonly maxConcurrency: number;
   private readonly stop: StopRequest;
-  private readonly timers: RunTimer;
+  private readonly stopper: RunStopper;
   private runError: ErrorInfo | undefined;
   private readonly mirror = new RunMirror(workflowInfo().workflowId);
   /** The seq reserved for each running activity node's result, which its activity writes first. */
@@ -101,12 +101,20 @@ class DagRun {
   ) {
     ({ definition: this.definition, version: this.version, tenantId: this.tenantId, planner: this.planner } = loaded);
     this.rootScope = early.rootScope;
-    this.timers = new RunTimer(this.rootScope);
     this.stop = early.stop;
+    this.stopper = new RunStopper(this.stop, new RunTimer(this.rootScope), {
+      planner: this.planner,
+      waitingActivities: this.waitingActivities,
+      runningScopes: this.scopes,
+      isRunning: () => this.status === 'RUNNING',
+      cancelScopes: (scopes) => this.cancelScopes(scopes),
+      endNode: (id, status) => this.update(id, { status, finishedAt: now() }),
+      apply: (decision) => this.apply(decision),
+    });
     this.decisions = early.decisions;
     this.maxConcurrency = args.maxConcurrency ?? this.definition.defaults?.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
     setHandler(stateQuery, () => this.snapshot());
-    setHandler(cancelSignal, ({ reason, force } = {}) => this.cancel(reason ?? 'cancelled by request', force === true));
+    setHandler(cancelSignal, ({ reason, force } = {}) => this.stopper.cancel(reason ?? 'cancelled by request', force === true));
     setHandler(approveSignal, (decision) => this.recordDecision(decision));
   }
 
@@ -115,21 +123,14 @@ class DagRun {
     completeRunLabels({ version: this.version, workflowName: definition.name });
     this.startMirror();
     // Run-level concurrency (run-queue.ts): QUEUED until a slot is free; a run stopped there runs no node.
-    if (definition.concurrency && patched(RUN_CONCURRENCY_PATCH)) await takeRunSlot({ ...this.args, definition, tenantId: this.tenantId, version: this.version, compiler: this.compiler, mirror: this.mirror, stop: this.stop, cancel: (reason, force) => this.cancel(reason, force) });
+    if (definition.concurrency && patched(RUN_CONCURRENCY_PATCH)) await takeRunSlot({ ...this.args, definition, tenantId: this.tenantId, version: this.version, compiler: this.compiler, mirror: this.mirror, stop: this.stop, cancel: (reason, force) => this.stopper.cancel(reason, force) });
     for (const node of definition.nodes) {
       this.nodes.set(node.id, node);
       this.states.set(node.id, { type: node.type, status: 'PENDING', attempt: 0 });
     }
-    this.rootScope.cancelRequested.catch(() => {
-      this.stop.byTemporal = true;
-      this.cancel('cancelled through Temporal');
-    });
-    // A stop requested before the definition was loaded takes effect now.
-    if (!this.stop.stopping) this.apply(planner.start());
-    else if (this.stop.mode === 'cleanup') this.stopWithCleanup();
-    else this.cancelNodes();
-    const limit = runTimeoutMs(this.args.runTimeout ?? definition.runTimeout);
-    if (limit !== undefined && !this.stop.stopping) this.timers.after(limit, () => this.timeOut(limit));
+    this.rootScope.cancelRequested.catch(() => this.stopper.cancelledByTemporal());
+    // A stop requested before the definition was loaded takes effect instead of the start.
+    this.stopper.begin(() => this.apply(planner.start()), () => runTimeoutMs(this.args.runTimeout ?? definition.runTimeout));
 
     // Shielded so a Temporal cancellation still lets every node settle and be recorded.
     await CancellationScope.nonCancellable(() => condition(() => planner.isComplete()));
@@ -157,7 +158,7 @@ class DagRun {
     for (const [id, state] of this.states) if (state.status === 'SUCCEEDED') outputs[id] = state.output;
     const failedNode = this.planner.failedNode;
     const { reason } = this.stop;
-    this.timers.cancel();
+    this.stopper.disarm();
     await releaseRunSlot();
     if (this.stop.timedOut && reason !== undefined) {
       this.status = 'TIMED_OUT';
@@ -335,62 +336,8 @@ class DagRun {
     const branch = settled.status === 'SUCCEEDED' && branchValue !== undefined ? planner.branchLabel(id, branchValue) : undefined;
     const decision = planner.settle(id, { status: settled.status, branch, errorType: settled.error?.type });
     // While stopping, a failing cleanup node does not cut the other cleanup nodes short.
-    if (!wasFailing && planner.failedNode !== undefined && this.stop.mode !== 'cleanup') this.windDown();
+    if (!wasFailing && planner.failedNode !== undefined && this.stop.mode !== 'cleanup') this.stopper.windDown();
     if (!this.stop.stopping || this.stop.mode === 'cleanup') this.apply(decision);
-  }
-
-  /** After a fatal node failure: stop what runs and what waits; cleanup (all_done) nodes still run. */
-  private windDown(): void {
-    this.cancelScopes(this.scopes.values());
-    for (const id of this.waitingActivities.splice(0)) {
-      if (this.planner.runsInWindDown(id)) {
-        this.waitingActivities.push(id);
-      } else {
-        this.update(id, { status: 'SKIPPED', finishedAt: now() });
-        this.apply(this.planner.settle(id, { status: 'SKIPPED' }));
-      }
-    }
-  }
-
-  /** A stop request (signal or Temporal cancellation); StopRequest decides how to stop. */
-  private cancel(reason: string, force = false): void {
-    if (this.status !== 'RUNNING') return;
-    const mode = this.stop.request(reason, force);
-    if (mode === 'cleanup') this.stopWithCleanup();
-    else if (mode === 'hard') this.stopHard();
-  }
-
-  /** runTimeout passed: stop like a cancel, give cleanup nodes the grace, then stop hard. */
-  private timeOut(limitMs: number): void {
-    if (this.status !== 'RUNNING' || this.planner.isComplete()) return;
-    this.timers.after(RUN_TIMEOUT_GRACE_MS, () => this.stopHard());
-    if (this.stop.stopping) return; // already stopping; the grace bounds its cleanup too
-    this.stop.timedOut = true;
-    this.stop.reason = `run timed out after ${limitMs} ms (runTimeout)`;
-    this.stopWithCleanup();
-  }
-
-  private stopWithCleanup(): void {
-    this.stop.mode = 'cleanup';
-    const planner = this.planner;
-    const { cancelled, decision } = planner.stop();
-    for (const id of cancelled) this.update(id, { status: 'CANCELLED', finishedAt: now() });
-    const held = this.waitingActivities.splice(0);
-    this.waitingActivities.push(...held.filter((id) => planner.status(id) === 'PENDING'));
-    this.cancelScopes([...this.scopes].filter(([id]) => !planner.runsWhenStopping(id)).map(([, scope]) => scope));
-    this.apply(decision);
-  }
-
-  private stopHard(): void {
-    this.stop.mode = 'hard';
-    this.cancelNodes();
-  }
-
-  /** Cancels what runs; nodes that never started end CANCELLED at once. */
-  private cancelNodes(): void {
-    this.waitingActivities.length = 0;
-    this.cancelScopes(this.scopes.values());
-    for (const id of this.planner.cancelPending()) this.update(id, { status: 'CANCELLED', finishedAt: now() });
   }
 
   private recordDecision(decision: ApprovalDecision): void {
