@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { ErrorInfo, NodeDef, ExecutionStatus, WorkflowDefinition } from '../domain/definition';
 import { isTerminal } from '../domain/definition';
-import { ExpressionCompiler, containsTemplate, resolveTemplates, type ExpressionContext } from '../domain/expressions';
+import { ExpressionCompiler, containsTemplate, type ExpressionContext } from '../domain/expressions';
 import { secretRefPaths } from '../domain/secrets';
 import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
@@ -30,20 +30,19 @@ import {
 } from '../contracts/dag-workflow';
 import {
   LEAN_ACTIVITY_NODES_PATCH,
-  NODE_LIMITS_PATCH,
   NODE_RESULT_MIRROR_PATCH,
   RUN_CONCURRENCY_PATCH,
   SWITCH_NULL_DEFAULT_PATCH,
 } from '../contracts/patches';
 import { describeFailure } from './failures';
-import { runInlineNode } from './inline-nodes';
 import { runIterationNode } from './iteration-node';
-import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, scheduleActivityNode } from './node-runners';
+import { runActivityNode, scheduleActivityNode } from './node-runners';
+import { runNodeOfGraph, type NodeEnv } from './node-dispatch';
 import type { Settled } from '../contracts/settled';
 import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
 import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
-import { hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
+import { hasNodeLimits, runLimitedActivityNode } from './node-limits';
 import { completeRunLabels } from './search-attributes';
 import { loadRun, type LoadedRun } from './run-loading';
 import { RunStopper, StopRequest } from './run-stop';
@@ -87,6 +86,7 @@ class DagRun {
   private readonly maxConcurrency: number;
   private readonly stop: StopRequest;
   private readonly stopper: RunStopper;
+  private readonly nodeEnv: NodeEnv;
   private runError: ErrorInfo | undefined;
   private readonly mirror = new RunMirror(workflowInfo().workflowId);
   /** The seq reserved for each running activity node's result, which its activity writes first. */
@@ -112,6 +112,7 @@ class DagRun {
       apply: (decision) => this.apply(decision),
     });
     this.decisions = early.decisions;
+    this.nodeEnv = this.buildNodeEnv();
     this.maxConcurrency = args.maxConcurrency ?? this.definition.defaults?.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
     setHandler(stateQuery, () => this.snapshot());
     setHandler(cancelSignal, ({ reason, force } = {}) => this.stopper.cancel(reason ?? 'cancelled by request', force === true));
@@ -368,74 +369,58 @@ class DagRun {
     return (this.leanActivities ??= patched(LEAN_ACTIVITY_NODES_PATCH));
   }
 
-  private async evaluateAndRun(node: NodeDef): Promise<Settled> {
-    const spec = BUILTIN_CATALOG.get(node.type);
-    const execution = executionOf(node.type);
-    if (execution === 'map' || execution === 'loop') {
-      // Body templates see `item` / `iteration`: the node resolves its own config.
-      const previous = this.args.reuseItems?.[node.id];
-      return runIterationNode(node, this.expressionContext(), '', {
-        compiler: this.compiler,
-        defaults: this.definition.defaults,
-        previous,
-        limits: this.args.iterationLimits,
-        ...(this.tenantId !== undefined && { tenantId: this.tenantId }),
-        depth: this.args.depth ?? 0,
-      });
-    }
-    const raw = node.config ?? {};
-    // The context copies every node's state; building it for each of 1,000 plain activity
-    // nodes made wide fan-outs quadratic, so only nodes that evaluate something get one.
-    const templated = containsTemplate(raw, spec?.expressionFields);
-    if (templated || execution === 'inline') await this.budget.beforeEvaluation();
-    const context = templated || execution === 'inline' ? this.expressionContext() : undefined;
-    const config = (templated ? await resolveTemplates(raw, context!, this.compiler, spec?.expressionFields) : raw) as Record<string, unknown>;
-    switch (execution) {
-      case 'activity':
-        this.budget.checkActivityConfig(node.id, config);
-        // [node-limits] call site: every attempt waits for its turn under the node's limits.
-        if (hasNodeLimits(node) && patched(NODE_LIMITS_PATCH)) {
-          const limits = await resolveNodeLimits(node, () => context ?? this.expressionContext(), this.compiler);
-          return this.budget.withActivityRoom((room) =>
-            runLimitedActivityNode({
-              node, config, defaults: this.definition.defaults, tenantId: this.tenantId, inlineOutputBytes: room, limits,
-              emptyTemplates: templated ? emptyTemplates(raw, config) : [],
-              secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
-              hooks: {
-                waiting: (waitingFor) => this.update(node.id, { status: 'WAITING', waitingFor }),
-                running: (attempt) => {
-                  const state = this.stateOf(node.id);
-                  if (state.status !== 'RUNNING' || state.attempt !== attempt) this.update(node.id, { status: 'RUNNING', waitingFor: undefined, attempt });
-                },
-              },
-            }),
-          );
-        }
-        return this.budget.withActivityRoom((room) =>
+  /** Nodes that evaluate something, are limited, or are not plain activities: the shared dispatch table. */
+  private evaluateAndRun(node: NodeDef): Promise<Settled> {
+    return runNodeOfGraph(node, this.nodeEnv);
+  }
+
+  /** The run as the graph its nodes run in: its budget, its mirror, its approval decisions. */
+  private buildNodeEnv(): NodeEnv {
+    return {
+      compiler: this.compiler,
+      defaults: this.definition.defaults,
+      tenantId: this.tenantId,
+      depth: this.args.depth ?? 0,
+      context: () => this.expressionContext(),
+      beforeEvaluation: () => this.budget.beforeEvaluation(),
+      runIteration: (node, context) =>
+        runIterationNode(node, context, '', {
+          compiler: this.compiler,
+          defaults: this.definition.defaults,
+          previous: this.args.reuseItems?.[node.id],
+          limits: this.args.iterationLimits,
+          ...(this.tenantId !== undefined && { tenantId: this.tenantId }),
+          depth: this.args.depth ?? 0,
+        }),
+      checkActivityConfig: (nodeId, config) => this.budget.checkActivityConfig(nodeId, config),
+      runActivity: ({ node, raw, config, templated }) =>
+        this.budget.withActivityRoom((room) =>
           runActivityNode(node, config, this.definition.defaults, this.tenantId, room, {
             emptyTemplates: templated ? emptyTemplates(raw, config) : [],
             secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
             mirror: this.resultTicket(node.id),
           }),
-        );
-      case 'inline': {
-        const result = await runInlineNode(node, config, context!, this.compiler, () => this.switchDefaults(node.id), this.tenantId);
-        this.budget.admitInlineOutput(node.id, result.output);
-        return { status: 'SUCCEEDED', attempt: 1, ...result };
-      }
-      case 'timer':
-        return runDelayNode(config);
-      case 'signal':
-        return this.admitted(node.id, await runApprovalNode(node, config, this.decisions));
-      case 'child':
-        return this.admitted(node.id, await runSubworkflowNode(node, config, { tenantId: this.tenantId, depth: this.args.depth ?? 0 }));
-    }
-  }
-
-  /** A result that arrived whole (a child's outputs, approval data) counts against the run's budget. */
-  private admitted(nodeId: string, settled: Settled): Settled {
-    this.budget.admitOutput(nodeId, settled.output);
-    return settled;
+        ),
+      runLimitedActivity: ({ node, raw, config, templated }, limits) =>
+        this.budget.withActivityRoom((room) =>
+          runLimitedActivityNode({
+            node, config, defaults: this.definition.defaults, tenantId: this.tenantId, inlineOutputBytes: room, limits,
+            emptyTemplates: templated ? emptyTemplates(raw, config) : [],
+            secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
+            hooks: {
+              waiting: (waitingFor) => this.update(node.id, { status: 'WAITING', waitingFor }),
+              running: (attempt) => {
+                const state = this.stateOf(node.id);
+                if (state.status !== 'RUNNING' || state.attempt !== attempt) this.update(node.id, { status: 'RUNNING', waitingFor: undefined, attempt });
+              },
+            },
+          }),
+        ),
+      decisions: this.decisions,
+      switchDefaults: (nodeId) => this.switchDefaults(nodeId),
+      admitInlineOutput: (nodeId, output) => this.budget.admitInlineOutput(nodeId, output),
+      admitOutput: (nodeId, output) => this.budget.admitOutput(nodeId, output),
+    };
   }
 
   /** A switch with a `default` edge takes it when its value is null (Conductor's behaviour). */
