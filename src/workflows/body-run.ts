@@ -1,18 +1,17 @@
-import { CancellationScope, condition, isCancellation, patched } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation } from '@temporalio/workflow';
 import type { ErrorInfo, NodeDef, WorkflowDefinition } from '../domain/definition';
-import { containsTemplate, resolveTemplates, type ExpressionCompiler, type ExpressionContext } from '../domain/expressions';
+import type { ExpressionCompiler, ExpressionContext } from '../domain/expressions';
 import type { Body } from '../domain/iteration';
-import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
+import { executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
 import { resolveActivityPolicy } from '../domain/policy';
 import { describeFailure } from './failures';
 import { RUN_LIMITS } from '../domain/run-limits';
 import { secretRefPaths } from '../domain/secrets';
-import { runInlineNode } from './inline-nodes';
-import { runActivityNode, runDelayNode, runSubworkflowNode } from './node-runners';
+import { runActivityNode } from './node-runners';
+import { runNodeOfGraph, type NodeEnv } from './node-dispatch';
 import type { Settled } from '../contracts/settled';
-import { hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
-import { NODE_LIMITS_PATCH } from '../contracts/patches';
+import { runLimitedActivityNode } from './node-limits';
 
 /** What body expressions see besides the run's context: the item, its index, the iteration. */
 export type BodyContext = ExpressionContext & { item?: unknown; index?: number; iteration?: number };
@@ -57,6 +56,7 @@ export async function runBody(body: Body, base: BodyContext, idPrefix: string, e
   const cancelled = () => bodyScope.consideredCancelled;
 
   const context = (): BodyContext => ({ ...base, nodes: { ...base.nodes, ...states } });
+  const nodeEnv = bodyNodeEnv(env, context, idPrefix);
 
   const launch = (id: string): void => {
     const node = byId.get(id)!;
@@ -66,7 +66,7 @@ export async function runBody(body: Body, base: BodyContext, idPrefix: string, e
     const scope = new CancellationScope({ cancellable: true, parent: bodyScope });
     scopes.set(id, scope);
     scope
-      .run(() => runBodyNode(node, context, idPrefix, env))
+      .run(() => runNodeOfGraph(node, nodeEnv))
       .then(
         (settled) => settle(id, settled),
         (err: unknown) => settle(id, failureOf(node, err, env)),
@@ -108,41 +108,30 @@ export async function runBody(body: Body, base: BodyContext, idPrefix: string, e
   return { status: 'SUCCEEDED', nodes: states, attempt };
 }
 
-async function runBodyNode(node: NodeDef, context: () => BodyContext, idPrefix: string, env: BodyEnv): Promise<Settled> {
-  const execution = executionOf(node.type);
-  // A nested map or loop prefixes its own items' ids with its node id (`outer[2].inner[1].leaf`).
-  if (execution === 'map' || execution === 'loop') return env.runIteration(node, context(), idPrefix);
-  const id = `${idPrefix}${node.id}`;
-  const spec = BUILTIN_CATALOG.get(node.type);
-  const raw = node.config ?? {};
-  const templated = containsTemplate(raw, spec?.expressionFields);
-  const ctx = templated || execution === 'inline' ? context() : undefined;
-  const config = (templated ? await resolveTemplates(raw, ctx!, env.compiler, spec?.expressionFields) : raw) as Record<string, unknown>;
-  switch (execution) {
-    case 'activity':
-      // [node-limits] call site: each item's attempt waits for its turn under the node's limits.
-      if (hasNodeLimits(node) && patched(NODE_LIMITS_PATCH)) {
-        const limits = await resolveNodeLimits(node, () => ctx ?? context(), env.compiler);
-        return runLimitedActivityNode({
-          node, config, defaults: env.defaults, tenantId: env.tenantId, inlineOutputBytes: RUN_LIMITS.inlineOutputBytes, limits,
-          activityId: id, secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
-          hooks: { waiting: () => undefined, running: () => undefined },
-        });
-      }
-      return runActivityNode(node, config, env.defaults, env.tenantId, RUN_LIMITS.inlineOutputBytes, {
-        activityId: id,
+/** This body instance as the graph its nodes run in: the run's limits, no budget or mirror of its own. */
+function bodyNodeEnv(env: BodyEnv, context: () => BodyContext, idPrefix: string): NodeEnv<BodyContext> {
+  return {
+    compiler: env.compiler,
+    defaults: env.defaults,
+    tenantId: env.tenantId,
+    depth: env.depth,
+    idPrefix,
+    context,
+    // A nested map or loop prefixes its own items' ids with its node id (`outer[2].inner[1].leaf`).
+    runIteration: (node, ctx) => env.runIteration(node, ctx, idPrefix),
+    runActivity: ({ node, raw, config, templated }) =>
+      runActivityNode(node, config, env.defaults, env.tenantId, RUN_LIMITS.inlineOutputBytes, {
+        activityId: `${idPrefix}${node.id}`,
         secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
-      });
-    case 'inline':
-      return { status: 'SUCCEEDED', attempt: 1, ...(await runInlineNode(node, config, ctx!, env.compiler, undefined, env.tenantId)) };
-    case 'timer':
-      return runDelayNode(config);
-    case 'child':
-      return runSubworkflowNode(node, config, { tenantId: env.tenantId, depth: env.depth }, id);
-    default:
-      // Validation refuses approval nodes in bodies; a definition that slipped past fails here.
-      return { status: 'FAILED', attempt: 1, error: { type: 'ConfigError', message: `"${node.type}" nodes cannot run inside a body` } };
-  }
+      }),
+    // [node-limits] call site: each item's attempt waits for its turn under the node's limits.
+    runLimitedActivity: ({ node, raw, config, templated }, limits) =>
+      runLimitedActivityNode({
+        node, config, defaults: env.defaults, tenantId: env.tenantId, inlineOutputBytes: RUN_LIMITS.inlineOutputBytes, limits,
+        activityId: `${idPrefix}${node.id}`, secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
+        hooks: { waiting: () => undefined, running: () => undefined },
+      }),
+  };
 }
 
 function failureOf(node: NodeDef, err: unknown, env: BodyEnv): Settled {

@@ -10,11 +10,11 @@ import {
 } from '@temporalio/workflow';
 import type { ErrorInfo, NodeDef, ExecutionStatus, WorkflowDefinition } from '../domain/definition';
 import { isTerminal } from '../domain/definition';
-import { ExpressionCompiler, containsTemplate, resolveTemplates, type ExpressionContext } from '../domain/expressions';
+import { ExpressionCompiler, containsTemplate, type ExpressionContext } from '../domain/expressions';
 import { secretRefPaths } from '../domain/secrets';
 import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
-import { DEFAULT_MAX_CONCURRENCY, RUN_TIMEOUT_GRACE_MS, resolveActivityPolicy } from '../domain/policy';
+import { DEFAULT_MAX_CONCURRENCY, resolveActivityPolicy } from '../domain/policy';
 import { emptyTemplates } from '../domain/template-trace';
 import { hasLocalNodes } from '../domain/execution-mode';
 import {
@@ -30,23 +30,22 @@ import {
 } from '../contracts/dag-workflow';
 import {
   LEAN_ACTIVITY_NODES_PATCH,
-  NODE_LIMITS_PATCH,
   NODE_RESULT_MIRROR_PATCH,
   RUN_CONCURRENCY_PATCH,
   SWITCH_NULL_DEFAULT_PATCH,
 } from '../contracts/patches';
 import { describeFailure } from './failures';
-import { runInlineNode } from './inline-nodes';
 import { runIterationNode } from './iteration-node';
-import { runActivityNode, runApprovalNode, runDelayNode, runSubworkflowNode, scheduleActivityNode } from './node-runners';
+import { runActivityNode, scheduleActivityNode } from './node-runners';
+import { runNodeOfGraph, type NodeEnv } from './node-dispatch';
 import type { Settled } from '../contracts/settled';
 import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
 import { RunTimer, awaitExecutionTimeout, runTimeoutMs } from './run-timer';
-import { hasNodeLimits, resolveNodeLimits, runLimitedActivityNode } from './node-limits';
+import { hasNodeLimits, runLimitedActivityNode } from './node-limits';
 import { completeRunLabels } from './search-attributes';
 import { loadRun, type LoadedRun } from './run-loading';
-import { StopRequest } from './run-stop';
+import { RunStopper, StopRequest } from './run-stop';
 import { releaseRunSlot, takeRunSlot } from './run-queue';
 
 /**
@@ -86,7 +85,8 @@ class DagRun {
   private readonly activitiesInFlight = new Set<string>();
   private readonly maxConcurrency: number;
   private readonly stop: StopRequest;
-  private readonly timers: RunTimer;
+  private readonly stopper: RunStopper;
+  private readonly nodeEnv: NodeEnv;
   private runError: ErrorInfo | undefined;
   private readonly mirror = new RunMirror(workflowInfo().workflowId);
   /** The seq reserved for each running activity node's result, which its activity writes first. */
@@ -101,12 +101,21 @@ class DagRun {
   ) {
     ({ definition: this.definition, version: this.version, tenantId: this.tenantId, planner: this.planner } = loaded);
     this.rootScope = early.rootScope;
-    this.timers = new RunTimer(this.rootScope);
     this.stop = early.stop;
+    this.stopper = new RunStopper(this.stop, new RunTimer(this.rootScope), {
+      planner: this.planner,
+      waitingActivities: this.waitingActivities,
+      runningScopes: this.scopes,
+      isRunning: () => this.status === 'RUNNING',
+      cancelScopes: (scopes) => this.cancelScopes(scopes),
+      endNode: (id, status) => this.update(id, { status, finishedAt: now() }),
+      apply: (decision) => this.apply(decision),
+    });
     this.decisions = early.decisions;
+    this.nodeEnv = this.buildNodeEnv();
     this.maxConcurrency = args.maxConcurrency ?? this.definition.defaults?.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
     setHandler(stateQuery, () => this.snapshot());
-    setHandler(cancelSignal, ({ reason, force } = {}) => this.cancel(reason ?? 'cancelled by request', force === true));
+    setHandler(cancelSignal, ({ reason, force } = {}) => this.stopper.cancel(reason ?? 'cancelled by request', force === true));
     setHandler(approveSignal, (decision) => this.recordDecision(decision));
   }
 
@@ -115,21 +124,14 @@ class DagRun {
     completeRunLabels({ version: this.version, workflowName: definition.name });
     this.startMirror();
     // Run-level concurrency (run-queue.ts): QUEUED until a slot is free; a run stopped there runs no node.
-    if (definition.concurrency && patched(RUN_CONCURRENCY_PATCH)) await takeRunSlot({ ...this.args, definition, tenantId: this.tenantId, version: this.version, compiler: this.compiler, mirror: this.mirror, stop: this.stop, cancel: (reason, force) => this.cancel(reason, force) });
+    if (definition.concurrency && patched(RUN_CONCURRENCY_PATCH)) await takeRunSlot({ ...this.args, definition, tenantId: this.tenantId, version: this.version, compiler: this.compiler, mirror: this.mirror, stop: this.stop, cancel: (reason, force) => this.stopper.cancel(reason, force) });
     for (const node of definition.nodes) {
       this.nodes.set(node.id, node);
       this.states.set(node.id, { type: node.type, status: 'PENDING', attempt: 0 });
     }
-    this.rootScope.cancelRequested.catch(() => {
-      this.stop.byTemporal = true;
-      this.cancel('cancelled through Temporal');
-    });
-    // A stop requested before the definition was loaded takes effect now.
-    if (!this.stop.stopping) this.apply(planner.start());
-    else if (this.stop.mode === 'cleanup') this.stopWithCleanup();
-    else this.cancelNodes();
-    const limit = runTimeoutMs(this.args.runTimeout ?? definition.runTimeout);
-    if (limit !== undefined && !this.stop.stopping) this.timers.after(limit, () => this.timeOut(limit));
+    this.rootScope.cancelRequested.catch(() => this.stopper.cancelledByTemporal());
+    // A stop requested before the definition was loaded takes effect instead of the start.
+    this.stopper.begin(() => this.apply(planner.start()), () => runTimeoutMs(this.args.runTimeout ?? definition.runTimeout));
 
     // Shielded so a Temporal cancellation still lets every node settle and be recorded.
     await CancellationScope.nonCancellable(() => condition(() => planner.isComplete()));
@@ -157,7 +159,7 @@ class DagRun {
     for (const [id, state] of this.states) if (state.status === 'SUCCEEDED') outputs[id] = state.output;
     const failedNode = this.planner.failedNode;
     const { reason } = this.stop;
-    this.timers.cancel();
+    this.stopper.disarm();
     await releaseRunSlot();
     if (this.stop.timedOut && reason !== undefined) {
       this.status = 'TIMED_OUT';
@@ -335,62 +337,8 @@ class DagRun {
     const branch = settled.status === 'SUCCEEDED' && branchValue !== undefined ? planner.branchLabel(id, branchValue) : undefined;
     const decision = planner.settle(id, { status: settled.status, branch, errorType: settled.error?.type });
     // While stopping, a failing cleanup node does not cut the other cleanup nodes short.
-    if (!wasFailing && planner.failedNode !== undefined && this.stop.mode !== 'cleanup') this.windDown();
+    if (!wasFailing && planner.failedNode !== undefined && this.stop.mode !== 'cleanup') this.stopper.windDown();
     if (!this.stop.stopping || this.stop.mode === 'cleanup') this.apply(decision);
-  }
-
-  /** After a fatal node failure: stop what runs and what waits; cleanup (all_done) nodes still run. */
-  private windDown(): void {
-    this.cancelScopes(this.scopes.values());
-    for (const id of this.waitingActivities.splice(0)) {
-      if (this.planner.runsInWindDown(id)) {
-        this.waitingActivities.push(id);
-      } else {
-        this.update(id, { status: 'SKIPPED', finishedAt: now() });
-        this.apply(this.planner.settle(id, { status: 'SKIPPED' }));
-      }
-    }
-  }
-
-  /** A stop request (signal or Temporal cancellation); StopRequest decides how to stop. */
-  private cancel(reason: string, force = false): void {
-    if (this.status !== 'RUNNING') return;
-    const mode = this.stop.request(reason, force);
-    if (mode === 'cleanup') this.stopWithCleanup();
-    else if (mode === 'hard') this.stopHard();
-  }
-
-  /** runTimeout passed: stop like a cancel, give cleanup nodes the grace, then stop hard. */
-  private timeOut(limitMs: number): void {
-    if (this.status !== 'RUNNING' || this.planner.isComplete()) return;
-    this.timers.after(RUN_TIMEOUT_GRACE_MS, () => this.stopHard());
-    if (this.stop.stopping) return; // already stopping; the grace bounds its cleanup too
-    this.stop.timedOut = true;
-    this.stop.reason = `run timed out after ${limitMs} ms (runTimeout)`;
-    this.stopWithCleanup();
-  }
-
-  private stopWithCleanup(): void {
-    this.stop.mode = 'cleanup';
-    const planner = this.planner;
-    const { cancelled, decision } = planner.stop();
-    for (const id of cancelled) this.update(id, { status: 'CANCELLED', finishedAt: now() });
-    const held = this.waitingActivities.splice(0);
-    this.waitingActivities.push(...held.filter((id) => planner.status(id) === 'PENDING'));
-    this.cancelScopes([...this.scopes].filter(([id]) => !planner.runsWhenStopping(id)).map(([, scope]) => scope));
-    this.apply(decision);
-  }
-
-  private stopHard(): void {
-    this.stop.mode = 'hard';
-    this.cancelNodes();
-  }
-
-  /** Cancels what runs; nodes that never started end CANCELLED at once. */
-  private cancelNodes(): void {
-    this.waitingActivities.length = 0;
-    this.cancelScopes(this.scopes.values());
-    for (const id of this.planner.cancelPending()) this.update(id, { status: 'CANCELLED', finishedAt: now() });
   }
 
   private recordDecision(decision: ApprovalDecision): void {
@@ -421,74 +369,58 @@ class DagRun {
     return (this.leanActivities ??= patched(LEAN_ACTIVITY_NODES_PATCH));
   }
 
-  private async evaluateAndRun(node: NodeDef): Promise<Settled> {
-    const spec = BUILTIN_CATALOG.get(node.type);
-    const execution = executionOf(node.type);
-    if (execution === 'map' || execution === 'loop') {
-      // Body templates see `item` / `iteration`: the node resolves its own config.
-      const previous = this.args.reuseItems?.[node.id];
-      return runIterationNode(node, this.expressionContext(), '', {
-        compiler: this.compiler,
-        defaults: this.definition.defaults,
-        previous,
-        limits: this.args.iterationLimits,
-        ...(this.tenantId !== undefined && { tenantId: this.tenantId }),
-        depth: this.args.depth ?? 0,
-      });
-    }
-    const raw = node.config ?? {};
-    // The context copies every node's state; building it for each of 1,000 plain activity
-    // nodes made wide fan-outs quadratic, so only nodes that evaluate something get one.
-    const templated = containsTemplate(raw, spec?.expressionFields);
-    if (templated || execution === 'inline') await this.budget.beforeEvaluation();
-    const context = templated || execution === 'inline' ? this.expressionContext() : undefined;
-    const config = (templated ? await resolveTemplates(raw, context!, this.compiler, spec?.expressionFields) : raw) as Record<string, unknown>;
-    switch (execution) {
-      case 'activity':
-        this.budget.checkActivityConfig(node.id, config);
-        // [node-limits] call site: every attempt waits for its turn under the node's limits.
-        if (hasNodeLimits(node) && patched(NODE_LIMITS_PATCH)) {
-          const limits = await resolveNodeLimits(node, () => context ?? this.expressionContext(), this.compiler);
-          return this.budget.withActivityRoom((room) =>
-            runLimitedActivityNode({
-              node, config, defaults: this.definition.defaults, tenantId: this.tenantId, inlineOutputBytes: room, limits,
-              emptyTemplates: templated ? emptyTemplates(raw, config) : [],
-              secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
-              hooks: {
-                waiting: (waitingFor) => this.update(node.id, { status: 'WAITING', waitingFor }),
-                running: (attempt) => {
-                  const state = this.stateOf(node.id);
-                  if (state.status !== 'RUNNING' || state.attempt !== attempt) this.update(node.id, { status: 'RUNNING', waitingFor: undefined, attempt });
-                },
-              },
-            }),
-          );
-        }
-        return this.budget.withActivityRoom((room) =>
+  /** Nodes that evaluate something, are limited, or are not plain activities: the shared dispatch table. */
+  private evaluateAndRun(node: NodeDef): Promise<Settled> {
+    return runNodeOfGraph(node, this.nodeEnv);
+  }
+
+  /** The run as the graph its nodes run in: its budget, its mirror, its approval decisions. */
+  private buildNodeEnv(): NodeEnv {
+    return {
+      compiler: this.compiler,
+      defaults: this.definition.defaults,
+      tenantId: this.tenantId,
+      depth: this.args.depth ?? 0,
+      context: () => this.expressionContext(),
+      beforeEvaluation: () => this.budget.beforeEvaluation(),
+      runIteration: (node, context) =>
+        runIterationNode(node, context, '', {
+          compiler: this.compiler,
+          defaults: this.definition.defaults,
+          previous: this.args.reuseItems?.[node.id],
+          limits: this.args.iterationLimits,
+          ...(this.tenantId !== undefined && { tenantId: this.tenantId }),
+          depth: this.args.depth ?? 0,
+        }),
+      checkActivityConfig: (nodeId, config) => this.budget.checkActivityConfig(nodeId, config),
+      runActivity: ({ node, raw, config, templated }) =>
+        this.budget.withActivityRoom((room) =>
           runActivityNode(node, config, this.definition.defaults, this.tenantId, room, {
             emptyTemplates: templated ? emptyTemplates(raw, config) : [],
             secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
             mirror: this.resultTicket(node.id),
           }),
-        );
-      case 'inline': {
-        const result = await runInlineNode(node, config, context!, this.compiler, () => this.switchDefaults(node.id), this.tenantId);
-        this.budget.admitInlineOutput(node.id, result.output);
-        return { status: 'SUCCEEDED', attempt: 1, ...result };
-      }
-      case 'timer':
-        return runDelayNode(config);
-      case 'signal':
-        return this.admitted(node.id, await runApprovalNode(node, config, this.decisions));
-      case 'child':
-        return this.admitted(node.id, await runSubworkflowNode(node, config, { tenantId: this.tenantId, depth: this.args.depth ?? 0 }));
-    }
-  }
-
-  /** A result that arrived whole (a child's outputs, approval data) counts against the run's budget. */
-  private admitted(nodeId: string, settled: Settled): Settled {
-    this.budget.admitOutput(nodeId, settled.output);
-    return settled;
+        ),
+      runLimitedActivity: ({ node, raw, config, templated }, limits) =>
+        this.budget.withActivityRoom((room) =>
+          runLimitedActivityNode({
+            node, config, defaults: this.definition.defaults, tenantId: this.tenantId, inlineOutputBytes: room, limits,
+            emptyTemplates: templated ? emptyTemplates(raw, config) : [],
+            secretPaths: templated ? secretRefPaths(raw).map((r) => r.path) : [],
+            hooks: {
+              waiting: (waitingFor) => this.update(node.id, { status: 'WAITING', waitingFor }),
+              running: (attempt) => {
+                const state = this.stateOf(node.id);
+                if (state.status !== 'RUNNING' || state.attempt !== attempt) this.update(node.id, { status: 'RUNNING', waitingFor: undefined, attempt });
+              },
+            },
+          }),
+        ),
+      decisions: this.decisions,
+      switchDefaults: (nodeId) => this.switchDefaults(nodeId),
+      admitInlineOutput: (nodeId, output) => this.budget.admitInlineOutput(nodeId, output),
+      admitOutput: (nodeId, output) => this.budget.admitOutput(nodeId, output),
+    };
   }
 
   /** A switch with a `default` edge takes it when its value is null (Conductor's behaviour). */
