@@ -48,7 +48,7 @@ describe('GET /workflows/:id/stats', () => {
     expect(day.json()).toEqual({
       window: '24h',
       total: 6,
-      byStatus: { RUNNING: 1, SUCCEEDED: 4, FAILED: 1, CANCELLED: 0, TIMED_OUT: 0 },
+      byStatus: { QUEUED: 0, RUNNING: 1, SUCCEEDED: 4, FAILED: 1, CANCELLED: 0, TIMED_OUT: 0 },
       successRate: 0.8,
       avgDurationMs: 3_000,
       p95DurationMs: 4_800, // percentile_cont over 1s..5s
@@ -64,7 +64,7 @@ describe('GET /workflows/:id/stats', () => {
     expect(res.json()).toEqual({
       window: '1h',
       total: 0,
-      byStatus: { RUNNING: 0, SUCCEEDED: 0, FAILED: 0, CANCELLED: 0, TIMED_OUT: 0 },
+      byStatus: { QUEUED: 0, RUNNING: 0, SUCCEEDED: 0, FAILED: 0, CANCELLED: 0, TIMED_OUT: 0 },
       successRate: null,
       avgDurationMs: null,
       p95DurationMs: null,
