@@ -240,6 +240,9 @@ function debugging(env: Environment): boolean {
 export function cli(argv = process.argv.slice(2)): void {
   run(argv).then((code) => {
     process.exitCode = code;
+    // A command that failed has nothing left to wait for; a start that failed half-way may still
+    // hold a pool or a runtime open (stderr is written synchronously to pipes and files on Linux).
+    if (code !== 0) process.exit(code);
   });
 }
 
