@@ -87,12 +87,19 @@ export class BackgroundWriter<T> {
   constructor(
     private readonly write: (batch: T[]) => Promise<void>,
     private readonly onError: (err: unknown) => void,
+    /** Told of the oldest rows dropped when more than MAX_WAITING wait. */
+    private readonly onDrop: (rows: T[]) => void = () => {},
   ) {}
 
   add(row: T): void {
     this.waiting.push(row);
-    if (this.waiting.length > MAX_WAITING) this.waiting.splice(0, this.waiting.length - MAX_WAITING);
+    if (this.waiting.length > MAX_WAITING) this.onDrop(this.waiting.splice(0, this.waiting.length - MAX_WAITING));
     this.kick();
+  }
+
+  /** Whether a statement is out now (a row added now shares the next one with others). */
+  get busy(): boolean {
+    return this.flushing !== undefined;
   }
 
   async idle(): Promise<void> {

@@ -5,9 +5,6 @@ import { BackgroundWriter, failedAttempt, lateAttempt } from './failed-attempts'
 
 type NodeActivity = (input: NodeActivityInput) => Promise<NodeActivityResult>;
 
-/** Results written per statement, and results kept waiting at most (older ones are dropped: the workflow writes them too). */
-const MAX_BATCH = 200;
-const MAX_WAITING = 2_000;
 /** How long a node activity waits for its confirmed write before it returns without it (the workflow then writes). */
 const CONFIRM_WAIT_MS = 2_000;
 
@@ -34,15 +31,17 @@ interface Waiting {
  * attempts whose worker died mid-way: only Temporal saw them fail).
  */
 export class NodeResultMirror {
-  private readonly waiting: Waiting[] = [];
-  private flushing: Promise<void> | undefined;
-  private lastReport = -Infinity;
+  private readonly results: BackgroundWriter<Waiting>;
   private readonly attempts: BackgroundWriter<NodeAttemptWrite>;
 
-  constructor(
-    private readonly db: Db,
-    private readonly onError: (err: unknown) => void = () => {},
-  ) {
+  constructor(db: Db, onError: (err: unknown) => void = () => {}) {
+    this.results = new BackgroundWriter(
+      (batch) => writeResults(db, batch),
+      onError,
+      (dropped) => {
+        for (const entry of dropped) entry.done?.(false);
+      },
+    );
     this.attempts = new BackgroundWriter((batch) => writeNodeAttempts(db, batch), onError);
   }
 
@@ -74,8 +73,8 @@ export class NodeResultMirror {
           // critical path, where the workflow's write of the state shares the commit of the next
           // node's RUNNING anyway; so only a write that can share a statement already forming is
           // waited for (issue 26: a lone chain stays as fast as before, concurrent runs write once).
-          if (!input.mirror.confirm || this.flushing === undefined) {
-            this.add({ write: this.resultWrite(input, result) });
+          if (!input.mirror.confirm || !this.results.busy) {
+            this.results.add({ write: this.resultWrite(input, result) });
             return result;
           }
           const write = this.resultWrite(input, result);
@@ -87,8 +86,7 @@ export class NodeResultMirror {
 
   /** Resolves once every row queued so far was written or dropped (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    await this.attempts.idle();
+    await Promise.all([this.results.idle(), this.attempts.idle()]);
   }
 
   private resultWrite(input: NodeActivityInput, result: NodeActivityResult): NodeResultWrite {
@@ -109,7 +107,7 @@ export class NodeResultMirror {
   private confirmed(write: NodeResultWrite): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), CONFIRM_WAIT_MS);
-      this.add({
+      this.results.add({
         write,
         done: (written) => {
           clearTimeout(timer);
@@ -118,39 +116,18 @@ export class NodeResultMirror {
       });
     });
   }
+}
 
-  private add(entry: Waiting): void {
-    this.waiting.push(entry);
-    if (this.waiting.length > MAX_WAITING) for (const dropped of this.waiting.splice(0, this.waiting.length - MAX_WAITING)) dropped.done?.(false);
-    this.kick();
-  }
-
-  private kick(): void {
-    if (this.flushing) return;
-    this.flushing = this.flush().finally(() => {
-      this.flushing = undefined;
-      if (this.waiting.length > 0) this.kick(); // queued after the loop's last look
-    });
-  }
-
-  private async flush(): Promise<void> {
-    while (this.waiting.length > 0) {
-      const batch = this.waiting.splice(0, MAX_BATCH);
-      let written = new Set<string>();
-      try {
-        written = await writeNodeResults(
-          this.db,
-          batch.map((entry) => entry.write),
-          { durable: batch.some((entry) => entry.done !== undefined) },
-        );
-      } catch (err) {
-        // Reported at most once a minute: while Postgres is down every write fails, and that is expected.
-        if (Date.now() - this.lastReport >= 60_000) {
-          this.lastReport = Date.now();
-          this.onError(err);
-        }
-      }
-      for (const entry of batch) entry.done?.(written.has(nodeResultKey(entry.write.executionId, entry.write.nodeId)));
-    }
+/** One statement of results; each confirmed entry learns whether its row was written (false when the statement failed). */
+async function writeResults(db: Db, batch: Waiting[]): Promise<void> {
+  let written = new Set<string>();
+  try {
+    written = await writeNodeResults(
+      db,
+      batch.map((entry) => entry.write),
+      { durable: batch.some((entry) => entry.done !== undefined) },
+    );
+  } finally {
+    for (const entry of batch) entry.done?.(written.has(nodeResultKey(entry.write.executionId, entry.write.nodeId)));
   }
 }
