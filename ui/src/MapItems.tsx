@@ -96,7 +96,7 @@ export function MapItemList(props: { executionId: string; nodeId: string; type: 
                   <td>
                     {url ? (
                       <a href={url} target="_blank" rel="noreferrer" title={item.workflowId ?? undefined} onClick={(e) => e.stopPropagation()}>
-                        run ↗
+                        body run ↗
                       </a>
                     ) : (
                       <span className="muted">—</span>
