@@ -65,6 +65,8 @@ export interface DagRunState {
   progress: { total: number; done: number };
   nodes: Record<string, NodeState>;
   error?: ErrorInfo;
+  /** While a pause holds the run (it stays RUNNING). */
+  paused?: boolean;
 }
 
 /** What a run returns (and, for a FAILED run, carries in its failure's details). */

@@ -3,6 +3,7 @@ import type { ExpressionContext } from '../domain/expressions';
 import type { MapPlan } from '../domain/iteration';
 import type { ItemsChunk, ResultsChunk } from './iteration-store';
 import type { Settled } from './settled';
+import type { PauseState } from './run-pause';
 
 /**
  * Inputs and results of the workflows a map or loop node starts when its work does not fit in
@@ -27,6 +28,8 @@ export interface IterationScope {
   /** The run's tenant and subworkflow depth: body nodes look things up within the tenant. */
   tenantId?: string;
   depth?: number;
+  /** The parent's pause when it started this workflow (absent: never paused); later changes come as signals. */
+  pause?: PauseState;
 }
 
 /**

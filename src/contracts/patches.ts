@@ -76,3 +76,12 @@ export const RUN_LABELS_PATCH = 'trellis-run-labels';
  * until it finished. Under it rows also go out by time (workflows/map-items.ts, ItemRowWriter).
  */
 export const MAP_ITEMS_LIVE_PATCH = 'map-items-live-rows';
+
+// -- pause and resume (workflows/run-pause.ts) ---------------------------------------------------
+
+/**
+ * A paused run holds what became ready, mirrors its pause and forwards it to its map and loop
+ * workflows. Asked only once a pause is requested: a run recorded before pausing existed that
+ * got a `pause` signal (its worker had no handler) replays ignoring it.
+ */
+export const RUN_PAUSE_PATCH = 'run-pause';

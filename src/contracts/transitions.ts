@@ -37,6 +37,11 @@ export interface RunTransition {
   output?: unknown;
   error?: ErrorInfo;
   finishedAt?: string;
+  /**
+   * Set by a pause or a resume (null): the run's pause as the row keeps it. Absent: unchanged,
+   * except that a final status clears it.
+   */
+  pause?: { at: string; by?: string } | null;
 }
 
 export interface MirrorBatch {

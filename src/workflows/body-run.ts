@@ -12,6 +12,7 @@ import { runActivityNode } from './node-runners';
 import { runNodeOfGraph, type NodeEnv } from './node-dispatch';
 import type { Settled } from '../contracts/settled';
 import { runLimitedActivityNode } from './node-limits';
+import type { PauseGate } from './run-pause';
 
 /** What body expressions see besides the run's context: the item, its index, the iteration. */
 export type BodyContext = ExpressionContext & { item?: unknown; index?: number; iteration?: number };
@@ -28,6 +29,8 @@ export interface BodyEnv {
    * the two modules do not import each other).
    */
   runIteration(node: NodeDef, context: BodyContext, idPrefix: string): Promise<Settled>;
+  /** The pause of the workflow the bodies run in: no item or iteration starts while it holds. */
+  pause?: PauseGate;
 }
 
 export interface BodyOutcome {

@@ -47,6 +47,7 @@ import { completeRunLabels } from './search-attributes';
 import { loadRun, type LoadedRun } from './run-loading';
 import { RunStopper, StopRequest } from './run-stop';
 import { releaseRunSlot, takeRunSlot } from './run-queue';
+import { PauseGate } from './run-pause';
 
 /**
  * The one generic workflow: interprets a stored DAG definition. Scheduling decisions come from
@@ -57,12 +58,13 @@ export async function dagWorkflow(args: DagWorkflowInput): Promise<DagRunResult>
   const rootScope = CancellationScope.current();
   const stop = new StopRequest();
   const decisions = new Map<string, ApprovalDecision>();
+  const pause = PauseGate.forRun();
   setHandler(stateQuery, () => ({ status: 'RUNNING', workflowId: args.workflowId, version: undefined, progress: { total: 0, done: 0 }, nodes: {} }));
   setHandler(cancelSignal, ({ reason, force } = {}) => void stop.request(reason ?? 'cancelled by request', force === true));
   // The node is not known yet; the decision is kept until it waits.
   setHandler(approveSignal, (decision) => void (decisions.has(decision.nodeId) || decisions.set(decision.nodeId, decision)));
   const loaded = await loadRun(args);
-  return new DagRun(args, loaded, { rootScope, stop, decisions }).execute();
+  return new DagRun(args, loaded, { rootScope, stop, decisions, pause }).execute();
 }
 
 class DagRun {
@@ -86,6 +88,7 @@ class DagRun {
   private readonly maxConcurrency: number;
   private readonly stop: StopRequest;
   private readonly stopper: RunStopper;
+  private readonly pause: PauseGate;
   private readonly nodeEnv: NodeEnv;
   private runError: ErrorInfo | undefined;
   private readonly mirror = new RunMirror(workflowInfo().workflowId);
@@ -97,7 +100,7 @@ class DagRun {
   constructor(
     private readonly args: DagWorkflowInput,
     loaded: LoadedRun,
-    early: { rootScope: CancellationScope; stop: StopRequest; decisions: Map<string, ApprovalDecision> },
+    early: { rootScope: CancellationScope; stop: StopRequest; decisions: Map<string, ApprovalDecision>; pause: PauseGate },
   ) {
     ({ definition: this.definition, version: this.version, tenantId: this.tenantId, planner: this.planner } = loaded);
     this.rootScope = early.rootScope;
@@ -112,6 +115,9 @@ class DagRun {
       apply: (decision) => this.apply(decision),
     });
     this.decisions = early.decisions;
+    // [run-pause] held nodes start on resume; a stop lifts the pause (run-pause.ts).
+    this.pause = early.pause;
+    this.pause.attach({ changed: (p) => this.mirror.pause(p), release: (ids) => this.stopper.releaseHeld(ids), lifted: () => this.stop.stopping });
     this.nodeEnv = this.buildNodeEnv();
     this.maxConcurrency = args.maxConcurrency ?? this.definition.defaults?.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
     setHandler(stateQuery, () => this.snapshot());
@@ -201,7 +207,7 @@ class DagRun {
 
   private apply(decision: Decision): void {
     for (const id of decision.skipped) this.update(id, { status: 'SKIPPED', finishedAt: now() });
-    for (const id of decision.ready) {
+    for (const id of this.pause.admit(decision.ready)) {
       if (this.args.reuse && Object.hasOwn(this.args.reuse, id)) this.reuse(id, this.args.reuse[id]);
       else if (executionOf(this.nodeOf(id).type) === 'activity') this.waitingActivities.push(id);
       else this.launch(id);
@@ -221,6 +227,7 @@ class DagRun {
 
   /** Activity nodes past the concurrency bound wait here, first come first served. */
   private launchActivities(): void {
+    if (this.pause.holding) return;
     let batch: { scope: CancellationScope; ids: string[] } | undefined;
     let id: string | undefined;
     while (this.activitiesInFlight.size < this.maxConcurrency && (id = this.waitingActivities.shift()) !== undefined) {
@@ -391,6 +398,7 @@ class DagRun {
           limits: this.args.iterationLimits,
           ...(this.tenantId !== undefined && { tenantId: this.tenantId }),
           depth: this.args.depth ?? 0,
+          pause: this.pause,
         }),
       checkActivityConfig: (nodeId, config) => this.budget.checkActivityConfig(nodeId, config),
       runActivity: ({ node, raw, config, templated }) =>
@@ -499,6 +507,7 @@ class DagRun {
       version: this.version,
       progress: { total: this.states.size, done },
       nodes,
+      ...(this.pause.paused && this.status === 'RUNNING' && { paused: true }),
       ...(this.runError && { error: this.runError }),
     };
   }

@@ -36,6 +36,7 @@ import { runLoopIterations } from './loop-iterations';
 import { runItems } from './map-items';
 import type { Settled } from '../contracts/settled';
 import { childRunOptions } from './search-attributes';
+import type { PauseGate } from './run-pause';
 
 const store = proxyActivities<IterationStoreActivities>({ startToCloseTimeout: '5m', retry: { maximumAttempts: 5 } });
 
@@ -50,6 +51,8 @@ export interface IterationOptions {
   limits?: IterationLimits;
   tenantId?: string;
   depth?: number;
+  /** The pause of the workflow the node runs in. */
+  pause?: PauseGate;
 }
 
 /** Runs a map or loop node (top level or inside a body) and settles it like any node. */
@@ -69,16 +72,17 @@ export function bodyEnv(
   compiler: ExpressionCompiler,
   defaults: WorkflowDefinition['defaults'],
   limits: IterationLimits | undefined,
-  owner: { tenantId?: string; depth?: number },
+  owner: { tenantId?: string; depth?: number; pause?: PauseGate },
 ): IterationEnv {
-  const { tenantId, depth = 0 } = owner;
+  const { tenantId, depth = 0, pause } = owner;
   return {
     compiler,
     defaults,
     limits,
     ...(tenantId !== undefined && { tenantId }),
     depth,
-    runIteration: (node, context, idPrefix) => runIterationNode(node, context, idPrefix, { compiler, defaults, limits, tenantId, depth }),
+    ...(pause && { pause }),
+    runIteration: (node, context, idPrefix) => runIterationNode(node, context, idPrefix, { compiler, defaults, limits, tenantId, depth, pause }),
   };
 }
 
@@ -138,7 +142,7 @@ async function runMap(node: NodeDef, context: ExpressionContext, idPrefix: strin
     tolerated,
     ...(reuse && { reuse: Object.fromEntries(reuse) }),
   };
-  return runChild(MAP_WORKFLOW_TYPE, node, idPrefix, input);
+  return runChild(MAP_WORKFLOW_TYPE, node, idPrefix, input, env.pause);
 }
 
 /** Items listed in the workflow itself at most this large; larger lists are stored by the store activity. */
@@ -231,7 +235,7 @@ async function runLoop(node: NodeDef, context: ExpressionContext, idPrefix: stri
     return result.settled!;
   }
   const input: LoopWorkflowInput = scopeOf({ ...node, config: { ...config } }, context, idPrefix, env);
-  return runChild(LOOP_WORKFLOW_TYPE, node, idPrefix, input);
+  return runChild(LOOP_WORKFLOW_TYPE, node, idPrefix, input, env.pause);
 }
 
 function scopeOf(node: NodeDef, context: ExpressionContext, idPrefix: string, env: IterationEnv): IterationScope {
@@ -247,10 +251,13 @@ function scopeOf(node: NodeDef, context: ExpressionContext, idPrefix: string, en
 }
 
 /** One child workflow for the whole node; its id is the execution id plus the node's path. */
-async function runChild(type: string, node: NodeDef, idPrefix: string, input: MapWorkflowInput | LoopWorkflowInput): Promise<Settled> {
-  return executeChild<(input: MapWorkflowInput | LoopWorkflowInput) => Promise<IterationResult>>(type, {
-    workflowId: `${workflowInfo().workflowId}.${idPrefix}${node.id}`,
-    args: [input],
+async function runChild(type: string, node: NodeDef, idPrefix: string, input: MapWorkflowInput | LoopWorkflowInput, pause?: PauseGate): Promise<Settled> {
+  const workflowId = `${workflowInfo().workflowId}.${idPrefix}${node.id}`;
+  const running = executeChild<(input: MapWorkflowInput | LoopWorkflowInput) => Promise<IterationResult>>(type, {
+    workflowId,
+    args: [pause ? pause.childInput(input) : input],
     ...childRunOptions('ITERATION'),
   });
+  // [run-pause] the child follows this workflow's pause until it ends.
+  return pause ? pause.track(workflowId, running) : running;
 }

@@ -29,6 +29,7 @@ import { runLoopIterations } from './loop-iterations';
 import { runItems } from './map-items';
 import { refuseOrphanTenantScope } from './tenant-claim';
 import { childRunOptions } from './search-attributes';
+import { PauseGate } from './run-pause';
 
 /** Continue as new well before Temporal's 10,240-event warning, or when the server suggests it. */
 const HISTORY_EVENTS_BUDGET = 4_000;
@@ -66,6 +67,7 @@ export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationRes
   const children = new CancellationScope({ cancellable: true });
   let running = 0;
   let stopped = false;
+  const pause = PauseGate.forChild(input.pause);
 
   const compactor = new ResultsCompactor(input, progress);
   const record = (batch: MapBatchResult): void => {
@@ -86,6 +88,10 @@ export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationRes
       await compactor.compactIfLarge();
       await condition(() => running < plan.window || stopped);
       if (stopped) break;
+      // [run-pause] no batch starts while paused (nothing is awaited when not paused).
+      const paused = pause.wait();
+      if (paused) await paused;
+      if (stopped) break;
       const chunk = chunks[progress.nextChunk++]!;
       const reused = reusedIn(chunk, reuse);
       if (Object.keys(reused).length === chunk.end - chunk.start) {
@@ -95,7 +101,7 @@ export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationRes
         continue;
       }
       running++;
-      void children.run(() => runBatch(input, chunk, reused)).then(record, (err: unknown) => record(failedBatch(chunk, reused, err)));
+      void children.run(() => runBatch(input, chunk, reused, pause)).then(record, (err: unknown) => record(failedBatch(chunk, reused, err)));
     }
   } finally {
     await CancellationScope.nonCancellable(() => condition(() => running === 0));
@@ -103,7 +109,7 @@ export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationRes
   if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('map cancelled');
   await compactor.compactIfLarge();
   if (progress.nextChunk < chunks.length && !stopped) {
-    await continueAsNew<typeof mapWorkflow>({ ...input, progress: { ...progress, generation: progress.generation + 1 } });
+    await continueAsNew<typeof mapWorkflow>(pause.childInput({ ...input, progress: { ...progress, generation: progress.generation + 1 } }));
   }
   // Chunks never started (the failure budget ran out) count as cancelled items.
   for (const chunk of chunks.slice(progress.nextChunk)) {
@@ -185,7 +191,7 @@ function indexesIn(range: ItemRange): number[] {
   return Array.from({ length: range.end - range.start }, (_, k) => range.start + k);
 }
 
-async function runBatch(input: MapWorkflowInput, chunk: ItemsChunk, reuse: Record<string, unknown>): Promise<MapBatchResult> {
+async function runBatch(input: MapWorkflowInput, chunk: ItemsChunk, reuse: Record<string, unknown>, pause: PauseGate): Promise<MapBatchResult> {
   const batch: MapBatchInput = {
     node: input.node,
     context: input.context,
@@ -200,11 +206,13 @@ async function runBatch(input: MapWorkflowInput, chunk: ItemsChunk, reuse: Recor
     ...(input.limits && { limits: input.limits }),
     ...(Object.keys(reuse).length > 0 && { reuse }),
   };
-  return executeChild<typeof mapBatchWorkflow>(MAP_BATCH_WORKFLOW_TYPE, {
-    workflowId: `${workflowInfo().workflowId}.${chunk.start}-${chunk.end - 1}`,
-    args: [batch],
+  const workflowId = `${workflowInfo().workflowId}.${chunk.start}-${chunk.end - 1}`;
+  // [run-pause] the batch follows the coordinator's pause until it ends.
+  return pause.track(workflowId, executeChild<typeof mapBatchWorkflow>(MAP_BATCH_WORKFLOW_TYPE, {
+    workflowId,
+    args: [pause.childInput(batch)],
     ...childRunOptions('MAP_BATCH'),
-  });
+  }));
 }
 
 /** A batch child that failed as a whole (terminated, timed out, cancelled) fails each of its items. */
@@ -223,7 +231,7 @@ function failedBatch(chunk: ItemsChunk, reuse: Record<string, unknown>, err: unk
 export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchResult> {
   refuseOrphanTenantScope(input);
   const config = input.node.config as unknown as MapConfig;
-  const env = bodyEnv(new ExpressionCompiler(), input.defaults, input.limits, input);
+  const env = bodyEnv(new ExpressionCompiler(), input.defaults, input.limits, { ...input, pause: PauseGate.forChild(input.pause) });
   const { chunk } = input;
   const items = chunk.items ?? (await store.loadMapItems(chunk, tenantOf(input)));
   const reuse = input.reuse ?? {};
@@ -269,10 +277,11 @@ export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchRe
 export async function loopWorkflow(input: LoopWorkflowInput): Promise<IterationResult> {
   refuseOrphanTenantScope(input);
   const config = input.node.config as unknown as LoopConfig;
-  const env = bodyEnv(new ExpressionCompiler(), input.defaults, input.limits, input);
+  const pause = PauseGate.forChild(input.pause);
+  const env = bodyEnv(new ExpressionCompiler(), input.defaults, input.limits, { ...input, pause });
   const progress = input.progress ?? { iteration: 0, last: null, kept: [] };
   const step = await runLoopIterations(input.node.id, config, input.context, input.idPrefix, env, progress, () => historyIsLong(input.limits));
   if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('loop cancelled');
   if (step.settled) return step.settled;
-  return continueAsNew<typeof loopWorkflow>({ ...input, progress: step.progress });
+  return continueAsNew<typeof loopWorkflow>(pause.childInput({ ...input, progress: step.progress }));
 }

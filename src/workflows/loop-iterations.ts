@@ -47,6 +47,9 @@ export async function runLoopIterations(
   for (;;) {
     if (iteration > 0 && config.interval !== undefined) await sleep(durationMs(config.interval));
     else if (neverWaits && iteration > 0 && iteration % INLINE_ITERATIONS_PER_TASK === 0) await sleep(1);
+    // [run-pause] no iteration starts while paused (the interval timer above kept counting).
+    const paused = env.pause?.wait();
+    if (paused) await paused;
     iteration++;
     const base: BodyContext = { ...context, iteration };
     const body = await runBody(config.body, base, `${idPrefix}${nodeId}#${iteration}.`, env);

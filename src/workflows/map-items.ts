@@ -155,6 +155,10 @@ export async function runItems(job: ItemsJob, env: BodyEnv): Promise<ItemOutcome
       if (job.skip?.has(index)) continue;
       await condition(() => running < job.concurrency || stopped);
       if (stopped) break;
+      // [run-pause] no item starts while paused (nothing is awaited when not paused).
+      const paused = env.pause?.wait();
+      if (paused) await paused;
+      if (stopped) break;
       if (inlineOnly && ++sinceTask > INLINE_ITEMS_PER_TASK) {
         sinceTask = 1;
         await sleep(1);

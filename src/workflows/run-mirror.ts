@@ -1,6 +1,7 @@
 import { CancellationScope, condition, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { NodeMirrorTicket } from '../contracts/node-activity';
 import { jsonBytes } from '../domain/run-limits';
+import { isTerminalExecution } from '../domain/status';
 import type { MirrorActivities, NodeTransition, RecordRunRequest, RunTransition } from '../contracts/mirror';
 import { CONFIRMED_RESULTS_PATCH, LOCAL_MIRROR_PATCH } from '../contracts/patches';
 
@@ -47,6 +48,8 @@ export class RunMirror {
   /** Set when recordRun has resolved: only that first resolution is a local-activity result to order. */
   private recordSettled = false;
   private enabled = true;
+  /** The status of the last run transition given (a pause write repeats it). */
+  private lastStatus?: RunTransition['status'];
   private activities: MirrorActivities = mirror;
   /** Whether node activities confirm their result writes (decided at the first reserve()). */
   private confirmResults?: boolean;
@@ -116,9 +119,16 @@ export class RunMirror {
   }
 
   run(transition: Omit<RunTransition, 'seq'>): void {
-    if (!this.enabled) return;
+    // After the final status nothing may overwrite it (a late pause write, say).
+    if (!this.enabled || (this.lastStatus !== undefined && isTerminalExecution(this.lastStatus))) return;
+    this.lastStatus = transition.status;
     this.pendingRun = { ...transition, seq: ++this.seq };
     this.kick();
+  }
+
+  /** A pause (or, null, a resume) of the run: its status stays what it was. */
+  pause(pause: RunTransition['pause']): void {
+    this.run({ status: this.lastStatus ?? 'RUNNING', pause });
   }
 
   /** Waits until every queued transition is in Postgres (or mirroring turned out to be off). */

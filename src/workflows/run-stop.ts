@@ -49,7 +49,7 @@ export class StopRequest {
  * end and to act on a decision. Narrow on purpose: the stop rules read as one piece here.
  */
 export interface StoppableRun {
-  readonly planner: Pick<DagPlanner, 'stop' | 'status' | 'runsWhenStopping' | 'runsInWindDown' | 'cancelPending' | 'settle' | 'isComplete'>;
+  readonly planner: Pick<DagPlanner, 'stop' | 'status' | 'runsWhenStopping' | 'runsInWindDown' | 'cancelPending' | 'settle' | 'isComplete' | 'failedNode'>;
   /** Activity nodes past the concurrency bound, first come first served; edited in place. */
   readonly waitingActivities: string[];
   /** The scope of each running node, in launch order. */
@@ -116,6 +116,26 @@ export class RunStopper {
         this.run.apply(planner.settle(id, { status: 'SKIPPED' }));
       }
     }
+  }
+
+  /**
+   * Nodes a pause held (they became ready while it held), now that it no longer holds: a node a
+   * stop ended meanwhile stays ended, and after a fatal failure only cleanup nodes start, as
+   * windDown treats the nodes waiting for a slot.
+   */
+  releaseHeld(ids: string[]): void {
+    const { planner } = this.run;
+    const ready: string[] = [];
+    for (const id of ids) {
+      if (planner.status(id) !== 'PENDING') continue;
+      if (planner.failedNode !== undefined && !this.request.stopping && !planner.runsInWindDown(id)) {
+        this.run.endNode(id, 'SKIPPED');
+        this.run.apply(planner.settle(id, { status: 'SKIPPED' }));
+      } else {
+        ready.push(id);
+      }
+    }
+    this.run.apply({ ready, skipped: [] });
   }
 
   /** runTimeout passed: stop like a cancel, give cleanup nodes the grace, then stop hard. */
