@@ -2,6 +2,7 @@ import type { Db } from '../db/client';
 import type { MirrorBatch, NodeTransition, RecordRunRequest } from '../contracts/transitions';
 import { transitionNotifier } from './notify';
 import { jsonParam, storable } from './storable';
+import { isTerminalExecution } from '../domain/status';
 
 /*
  * The write side of the status mirror, as the workflow's mirror activities (and node activities)
@@ -72,6 +73,10 @@ export async function writeTransitionBatches(db: Db, batches: readonly MirrorBat
       ...(r.error !== undefined && { error: storable(r.error) }),
       finished_at: r.finishedAt ?? null,
       seq: r.seq,
+      // A pause write sets the pause (null clears it); a final status clears it too; others leave it.
+      pause_set: r.pause !== undefined || isTerminalExecution(r.status),
+      paused_at: r.pause?.at ?? null,
+      paused_by: r.pause?.by ?? null,
     })),
   );
   await db.$queryRaw`
@@ -89,10 +94,12 @@ export async function writeTransitionBatches(db: Db, batches: readonly MirrorBat
       RETURNING 1
     ), incoming_runs AS (
       SELECT * FROM jsonb_to_recordset(${runRows}::jsonb)
-        AS r(id text, status text, output jsonb, error jsonb, finished_at timestamptz, seq int)
+        AS r(id text, status text, output jsonb, error jsonb, finished_at timestamptz, seq int, pause_set boolean, paused_at timestamptz, paused_by text)
     ), run AS (
       UPDATE executions e SET status = r.status::"ExecutionStatus", output = r.output, error = r.error,
-        finished_at = r.finished_at, last_seq = r.seq, updated_at = now()
+        finished_at = r.finished_at, last_seq = r.seq, updated_at = now(),
+        paused_at = CASE WHEN r.pause_set THEN r.paused_at ELSE e.paused_at END,
+        paused_by = CASE WHEN r.pause_set THEN r.paused_by ELSE e.paused_by END
       FROM incoming_runs r
       WHERE e.id = r.id AND e.last_seq <= r.seq
       RETURNING 1

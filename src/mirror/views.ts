@@ -23,11 +23,15 @@ export interface ExecutionSummary {
   createdAt: string;
   startedAt: string;
   finishedAt: string | null;
+  /** A pause holds the run (DESIGN.md §6); only an open run is paused. */
+  paused: boolean;
+  pausedAt: string | null;
+  pausedBy: string | null;
 }
 
 type SummaryRow = Pick<
   Execution,
-  'id' | 'workflowId' | 'version' | 'status' | 'trigger' | 'idempotencyKey' | 'retryOf' | 'createdAt' | 'startedAt' | 'finishedAt'
+  'id' | 'workflowId' | 'version' | 'status' | 'trigger' | 'idempotencyKey' | 'retryOf' | 'createdAt' | 'startedAt' | 'finishedAt' | 'pausedAt' | 'pausedBy'
 >;
 
 export function toExecutionSummary(row: SummaryRow): ExecutionSummary {
@@ -43,7 +47,14 @@ export function toExecutionSummary(row: SummaryRow): ExecutionSummary {
     createdAt: row.createdAt.toISOString(),
     startedAt: row.startedAt.toISOString(),
     finishedAt: iso(row.finishedAt),
+    ...pauseView(row),
   };
+}
+
+/** The run's pause as the API shows it: a finished run is never paused, whatever a late write left. */
+export function pauseView(row: Pick<Execution, 'status' | 'pausedAt' | 'pausedBy'>): Pick<ExecutionSummary, 'paused' | 'pausedAt' | 'pausedBy'> {
+  const paused = (row.status === 'RUNNING' || row.status === 'QUEUED') && row.pausedAt !== null;
+  return { paused, pausedAt: paused ? iso(row.pausedAt) : null, pausedBy: paused ? row.pausedBy : null };
 }
 
 /** A node run as the API shows it. */
@@ -81,7 +92,7 @@ export function pendingNodeRunView(nodeId: string, type: string): NodeRunView {
 
 /** A run's transition as the SSE `run` event carries it. */
 export function runTransitionView(row: Execution) {
-  return { status: row.status, output: row.output, error: row.error, finishedAt: iso(row.finishedAt) };
+  return { status: row.status, output: row.output, error: row.error, finishedAt: iso(row.finishedAt), ...pauseView(row) };
 }
 
 /** The run part of the SSE snapshot: the summary with the result. */

@@ -95,12 +95,15 @@ export async function executionDetail(
   let error: unknown = execution.error;
   let live: boolean | undefined;
   let temporalRunId: string | undefined;
+  let paused: boolean | undefined;
   if (options.live) {
     const [state, description] = await Promise.all([liveState(deps.temporal, id), describeRun(deps.temporal, id)]);
     temporalRunId = description?.runId;
     live = state !== undefined;
     if (state) {
       nodes = mergeLive(nodes, state);
+      // The workflow knows its pause before its mirror write lands.
+      if (state.status === 'RUNNING' || state.status === 'QUEUED') paused = state.paused === true;
       // The mirror trails the workflow by at most a few writes; a finished query result is newer.
       if (status === 'RUNNING' && state.status !== 'RUNNING' && state.status !== 'QUEUED') {
         status = state.status;
@@ -127,6 +130,7 @@ export async function executionDetail(
     progress: { total: definition ? definition.nodes.length : nodes.length, done: nodes.filter((n) => isTerminal(n.status)).length },
     nodes,
     ...(live === undefined ? {} : { live }),
+    ...(paused === undefined || (status !== 'RUNNING' && status !== 'QUEUED') ? {} : { paused, ...(!paused && { pausedAt: null, pausedBy: null }) }),
     ...(temporalRunId === undefined ? {} : { temporalRunId }),
   };
 }

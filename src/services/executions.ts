@@ -136,7 +136,7 @@ async function createAndStart(
   const { version, definition, created, limited } = workflow;
   if (limited) throw tooManyRuns(limited.running, maxRunning);
   if (definition === undefined || !created) throw notFound(`version ${version} of workflow ${workflow.workflowId}`);
-  const summary: ExecutionSummary = toExecutionSummary({ ...row, version, status: 'RUNNING', finishedAt: null, ...created });
+  const summary: ExecutionSummary = toExecutionSummary({ ...row, version, status: 'RUNNING', finishedAt: null, pausedAt: null, pausedBy: null, ...created });
 
   try {
     // The pinned definition travels with the start: the run skips a loadDefinition round trip,

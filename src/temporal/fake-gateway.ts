@@ -12,6 +12,9 @@ export class FakeTemporalGateway implements TemporalGateway {
   readonly startCalls: string[] = [];
   readonly cancels: { executionId: string; reason?: string; force?: boolean }[] = [];
   readonly approvals: { executionId: string; decision: ApprovalDecision }[] = [];
+  readonly pauses: { executionId: string; paused: boolean; by: string }[] = [];
+  /** Runs Temporal has closed although the mirror may not know yet: signals to them find nothing. */
+  readonly closed = new Set<string>();
   readonly states = new Map<string, DagRunState>();
   readonly descriptions = new Map<string, RunDescription>();
   /** Schedules as Temporal would hold them, and every schedule call in order. */
@@ -36,6 +39,12 @@ export class FakeTemporalGateway implements TemporalGateway {
   async approve(executionId: string, decision: ApprovalDecision): Promise<void> {
     this.check();
     this.approvals.push({ executionId, decision });
+  }
+  async setPaused(executionId: string, paused: boolean, by: string): Promise<boolean> {
+    this.check();
+    if (this.closed.has(executionId)) return false;
+    this.pauses.push({ executionId, paused, by });
+    return true;
   }
   async queryState(executionId: string): Promise<DagRunState | undefined> {
     this.check();

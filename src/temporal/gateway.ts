@@ -16,6 +16,7 @@ import {
   type DagRunState,
   type DagWorkflowInput,
 } from '../contracts/dag-workflow';
+import { pauseSignal, resumeSignal } from '../contracts/run-pause';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
 import { durationMs } from '../domain/duration';
@@ -95,6 +96,11 @@ export interface TemporalGateway extends LimiterMethods {
   startRun(executionId: string, input: DagWorkflowInput, labels?: StartLabels): Promise<void>;
   cancelRun(executionId: string, reason?: string, force?: boolean): Promise<void>;
   approve(executionId: string, decision: ApprovalDecision): Promise<void>;
+  /**
+   * Sends `pause` (paused) or `resume`; false when Temporal has no such run open (it ended
+   * meanwhile). Any other failure throws.
+   */
+  setPaused(executionId: string, paused: boolean, by: string): Promise<boolean>;
   /** The live state from the workflow's query, or undefined when the workflow is unknown. */
   queryState(executionId: string): Promise<DagRunState | undefined>;
   describe(executionId: string): Promise<RunDescription | undefined>;
@@ -181,6 +187,15 @@ export function createTemporalGateway(client: Client, taskQueue: string, searcha
     },
     async approve(executionId, decision) {
       await handle(executionId).signal(approveSignal, decision);
+    },
+    async setPaused(executionId, paused, by) {
+      try {
+        await handle(executionId).signal(paused ? pauseSignal : resumeSignal, { by });
+        return true;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
     },
     async queryState(executionId) {
       try {

@@ -176,6 +176,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/executions/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a run: it starts no new node
+         * @description Sent as the `pause` signal. The run starts no new node, map item or loop iteration; what is in flight finishes, timers and approvals keep waiting, runTimeout keeps counting, cancel still works (and lifts the pause: cleanup nodes run as for any cancel). The status stays RUNNING; GET shows `paused: true` once the run has taken it. Pausing a paused run changes nothing. 409 EXECUTION_CLOSED for a run that has ended.
+         */
+        post: operations["pauseExecution"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/executions/{id}/rerun": {
         parameters: {
             query?: never;
@@ -190,6 +210,26 @@ export interface paths {
          * @description Starts a new run (trigger `RERUN`, `rerunOf` this run). `fromNodes` and every node downstream of them run again; the other nodes keep this run's outputs (`reused`), or the ones given in `outputs`. `input` replaces the run input, `version` runs another version of the workflow, nodes matched by id. 400 lists every kept node a re-running node reads that has no output.
          */
         post: operations["rerunExecution"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/executions/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a paused run
+         * @description Sent as the `resume` signal: the nodes held by the pause start. Resuming a run that is not paused changes nothing.
+         */
+        post: operations["resumeExecution"];
         delete?: never;
         options?: never;
         head?: never;
@@ -891,6 +931,15 @@ export interface operations {
                             /** @description Also the Temporal workflow id of the run */
                             id: string;
                             idempotencyKey: string | null;
+                            /** @description A pause holds the run: it starts no new node, map item or loop iteration (its status stays RUNNING) */
+                            paused: boolean;
+                            /**
+                             * Format: date-time
+                             * @description While paused: since when
+                             */
+                            pausedAt: string | null;
+                            /** @description While paused: who paused it ("apikey:<name or id>") */
+                            pausedBy: string | null;
                             /** @description The run this one reruns from some of its nodes (trigger RERUN) */
                             rerunOf: string | null;
                             /** @description The run this one retries */
@@ -996,6 +1045,15 @@ export interface operations {
                         /** @description Also the Temporal workflow id of the run */
                         id: string;
                         idempotencyKey: string | null;
+                        /** @description A pause holds the run: it starts no new node, map item or loop iteration (its status stays RUNNING) */
+                        paused: boolean;
+                        /**
+                         * Format: date-time
+                         * @description While paused: since when
+                         */
+                        pausedAt: string | null;
+                        /** @description While paused: who paused it ("apikey:<name or id>") */
+                        pausedBy: string | null;
                         /** @description The run this one reruns from some of its nodes (trigger RERUN) */
                         rerunOf: string | null;
                         /** @description The run this one retries */
@@ -1208,6 +1266,15 @@ export interface operations {
                             };
                         }[];
                         output: unknown;
+                        /** @description A pause holds the run: it starts no new node, map item or loop iteration (its status stays RUNNING) */
+                        paused: boolean;
+                        /**
+                         * Format: date-time
+                         * @description While paused: since when
+                         */
+                        pausedAt: string | null;
+                        /** @description While paused: who paused it ("apikey:<name or id>") */
+                        pausedBy: string | null;
                         progress: {
                             /** @description Nodes in a terminal state */
                             done: number;
@@ -1792,6 +1859,124 @@ export interface operations {
             };
         };
     };
+    pauseExecution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @description What was asked: true after /pause, false after /resume (GET shows it once the run has taken it) */
+                        paused: boolean;
+                        /** @enum {string} */
+                        status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                    };
+                };
+            };
+            /** @description invalid request (validation, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description not found (also for resources of another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description state conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description rate limit (RATE_LIMITED), runs in progress (TOO_MANY_RUNS) or a tenant quota (QUOTA_EXCEEDED; `details: { quota, limit, used }`) reached */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description a dependency (Temporal, Postgres, a feature switched off) is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
     rerunExecution: {
         parameters: {
             query?: never;
@@ -1834,6 +2019,15 @@ export interface operations {
                         /** @description Also the Temporal workflow id of the run */
                         id: string;
                         idempotencyKey: string | null;
+                        /** @description A pause holds the run: it starts no new node, map item or loop iteration (its status stays RUNNING) */
+                        paused: boolean;
+                        /**
+                         * Format: date-time
+                         * @description While paused: since when
+                         */
+                        pausedAt: string | null;
+                        /** @description While paused: who paused it ("apikey:<name or id>") */
+                        pausedBy: string | null;
                         /** @description fromNodes and the nodes downstream of them: these run again */
                         rerun: string[];
                         /** @description The run this one reruns from some of its nodes (trigger RERUN) */
@@ -1961,6 +2155,124 @@ export interface operations {
             };
         };
     };
+    resumeExecution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @description What was asked: true after /pause, false after /resume (GET shows it once the run has taken it) */
+                        paused: boolean;
+                        /** @enum {string} */
+                        status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                    };
+                };
+            };
+            /** @description invalid request (validation, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description not found (also for resources of another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description state conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description rate limit (RATE_LIMITED), runs in progress (TOO_MANY_RUNS) or a tenant quota (QUOTA_EXCEEDED; `details: { quota, limit, used }`) reached */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description a dependency (Temporal, Postgres, a feature switched off) is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
     retryExecution: {
         parameters: {
             query?: never;
@@ -1989,6 +2301,15 @@ export interface operations {
                         /** @description Also the Temporal workflow id of the run */
                         id: string;
                         idempotencyKey: string | null;
+                        /** @description A pause holds the run: it starts no new node, map item or loop iteration (its status stays RUNNING) */
+                        paused: boolean;
+                        /**
+                         * Format: date-time
+                         * @description While paused: since when
+                         */
+                        pausedAt: string | null;
+                        /** @description While paused: who paused it ("apikey:<name or id>") */
+                        pausedBy: string | null;
                         /** @description The run this one reruns from some of its nodes (trigger RERUN) */
                         rerunOf: string | null;
                         /** @description The run this one retries */

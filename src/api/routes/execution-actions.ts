@@ -6,6 +6,7 @@ import { RETRYABLE_EXECUTION_STATUSES, isOpenExecution } from '../../domain/stat
 import { RETRY_HINT, startExecution, type ExecutionTrigger } from '../../services/executions';
 import { temporalUnavailable } from '../../services/errors';
 import { findExecution, nodeRunState, pinnedDefinition, reusableOutputs } from '../../services/execution-view';
+import { setExecutionPaused } from '../../services/run-pause';
 import {
   ApproveBody,
   ApproveResponse,
@@ -14,6 +15,7 @@ import {
   ExecutionIdParams,
   IdempotencyHeaders,
   NodeParams,
+  PauseResponse,
   RetryResponse,
   errorResponses,
 } from './execution-schemas';
@@ -59,6 +61,33 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
       return reply.status(202).send({ id: execution.id, status: execution.status, cancelRequested: true });
     },
   );
+
+  for (const paused of [true, false]) {
+    app.post(
+      paused ? '/executions/:id/pause' : '/executions/:id/resume',
+      {
+        schema: {
+          operationId: paused ? 'pauseExecution' : 'resumeExecution',
+          tags: TAGS,
+          summary: paused ? 'Pause a run: it starts no new node' : 'Resume a paused run',
+          description: paused
+            ? 'Sent as the `pause` signal. The run starts no new node, map item or loop iteration; what is in flight finishes, ' +
+              'timers and approvals keep waiting, runTimeout keeps counting, cancel still works (and lifts the pause: cleanup ' +
+              'nodes run as for any cancel). The status stays RUNNING; GET shows `paused: true` once the run has taken it. ' +
+              'Pausing a paused run changes nothing. 409 EXECUTION_CLOSED for a run that has ended.'
+            : 'Sent as the `resume` signal: the nodes held by the pause start. Resuming a run that is not paused changes nothing.',
+          params: ExecutionIdParams,
+          response: { 202: PauseResponse, ...errorResponses(400, 401, 404, 409, 429, 503) },
+        },
+      },
+      async (request, reply) => {
+        // Recorded from the key that made the call, never from what the client claims.
+        const by = `apikey:${request.principal.keyName ?? request.principal.keyId}`;
+        const result = await setExecutionPaused(deps, { tenantId: request.tenantId, id: request.params.id, paused, by });
+        return reply.status(202).send(result);
+      },
+    );
+  }
 
   app.post(
     '/executions/:id/nodes/:nodeId/approve',

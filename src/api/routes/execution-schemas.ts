@@ -29,6 +29,9 @@ const summaryProperties = {
   createdAt: DateTime,
   startedAt: DateTime,
   finishedAt: Nullable(DateTime),
+  paused: Type.Boolean({ description: 'A pause holds the run: it starts no new node, map item or loop iteration (its status stays RUNNING)' }),
+  pausedAt: Nullable(DateTime, { description: 'While paused: since when' }),
+  pausedBy: Nullable(Type.String({ description: 'While paused: who paused it ("apikey:<name or id>")' })),
 };
 
 export const ExecutionSummarySchema = Type.Object(summaryProperties);
@@ -150,6 +153,12 @@ export const CancelResponse = Type.Object({
   id: Type.String(),
   status: ExecutionStatusSchema,
   cancelRequested: Type.Boolean(),
+});
+
+export const PauseResponse = Type.Object({
+  id: Type.String(),
+  status: ExecutionStatusSchema,
+  paused: Type.Boolean({ description: 'What was asked: true after /pause, false after /resume (GET shows it once the run has taken it)' }),
 });
 
 export const ApproveBody = Type.Object(
