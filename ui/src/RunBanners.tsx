@@ -104,6 +104,22 @@ function ApprovalRow({ node, onDecide }: { node: NodeView; onDecide: (nodeId: st
 }
 
 /**
+ * A paused run: it starts nothing new until resumed; what ran on finishes, timers and approvals
+ * keep waiting, its run timeout keeps counting (DESIGN.md §6).
+ */
+export function PausedBanner({ run }: { run: ExecutionDetail }) {
+  if (!run.paused) return null;
+  return (
+    <div className="banner paused" role="status" data-testid="paused-banner">
+      <strong>Paused</strong>
+      {run.pausedBy && <> by {run.pausedBy}</>}
+      {run.pausedAt && <> {when(run.pausedAt)}</>} — no new node, map item or loop iteration starts until it is resumed; what was running
+      finishes, timers and approvals keep waiting, and its run timeout keeps counting.
+    </div>
+  );
+}
+
+/**
  * A run waiting for a slot of its definition's run-level `concurrency` key: nothing of it runs
  * yet, and its runTimeout is already counting (DESIGN.md §5). Cancelling it runs nothing.
  */

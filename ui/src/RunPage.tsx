@@ -4,7 +4,7 @@ import { Dag } from './Dag';
 import { duration, errorText, when } from './format';
 import { Link, navigate } from './router';
 import { Legend, NodePanel, RunPanel } from './NodePanel';
-import { ApprovalBanner, ErrorBanner, QueuedBanner } from './RunBanners';
+import { ApprovalBanner, ErrorBanner, PausedBanner, QueuedBanner } from './RunBanners';
 import { Timeline } from './Timeline';
 import { TERMINAL_NODE, useRunStream } from './useRunStream';
 
@@ -40,6 +40,11 @@ export function RunPage({ id }: { id: string }) {
     if (!window.confirm(`Cancel run ${id}? Running nodes are cancelled and nothing further starts.`)) return;
     void act(() => ok(client.POST('/executions/{id}/cancel', { ...path, body: { reason: 'cancelled from the console' } })), 'cancel requested');
   };
+  const setPaused = (paused: boolean) =>
+    act(
+      () => ok(client.POST(paused ? '/executions/{id}/pause' : '/executions/{id}/resume', path)),
+      paused ? 'pause requested: nothing new starts' : 'resume requested',
+    );
   const retry = () =>
     act(async () => {
       const next = await ok(client.POST('/executions/{id}/retry', path));
@@ -69,8 +74,14 @@ export function RunPage({ id }: { id: string }) {
         <span className={`badge ${run.status}`} data-testid="run-status">
           {run.status}
         </span>
+        {running && run.paused && (
+          <span className="badge PAUSED" data-testid="run-paused">
+            paused
+          </span>
+        )}
         {live && running && <span className="live">● live</span>}
         <span className="spacer" />
+        {running && (run.paused ? <button onClick={() => void setPaused(false)}>Resume</button> : <button onClick={() => void setPaused(true)}>Pause</button>)}
         {running && (
           <button className="danger" onClick={cancel}>
             Cancel
@@ -94,6 +105,7 @@ export function RunPage({ id }: { id: string }) {
         )}
       </p>
       <QueuedBanner run={run} />
+      <PausedBanner run={run} />
       <ErrorBanner run={run} nodes={nodes} onShowNode={setSelected} />
       <ApprovalBanner nodes={nodes} types={types} running={running} now={now} onDecide={approve} />
       {message && <p className="notice">{message}</p>}

@@ -106,6 +106,7 @@ export function RunsList({ workflowId }: { workflowId?: string }) {
               </td>
               <td>
                 <span className={`badge ${r.status}`}>{r.status}</span>
+                {r.paused && <span className="badge PAUSED">paused</span>}
               </td>
               {!workflowId && (
                 <td>

@@ -5,7 +5,7 @@ import { errorText } from './format';
 
 export const TERMINAL_NODE = new Set(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED']);
 
-type RunFields = Pick<ExecutionDetail, 'status' | 'output' | 'error' | 'finishedAt'>;
+type RunFields = Pick<ExecutionDetail, 'status' | 'output' | 'error' | 'finishedAt' | 'paused' | 'pausedAt' | 'pausedBy'>;
 
 /** What the run page shows of one run, kept current by its event stream. */
 export interface RunStream {
@@ -134,7 +134,8 @@ export function useRunStream(id: string): RunStream {
         const data = JSON.parse(m.data) as unknown;
         if (m.event === 'snapshot') {
           const snap = data as { run: RunFields; nodes: NodeView[] };
-          mergeRun({ status: snap.run.status, output: snap.run.output, error: snap.run.error, finishedAt: snap.run.finishedAt });
+          const { status, output, error, finishedAt, paused, pausedAt, pausedBy } = snap.run;
+          mergeRun({ status, output, error, finishedAt, paused, pausedAt, pausedBy });
           mergeNodes(snap.nodes);
         } else if (m.event === 'node') {
           const n = data as NodeView;
@@ -157,7 +158,7 @@ export function useRunStream(id: string): RunStream {
           if (status.current === undefined || !isOpenExecution(status.current)) return clearInterval(poll);
           detail(id).then(
             (d) => {
-              mergeRun({ status: d.status, output: d.output, error: d.error, finishedAt: d.finishedAt });
+              mergeRun({ status: d.status, output: d.output, error: d.error, finishedAt: d.finishedAt, paused: d.paused, pausedAt: d.pausedAt, pausedBy: d.pausedBy });
               mergeNodes(d.nodes);
             },
             () => undefined,
