@@ -211,7 +211,7 @@ export function createTemporalGateway(client: Client, taskQueue: string, searcha
       await client.workflowService.getSystemInfo({});
     },
     ...createScheduleMethods(client, taskQueue, searchable),
-    ...createLimiterMethods(client),
+    ...createLimiterMethods(client, taskQueue),
   };
 }
 

@@ -2182,6 +2182,15 @@ export interface operations {
                         status: string;
                         version: number;
                         workflowId: string;
+                    } | {
+                        dropped: {
+                            key: string;
+                            limit: number;
+                            message: string;
+                        };
+                        /** @enum {string} */
+                        status: "DROPPED";
+                        workflowId: string;
                     };
                 };
             };
@@ -2494,10 +2503,14 @@ export interface operations {
                             /** Format: date-time */
                             createdAt: string;
                             cron: string;
+                            /** @description Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them */
+                            droppedStarts: number;
                             /** @description Also the Temporal schedule id */
                             id: string;
                             /** @description Input of every run the schedule starts */
                             input: unknown;
+                            /** Format: date-time */
+                            lastDroppedAt: string | null;
                             note: string | null;
                             /**
                              * @description What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip
@@ -2585,6 +2598,8 @@ export interface operations {
                         /** Format: date-time */
                         createdAt: string;
                         cron: string;
+                        /** @description Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them */
+                        droppedStarts: number;
                         /** @description Also the Temporal schedule id */
                         id: string;
                         /** @description Temporal's view: null when Temporal does not know the schedule, absent when it did not answer */
@@ -2601,6 +2616,8 @@ export interface operations {
                         } | null;
                         /** @description Input of every run the schedule starts */
                         input: unknown;
+                        /** Format: date-time */
+                        lastDroppedAt: string | null;
                         note: string | null;
                         /**
                          * @description What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip
@@ -2822,10 +2839,14 @@ export interface operations {
                         /** Format: date-time */
                         createdAt: string;
                         cron: string;
+                        /** @description Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them */
+                        droppedStarts: number;
                         /** @description Also the Temporal schedule id */
                         id: string;
                         /** @description Input of every run the schedule starts */
                         input: unknown;
+                        /** Format: date-time */
+                        lastDroppedAt: string | null;
                         note: string | null;
                         /**
                          * @description What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip
@@ -3575,6 +3596,12 @@ export interface operations {
                         /** @description workflow definition (DESIGN.md §1) */
                         definition: unknown;
                         description: string | null;
+                        /** @description Webhook calls refused by run-level concurrency (onLimit drop), which created no run (GET /workflows/:id only) */
+                        hookDrops?: {
+                            count: number;
+                            /** Format: date-time */
+                            lastDroppedAt: string | null;
+                        };
                         id: string;
                         name: string;
                         /** Format: date-time */
@@ -3670,6 +3697,12 @@ export interface operations {
                         /** @description workflow definition (DESIGN.md §1) */
                         definition: unknown;
                         description: string | null;
+                        /** @description Webhook calls refused by run-level concurrency (onLimit drop), which created no run (GET /workflows/:id only) */
+                        hookDrops?: {
+                            count: number;
+                            /** Format: date-time */
+                            lastDroppedAt: string | null;
+                        };
                         id: string;
                         name: string;
                         /** Format: date-time */
@@ -3774,6 +3807,12 @@ export interface operations {
                         /** @description workflow definition (DESIGN.md §1) */
                         definition: unknown;
                         description: string | null;
+                        /** @description Webhook calls refused by run-level concurrency (onLimit drop), which created no run (GET /workflows/:id only) */
+                        hookDrops?: {
+                            count: number;
+                            /** Format: date-time */
+                            lastDroppedAt: string | null;
+                        };
                         id: string;
                         name: string;
                         /** Format: date-time */
@@ -4190,10 +4229,14 @@ export interface operations {
                             /** Format: date-time */
                             createdAt: string;
                             cron: string;
+                            /** @description Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them */
+                            droppedStarts: number;
                             /** @description Also the Temporal schedule id */
                             id: string;
                             /** @description Input of every run the schedule starts */
                             input: unknown;
+                            /** Format: date-time */
+                            lastDroppedAt: string | null;
                             note: string | null;
                             /**
                              * @description What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip
@@ -4321,10 +4364,14 @@ export interface operations {
                         /** Format: date-time */
                         createdAt: string;
                         cron: string;
+                        /** @description Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them */
+                        droppedStarts: number;
                         /** @description Also the Temporal schedule id */
                         id: string;
                         /** @description Input of every run the schedule starts */
                         input: unknown;
+                        /** Format: date-time */
+                        lastDroppedAt: string | null;
                         note: string | null;
                         /**
                          * @description What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip
