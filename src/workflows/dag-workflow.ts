@@ -68,6 +68,8 @@ export async function dagWorkflow(args: DagWorkflowInput): Promise<DagRunResult>
 
 class DagRun {
   private status: ExecutionStatus = 'RUNNING';
+  /** Waiting in line for a run-level concurrency slot (run-queue.ts): the state query says QUEUED. */
+  private queued = false;
   private readonly definition: WorkflowDefinition;
   private readonly version: number | undefined;
   private readonly tenantId: string | undefined;
@@ -126,7 +128,7 @@ class DagRun {
     this.startMirror();
     // Run-level concurrency (run-queue.ts): QUEUED until a slot is free; a run stopped there runs no node.
     if (definition.concurrency && patched(RUN_CONCURRENCY_PATCH)) {
-      const queue = await takeRunSlot({ ...this.args, definition, tenantId: this.tenantId, version: this.version, compiler: this.compiler, mirror: this.mirror, stop: this.stop, cancel: (reason, force) => this.stopper.cancel(reason, force) });
+      const queue = await takeRunSlot({ ...this.args, definition, tenantId: this.tenantId, version: this.version, compiler: this.compiler, mirror: this.mirror, stop: this.stop, cancel: (reason, force) => this.stopper.cancel(reason, force), onQueued: (queued) => (this.queued = queued) });
       // A schedule's start that was dropped leaves no run: it is recorded as dropped on the
       // schedule instead (DESIGN §5). The API refuses its own drops before starting (409); other
       // starts from outside (Temporal UI, CLI) keep their row, ended CANCELLED, as their record.
@@ -518,7 +520,7 @@ class DagRun {
       if (isTerminal(state.status)) done++;
     }
     return {
-      status: this.status,
+      status: this.queued && this.status === 'RUNNING' ? 'QUEUED' : this.status,
       workflowId: this.args.workflowId,
       version: this.version,
       progress: { total: this.states.size, done },

@@ -54,6 +54,8 @@ export interface RunQueueHost {
   stop: StopRequest;
   /** The run's own cancel, handed the cancel signal back once the wait is over. */
   cancel(reason: string, force: boolean): void;
+  /** Told when the run starts and stops waiting in line (its state query says QUEUED meanwhile). */
+  onQueued?(queued: boolean): void;
 }
 
 /** How the wait ended when it did not end with the slot: the run then stops without running a node. */
@@ -134,6 +136,7 @@ async function waitForSlot(host: RunQueueHost, stopped: () => boolean): Promise<
       if (queued && !shownQueued) {
         shownQueued = true;
         host.mirror.run({ status: 'QUEUED' });
+        host.onQueued?.(true);
         continue;
       }
       if (!answered) await requestLimitSlot({ identity, request }); // asked again: counted once
@@ -141,6 +144,7 @@ async function waitForSlot(host: RunQueueHost, stopped: () => boolean): Promise<
     if (shownQueued) host.mirror.run({ status: 'RUNNING' });
     return undefined;
   });
+  host.onQueued?.(false);
   if (exit) {
     await release(slot);
     return exit;
