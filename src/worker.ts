@@ -23,6 +23,7 @@ import { ensureRetentionSchedule } from './services/retention-schedule';
 import { createDb, type Db } from './db/client';
 import { databaseUrls, prepareSchema, SchemaBehind } from './db/startup';
 import { PrismaDefinitionStore, PrismaExecutionLimiter } from './persistence/definition-store';
+import { createDroppedStartActivities } from './activities/dropped-starts';
 import { startReconciler } from './persistence/reconciler';
 import type { Keyring } from './crypto/keyring';
 import { assertSecretsReadable, masterKeyring, secretSource } from './services/secrets';
@@ -116,6 +117,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     ...(deps.db && createRetentionActivities(deps.db, deps.retentionMs !== undefined ? deps.retentionMs : (setting('TRELLIS_RETENTION') ?? null))),
     ...createTenantClaimActivities(deps.db),
     ...(deps.metrics ? deps.metrics.wrapLimiter(limiter) : limiter),
+    ...createDroppedStartActivities(deps.db, () => deps.metrics?.countDroppedStart()),
   };
   // A node type (a plugin's, say) named like one of the worker's own activities would be
   // silently replaced by it, or replace it: refuse to start instead.

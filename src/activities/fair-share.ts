@@ -140,7 +140,11 @@ function gatedActivity(gates: FairShareGates, activity: NodeActivity): NodeActiv
       if (ctx.info.isLocal) return () => {};
       ctx.heartbeat({ waitingFor });
       const timer = setInterval(() => ctx.heartbeat({ waitingFor }), NODE_HEARTBEAT_INTERVAL_MS);
-      return () => clearInterval(timer);
+      return () => {
+        clearInterval(timer);
+        // Temporal keeps the last details until the next heartbeat: say at once the wait is over.
+        ctx.heartbeat({ waitingFor: null });
+      };
     });
     try {
       return await activity(input);

@@ -27,7 +27,8 @@ export function createLimiterActivities(): LimiterActivities {
       const closed = await Promise.all(
         holders.map(async (holder) => {
           try {
-            const description = await client.workflow.getHandle(holder.workflowId, holder.runId).describe();
+            // An empty run id is a slot the API reserved before starting the run: its latest run is the one.
+            const description = await client.workflow.getHandle(holder.workflowId, holder.runId || undefined).describe();
             return description.status.name === 'RUNNING' ? undefined : holder;
           } catch (err) {
             if (err instanceof WorkflowNotFoundError) return holder;

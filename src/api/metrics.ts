@@ -12,6 +12,8 @@ export interface TrellisMetrics {
   registry: Registry;
   /** Runs the API started, by trigger (MANUAL, WEBHOOK, RETRY, ...). */
   runsStarted: Counter<'trigger'>;
+  /** Starts refused by run-level concurrency (onLimit drop, no run created), by trigger. */
+  startsDropped: Counter<'trigger'>;
 }
 
 declare module 'fastify' {
@@ -38,6 +40,13 @@ const plugin: FastifyPluginAsync<{ db: Db; token?: string }> = async (app, { db,
   const runsStarted = new Counter({
     name: 'trellis_runs_started_total',
     help: 'Runs started through the API, by trigger',
+    labelNames: ['trigger'] as const,
+    registers: [registry],
+  });
+
+  const startsDropped = new Counter({
+    name: 'trellis_starts_dropped_total',
+    help: 'Starts the API refused under run-level concurrency with onLimit drop (no run created), by trigger: MANUAL answered 409 CONCURRENCY_LIMITED, WEBHOOK answered DROPPED',
     labelNames: ['trigger'] as const,
     registers: [registry],
   });
@@ -84,7 +93,7 @@ const plugin: FastifyPluginAsync<{ db: Db; token?: string }> = async (app, { db,
     },
   });
 
-  app.decorate('metrics', { registry, runsStarted });
+  app.decorate('metrics', { registry, runsStarted, startsDropped });
 
   app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, not the URL: ids in paths would make one series per resource.

@@ -35,6 +35,11 @@ export interface DagWorkflowInput {
   /** Map and loop thresholds (tests and benchmarks only; see IterationLimits). */
   iterationLimits?: IterationLimits;
   /**
+   * The id of the run slot the API reserved before starting this run (run-level concurrency,
+   * onLimit drop): the run asks its limiter with it and takes the slot held for it.
+   */
+  runSlot?: string;
+  /**
    * Trellis's signature of this start (src/services/claim-signing.ts). An inline `definition`
    * with a `tenantId` runs only with a valid one; otherwise the run fails `TenantClaimRefused`.
    */

@@ -22,6 +22,12 @@ export interface LimitRequest {
   leaseMs?: number;
   /** run: what to do when no slot is free now (queue by default). */
   onLimit?: OnLimit;
+  /**
+   * run (onLimit drop), asked by the API before the run exists (holder.runId is empty): the
+   * answer is read with limitDecisionQuery instead of being signalled; the run, once started,
+   * asks again with the same id and takes the slot held for it.
+   */
+  reserved?: boolean;
 }
 
 export interface LimiterIdentity {
@@ -49,7 +55,15 @@ export interface LimiterState extends LimiterIdentity {
   recent: number[];
   /** Highest limit and window seen lately, for GET /limits. */
   limit: number;
+  /** Reserved requests refused lately (onLimit drop), newest last, at most MAX_DENIED_REMEMBERED. */
+  denied?: string[];
 }
+
+/** How many refused reservations a limiter remembers for limitDecisionQuery (the API asks within seconds). */
+export const MAX_DENIED_REMEMBERED = 256;
+
+/** A request's fate as the limiter knows it now. */
+export type LimitDecision = 'granted' | 'denied' | 'waiting' | 'unknown';
 
 export interface LimiterSnapshot extends LimiterIdentity {
   limit: number;
@@ -67,6 +81,8 @@ export const limitDeniedSignal = defineSignal<[string]>('trellisLimitDenied');
 /** run: the request waits in line (the run shows QUEUED until its grant). */
 export const limitQueuedSignal = defineSignal<[string]>('trellisLimitQueued');
 export const limiterStateQuery = defineQuery<LimiterSnapshot>('trellisLimiterState');
+/** Where the request with this id stands (unknown: not seen yet, or released). */
+export const limitDecisionQuery = defineQuery<LimitDecision, [string]>('trellisLimitDecision');
 
 /** Activities the limiter and its clients need (signal-with-start is not a workflow API). */
 export interface LimiterActivities {

@@ -65,6 +65,16 @@ export const NODE_LIMITS_PATCH = 'node-limits';
  * node (run-queue.ts). Asked only by such runs, which validation refused before this change.
  */
 export const RUN_CONCURRENCY_PATCH = 'run-concurrency';
+/**
+ * Limiter: a slot reserved by the API for a run not started yet (onLimit drop, answered by
+ * query, no signal) is handed to that run when it asks with the reservation's id.
+ */
+export const LIMITER_RESERVATION_PATCH = 'limiter-run-reservation';
+/**
+ * A run started outside the API (schedule, Temporal UI, CLI) whose start is dropped (onLimit
+ * drop) leaves no run row: it records the drop (on its schedule) and deletes its row.
+ */
+export const DROPPED_START_PATCH = 'run-dropped-start-recorded';
 
 // -- search attributes (workflows/search-attributes.ts) ------------------------------------------
 

@@ -80,6 +80,18 @@ export class WorkerMetrics {
     };
   }
 
+  private readonly droppedStarts = new Counter({
+    name: 'trellis_worker_starts_dropped_total',
+    help: 'Scheduled starts dropped by run-level concurrency (onLimit drop): recorded on the schedule, no run',
+    labelNames: ['trigger'] as const,
+    registers: [this.registry],
+  });
+
+  /** A dropped start recorded (src/activities/dropped-starts.ts). */
+  countDroppedStart(): void {
+    this.droppedStarts.inc({ trigger: 'SCHEDULE' });
+  }
+
   wrapLimiter(activities: LimiterActivities): LimiterActivities {
     return {
       ...activities,

@@ -20,7 +20,7 @@ import {
   type NodeRunView,
 } from '../mirror';
 import { withTimeout } from '../util/timeout';
-import { approvalPrompts, withRetryInfo, type ApprovalPrompt, type RetryInfo } from './node-insight';
+import { approvalPrompts, withRetryInfo, withTenantShareWaits, type ApprovalPrompt, type RetryInfo } from './node-insight';
 
 /** Mirror reads the execution actions check before they signal (the approve node's state, what a retry reuses). */
 export { nodeRunState, nodeRuns, reusableOutputs } from '../mirror';
@@ -104,13 +104,14 @@ export async function executionDetail(
       nodes = mergeLive(nodes, state);
       // The workflow knows its pause before its mirror write lands.
       if (state.status === 'RUNNING' || state.status === 'QUEUED') paused = state.paused === true;
-      // The mirror trails the workflow by at most a few writes; a finished query result is newer.
-      if (status === 'RUNNING' && state.status !== 'RUNNING' && state.status !== 'QUEUED') {
+      // The mirror trails the workflow by at most a few writes: the query's status is newer
+      // (QUEUED → RUNNING, or a finished run) for a run the mirror still shows in progress.
+      if ((status === 'RUNNING' || status === 'QUEUED') && state.status !== status) {
         status = state.status;
         error = state.error ?? error;
       }
     }
-    if (status === 'RUNNING') nodes = withRetryInfo(nodes, description?.pendingActivities);
+    if (status === 'RUNNING') nodes = withTenantShareWaits(withRetryInfo(nodes, description?.pendingActivities), description?.pendingActivities);
   }
   const prompts = await approvalPrompts(definition, nodes, {
     id,

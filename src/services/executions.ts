@@ -12,7 +12,9 @@ import {
   type ExecutionSummary,
   type StartableExecution,
 } from '../mirror';
-import { conflict, invalid, notFound, temporalUnavailable } from './errors';
+import { ServiceError, conflict, invalid, notFound, temporalUnavailable } from './errors';
+import { releaseDropSlot, reserveDropSlot } from './run-slots';
+import type { RunSlotReservation } from '../temporal/limiters';
 import type { TemporalGateway } from '../temporal/gateway';
 import type { DagWorkflowInput } from '../contracts/dag-workflow';
 import type { WorkflowDefinition } from '../domain/definition';
@@ -138,6 +140,16 @@ async function createAndStart(
   if (definition === undefined || !created) throw notFound(`version ${version} of workflow ${workflow.workflowId}`);
   const summary: ExecutionSummary = toExecutionSummary({ ...row, version, status: 'RUNNING', finishedAt: null, pausedAt: null, pausedBy: null, ...created });
 
+  // onLimit drop: the key's limiter decides before the run starts (409 CONCURRENCY_LIMITED, row gone).
+  let runSlot: RunSlotReservation | undefined;
+  try {
+    runSlot = await reserveDropSlot(ctx, { executionId: row.id, tenantId, workflowId: workflow.workflowId, version, input: row.input, definition: definition as WorkflowDefinition });
+  } catch (err) {
+    if (err instanceof ServiceError) throw err;
+    await markStartFailed(ctx.db, row.id, { type: START_FAILED, message: err instanceof Error ? err.message : String(err) });
+    throw temporalUnavailable('the run could not be started (its concurrency slot could not be reserved)', { hint: RETRY_HINT });
+  }
+
   try {
     // The pinned definition travels with the start: the run skips a loadDefinition round trip,
     // and the Temporal UI shows exactly what ran.
@@ -146,8 +158,10 @@ async function createAndStart(
       ...workflowInput({ ...row, version, input: row.input ?? null }, request.reuse, request.reuseItems),
       definition: definition as WorkflowDefinition,
       ...(request.runTimeout === undefined ? {} : { runTimeout: request.runTimeout }),
+      ...(runSlot && { runSlot: runSlot.id }),
     }), { trigger: request.trigger });
   } catch (err) {
+    await releaseDropSlot(ctx.temporal, runSlot);
     const message = err instanceof Error ? err.message : String(err);
     // Only while still RUNNING: a racing replay may have started it after all, and the mirror moved on.
     await markStartFailed(ctx.db, row.id, { type: START_FAILED, message });

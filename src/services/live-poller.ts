@@ -1,5 +1,6 @@
 import type { TemporalGateway } from '../temporal/gateway';
 import { withTimeout } from '../util/timeout';
+import type { WaitingFor } from '../domain/flow-control';
 
 /** How often a run's open streams learn from Temporal about nodes that are retrying. */
 export const RETRY_POLL_MS = 2_000;
@@ -12,6 +13,8 @@ export interface RetryState {
   maximumAttempts: number;
   lastFailure: unknown;
   nextAttemptAt: string | null;
+  /** Set while the attempt waits at its worker for its tenant's share; null once it no longer does. */
+  waitingFor?: WaitingFor | null;
 }
 
 type Listener = (states: RetryState[]) => void;
@@ -20,6 +23,8 @@ interface Poll {
   listeners: Set<Listener>;
   timer: NodeJS.Timeout;
   inFlight: boolean;
+  /** Nodes the last answer showed waiting for their tenant's share (their end of the wait is sent too). */
+  waiting?: Set<string>;
 }
 
 /**
@@ -68,8 +73,12 @@ export class LivePoller {
     withTimeout(this.temporal.describe(executionId), this.intervalMs)
       .then((description) => {
         const states: RetryState[] = [];
+        const waiting = new Set<string>();
         for (const p of description?.pendingActivities ?? []) {
-          if (p.attempt <= 1 && !p.lastFailure) continue; // a first attempt with no failure yet is just "running"
+          if (p.waitingFor) waiting.add(p.activityId);
+          const waitEnded = !p.waitingFor && poll.waiting?.has(p.activityId) === true;
+          // A first attempt with no failure yet is just "running", unless it waits or just stopped waiting.
+          if (p.attempt <= 1 && !p.lastFailure && !p.waitingFor && !waitEnded) continue;
           states.push({
             nodeId: p.activityId,
             state: p.state,
@@ -77,8 +86,10 @@ export class LivePoller {
             maximumAttempts: p.maximumAttempts,
             lastFailure: p.lastFailure ?? null,
             nextAttemptAt: p.nextAttemptAt ? p.nextAttemptAt.toISOString() : null,
+            ...(p.waitingFor ? { waitingFor: p.waitingFor } : waitEnded && { waitingFor: null }),
           });
         }
+        poll.waiting = waiting;
         for (const listener of [...poll.listeners]) {
           try {
             listener(states);

@@ -2,6 +2,7 @@ import type { PendingActivity } from '../temporal/gateway';
 import { isTerminal, type NodeStatus, type WorkflowDefinition } from '../domain/definition';
 import { parseDuration } from '../domain/duration';
 import { ExpressionCompiler, resolveTemplates, type ExpressionContext } from '../domain/expressions';
+import type { WaitingFor } from '../domain/flow-control';
 
 /** What Temporal knows about a node's activity while it runs or waits to retry (the workflow learns it only at the end). */
 export interface RetryInfo {
@@ -48,6 +49,20 @@ export function withRetryInfo<T extends NodeLike>(nodes: T[], pending: PendingAc
       nextAttemptAt: p.nextAttemptAt ? p.nextAttemptAt.toISOString() : null,
     };
     return { ...node, attempt: Math.max(node.attempt, p.attempt), retry };
+  });
+}
+
+/**
+ * Nodes whose attempt waits at its worker for the tenant's share of the worker (DESIGN §8): the
+ * workflow sees them running, Temporal's heartbeat details say they wait. Shown WAITING with
+ * `waitingFor: { kind: "tenantShare" }`.
+ */
+export function withTenantShareWaits<T extends NodeLike>(nodes: T[], pending: PendingActivity[] | undefined): (T | (T & { status: 'WAITING'; waitingFor: WaitingFor }))[] {
+  const waiting = new Map((pending ?? []).filter((p) => p.waitingFor).map((p) => [p.activityId, p.waitingFor!]));
+  if (waiting.size === 0) return nodes;
+  return nodes.map((node) => {
+    const waitingFor = waiting.get(node.nodeId);
+    return waitingFor && node.status === 'RUNNING' ? { ...node, status: 'WAITING' as const, waitingFor } : node;
   });
 }
 

@@ -25,6 +25,9 @@ export interface ScheduleView {
   catchupWindow: string | null;
   paused: boolean;
   note: string | null;
+  /** Starts dropped by the workflow's run-level concurrency (onLimit drop): no run was created for them. */
+  droppedStarts: number;
+  lastDroppedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -18,6 +18,8 @@ export interface WorkflowSummary {
 
 export interface WorkflowDetail extends WorkflowSummary {
   definition: unknown;
+  /** Webhook calls dropped by run-level concurrency (onLimit drop): no run was created for them. */
+  hookDrops?: { count: number; lastDroppedAt: Date | null };
 }
 
 const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -106,7 +108,12 @@ export async function getWorkflow(db: Db, tenantId: string, id: string): Promise
   });
   if (!row) throw notFound(`workflow ${id}`);
   const latest = row.versions[0];
-  return { ...summary(row), version: latest?.version ?? row.latestVersion, definition: canonicalKeyOrder(latest?.definition ?? null) };
+  return {
+    ...summary(row),
+    version: latest?.version ?? row.latestVersion,
+    definition: canonicalKeyOrder(latest?.definition ?? null),
+    hookDrops: { count: row.hookDroppedStarts, lastDroppedAt: row.hookLastDroppedAt },
+  };
 }
 
 export async function getWorkflowVersion(db: Db, tenantId: string, id: string, version: number) {

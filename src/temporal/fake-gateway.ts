@@ -1,5 +1,7 @@
 import type { LimiterSnapshot } from '../contracts/limiter';
 import type { RunDescription, ScheduleRuntimeInfo, ScheduleSpecInput, TemporalGateway } from './gateway';
+import type { RunSlotReservation } from './limiters';
+import { limiterWorkflowId } from '../domain/flow-control';
 import type { ApprovalDecision, DagRunState, DagWorkflowInput } from '../contracts/dag-workflow';
 
 /**
@@ -68,6 +70,22 @@ export class FakeTemporalGateway implements TemporalGateway {
   async listLimiters(tenantId: string): Promise<LimiterSnapshot[]> {
     this.check();
     return this.limiters.get(tenantId) ?? [];
+  }
+
+  /** Run slots reserved (onLimit drop), by limiter id: nothing frees them but releaseRunSlot. */
+  readonly runSlots = new Map<string, string[]>();
+  async reserveRunSlot({ identity, id, limit }: RunSlotReservation): Promise<'granted' | 'denied'> {
+    this.check();
+    const key = limiterWorkflowId(identity.tenantId, identity.kind, identity.key, identity.workflowId);
+    const held = this.runSlots.get(key) ?? [];
+    if (held.length >= limit) return 'denied';
+    this.runSlots.set(key, [...held, id]);
+    return 'granted';
+  }
+  async releaseRunSlot({ identity, id }: Pick<RunSlotReservation, 'identity' | 'id'>): Promise<void> {
+    this.check();
+    const key = limiterWorkflowId(identity.tenantId, identity.kind, identity.key, identity.workflowId);
+    this.runSlots.set(key, (this.runSlots.get(key) ?? []).filter((held) => held !== id));
   }
 
   async createSchedule(scheduleId: string, spec: ScheduleSpecInput): Promise<void> {

@@ -18,6 +18,8 @@ import {
 } from '../contracts/dag-workflow';
 import { pauseSignal, resumeSignal } from '../contracts/run-pause';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
+import type { WaitingFor } from '../domain/flow-control';
 import type { temporal } from '@temporalio/proto';
 import { durationMs } from '../domain/duration';
 import { executionTimeoutFor } from '../domain/policy';
@@ -47,6 +49,8 @@ export interface PendingActivity {
   lastFailure?: { message: string; type?: string };
   lastStartedAt?: Date;
   nextAttemptAt?: Date;
+  /** The attempt waits at its worker for its tenant's share (fair-share.ts heartbeats it). */
+  waitingFor?: WaitingFor;
 }
 
 /** What a start knows beyond the run's input, for the Temporal UI's search attributes and memo. */
@@ -126,6 +130,18 @@ export interface TemporalGateway extends LimiterMethods {
 }
 
 const ACTIVITY_STATES: Record<number, string> = { 1: 'SCHEDULED', 2: 'STARTED', 3: 'CANCEL_REQUESTED', 4: 'PAUSED', 5: 'PAUSE_REQUESTED' };
+
+/** A started attempt whose last heartbeat says it waits for its tenant's share (the gate's `{ waitingFor }`). */
+async function withWaitingFor(client: Client, p: temporal.api.workflow.v1.IPendingActivityInfo, pending: PendingActivity): Promise<PendingActivity> {
+  if (pending.state !== 'STARTED' || !p.heartbeatDetails?.payloads?.length) return pending;
+  try {
+    const details = await decodeFromPayloadsAtIndex<unknown>(client.options.loadedDataConverter, 0, p.heartbeatDetails.payloads);
+    const waitingFor = (details as { waitingFor?: unknown } | null)?.waitingFor as WaitingFor | null | undefined;
+    return waitingFor?.kind === 'tenantShare' && typeof waitingFor.key === 'string' ? { ...pending, waitingFor: { kind: 'tenantShare', key: waitingFor.key } } : pending;
+  } catch {
+    return pending; // details this process cannot decode (another codec): no wait shown
+  }
+}
 
 function toPendingActivity(p: temporal.api.workflow.v1.IPendingActivityInfo): PendingActivity {
   const failure = p.lastFailure;
@@ -208,7 +224,8 @@ export function createTemporalGateway(client: Client, taskQueue: string, searcha
     async describe(executionId) {
       try {
         const d = await handle(executionId).describe();
-        return { status: d.status.name, closeTime: d.closeTime, runId: d.runId, pendingActivities: (d.raw.pendingActivities ?? []).map(toPendingActivity) };
+        const pending = await Promise.all((d.raw.pendingActivities ?? []).map((p) => withWaitingFor(client, p, toPendingActivity(p))));
+        return { status: d.status.name, closeTime: d.closeTime, runId: d.runId, pendingActivities: pending };
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return undefined;
         throw err;
@@ -226,7 +243,7 @@ export function createTemporalGateway(client: Client, taskQueue: string, searcha
       await client.workflowService.getSystemInfo({});
     },
     ...createScheduleMethods(client, taskQueue, searchable),
-    ...createLimiterMethods(client),
+    ...createLimiterMethods(client, taskQueue),
   };
 }
 

@@ -29,6 +29,7 @@ import {
   type NodeState,
 } from '../contracts/dag-workflow';
 import {
+  DROPPED_START_PATCH,
   LEAN_ACTIVITY_NODES_PATCH,
   NODE_RESULT_MIRROR_PATCH,
   RUN_CONCURRENCY_PATCH,
@@ -46,7 +47,7 @@ import { hasNodeLimits, runLimitedActivityNode } from './node-limits';
 import { completeRunLabels } from './search-attributes';
 import { loadRun, type LoadedRun } from './run-loading';
 import { RunStopper, StopRequest } from './run-stop';
-import { releaseRunSlot, takeRunSlot } from './run-queue';
+import { recordDroppedStart, releaseRunSlot, takeRunSlot } from './run-queue';
 import { PauseGate } from './run-pause';
 
 /**
@@ -69,6 +70,8 @@ export async function dagWorkflow(args: DagWorkflowInput): Promise<DagRunResult>
 
 class DagRun {
   private status: ExecutionStatus = 'RUNNING';
+  /** Waiting in line for a run-level concurrency slot (run-queue.ts): the state query says QUEUED. */
+  private queued = false;
   private readonly definition: WorkflowDefinition;
   private readonly version: number | undefined;
   private readonly tenantId: string | undefined;
@@ -130,7 +133,16 @@ class DagRun {
     completeRunLabels({ version: this.version, workflowName: definition.name });
     this.startMirror();
     // Run-level concurrency (run-queue.ts): QUEUED until a slot is free; a run stopped there runs no node.
-    if (definition.concurrency && patched(RUN_CONCURRENCY_PATCH)) await takeRunSlot({ ...this.args, definition, tenantId: this.tenantId, version: this.version, compiler: this.compiler, mirror: this.mirror, stop: this.stop, cancel: (reason, force) => this.stopper.cancel(reason, force) });
+    if (definition.concurrency && patched(RUN_CONCURRENCY_PATCH)) {
+      const queue = await takeRunSlot({ ...this.args, definition, tenantId: this.tenantId, version: this.version, compiler: this.compiler, mirror: this.mirror, stop: this.stop, cancel: (reason, force) => this.stopper.cancel(reason, force), onQueued: (queued) => (this.queued = queued) });
+      // A schedule's start that was dropped leaves no run: it is recorded as dropped on the
+      // schedule instead (DESIGN §5). The API refuses its own drops before starting (409); other
+      // starts from outside (Temporal UI, CLI) keep their row, ended CANCELLED, as their record.
+      const scheduleId = workflowInfo().searchAttributes?.TemporalScheduledById?.[0];
+      if (queue.dropped && typeof scheduleId === 'string' && this.args.workflowId && this.tenantId !== undefined && patched(DROPPED_START_PATCH)) {
+        return this.endDropped(queue.dropped, scheduleId);
+      }
+    }
     for (const node of definition.nodes) {
       this.nodes.set(node.id, node);
       this.states.set(node.id, { type: node.type, status: 'PENDING', attempt: 0 });
@@ -158,6 +170,20 @@ class DagRun {
       startedAt: info.startTime.toISOString(),
       ...(typeof scheduledBy === 'string' && { scheduleId: scheduledBy }),
     }, !hasLocalNodes(this.definition));
+  }
+
+  /** The dropped start's row (written at start) goes, and its schedule counts the drop. */
+  private async endDropped(dropped: { key: string; reason: string }, scheduleId: string): Promise<DagRunResult> {
+    await this.mirror.drain();
+    await recordDroppedStart({
+      executionId: workflowInfo().workflowId,
+      tenantId: this.tenantId!,
+      workflowId: this.args.workflowId!,
+      scheduleId,
+      key: dropped.key,
+      reason: dropped.reason,
+    });
+    return { status: 'CANCELLED', outputs: {}, error: { type: 'StartDropped', message: dropped.reason } };
   }
 
   private async finish(): Promise<DagRunResult> {
@@ -502,7 +528,7 @@ class DagRun {
       if (isTerminal(state.status)) done++;
     }
     return {
-      status: this.status,
+      status: this.queued && this.status === 'RUNNING' ? 'QUEUED' : this.status,
       workflowId: this.args.workflowId,
       version: this.version,
       progress: { total: this.states.size, done },

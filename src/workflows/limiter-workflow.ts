@@ -3,14 +3,18 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  patched,
   proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import { MAX_LIMIT } from '../domain/flow-control';
 import { cancelSignal } from '../contracts/dag-workflow';
+import { LIMITER_RESERVATION_PATCH } from '../contracts/patches';
 import {
+  MAX_DENIED_REMEMBERED,
   limitAcquireSignal,
+  limitDecisionQuery,
   limitDeniedSignal,
   limitGrantedSignal,
   limitQueuedSignal,
@@ -45,6 +49,7 @@ const { closedLimitHolders } = proxyLocalActivities<LimiterActivities>({
 export async function limiterWorkflow(state: LimiterState): Promise<void> {
   const { holders, queue } = state;
   let recent = state.recent;
+  let denied = state.denied ?? [];
   let changed = true;
   const known = (id: string) => holders.some((h) => h.id === id) || queue.some((r) => r.id === id);
   /** Queued run requests already told they wait (in memory: telling one twice is harmless). */
@@ -55,9 +60,12 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
     changed = true;
     state.limit = request.limit;
     const held = holders.find((h) => h.id === request.id);
-    // Asked again (the asker re-sends when no answer came): answer again, count once.
-    if (held) void grant(held.holder, held.id);
-    else if (!known(request.id)) admit(request);
+    if (held) {
+      // The run a reservation was made for (by the API, before the run existed) takes its slot.
+      if (isReservation(held.holder) && !isReservation(request.holder) && patched(LIMITER_RESERVATION_PATCH)) held.holder = request.holder;
+      // Asked again (the asker re-sends when no answer came): answer again, count once.
+      void grant(held.holder, held.id);
+    } else if (!known(request.id)) admit(request);
   });
   setHandler(limitReleaseSignal, (id) => {
     changed = true;
@@ -72,6 +80,9 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
     inFlight: countsHolders ? holders.length : recent.filter((t) => t > Date.now() - (queue[0]?.perMs ?? 0)).length,
     waiting: queue.length,
   }));
+  setHandler(limitDecisionQuery, (id) =>
+    holders.some((h) => h.id === id) ? 'granted' : queue.some((r) => r.id === id) ? 'waiting' : denied.includes(id) ? 'denied' : 'unknown',
+  );
 
   /**
    * A new request joins the line, unless it is a run's with `onLimit` drop (no slot free now:
@@ -81,6 +92,11 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
   function admit(request: LimitRequest): void {
     const full = holders.length >= request.limit || queue.length > 0;
     if (state.kind === 'run' && full && request.onLimit === 'drop') {
+      if (request.reserved && patched(LIMITER_RESERVATION_PATCH)) {
+        // No run to tell yet: the API reads the refusal with limitDecisionQuery.
+        denied = [...denied, request.id].slice(-MAX_DENIED_REMEMBERED);
+        return;
+      }
       void tell(request.holder, limitDeniedSignal, request.id);
       return;
     }
@@ -113,8 +129,9 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
     if (waiting >= 0) queue.splice(waiting, 1);
   }
 
-  /** A holder that cannot be told (its run is gone) never held the slot. */
+  /** A holder that cannot be told (its run is gone) never held the slot. A reservation is told by query. */
   async function grant(holder: LimitRequest['holder'], id: string): Promise<void> {
+    if (isReservation(holder) && patched(LIMITER_RESERVATION_PATCH)) return;
     try {
       await getExternalWorkflowHandle(holder.workflowId, holder.runId).signal(limitGrantedSignal, id);
     } catch {
@@ -183,7 +200,7 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
     const info = workflowInfo();
     if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof limiterWorkflow>({ ...state, holders, queue, recent });
+      await continueAsNew<typeof limiterWorkflow>({ ...state, holders, queue, recent, ...(denied.length > 0 && { denied }) });
     }
     const wake = nextWakeMs(Date.now());
     if (wake === undefined && holders.length === 0 && queue.length === 0) {
@@ -196,4 +213,9 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
     }
     await condition(() => changed, wake);
   }
+}
+
+/** A slot asked for by the API for a run it has not started yet: the run id is not known. */
+function isReservation(holder: LimitRequest['holder']): boolean {
+  return holder.runId === '';
 }

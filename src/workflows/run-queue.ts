@@ -6,6 +6,7 @@ import { SHARED_RUN_KEY, evaluatedKey } from '../domain/flow-control';
 import { limitDeniedSignal, limitQueuedSignal, type LimitRequest, type LimiterActivities, type LimiterIdentity } from '../contracts/limiter';
 import { grants, release, type Slot } from './node-limits';
 import type { RunMirror } from './run-mirror';
+import type { DroppedStartActivities } from '../contracts/dropped-starts';
 import type { StopRequest } from './run-stop';
 import { cancelSignal } from '../contracts/dag-workflow';
 import { runTimeoutMs } from './run-timer';
@@ -30,6 +31,13 @@ const { requestLimitSlot } = proxyLocalActivities<LimiterActivities>({
   summary: 'request run slot',
 });
 
+/** A dropped start Temporal started itself (schedule, UI, CLI) is recorded as dropped: no run row. */
+export const { recordDroppedStart } = proxyLocalActivities<DroppedStartActivities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 10 },
+  summary: 'record dropped start',
+});
+
 export interface RunQueueHost {
   definition: WorkflowDefinition;
   workflowId?: string;
@@ -38,18 +46,29 @@ export interface RunQueueHost {
   input?: unknown;
   /** The start's override; else the definition's. */
   runTimeout?: string | number;
+  /** The slot the API reserved for this run (onLimit drop), if it did. */
+  runSlot?: string;
   compiler: ExpressionCompiler;
   mirror: RunMirror;
   /** The run's stop request: recorded while it waits, set (hard: nothing runs) when it ends there. */
   stop: StopRequest;
   /** The run's own cancel, handed the cancel signal back once the wait is over. */
   cancel(reason: string, force: boolean): void;
+  /** Told when the run starts and stops waiting in line (its state query says QUEUED meanwhile). */
+  onQueued?(queued: boolean): void;
 }
 
 /** How the wait ended when it did not end with the slot: the run then stops without running a node. */
 interface QueueExit {
   reason: string;
   timedOut?: boolean;
+  /** onLimit drop: no slot was free; the evaluated key. */
+  droppedKey?: string;
+}
+
+/** How the queue let the run go on: `dropped` when onLimit drop found no slot (the run is stopped hard). */
+export interface QueueOutcome {
+  dropped?: { key: string; reason: string };
 }
 
 /** The run's slot while it holds one (module state is per workflow run in Temporal's sandbox). */
@@ -60,7 +79,7 @@ let held: Slot | undefined;
  * stop (cancelled, dropped, timed out while queued): the run then cancels every node at once,
  * cleanup nodes included, since nothing ran.
  */
-export async function takeRunSlot(host: RunQueueHost): Promise<void> {
+export async function takeRunSlot(host: RunQueueHost): Promise<QueueOutcome> {
   // While queued a cancel is only recorded: the run's own handler would start cleanup nodes.
   setHandler(cancelSignal, ({ reason, force } = {}) => void host.stop.request(reason ?? 'cancelled by request', force === true));
   let cancelledByTemporal = false;
@@ -72,7 +91,9 @@ export async function takeRunSlot(host: RunQueueHost): Promise<void> {
       host.stop.reason ??= exit.reason;
       host.stop.timedOut = exit.timedOut === true && host.stop.reason === exit.reason;
       host.stop.mode = 'hard';
+      if (exit.droppedKey !== undefined) return { dropped: { key: exit.droppedKey, reason: exit.reason } };
     }
+    return {};
   } finally {
     setHandler(cancelSignal, ({ reason, force } = {}) => host.cancel(reason ?? 'cancelled by request', force === true));
   }
@@ -85,7 +106,7 @@ async function waitForSlot(host: RunQueueHost, stopped: () => boolean): Promise<
   const identity: LimiterIdentity = { tenantId: host.tenantId, kind: 'run', key, workflowId: host.workflowId ?? `inline:${info.workflowType}` };
   const onLimit = concurrency.onLimit ?? 'queue';
   const request: LimitRequest = {
-    id: uuid4(),
+    id: host.runSlot ?? uuid4(),
     holder: { workflowId: info.workflowId, runId: info.runId },
     limit: concurrency.limit,
     leaseMs: RUN_SLOT_LEASE_MS,
@@ -109,12 +130,13 @@ async function waitForSlot(host: RunQueueHost, stopped: () => boolean): Promise<
       const wait = deadline === undefined ? ASK_AGAIN_MS : Math.min(ASK_AGAIN_MS, deadline - Date.now());
       const answered = wait > 0 && (await condition(() => granted.has(request.id) || denied || stopped() || (queued && !shownQueued), wait));
       if (granted.has(request.id)) break;
-      if (denied) return { reason: `dropped: ${concurrency.limit} run(s) with concurrency key "${key}" are running (onLimit: drop)` };
+      if (denied) return { reason: `dropped: ${concurrency.limit} run(s) with concurrency key "${key}" are running (onLimit: drop)`, droppedKey: key };
       if (stopped()) return { reason: 'cancelled while queued' };
       if (deadline !== undefined && Date.now() >= deadline) return { reason: `run timed out after ${runTimeout} (runTimeout) while queued`, timedOut: true };
       if (queued && !shownQueued) {
         shownQueued = true;
         host.mirror.run({ status: 'QUEUED' });
+        host.onQueued?.(true);
         continue;
       }
       if (!answered) await requestLimitSlot({ identity, request }); // asked again: counted once
@@ -122,6 +144,7 @@ async function waitForSlot(host: RunQueueHost, stopped: () => boolean): Promise<
     if (shownQueued) host.mirror.run({ status: 'RUNNING' });
     return undefined;
   });
+  host.onQueued?.(false);
   if (exit) {
     await release(slot);
     return exit;

@@ -97,6 +97,7 @@ describe('GET /metrics', () => {
     expect(text).toContain('trellis_runs_started_total{trigger="MANUAL"} 1');
     expect(text).toContain('trellis_executions{status="SUCCEEDED"} 1');
     expect(text).toContain('trellis_executions{status="RUNNING"} 0');
+    expect(text).toContain('trellis_executions{status="QUEUED"} 0'); // QUEUED runs (run-level concurrency) are a status of their own
     expect(text).toContain('trellis_node_runs{status="FAILED"} 1');
     expect(text).toContain('trellis_node_runs{status="PENDING"} 1');
     // percentile_cont over 2s and 4s

@@ -44,6 +44,8 @@ describe('POST /workflows/:id/schedules', () => {
       catchupWindow: null,
       paused: false,
       note: null,
+      droppedStarts: 0,
+      lastDroppedAt: null,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });

@@ -10,6 +10,9 @@ import { DAG_WORKFLOW_TYPE, cancelSignal } from '../../src/contracts/dag-workflo
 import { createTrellisWorker } from '../../src/worker';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { connectTestServer, type ServerEnv } from '../support/temporal';
+import { createTemporalGateway } from '../../src/temporal/gateway';
+import { executionDetail } from '../../src/services/execution-view';
+import { LivePoller, type RetryState } from '../../src/services/live-poller';
 
 // Issue 24 item 1 on a real Temporal server: tenant A saturates a worker (capacity 6, reserve 1)
 // with slow http nodes, in mode "activity" and in mode "local"; tenant B's one-node run gets
@@ -196,5 +199,37 @@ describe('fair share and the mirror', () => {
     await new Promise((r) => setTimeout(r, 2 * A_NODE_MS));
     expect(startsOf(a)).toBe(started);
     expect(endsOf(a)).toBe(started); // every request it started was closed (answered or cancelled)
+  });
+});
+
+describe('a node waiting for its tenant share says so', () => {
+  serverIt('GET /executions/:id?live=1 and the SSE poller show WAITING with waitingFor tenantShare, and RUNNING again once it runs', async () => {
+    const temporal = createTemporalGateway(server!.env.client, taskQueue);
+    const wf = await storeFor('fs-tenant-w', slowNodes('w', 9, 2_500, 'regular'));
+    const run = await startStored(wf);
+    const poller = new LivePoller(temporal, 300);
+    const seen: RetryState[] = [];
+    const unsubscribe = poller.subscribe(run.workflowId, (states) => seen.push(...states));
+    try {
+      const tenantId = (await database!.db.workflow.findUniqueOrThrow({ where: { id: wf } })).tenantId;
+      const waiting = async () => {
+        const detail = await executionDetail({ db: database!.db, temporal }, tenantId, run.workflowId, { live: true }).catch(() => undefined);
+        return detail?.nodes.filter((n) => n.status === 'WAITING') ?? [];
+      };
+      let nodes: Awaited<ReturnType<typeof waiting>> = [];
+      for (let i = 0; i < 100 && nodes.length === 0; i++) {
+        nodes = await waiting();
+        if (nodes.length === 0) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(nodes.length).toBeGreaterThan(0);
+      expect(nodes[0]!.waitingFor).toEqual({ kind: 'tenantShare', key: tenantId });
+      // The poller behind SSE `retry` events says so too, and says when the wait ended.
+      await until(() => seen.some((s) => s.waitingFor?.kind === 'tenantShare'));
+      const waitedNode = seen.find((s) => s.waitingFor?.kind === 'tenantShare')!.nodeId;
+      await until(() => seen.some((s) => s.nodeId === waitedNode && s.waitingFor === null), 30_000);
+      expect((await run.result()).status).toBe('SUCCEEDED');
+    } finally {
+      unsubscribe();
+    }
   });
 });

@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import type { dagWorkflow } from '../../src/workflows';
-import { DAG_WORKFLOW_TYPE, cancelSignal } from '../../src/contracts/dag-workflow';
+import { DAG_WORKFLOW_TYPE, cancelSignal, stateQuery } from '../../src/contracts/dag-workflow';
+import { createTemporalGateway } from '../../src/temporal/gateway';
+import { executionDetail } from '../../src/services/execution-view';
 import { startHarness, type Harness } from './harness';
 import { createLimiterMethods } from '../../src/temporal/limiters';
 import { listLimitsInUse } from '../../src/services/limits';
@@ -161,6 +163,11 @@ describe('run-level concurrency', () => {
     await eventually(async () => (tagsAt(key).length === 1 ? true : undefined));
     const waiter = await startStored(h, wf, { customer: key, tag: 'waiter' });
     await eventually(async () => ((await mirrorStatus(h, waiter.workflowId)) === 'QUEUED' ? true : undefined));
+    // The workflow's own state query (GET /executions/:id?live=1 merges it) says QUEUED too, not RUNNING.
+    expect((await waiter.query(stateQuery)).status).toBe('QUEUED');
+    const tenant = await h.database.db.tenant.findUniqueOrThrow({ where: { name: 'rq-tenant-a' } });
+    const gateway = createTemporalGateway(h.server.env.client, h.taskQueue);
+    expect((await executionDetail({ db: h.database.db, temporal: gateway }, tenant.id, waiter.workflowId, { live: true })).status).toBe('QUEUED');
     await waiter.signal(cancelSignal, { reason: 'test: cancel while queued' });
     const result = await waiter.result();
     expect(result.status).toBe('CANCELLED');

@@ -23,7 +23,8 @@ export function nodeDetail(view: NodeView | undefined, now: number): string {
     : view.attempt > 1
       ? `attempt ${view.attempt}`
       : '';
-  const status = view.reused ? 'reused' : retrying && view.retry!.state === 'SCHEDULED' ? 'retrying' : view.status.toLowerCase();
+  const waiting = view.status === 'WAITING' && view.waitingFor ? `waiting: ${view.waitingFor.kind}` : undefined;
+  const status = view.reused ? 'reused' : retrying && view.retry!.state === 'SCHEDULED' ? 'retrying' : (waiting ?? view.status.toLowerCase());
   return [status, attempt, duration(view.startedAt, view.finishedAt, now)].filter(Boolean).join(' · ');
 }
 

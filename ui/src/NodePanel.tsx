@@ -86,6 +86,7 @@ export function NodePanel(props: {
           {view.finishedAt && <> · finished {when(view.finishedAt)}</>}
         </p>
       )}
+      {view?.status === 'WAITING' && view.waitingFor && <WaitingForNote waitingFor={view.waitingFor} />}
       {view?.retry && <RetryNote retry={view.retry} now={now} />}
       {isTerminalExecution(runStatus) && <RerunForm key={nodeId} executionId={props.executionId} nodeId={nodeId} />}
       <MapProgress executionId={props.executionId} nodeId={nodeId} type={type} output={view?.output ?? null} live={props.itemCounts} status={status} />
@@ -164,6 +165,21 @@ function until(iso: string, now: number): string {
   const ms = Date.parse(iso) - now;
   if (!Number.isFinite(ms) || ms <= 0) return 'now';
   return duration(new Date(now).toISOString(), iso, now);
+}
+
+/** Why a WAITING node waits for its turn (DESIGN §2): a concurrency or rate-limit key, or its tenant's share of the worker. */
+function WaitingForNote({ waitingFor }: { waitingFor: NonNullable<NodeView['waitingFor']> }) {
+  const why =
+    waitingFor.kind === 'tenantShare'
+      ? "its tenant's fair share of the worker (other tenants' work goes first until a place frees)"
+      : waitingFor.kind === 'rateLimit'
+        ? <>the rate limit on key <span className="mono">{waitingFor.key}</span></>
+        : <>a concurrency slot on key <span className="mono">{waitingFor.key}</span></>;
+  return (
+    <p className="muted small" data-testid="waiting-for" data-kind={waitingFor.kind}>
+      waiting for {why}
+    </p>
+  );
 }
 
 /** Temporal's view of a node it is retrying: which attempt, what failed last, when it tries again. */

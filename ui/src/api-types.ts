@@ -2503,6 +2503,15 @@ export interface operations {
                         status: string;
                         version: number;
                         workflowId: string;
+                    } | {
+                        dropped: {
+                            key: string;
+                            limit: number;
+                            message: string;
+                        };
+                        /** @enum {string} */
+                        status: "DROPPED";
+                        workflowId: string;
                     };
                 };
             };
@@ -2815,10 +2824,14 @@ export interface operations {
                             /** Format: date-time */
                             createdAt: string;
                             cron: string;
+                            /** @description Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them */
+                            droppedStarts: number;
                             /** @description Also the Temporal schedule id */
                             id: string;
                             /** @description Input of every run the schedule starts */
                             input: unknown;
+                            /** Format: date-time */
+                            lastDroppedAt: string | null;
                             note: string | null;
                             /**
                              * @description What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip
@@ -2906,6 +2919,8 @@ export interface operations {
                         /** Format: date-time */
                         createdAt: string;
                         cron: string;
+                        /** @description Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them */
+                        droppedStarts: number;
                         /** @description Also the Temporal schedule id */
                         id: string;
                         /** @description Temporal's view: null when Temporal does not know the schedule, absent when it did not answer */
@@ -2922,6 +2937,8 @@ export interface operations {
                         } | null;
                         /** @description Input of every run the schedule starts */
                         input: unknown;
+                        /** Format: date-time */
+                        lastDroppedAt: string | null;
                         note: string | null;
                         /**
                          * @description What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip
@@ -3143,10 +3160,14 @@ export interface operations {
                         /** Format: date-time */
                         createdAt: string;
                         cron: string;
+                        /** @description Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them */
+                        droppedStarts: number;
                         /** @description Also the Temporal schedule id */
                         id: string;
                         /** @description Input of every run the schedule starts */
                         input: unknown;
+                        /** Format: date-time */
+                        lastDroppedAt: string | null;
                         note: string | null;
                         /**
                          * @description What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip
@@ -3896,6 +3917,12 @@ export interface operations {
                         /** @description workflow definition (DESIGN.md §1) */
                         definition: unknown;
                         description: string | null;
+                        /** @description Webhook calls refused by run-level concurrency (onLimit drop), which created no run (GET /workflows/:id only) */
+                        hookDrops?: {
+                            count: number;
+                            /** Format: date-time */
+                            lastDroppedAt: string | null;
+                        };
                         id: string;
                         name: string;
                         /** Format: date-time */
@@ -3991,6 +4018,12 @@ export interface operations {
                         /** @description workflow definition (DESIGN.md §1) */
                         definition: unknown;
                         description: string | null;
+                        /** @description Webhook calls refused by run-level concurrency (onLimit drop), which created no run (GET /workflows/:id only) */
+                        hookDrops?: {
+                            count: number;
+                            /** Format: date-time */
+                            lastDroppedAt: string | null;
+                        };
                         id: string;
                         name: string;
                         /** Format: date-time */
@@ -4095,6 +4128,12 @@ export interface operations {
                         /** @description workflow definition (DESIGN.md §1) */
                         definition: unknown;
                         description: string | null;
+                        /** @description Webhook calls refused by run-level concurrency (onLimit drop), which created no run (GET /workflows/:id only) */
+                        hookDrops?: {
+                            count: number;
+                            /** Format: date-time */
+                            lastDroppedAt: string | null;
+                        };
                         id: string;
                         name: string;
                         /** Format: date-time */
@@ -4511,10 +4550,14 @@ export interface operations {
                             /** Format: date-time */
                             createdAt: string;
                             cron: string;
+                            /** @description Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them */
+                            droppedStarts: number;
                             /** @description Also the Temporal schedule id */
                             id: string;
                             /** @description Input of every run the schedule starts */
                             input: unknown;
+                            /** Format: date-time */
+                            lastDroppedAt: string | null;
                             note: string | null;
                             /**
                              * @description What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip
@@ -4642,10 +4685,14 @@ export interface operations {
                         /** Format: date-time */
                         createdAt: string;
                         cron: string;
+                        /** @description Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them */
+                        droppedStarts: number;
                         /** @description Also the Temporal schedule id */
                         id: string;
                         /** @description Input of every run the schedule starts */
                         input: unknown;
+                        /** Format: date-time */
+                        lastDroppedAt: string | null;
                         note: string | null;
                         /**
                          * @description What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip

@@ -107,13 +107,17 @@ export function useRunStream(id: string): RunStream {
         );
       }, 1000);
     };
-    const mergeRetry = (r: RetryInfo & { nodeId: string }) => {
-      refreshAttempts();
+    const mergeRetry = (r: RetryInfo & { nodeId: string; waitingFor?: NodeView['waitingFor'] | null }) => {
+      if (r.attempt > 1 || r.lastFailure) refreshAttempts();
       setNodes((prev) => {
         const before = prev.get(r.nodeId);
         if (!before || TERMINAL_NODE.has(before.status)) return prev;
-        const { nodeId: _n, ...retry } = r;
-        return new Map(prev).set(r.nodeId, { ...before, attempt: Math.max(before.attempt, retry.attempt), retry });
+        const { nodeId: _n, waitingFor, ...retry } = r;
+        const next: NodeView = { ...before, attempt: Math.max(before.attempt, retry.attempt), retry };
+        // An attempt waiting at its worker for its tenant's share (the workflow sees it running).
+        if (waitingFor && before.status === 'RUNNING') Object.assign(next, { status: 'WAITING', waitingFor });
+        else if (waitingFor === null && before.status === 'WAITING' && before.waitingFor?.kind === 'tenantShare') Object.assign(next, { status: 'RUNNING', waitingFor: undefined });
+        return new Map(prev).set(r.nodeId, next);
       });
     };
     const mergeRun = (fields: Partial<RunFields>) => setRun((prev) => (prev ? { ...prev, ...fields } : prev));

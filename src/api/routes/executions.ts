@@ -4,6 +4,7 @@ import type { AppDeps, ApiLimits } from '../deps';
 import { badRequest } from '../errors';
 import { decodeCursor } from '../schemas';
 import { startExecution, type ExecutionTrigger } from '../../services/executions';
+import { isStartDropped } from '../../services/run-slots';
 import { executionDetail, listExecutionSummaries } from '../../services/execution-view';
 import { executionActionRoutes } from './execution-actions';
 import { executionRerunRoutes } from './execution-rerun';
@@ -52,6 +53,9 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
         idempotencyKey: bodyKey ?? headerKey,
         trigger: 'MANUAL',
         ...(runTimeout === undefined ? {} : { runTimeout }),
+      }).catch((err: unknown) => {
+        if (isStartDropped(err)) app.metrics.startsDropped.inc({ trigger: 'MANUAL' });
+        throw err;
       });
       if (created) countStarted(app, 'MANUAL');
       else reply.header('idempotent-replayed', 'true');

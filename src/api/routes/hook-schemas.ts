@@ -9,6 +9,13 @@ const Accepted = Type.Object({
   version: Type.Integer(),
 });
 
+/** onLimit drop found no free slot: no run was created; the drop is counted on the workflow (hookDroppedStarts). */
+const Dropped = Type.Object({
+  status: Type.Literal('DROPPED'),
+  workflowId: Type.String(),
+  dropped: Type.Object({ key: Type.String(), limit: Type.Integer(), message: Type.String() }),
+});
+
 export const StartByHookSchema = {
   operationId: 'startExecutionByHook',
   tags: ['hooks'],
@@ -18,5 +25,5 @@ export const StartByHookSchema = {
   headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
   body: Type.Optional(Type.Unknown({ description: 'any JSON; becomes the run input' })),
   params: Type.Object({ workflowId: Type.String(), token: Type.String() }),
-  response: { 202: Accepted, ...errorResponses(400, 404, 409, 413, 429, 503) },
+  response: { 202: Type.Union([Accepted, Dropped]), ...errorResponses(400, 404, 409, 413, 429, 503) },
 };

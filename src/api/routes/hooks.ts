@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { hookTenant } from '../../services/hooks';
 import { startExecution } from '../../services/executions';
+import { isStartDropped, recordDroppedHookStart } from '../../services/run-slots';
 import type { ApiLimits, AppDeps } from '../deps';
 import { ApiError } from '../errors';
 import { PUBLIC_ROUTE, errorResponses } from '../schemas';
@@ -13,7 +14,8 @@ const hookNotFound = () => new ApiError(404, 'NOT_FOUND', 'hook not found');
 /**
  * POST /hooks/:workflowId/:token starts a run with the request body as input. The token in the
  * path is the only credential (senders such as SaaS webhooks cannot add headers), so it is
- * checked in constant time against the stored hash.
+ * checked in constant time against the stored hash. A start dropped by run-level concurrency
+ * (onLimit drop) answers 202 `{ status: "DROPPED" }` and is counted on the workflow.
  */
 export const hookRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiLimits }> = async (app, { deps }) => {
   // Webhook senders often POST an empty body with a JSON content type; that is a run without input.
@@ -28,17 +30,28 @@ export const hookRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiL
   app.post('/hooks/:workflowId/:token', { schema: StartByHookSchema }, async (request, reply) => {
     const workflowId = request.params.workflowId;
     const tenantId = await authorize(request, workflowId, request.params.token);
-    const { execution, created } = await startExecution(
-      { db: deps.db, temporal: deps.temporal, ...(deps.executionAdmission && { executionAdmission: deps.executionAdmission }) },
-      {
-        tenantId,
-        workflowId,
-        input: request.body ?? {},
-        // Scoped to the hook, so a key can never answer with (or collide with) a run started another way.
-        idempotencyKey: idempotencyKey(request, workflowId),
-        trigger: 'WEBHOOK',
-      },
-    );
+    let started;
+    try {
+      started = await startExecution(
+        { db: deps.db, temporal: deps.temporal, ...(deps.executionAdmission && { executionAdmission: deps.executionAdmission }) },
+        {
+          tenantId,
+          workflowId,
+          input: request.body ?? {},
+          // Scoped to the hook, so a key can never answer with (or collide with) a run started another way.
+          idempotencyKey: idempotencyKey(request, workflowId),
+          trigger: 'WEBHOOK',
+        },
+      );
+    } catch (err) {
+      if (!isStartDropped(err)) throw err;
+      // DESIGN §5: a webhook's dropped start is recorded as dropped, no run. Answered 202 (the call
+      // was handled as the workflow says), not an error a sender would retry.
+      await recordDroppedHookStart(deps.db, tenantId, workflowId);
+      app.metrics.startsDropped.inc({ trigger: 'WEBHOOK' });
+      return reply.status(202).send({ status: 'DROPPED', workflowId, dropped: { key: err.details.key, limit: err.details.limit, message: err.message } });
+    }
+    const { execution, created } = started;
     if (created) app.metrics.runsStarted.inc({ trigger: 'WEBHOOK' });
     const { id, status, version } = execution;
     return reply.status(202).send({ id, status, workflowId: execution.workflowId, version });

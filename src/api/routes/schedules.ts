@@ -78,6 +78,8 @@ const scheduleProperties = {
   catchupWindow: Nullable(Type.String()),
   paused: Type.Boolean(),
   note: Nullable(Type.String()),
+  droppedStarts: Type.Integer({ description: "Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them" }),
+  lastDroppedAt: Nullable(DateTime),
   createdAt: DateTime,
   updatedAt: DateTime,
 };

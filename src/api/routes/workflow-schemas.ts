@@ -60,7 +60,16 @@ const summaryProperties = {
 };
 
 export const WorkflowSummary = Type.Object(summaryProperties);
-export const WorkflowDetail = Type.Object({ ...summaryProperties, definition: Definition });
+export const WorkflowDetail = Type.Object({
+  ...summaryProperties,
+  definition: Definition,
+  hookDrops: Type.Optional(
+    Type.Object(
+      { count: Type.Integer(), lastDroppedAt: Nullable(DateTime) },
+      { description: 'Webhook calls refused by run-level concurrency (onLimit drop), which created no run (GET /workflows/:id only)' },
+    ),
+  ),
+});
 export const WorkflowPage = Type.Object(Page(WorkflowSummary));
 export const WorkflowVersion = Type.Object({
   id: Type.String(),
