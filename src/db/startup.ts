@@ -31,8 +31,9 @@ export async function prepareSchema(
   const pending = await pendingMigrations(directUrl);
   if (pending.length > 0) {
     const shown = pending.length > 3 ? `${pending.slice(0, 3).join(', ')} and ${pending.length - 3} more` : pending.join(', ');
+    // The process prefixes its own name (`trellis api: ...`); `who` says which one does not migrate.
     throw new SchemaBehind(
-      `${who}: the database schema is behind (${pending.length} migration(s) pending: ${shown}) and TRELLIS_MIGRATE_ON_START is false; run \`trellis migrate\` first`,
+      `the database schema is behind (${pending.length} migration(s) pending: ${shown}); TRELLIS_MIGRATE_ON_START is false, so ${who} does not apply them: run \`trellis migrate\` first`,
     );
   }
   return { applied: [] };

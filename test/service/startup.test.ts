@@ -7,6 +7,7 @@ import { MIGRATIONS_DIR, NO_TRANSACTION_MARKER, migrate, pendingMigrations, spli
 import { prepareSchema, SchemaBehind } from '../../src/db/startup';
 import { trellis } from '../support/cli';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { freePort, spawnUntil } from '../support/fault-process';
 
 /** DESIGN §7: DATABASE_URL required, migrations as a step, migrations outside a transaction. */
 let database: TestDatabase;
@@ -103,4 +104,51 @@ describe('trellis api and worker as services', () => {
     expect(check.code).toBe(1);
     expect(check.stderr).toContain('DATABASE_URL is required by trellis worker');
   });
+});
+
+describe('TRELLIS_MIGRATE_ON_START=false with real processes on an unmigrated database', () => {
+  it('trellis api and worker refuse to start in one line naming trellis migrate; after trellis migrate the api starts', async () => {
+    const empty = await createTestDatabase({ migrated: false });
+    try {
+      const env = { DATABASE_URL: empty.url, DATABASE_DIRECT_URL: undefined, TRELLIS_MIGRATE_ON_START: 'false', TEMPORAL_ADDRESS: '127.0.0.1:9', PORT: '0' };
+      for (const entry of ['api', 'worker']) {
+        const refused = await trellis([entry], env);
+        expect(refused.code, `${entry}: ${refused.stderr}`).toBe(1);
+        const lines = refused.stderr.trimEnd().split('\n');
+        expect(lines, refused.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(new RegExp(`^trellis ${entry}: the database schema is behind \\(\\d+ migration\\(s\\) pending: 20261122000000_init, `));
+        expect(lines[0]).toContain(`TRELLIS_MIGRATE_ON_START is false, so trellis ${entry} does not apply them: run \`trellis migrate\` first`);
+      }
+      // Refusing changed nothing: still no tables.
+      const client = new pg.Client({ connectionString: empty.url });
+      await client.connect();
+      const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'");
+      await client.end();
+      expect(rows[0]!.n).toBe(0);
+
+      const migrated = await trellis(['migrate'], { DATABASE_URL: empty.url, DATABASE_DIRECT_URL: undefined });
+      expect(migrated.code, migrated.stderr).toBe(0);
+      expect(migrated.stdout).toMatch(/^applied 20261122000000_init$/m);
+      expect(migrated.stdout).toMatch(/^\d+ migration\(s\) applied, 0 already applied$/m);
+
+      const port = await freePort();
+      const api = await spawnUntil(
+        'trellis api',
+        [path.join(__dirname, '..', '..', 'bin', 'trellis.js'), 'api'],
+        { ...env, DATABASE_DIRECT_URL: '', PORT: String(port), LOG_LEVEL: 'info' },
+        (output) => output.includes('Server listening at'),
+        60_000,
+      );
+      try {
+        const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+        expect(health.status).toBe(200);
+        expect(api.output.join('')).not.toContain('schema is behind');
+      } finally {
+        await api.stop();
+      }
+      expect(api.child.exitCode).toBe(0);
+    } finally {
+      await empty.drop();
+    }
+  }, 120_000);
 });

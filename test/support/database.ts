@@ -10,11 +10,14 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database cloned from the run's template. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * A fresh, migrated database cloned from the run's template; `{ migrated: false }`: an empty one
+ * (no tables), for tests of migrations as a deploy step.
+ */
+export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
   const serverUrl = inject('postgresUrl');
   const name = `trellis_test_${randomBytes(6).toString('hex')}`;
-  await admin(serverUrl, `CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DB}`);
+  await admin(serverUrl, options.migrated === false ? `CREATE DATABASE ${name}` : `CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DB}`);
   const url = withDatabase(serverUrl, name);
   const db = createDb(url, { max: 5 });
   return {
