@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ErrorInfo, ExecutionStatus, WorkflowDefinition } from '../domain/definition';
 import type { NodeState } from './transitions';
+import type { NodeMock } from '../domain/mocks';
 import type { IterationLimits } from './iteration-workflows';
 
 /** The one workflow type's input. Without `definition`, the pinned version is loaded by activity. */
@@ -44,6 +45,11 @@ export interface DagWorkflowInput {
    * with a `tenantId` runs only with a valid one; otherwise the run fails `TenantClaimRefused`.
    */
   claim?: TenantClaim;
+  /**
+   * A test run (DESIGN.md §6): top-level nodes that do not run, by node id; each settles with
+   * the given output (SUCCEEDED) or error (FAILED) as if it had run (workflows/node-mocks.ts).
+   */
+  mocks?: Record<string, NodeMock>;
 }
 
 /** An HMAC-SHA256 (base64url) over the run's Temporal workflow id and the rest of its input. */

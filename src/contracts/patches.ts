@@ -45,6 +45,11 @@ export const SIGNED_TENANT_CLAIMS_PATCH = 'signed-tenant-claims';
 export const STORED_READS_PATCH = 'expressions-read-stored-outputs';
 /** A subworkflow node's timeout.startToClose bounds its child run (node-runners.ts). */
 export const SUBWORKFLOW_TIMEOUT_PATCH = 'subworkflow-timeout';
+/**
+ * A test run's mocked nodes settle with the given output or error instead of running
+ * (node-mocks.ts). Only runs started with `mocks` ask; runs recorded before it never had any.
+ */
+export const MOCKED_NODES_PATCH = 'mocked-nodes';
 
 // -- map workflows (workflows/iteration-workflows.ts) ---------------------------------------------
 

@@ -12,4 +12,6 @@ export interface Settled {
   branchValue?: unknown;
   /** The node's activity wrote this SUCCEEDED state to the mirror itself (its ticket asked to confirm), finished then. */
   mirrored?: { finishedAt: string };
+  /** A test run's mock settled the node instead of running it (workflows/node-mocks.ts). */
+  mocked?: true;
 }

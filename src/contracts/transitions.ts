@@ -19,6 +19,8 @@ export interface NodeState {
   error?: ErrorInfo;
   /** While a WAITING node waits for its turn under a limit (DESIGN.md §2, §5). */
   waitingFor?: WaitingFor;
+  /** A test run's mock settled the node instead of running it (DESIGN.md §6). */
+  mocked?: true;
 }
 
 /**
@@ -60,4 +62,6 @@ export interface RecordRunRequest {
   startedAt: string;
   /** Set when a Temporal Schedule started the run (its schedule id). */
   scheduleId?: string;
+  /** Started with mocks: a test run (listed only with ?test=true, left out of stats). */
+  test?: true;
 }

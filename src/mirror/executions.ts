@@ -55,6 +55,8 @@ export interface ExecutionFilter {
   status?: ExecutionStatus;
   /** Only RUNNING runs with an approval node waiting for a decision. */
   waitingApproval?: boolean;
+  /** True: only test runs (started with mocks); otherwise only runs that are not. */
+  test?: boolean;
   /** Keyset position: rows strictly after it in (createdAt DESC, id DESC) order. */
   after?: { createdAt: Date; id: string };
   limit: number;
@@ -66,6 +68,7 @@ export async function listExecutions(db: Db, filter: ExecutionFilter): Promise<E
   return db.execution.findMany({
     where: {
       tenantId: filter.tenantId,
+      test: filter.test === true,
       ...(filter.workflowId === undefined ? {} : { workflowId: filter.workflowId }),
       ...(filter.status === undefined ? {} : { status: filter.status }),
       ...(filter.waitingApproval ? { status: 'RUNNING' as const, nodeRuns: { some: { status: 'WAITING' as const, type: 'approval' } } } : {}),

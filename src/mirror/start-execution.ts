@@ -27,6 +27,8 @@ export interface ExecutionToStart {
   input: unknown;
   /** The tenant's cap on RUNNING runs: the row is written only while fewer are running. */
   maxRunning: number;
+  /** A test run (started with mocks): listed only with ?test=true, left out of stats. */
+  test?: boolean;
 }
 
 /** What one start statement found and, when the version is startable, created. */
@@ -43,11 +45,11 @@ const START_RUNS = {
   // parses and plans it once (unprepared, Postgres spent 2–2.5× the CPU on it). It runs inside
   // withRunAdmission, holding the lock of every tenant in the batch: the count of RUNNING rows
   // is exact, and the runs of one tenant are admitted in order while count + rank <= limit.
-  name: 'trellis_start_runs_v2',
+  name: 'trellis_start_runs_v3',
   text: `
     WITH r AS (
-      SELECT * FROM unnest($1::int[], $2::text[], $3::uuid[], $4::text[], $5::"ExecutionTrigger"[], $6::text[], $7::text[], $8::text[], $9::int[])
-        WITH ORDINALITY AS r(version, workflow_id, tenant_id, id, trigger, retry_of, idempotency_key, input, max_running, ord)
+      SELECT * FROM unnest($1::int[], $2::text[], $3::uuid[], $4::text[], $5::"ExecutionTrigger"[], $6::text[], $7::text[], $8::text[], $9::int[], $10::boolean[])
+        WITH ORDINALITY AS r(version, workflow_id, tenant_id, id, trigger, retry_of, idempotency_key, input, max_running, test, ord)
     ), w AS (
       SELECT r.*, w.id AS found_id, w.archived_at IS NOT NULL AS archived, COALESCE(r.version, w.latest_version) AS found_version, v.definition
       FROM r
@@ -63,8 +65,8 @@ const START_RUNS = {
     ), admitted AS (
       SELECT s.*, COALESCE(running.n, 0) AS running FROM startable s LEFT JOIN running ON running.tenant_id = s.tenant_id
     ), created AS (
-      INSERT INTO executions (id, tenant_id, workflow_id, version, status, trigger, retry_of, idempotency_key, input)
-      SELECT a.id, a.tenant_id, a.found_id, a.found_version, 'RUNNING', a.trigger, a.retry_of, a.idempotency_key, a.input::jsonb
+      INSERT INTO executions (id, tenant_id, workflow_id, version, status, trigger, retry_of, idempotency_key, input, test)
+      SELECT a.id, a.tenant_id, a.found_id, a.found_version, 'RUNNING', a.trigger, a.retry_of, a.idempotency_key, a.input::jsonb, a.test
       FROM admitted a WHERE a.running + a.nth <= a.max_running
       RETURNING id, created_at, started_at
     )
@@ -147,6 +149,7 @@ async function startMany(pool: pg.Pool, runs: SerialisedRun[]): Promise<(Startab
         column('idempotencyKey'),
         column('input'),
         column('maxRunning'),
+        runs.map((r) => r.test === true),
       ],
     }),
   );

@@ -10,20 +10,20 @@ export interface WorkflowStats {
   p95DurationMs: number | null;
 }
 
-/** Counts and durations of one workflow's runs started since `since`, aggregated in Postgres. */
+/** Counts and durations of one workflow's runs started since `since`, aggregated in Postgres; test runs (mocks) left out. */
 export async function workflowStats(db: Db, tenantId: string, workflowId: string, since: Date): Promise<WorkflowStats> {
   const [counts, durations] = await Promise.all([
     db.$queryRaw<{ status: ExecutionStatus; n: number }[]>`
       SELECT status::text AS status, count(*)::int AS n
       FROM executions
-      WHERE tenant_id = ${tenantId}::uuid AND workflow_id = ${workflowId} AND started_at >= ${since}
+      WHERE tenant_id = ${tenantId}::uuid AND workflow_id = ${workflowId} AND started_at >= ${since} AND NOT test
       GROUP BY status`,
     db.$queryRaw<{ avg: number | null; p95: number | null }[]>`
       SELECT avg(ms)::float8 AS avg, percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::float8 AS p95
       FROM (
         SELECT extract(epoch FROM finished_at - started_at) * 1000 AS ms
         FROM executions
-        WHERE tenant_id = ${tenantId}::uuid AND workflow_id = ${workflowId} AND started_at >= ${since}
+        WHERE tenant_id = ${tenantId}::uuid AND workflow_id = ${workflowId} AND started_at >= ${since} AND NOT test
           AND finished_at IS NOT NULL
       ) finished`,
   ]);

@@ -17,11 +17,13 @@ export async function recordRun(db: Db, request: RecordRunRequest): Promise<bool
   const workflow = await db.workflow.findUnique({ where: { id: request.workflowId }, select: { tenantId: true } });
   if (!workflow) return false;
   await db.$executeRaw`
-    INSERT INTO executions (id, tenant_id, workflow_id, version, status, trigger, schedule_id, temporal_run_id, input, started_at, updated_at)
+    INSERT INTO executions (id, tenant_id, workflow_id, version, status, trigger, schedule_id, temporal_run_id, input, started_at, updated_at, test)
     VALUES (${request.executionId}, ${workflow.tenantId}::uuid, ${request.workflowId}, ${request.version}, 'RUNNING',
             ${request.scheduleId ? 'SCHEDULE' : 'EXTERNAL'}::"ExecutionTrigger", ${request.scheduleId ?? null},
-            ${request.temporalRunId}, ${jsonParam(request.input)}::jsonb, ${new Date(request.startedAt)}, now())
+            ${request.temporalRunId}, ${jsonParam(request.input)}::jsonb, ${new Date(request.startedAt)}, now(), ${request.test === true})
     ON CONFLICT (id) DO UPDATE SET temporal_run_id = EXCLUDED.temporal_run_id, updated_at = now(),
+      -- A run with mocks is a test run however it was started (the API marks its own rows already).
+      test = executions.test OR EXCLUDED.test,
       -- A row the worker reserved for this run (reserveRun: trigger EXTERNAL, no input yet) gets
       -- what only the workflow knows. The API never writes EXTERNAL, so its rows keep theirs.
       trigger = CASE WHEN executions.trigger = 'EXTERNAL' THEN EXCLUDED.trigger ELSE executions.trigger END,
@@ -82,14 +84,14 @@ export async function writeTransitionBatches(db: Db, batches: readonly MirrorBat
   await db.$queryRaw`
     WITH incoming AS (
       SELECT * FROM jsonb_to_recordset(${nodes}::jsonb)
-        AS x(execution_id text, node_id text, type text, status text, attempt int, output jsonb, error jsonb, started_at timestamptz, finished_at timestamptz, seq int, waiting_for jsonb)
+        AS x(execution_id text, node_id text, type text, status text, attempt int, output jsonb, error jsonb, started_at timestamptz, finished_at timestamptz, seq int, waiting_for jsonb, mocked boolean)
     ), nodes AS (
-      INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq, waiting_for)
-      SELECT execution_id, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq, waiting_for FROM incoming
+      INSERT INTO node_runs (execution_id, node_id, type, status, attempt, output, error, started_at, finished_at, last_seq, waiting_for, mocked)
+      SELECT execution_id, node_id, type, status::"NodeRunStatus", attempt, output, error, started_at, finished_at, seq, waiting_for, COALESCE(mocked, false) FROM incoming
       ON CONFLICT (execution_id, node_id) DO UPDATE SET
         type = EXCLUDED.type, status = EXCLUDED.status, attempt = EXCLUDED.attempt, output = EXCLUDED.output,
         error = EXCLUDED.error, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq,
-        waiting_for = EXCLUDED.waiting_for
+        waiting_for = EXCLUDED.waiting_for, mocked = EXCLUDED.mocked
       WHERE node_runs.last_seq <= EXCLUDED.last_seq
       RETURNING 1
     ), incoming_runs AS (
@@ -168,6 +170,7 @@ function nodeRow(n: NodeTransition) {
     ...(n.output !== undefined && { output: storable(n.output) }),
     ...(n.error !== undefined && { error: storable(n.error) }),
     ...(n.waitingFor !== undefined && { waiting_for: n.waitingFor }),
+    ...(n.mocked && { mocked: true }),
     started_at: n.startedAt ?? null,
     finished_at: n.finishedAt ?? null,
     seq: n.seq,

@@ -20,6 +20,8 @@ export interface ExecutionSummary {
   retryOf: string | null;
   /** The run this one reruns (trigger RERUN; kept in the same column as retryOf). */
   rerunOf: string | null;
+  /** Started with mocks (DESIGN.md §6): listed only with ?test=true, left out of stats. */
+  test: boolean;
   createdAt: string;
   startedAt: string;
   finishedAt: string | null;
@@ -32,7 +34,7 @@ export interface ExecutionSummary {
 type SummaryRow = Pick<
   Execution,
   'id' | 'workflowId' | 'version' | 'status' | 'trigger' | 'idempotencyKey' | 'retryOf' | 'createdAt' | 'startedAt' | 'finishedAt' | 'pausedAt' | 'pausedBy'
->;
+> & { test?: boolean };
 
 export function toExecutionSummary(row: SummaryRow): ExecutionSummary {
   return {
@@ -44,6 +46,7 @@ export function toExecutionSummary(row: SummaryRow): ExecutionSummary {
     idempotencyKey: row.idempotencyKey,
     retryOf: row.trigger === 'RERUN' ? null : row.retryOf,
     rerunOf: row.trigger === 'RERUN' ? row.retryOf : null,
+    test: row.test === true,
     createdAt: row.createdAt.toISOString(),
     startedAt: row.startedAt.toISOString(),
     finishedAt: iso(row.finishedAt),
@@ -69,6 +72,8 @@ export interface NodeRunView {
   error: unknown;
   /** While WAITING for its turn under a limit (DESIGN.md §2). */
   waitingFor?: WaitingFor;
+  /** A test run's mock settled the node instead of running it (DESIGN.md §6). */
+  mocked?: true;
 }
 
 export function nodeRunView(row: NodeRun): NodeRunView {
@@ -82,6 +87,7 @@ export function nodeRunView(row: NodeRun): NodeRunView {
     output: row.output,
     error: row.error,
     ...(row.status === 'WAITING' && row.waitingFor !== null && row.waitingFor !== undefined && { waitingFor: row.waitingFor as unknown as WaitingFor }),
+    ...(row.mocked && { mocked: true as const }),
   };
 }
 

@@ -62,7 +62,7 @@ export async function findExecution(db: Db, tenantId: string, id: string): Promi
 /** The tenant's runs, newest first, filtered; a page and the cursor of the next. */
 export async function listExecutionSummaries(
   db: Db,
-  query: { tenantId: string; workflowId?: string; status?: ExecutionStatus; waitingApproval?: boolean; after?: Cursor; limit: number },
+  query: { tenantId: string; workflowId?: string; status?: ExecutionStatus; waitingApproval?: boolean; test?: boolean; after?: Cursor; limit: number },
 ): Promise<{ items: ExecutionSummary[]; nextCursor: string | null }> {
   const rows = await listExecutions(db, { ...query, limit: query.limit + 1 });
   const { items, nextCursor } = page(rows, query.limit);
@@ -178,6 +178,7 @@ export function mergeLive(nodes: NodeView[], state: DagRunState): NodeView[] {
       output: fresh.output ?? view.output,
       error: fresh.error ?? view.error,
       ...(fresh.status === 'WAITING' && fresh.waitingFor && { waitingFor: fresh.waitingFor }),
+      ...((fresh.mocked || view.mocked) && { mocked: true as const }),
       failedAttempts: view.failedAttempts,
       reused: view.reused,
     };

@@ -22,6 +22,8 @@ import { ExecutionAdmission, tooManyRuns } from './execution-admission';
 import { parseDuration } from '../domain/duration';
 import { MAX_RUN_TIMEOUT_MS } from '../domain/policy';
 import { signClaim } from '../crypto/claim-signing';
+import type { NodeMock } from '../domain/mocks';
+import { pinVersionForMocks } from './test-runs';
 
 
 export type { ExecutionStatus, ExecutionTrigger, ExecutionSummary };
@@ -50,6 +52,8 @@ export interface StartRequest {
   runTimeout?: string | number;
   /** Outputs of map nodes that failed in that run: only their failed items run again. */
   reuseItems?: Record<string, unknown>;
+  /** A test run: these top-level nodes do not run, they end with the given output or error (DESIGN.md §6). */
+  mocks?: Record<string, NodeMock>;
 }
 
 /** The error kept on a run whose start never reached Temporal; a retry with the same key heals it. */
@@ -91,9 +95,11 @@ export async function startExecution(
     const existing = await findByIdempotencyKey(ctx.db, tenantId, idempotencyKey);
     if (existing) return replay(ctx, existing, request);
   }
+  // A test run's mocks are checked (and its version pinned) before the row exists: a bad mock starts nothing.
+  const pinned = request.mocks && (await pinVersionForMocks(ctx.db, { tenantId, workflowId: request.workflowId, version: request.version, mocks: request.mocks }));
 
   // Admitted by the statement that writes the row (under the tenant's admission lock).
-  return createAndStart(ctx, request, newExecutionId(), admissionOf(ctx).limit());
+  return createAndStart(ctx, pinned === undefined ? request : { ...request, version: pinned }, newExecutionId(), admissionOf(ctx).limit());
 }
 
 /** The bound on runs in progress for an API process (TRELLIS_MAX_RUNNING_PER_TENANT unless `maxRunning` says otherwise). */
@@ -120,6 +126,7 @@ async function createAndStart(
     retryOf: request.retryOf ?? null,
     idempotencyKey: idempotencyKey ?? null,
     input: request.input,
+    test: request.mocks !== undefined,
   };
   let workflow: StartableExecution | undefined;
   try {
@@ -155,7 +162,7 @@ async function createAndStart(
     // and the Temporal UI shows exactly what ran.
     // Signed: a run with an inline definition and a tenant is believed only with Trellis's claim.
     await ctx.temporal.startRun(row.id, await signClaim(ctx.db, row.id, {
-      ...workflowInput({ ...row, version, input: row.input ?? null }, request.reuse, request.reuseItems),
+      ...workflowInput({ ...row, version, input: row.input ?? null }, request.reuse, request.reuseItems, request.mocks),
       definition: definition as WorkflowDefinition,
       ...(request.runTimeout === undefined ? {} : { runTimeout: request.runTimeout }),
       ...(runSlot && { runSlot: runSlot.id }),
@@ -191,6 +198,10 @@ async function replay(
       { executionId: row.id, storedInputFingerprint: first, requestInputFingerprint: now },
     );
   }
+  // A test run and a real one are different requests, whatever their input.
+  if (row.test !== (request.mocks !== undefined)) {
+    throw conflict(`idempotency key already used for a ${row.test ? 'test run (with mocks)' : 'run without mocks'}`, { executionId: row.id });
+  }
   // lastSeq 0: the workflow never wrote to the mirror, so it really did not start.
   const startFailed = row.status === 'FAILED' && row.lastSeq === 0 && errorType(row.error) === START_FAILED;
   // A finished run is left alone: starting its workflow id again would run it a second time.
@@ -207,7 +218,7 @@ async function replay(
     return replay(ctx, now, request);
   }
   try {
-    await ctx.temporal.startRun(row.id, await signClaim(ctx.db, row.id, workflowInput(row, request.reuse, request.reuseItems)), { trigger: row.trigger });
+    await ctx.temporal.startRun(row.id, await signClaim(ctx.db, row.id, workflowInput(row, request.reuse, request.reuseItems, request.mocks)), { trigger: row.trigger });
   } catch (err) {
     // A revived row goes back to FAILED (its slot freed); a live one is left alone: an earlier
     // request created this run, and it may well be running already.
@@ -225,6 +236,7 @@ function workflowInput(
   row: Pick<Execution, 'tenantId' | 'workflowId' | 'version'> & { input: unknown },
   reuse: Record<string, unknown> | undefined,
   reuseItems?: Record<string, unknown>,
+  mocks?: Record<string, NodeMock>,
 ): DagWorkflowInput {
   return {
     tenantId: row.tenantId,
@@ -233,6 +245,7 @@ function workflowInput(
     ...(row.input === null ? {} : { input: row.input }),
     ...(reuse === undefined ? {} : { reuse }),
     ...(reuseItems === undefined || Object.keys(reuseItems).length === 0 ? {} : { reuseItems }),
+    ...(mocks === undefined ? {} : { mocks }),
   };
 }
 

@@ -39,6 +39,7 @@ import { describeFailure } from './failures';
 import { runIterationNode } from './iteration-node';
 import { runActivityNode, scheduleActivityNode } from './node-runners';
 import { runNodeOfGraph, type NodeEnv } from './node-dispatch';
+import { mockedResult } from './node-mocks';
 import type { Settled } from '../contracts/settled';
 import { RunBudget } from './run-budget';
 import { RunMirror } from './run-mirror';
@@ -169,6 +170,7 @@ class DagRun {
       input: this.args.input ?? null,
       startedAt: info.startTime.toISOString(),
       ...(typeof scheduledBy === 'string' && { scheduleId: scheduledBy }),
+      ...(this.args.mocks && Object.keys(this.args.mocks).length > 0 && { test: true as const }),
     }, !hasLocalNodes(this.definition));
   }
 
@@ -383,12 +385,21 @@ class DagRun {
   // -- running one node -------------------------------------------------------------------------
 
   private runNode(node: NodeDef): Promise<Settled> {
+    // A test run's mocked node settles as it was told to, without running (node-mocks.ts).
+    const mocked = mockedResult(this.args.mocks, node);
+    if (mocked) return Promise.resolve(this.admitMocked(node, mocked));
     if (this.isPlainActivity(node) && this.leanActivityNodes()) {
       const raw = node.config ?? {};
       this.budget.checkActivityConfig(node.id, raw);
       return this.budget.reserveActivityRoom((room) => scheduleActivityNode(node, raw, this.definition.defaults, this.tenantId, room, this.resultTicket(node.id)));
     }
     return this.evaluateAndRun(node);
+  }
+
+  /** A mocked output counts against the run's budget like any other (its size is bounded at the API). */
+  private admitMocked(node: NodeDef, mocked: Settled): Settled {
+    if (mocked.status === 'SUCCEEDED') this.budget.admitOutput(node.id, mocked.output);
+    return mocked;
   }
 
   /** An activity node with nothing to evaluate: its config goes to the activity as written. */

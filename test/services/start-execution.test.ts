@@ -126,7 +126,7 @@ describe('createExecutionOfStartableVersion: lookup and insert in one statement'
     const statements = namedStatementsSent();
     const answers = await Promise.all(runs.map((r) => createExecutionOfStartableVersion(database.db, r)));
     // Each statement runs in its own transaction, after the admission lock of its tenants.
-    expect(statements.stop().filter((name) => name.startsWith('trellis_start_runs'))).toEqual(['trellis_start_runs_v2', 'trellis_start_runs_v2', 'trellis_start_runs_v2']);
+    expect(statements.stop().filter((name) => name.startsWith('trellis_start_runs'))).toEqual(['trellis_start_runs_v3', 'trellis_start_runs_v3', 'trellis_start_runs_v3']);
     expect(answers.map((a) => (a === undefined ? 'none' : a.created ? `v${a.version}` : a.archived ? 'archived' : `no v${a.version}`))).toEqual([
       'v2',
       'v1',

@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify from 'fastify';
@@ -28,6 +28,27 @@ describe('/ui routes', () => {
       expect([asset.statusCode, asset.headers['cache-control']]).toEqual([200, 'public, max-age=31536000, immutable']);
       expect((await app.inject('/ui/assets/gone-000.js')).statusCode).toBe(404);
       expect((await app.inject('/ui/config.json')).json()).toEqual({ temporalUiUrl: 'http://temporal-ui:8080', namespace: 'prod' });
+    } finally {
+      await app.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('serves the favicon the console links (ui/public/favicon.svg, copied into the build by Vite)', async () => {
+    const source = path.resolve(__dirname, '../../ui');
+    const svg = readFileSync(path.join(source, 'public/favicon.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    // The link Vite rewrites to /ui/favicon.svg (base '/ui/'); CSP img-src 'self' allows it, a data: URL would not.
+    expect(readFileSync(path.join(source, 'index.html'), 'utf8')).toContain('<link rel="icon" type="image/svg+xml" href="/favicon.svg" />');
+    const root = mkdtempSync(path.join(tmpdir(), 'trellis-ui-'));
+    writeFileSync(path.join(root, 'index.html'), '<!doctype html><link rel="icon" href="/ui/favicon.svg"><div id="root"></div>');
+    writeFileSync(path.join(root, 'favicon.svg'), svg);
+    const app = await serve(root);
+    try {
+      const icon = await app.inject('/ui/favicon.svg');
+      expect([icon.statusCode, icon.headers['content-type'], icon.headers['cache-control']]).toEqual([200, 'image/svg+xml', 'no-cache']);
+      expect(icon.body).toBe(svg);
+      expect(icon.headers['content-security-policy']).toBe(CONSOLE_SECURITY_HEADERS['content-security-policy']);
     } finally {
       await app.close();
       rmSync(root, { recursive: true, force: true });

@@ -62,12 +62,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List runs, newest first */
+        /**
+         * List runs, newest first
+         * @description Test runs (started with mocks) are listed only with ?test=true, and then only they are.
+         */
         get: operations["listExecutions"];
         put?: never;
         /**
          * Start a run
-         * @description Starts a run of a stored workflow. Repeating a request with the same idempotency key answers with the same run.
+         * @description Starts a run of a stored workflow. Repeating a request with the same idempotency key answers with the same run. With `mocks` it is a test run: the mocked nodes end as given without running (400 naming every mock that fits no top-level node).
          */
         post: operations["startExecution"];
         delete?: never;
@@ -906,6 +909,8 @@ export interface operations {
                 cursor?: string;
                 limit?: number;
                 status?: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                /** @description true: only test runs (started with mocks); otherwise test runs are left out */
+                test?: "true" | "false";
                 /** @description Only runs with an approval node waiting for a decision */
                 waiting?: "approval";
                 workflowId?: string;
@@ -948,6 +953,8 @@ export interface operations {
                             startedAt: string;
                             /** @enum {string} */
                             status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                            /** @description A test run (started with `mocks`): listed only with ?test=true and left out of stats */
+                            test: boolean;
                             /** @enum {string} */
                             trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                             /** @description The workflow version the run is pinned to */
@@ -1022,6 +1029,17 @@ export interface operations {
                     /** @description Same key, same run (per tenant) */
                     idempotencyKey?: string;
                     input?: unknown;
+                    /** @description Makes this a test run (`test: true`): these top-level nodes do not run; each ends with the given `output` (SUCCEEDED) or `error` (FAILED, so failure paths and onError edges run as usual). A condition needs `{ result: boolean }`, a switch `{ case }`. At most 256 KB as JSON */
+                    mocks?: {
+                        [key: string]: {
+                            output: unknown;
+                        } | {
+                            error: {
+                                message: string;
+                                type: string;
+                            };
+                        };
+                    };
                     /** @description Overrides the definition's runTimeout for this run: a duration ("90s", "2h") or milliseconds, at most 30 days */
                     runTimeout?: string | number;
                     /** @description Defaults to the latest version */
@@ -1062,6 +1080,8 @@ export interface operations {
                         startedAt: string;
                         /** @enum {string} */
                         status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                        /** @description A test run (started with `mocks`): listed only with ?test=true and left out of stats */
+                        test: boolean;
                         /** @enum {string} */
                         trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                         /** @description The workflow version the run is pinned to */
@@ -1235,6 +1255,8 @@ export interface operations {
                             }[];
                             /** Format: date-time */
                             finishedAt: string | null;
+                            /** @description True on a node a test run's mock settled (it did not run); absent otherwise */
+                            mocked?: boolean;
                             nodeId: string;
                             output: unknown;
                             /** @description With ?live=1: Temporal's view of a node it is running or retrying */
@@ -1291,6 +1313,8 @@ export interface operations {
                         status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
                         /** @description Temporal's run id, for Web UI links (null until the run has recorded itself; with ?live=1, Temporal's current one) */
                         temporalRunId: string | null;
+                        /** @description A test run (started with `mocks`): listed only with ?test=true and left out of stats */
+                        test: boolean;
                         /** @enum {string} */
                         trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                         /** @description The workflow version the run is pinned to */
@@ -2040,6 +2064,8 @@ export interface operations {
                         startedAt: string;
                         /** @enum {string} */
                         status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                        /** @description A test run (started with `mocks`): listed only with ?test=true and left out of stats */
+                        test: boolean;
                         /** @enum {string} */
                         trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                         /** @description The workflow version the run is pinned to */
@@ -2320,6 +2346,8 @@ export interface operations {
                         startedAt: string;
                         /** @enum {string} */
                         status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+                        /** @description A test run (started with `mocks`): listed only with ?test=true and left out of stats */
+                        test: boolean;
                         /** @enum {string} */
                         trigger: "MANUAL" | "SCHEDULE" | "RETRY" | "WEBHOOK" | "EXTERNAL" | "RERUN";
                         /** @description The workflow version the run is pinned to */

@@ -150,6 +150,8 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
           status: failed.status,
         });
       }
+      // Its mocks are not kept: a retry would run the mocked nodes for real (a failed mocked http call, say).
+      if (failed.test) throw conflict(`execution ${failed.id} is a test run (started with mocks); start a new test run instead`, { test: true });
       // A map that failed keeps its items' results: the retry runs only the items that did not succeed.
       const { reuse, reuseItems } = await reusableOutputs(deps.db, failed.id);
       const { execution, created } = await startExecution(deps, {

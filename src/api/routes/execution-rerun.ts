@@ -35,6 +35,8 @@ export const executionRerunRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; on
       if (!isTerminalExecution(source.status)) {
         throw conflict(`execution ${source.id} is ${source.status}; only a finished run can be rerun`, { status: source.status });
       }
+      // Its mocks are not kept: a rerun would run the mocked nodes for real.
+      if (source.test) throw conflict(`execution ${source.id} is a test run (started with mocks); start a new test run instead`, { test: true });
       const { fromNodes, outputs = {} } = request.body;
       const version = request.body.version ?? source.version;
       const definition = await pinnedDefinition(deps.db, { workflowId: source.workflowId, version });

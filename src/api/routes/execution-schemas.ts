@@ -26,6 +26,7 @@ const summaryProperties = {
   idempotencyKey: Nullable(Type.String()),
   retryOf: Nullable(Type.String({ description: 'The run this one retries' })),
   rerunOf: Nullable(Type.String({ description: 'The run this one reruns from some of its nodes (trigger RERUN)' })),
+  test: Type.Boolean({ description: 'A test run (started with `mocks`): listed only with ?test=true and left out of stats' }),
   createdAt: DateTime,
   startedAt: DateTime,
   finishedAt: Nullable(DateTime),
@@ -36,6 +37,22 @@ const summaryProperties = {
 
 export const ExecutionSummarySchema = Type.Object(summaryProperties);
 
+const NodeIdKey = Type.String({ minLength: 1, maxLength: 64 });
+
+/** A mocked node's result (DESIGN.md §6): its output, or the error it fails with. */
+const NodeMockSchema = Type.Union([
+  Type.Object({ output: AnyJson }, { additionalProperties: false, required: ['output'] }),
+  Type.Object(
+    {
+      error: Type.Object(
+        { type: Type.String({ minLength: 1, maxLength: 200 }), message: Type.String({ maxLength: 4000 }) },
+        { additionalProperties: false },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
 export const StartBody = Type.Object(
   {
     workflowId: Type.String({ minLength: 1, maxLength: 200 }),
@@ -45,6 +62,16 @@ export const StartBody = Type.Object(
     runTimeout: Type.Optional(
       Type.Union([Type.String({ minLength: 1, maxLength: 50 }), Type.Integer({ minimum: 1 })], {
         description: "Overrides the definition's runTimeout for this run: a duration (\"90s\", \"2h\") or milliseconds, at most 30 days",
+      }),
+    ),
+    mocks: Type.Optional(
+      Type.Record(NodeIdKey, NodeMockSchema, {
+        minProperties: 1,
+        maxProperties: 500,
+        description:
+          'Makes this a test run (`test: true`): these top-level nodes do not run; each ends with the given `output` (SUCCEEDED) or ' +
+          '`error` (FAILED, so failure paths and onError edges run as usual). A condition needs `{ result: boolean }`, a switch `{ case }`. ' +
+          'At most 256 KB as JSON',
       }),
     ),
   },
@@ -60,6 +87,7 @@ export function listQuery(maxPageSize: number) {
     workflowId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     status: Type.Optional(ExecutionStatusSchema),
     waiting: Type.Optional(StringEnum(['approval'], { description: 'Only runs with an approval node waiting for a decision' })),
+    test: Type.Optional(StringEnum(['true', 'false'], { description: 'true: only test runs (started with mocks); otherwise test runs are left out' })),
     ...pageQuery({ maxPageSize }),
   });
 }
@@ -88,6 +116,7 @@ const NodeViewSchema = Type.Object({
     ),
   ),
   reused: Type.Boolean({ description: "A retry or rerun kept this node's earlier (or given) output instead of running it" }),
+  mocked: Type.Optional(Type.Boolean({ description: "True on a node a test run's mock settled (it did not run); absent otherwise" })),
   failedAttempts: Type.Array(
     Type.Object({
       attempt: Type.Integer(),

@@ -31,14 +31,16 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
         operationId: 'startExecution',
         tags: TAGS,
         summary: 'Start a run',
-        description: 'Starts a run of a stored workflow. Repeating a request with the same idempotency key answers with the same run.',
+        description:
+          'Starts a run of a stored workflow. Repeating a request with the same idempotency key answers with the same run. ' +
+          'With `mocks` it is a test run: the mocked nodes end as given without running (400 naming every mock that fits no top-level node).',
         body: StartBody,
         headers: IdempotencyHeaders,
         response: { 202: ExecutionSummarySchema, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
       },
     },
     async (request, reply) => {
-      const { workflowId, version, input, idempotencyKey: bodyKey, runTimeout } = request.body;
+      const { workflowId, version, input, idempotencyKey: bodyKey, runTimeout, mocks } = request.body;
       const headerKey = request.headers['idempotency-key'];
       if (bodyKey !== undefined && headerKey !== undefined && bodyKey !== headerKey) {
         throw badRequest('the Idempotency-Key header and body.idempotencyKey differ', [
@@ -53,6 +55,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
         idempotencyKey: bodyKey ?? headerKey,
         trigger: 'MANUAL',
         ...(runTimeout === undefined ? {} : { runTimeout }),
+        ...(mocks === undefined ? {} : { mocks }),
       }).catch((err: unknown) => {
         if (isStartDropped(err)) app.metrics.startsDropped.inc({ trigger: 'MANUAL' });
         throw err;
@@ -70,18 +73,20 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
         operationId: 'listExecutions',
         tags: TAGS,
         summary: 'List runs, newest first',
+        description: 'Test runs (started with mocks) are listed only with ?test=true, and then only they are.',
         querystring: listQuery(limits.maxPageSize),
         response: { 200: ExecutionListSchema, ...errorResponses(400, 401, 429) },
       },
     },
     async (request) => {
-      const { workflowId, status, waiting, cursor } = request.query;
+      const { workflowId, status, waiting, test, cursor } = request.query;
       const limit = request.query.limit ?? Math.min(20, limits.maxPageSize);
       return listExecutionSummaries(deps.db, {
         tenantId: request.tenantId,
         ...(workflowId === undefined ? {} : { workflowId }),
         ...(status === undefined ? {} : { status }),
         waitingApproval: waiting === 'approval',
+        test: test === 'true',
         after: decodeCursor(cursor),
         limit,
       });
