@@ -53,7 +53,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', () => resolve()));
   targetBase = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
-  const client = createTemporalClient(server.env.connection, { namespace: server.env.namespace });
+  const client = createTemporalClient(server.env.connection, { namespace: server.env.namespace ?? 'default' });
   const registry = createNodeRegistry();
   app = await buildApp({ db: database.db, temporal: createTemporalGateway(client, taskQueue), catalog: registry.catalog(), codecCorsOrigins: [] });
   await app.listen({ host: '127.0.0.1', port: 0 });
