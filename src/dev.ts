@@ -19,7 +19,8 @@ import { ensureConsoleBuilt } from './dev/console-build';
 import { devApiKey, devDataDir, ensureDataDir, resetDataDir } from './dev/data-dir';
 import { DEMO_DEFAULT_PORT, startDemoTarget, withDemoBase } from './dev/demo-target';
 import { ensureDemoReportsDatabase } from './dev/demo-reports';
-import { installDevLogger } from './dev/dev-logger';
+import { installDevLogging } from './dev/dev-logger';
+import { startTracing } from './observability/tracing';
 import { startReconciler } from './persistence/reconciler';
 import { ExecutionEventHub } from './persistence/execution-event-hub';
 import { createWorkflow } from './services/workflows';
@@ -66,9 +67,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const registry = createNodeRegistry(plugins.nodeTypes);
   if (values.reset) await resetDataDir(dataDir);
   await ensureDataDir(dataDir);
-  // Dev mode is quieter than the API by default.
+  // Dev mode is quieter than the API by default, and pretty unless LOG_FORMAT says json.
   const logLevel = config.sources.LOG_LEVEL === 'default' ? 'warn' : config.LOG_LEVEL;
-  installDevLogger(logLevel.toUpperCase());
+  const apiLogger = installDevLogging(logLevel, config.sources.LOG_FORMAT === 'default' ? 'pretty' : config.LOG_FORMAT);
 
   const cleanups: (() => Promise<unknown>)[] = [];
   let stopping = false;
@@ -113,6 +114,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const temporal = await connectTemporal(dataDir, config);
     const settings = temporal.settings;
     cleanups.push(temporal.close);
+    const tracing = startTracing(config, 'dev'); // OTEL_* (off by default); before the client and the worker
+    if (tracing) cleanups.push(() => tracing.shutdown());
     const client = createTemporalClient(temporal.connection, settings);
     // The Temporal UI's filters for Trellis's runs (trellis temporal setup); idempotent.
     await setupSearchAttributes(temporal.connection, settings.namespace).catch((err: Error) => console.warn(`trellis dev: search attributes not registered (${err.message})`));
@@ -147,7 +150,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       events,
       catalog,
       masterKeys,
-      logger: { level: logLevel },
+      logger: apiLogger,
       // The console links runs to the Temporal UI and points the examples' sampleInput at the demo target.
       console: { ...(temporal.uiUrl && { temporalUiUrl: temporal.uiUrl }), namespace: settings.namespace, demoBaseUrl: demo.baseUrl },
     });

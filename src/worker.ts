@@ -34,6 +34,7 @@ import { createLogger } from './observability/logger';
 import { logContextInterceptor } from './observability/log-context';
 import type { WorkerMetrics } from './observability/worker-metrics';
 import { installWorkerTelemetry } from './observability/worker-telemetry';
+import { startTracing, tracedWorkerOptions } from './observability/tracing';
 import type { Logger } from 'pino';
 
 /** Where the workflow code lives; Temporal bundles it (or loads a prebuilt bundle) at start. */
@@ -123,7 +124,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
   // silently replaced by it, or replace it: refuse to start instead.
   const clash = Object.keys(nodeActivities).find((type) => Object.hasOwn(workerActivities, type));
   if (clash !== undefined) throw new PluginError(`node type "${clash}" has the name of one of the worker's own activities; rename it`);
-  const worker = await Worker.create({
+  const worker = await Worker.create(tracedWorkerOptions({
     connection: deps.connection,
     namespace: deps.namespace ?? 'default',
     taskQueue: deps.taskQueue,
@@ -140,7 +141,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     ...deps.options,
     // Every node attempt's log lines carry executionId, nodeId, tenantId and attempt.
     interceptors: { ...deps.options?.interceptors, activity: [logContextInterceptor, ...(deps.options?.interceptors?.activity ?? [])] },
-  });
+  }));
   if (nodeResults) RESULT_QUEUES.set(worker, nodeResults);
   return worker;
 }
@@ -215,7 +216,8 @@ export async function main(options: { plugins?: string[]; config?: TrellisConfig
   const telemetry = await installWorkerTelemetry({ logger, metricsPort: config.TRELLIS_WORKER_METRICS_PORT, metricsHost: config.TRELLIS_WORKER_METRICS_HOST });
   // Whatever opened is closed again, also when the start fails half-way: Temporal's runtime and
   // the pools keep the process alive otherwise (a worker refusing to start would hang, not exit).
-  const cleanups: (() => Promise<unknown>)[] = [() => telemetry.close()];
+  const tracing = startTracing(config, 'worker'); // OTEL_* (off by default)
+  const cleanups: (() => Promise<unknown>)[] = [() => telemetry.close(), async () => tracing?.shutdown()];
   try {
     const urls = databaseUrls(config);
     await prepareSchema(config, 'trellis worker');

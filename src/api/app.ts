@@ -22,6 +22,7 @@ import { secretRoutes } from './routes/secrets';
 import { codecRoutes } from './routes/codec';
 import { databaseTenantLookup, PROCESS_PAYLOAD_TENANTS } from '../crypto/payload-tenants';
 import { executionAdmissionFor } from '../services/executions';
+import { nameServerSpan } from '../observability/http-span-target';
 
 /** The Fastify app as a factory of plugins: public routes at the root, the rest behind the API key. */
 export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
@@ -48,6 +49,11 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
   // Postgres cannot store U+0000 or unpaired UTF-16 surrogates (text or jsonb): refuse them up front as bad input.
   // The hooks every request passes are callback style: the Temporal client uses AsyncLocalStorage,
   // which on Node 20 makes every promise the process creates a trip through async_hooks.
+  // With tracing on, a request's span is named by its route (`POST /executions`), never its URL.
+  app.addHook('onRequest', (request, _reply, done) => {
+    nameServerSpan(request.method, request.routeOptions.url);
+    done();
+  });
   app.addHook('preValidation', (request, _reply, done) => {
     const problem = unstorable(request.body, '/body') ?? unstorable(request.params, '/params') ?? unstorable(request.query, '/querystring');
     // The message names a long path by its start; the detail carries all of it.

@@ -11,6 +11,7 @@ import { codecCorsOrigins, payloadCodec } from '../crypto/payload-codec';
 import { lazyTemporalClient } from '../temporal/client';
 import { createTemporalGateway } from '../temporal/gateway';
 import { createLogger, fastifyLoggerOptions, type TrellisLoggerOptions } from '../observability/logger';
+import { startTracing } from '../observability/tracing';
 
 /**
  * The API process: settings (validated; DATABASE_URL required), the schema (migrated, or checked
@@ -24,6 +25,7 @@ export async function main(options: { plugins?: string[]; config?: TrellisConfig
   const logOptions: TrellisLoggerOptions = { name: 'trellis-api', level: config.LOG_LEVEL, format: config.LOG_FORMAT };
   const log = createLogger(logOptions);
   for (const name of config.unknown) log.warn(`${name} is not a Trellis setting (ignored; a typo?)`);
+  const tracing = startTracing(config, 'api'); // OTEL_* (off by default); before the Temporal client
   const plugins = await loadPlugins(pluginSpecifiers(options.plugins));
   for (const line of plugins.summary) log.info(`plugin ${line}`);
   const urls = databaseUrls(config);
@@ -64,6 +66,7 @@ export async function main(options: { plugins?: string[]; config?: TrellisConfig
     rateLimitRedis?.disconnect();
     await db.$disconnect();
     await client.connection.close();
+    await tracing?.shutdown();
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -112,6 +112,15 @@ export const SETTINGS = {
   TRELLIS_WORKER_METRICS_PORT: integer('Observability', "Port of the worker's Prometheus endpoint (GET /metrics): Trellis's per node type metrics and the Temporal SDK's worker metrics in one scrape. Unset: no endpoint.", { min: 1, max: 65535 }),
   TRELLIS_WORKER_METRICS_HOST: text('Observability', "Address the worker's metrics endpoint listens on.", { default: '0.0.0.0' }),
 
+  // OpenTelemetry traces: the standard OTEL_* variables (docs/operations.md, Traces)
+  OTEL_TRACES_EXPORTER: oneOf('Observability', 'Where traces go: otlp (OTLP over HTTP to OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT), console (spans printed to stdout, for a look) or none. Unset: otlp when an OTLP endpoint variable is set, else none: no tracing, nothing of the SDK loaded.', ['otlp', 'console', 'none'] as const, { default: 'none', defaultText: 'none (otlp when an OTLP endpoint is set)' }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url('Observability', 'Base URL of the OTLP/HTTP collector; traces go to its /v1/traces.', ['http:', 'https:'], { defaultText: 'http://localhost:4318' }),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url('Observability', 'The full OTLP/HTTP traces URL, used as given (wins over OTEL_EXPORTER_OTLP_ENDPOINT).', ['http:', 'https:'], { defaultText: 'OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces' }),
+  OTEL_EXPORTER_OTLP_PROTOCOL: oneOf('Observability', 'OTLP encoding: http/protobuf or http/json (gRPC is not offered).', ['http/protobuf', 'http/json'] as const, { default: 'http/protobuf' }),
+  OTEL_EXPORTER_OTLP_HEADERS: text('Observability', 'Headers sent with every export, as key=value pairs separated by commas (values percent-encoded), e.g. a collector\'s API key.', { secret: true }),
+  OTEL_SERVICE_NAME: text('Observability', 'service.name of the spans a process exports.', { defaultText: 'trellis-api, trellis-worker (dev mode: trellis-dev)' }),
+  OTEL_RESOURCE_ATTRIBUTES: text('Observability', 'More resource attributes of every span, as key=value pairs separated by commas (e.g. deployment.environment=prod).'),
+
   // --- Development mode (npm run dev)
   TRELLIS_DATA_DIR: text('Development', 'Where `npm run dev` keeps its Postgres, Temporal database, API key and master key.', { defaultText: './.trellis' }),
   TRELLIS_DEMO_PORT: integer('Development', 'Port of the dev mode demo HTTP target.', { min: 0, max: 65535 }, { default: 4100 }),

@@ -1,4 +1,6 @@
 import { DefaultLogger, Runtime, type LogEntry, type LogLevel } from '@temporalio/worker';
+import type { DestinationStream, LoggerOptions } from 'pino';
+import { createLogger, fastifyLoggerOptions, temporalLogger, type LogFormat, type LogLevelName } from '../observability/logger';
 
 const LEVELS: readonly LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -38,4 +40,17 @@ export function installDevLogger(level = 'WARN'): void {
     else console.log(line);
   });
   Runtime.install({ logger });
+}
+
+/**
+ * Dev mode's logging as LOG_FORMAT asks (pretty unless set): pretty gives the one-line worker
+ * messages above and Fastify's lines through pino-pretty; json gives the production processes'
+ * JSON lines (pino, `name` trellis-dev) for the worker, the SDK and the API alike. Returns the
+ * options for the API's Fastify logger. `destination`: where JSON lines go (tests; default stdout).
+ */
+export function installDevLogging(level: LogLevelName, format: LogFormat, destination?: DestinationStream): LoggerOptions {
+  const options = { name: 'trellis-dev', level, format };
+  if (format === 'pretty') installDevLogger(level.toUpperCase());
+  else Runtime.install({ logger: temporalLogger(createLogger({ ...options, ...(destination && { destination }) })) });
+  return fastifyLoggerOptions(options);
 }

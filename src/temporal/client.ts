@@ -3,6 +3,7 @@ import { connectionOptions, type TemporalSettings } from '../config';
 import { clientDataConverter } from '../crypto/payload-codec';
 import { PROCESS_PAYLOAD_TENANTS, type PayloadTenants } from '../crypto/payload-tenants';
 import { DAG_WORKFLOW_TYPE } from '../contracts/dag-workflow';
+import { tracingClientInterceptors } from '../observability/tracing';
 
 /**
  * Tells the payload codec the tenant of each run this process starts before the start encodes
@@ -25,10 +26,11 @@ export function rememberStartedTenants(tenants: PayloadTenants = PROCESS_PAYLOAD
  * The one way a Trellis process builds its Temporal client: same namespace and data converter
  * (the payload codec, when TRELLIS_PAYLOAD_KEY is set) for the API, the worker's reconciler and
  * `trellis dev`, so a payload one of them writes is readable by the others; the codec seals each
- * run's payloads for its tenant (payload-tenants.ts).
+ * run's payloads for its tenant (payload-tenants.ts). With tracing on, each start carries the
+ * caller's trace context (observability/tracing.ts).
  */
 export function createTemporalClient(connection: Connection, settings: Pick<TemporalSettings, 'namespace'>): Client {
-  return new Client({ connection, namespace: settings.namespace, dataConverter: clientDataConverter(), interceptors: { workflow: [rememberStartedTenants()] } });
+  return new Client({ connection, namespace: settings.namespace, dataConverter: clientDataConverter(), interceptors: { workflow: [...tracingClientInterceptors(), rememberStartedTenants()] } });
 }
 
 /** Connects now (throws if Temporal is unreachable): processes that cannot work without it. */

@@ -6,6 +6,7 @@ import { defineNodeType, type NodeRunContext } from '../registry';
 import { holdUntilActivityEnds } from '../heavy-lane';
 import { decode, decodeAndParse, parseBody, readBody } from './http-body';
 import { assertAddressAllowed, ForbiddenAddressError, guardedLookup } from './ssrf';
+import { withHttpSpanTarget } from '../../observability/http-span-target';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 const Status = Type.Integer({ minimum: 100, maximum: 599 });
@@ -90,13 +91,10 @@ async function runHttp(config: HttpConfig, ctx: NodeRunContext): Promise<HttpOut
   try {
     const { headers: requestHeaders, body: requestBody } = encodeBody(config);
     withUrlCredentials(url, requestHeaders);
-    const response = await request(url, {
-      method,
-      headers: requestHeaders,
-      body: requestBody,
-      signal: controller.signal,
-      dispatcher: agent,
-    });
+    // The trace span names the request as `where` does (template form, no query); see http-span-target.ts.
+    const response = await withHttpSpanTarget(where.slice(method.length + 1), () =>
+      request(url, { method, headers: requestHeaders, body: requestBody, signal: controller.signal, dispatcher: agent }),
+    );
     const headers = flattenHeaders(response.headers);
     if (!accepted(response.statusCode, config.expectStatus)) {
       const { buffer, truncated, release } = await readBody(response.body, headers, ERROR_BODY_BYTES, false);
