@@ -1,4 +1,4 @@
-import type { TemporalGateway } from '../temporal/gateway';
+import type { PendingActivity, TemporalGateway } from '../temporal/gateway';
 import { withTimeout } from '../util/timeout';
 
 /** How often a run's open streams learn from Temporal about nodes that are retrying. */
@@ -10,7 +10,7 @@ export interface RetryState {
   state: string;
   attempt: number;
   maximumAttempts: number;
-  lastFailure: unknown;
+  lastFailure: NonNullable<PendingActivity['lastFailure']> | null;
   nextAttemptAt: string | null;
 }
 
