@@ -1,4 +1,4 @@
-import type { TemporalGateway } from '../temporal/gateway';
+import type { PendingActivity, TemporalGateway } from '../temporal/gateway';
 import { withTimeout } from '../util/timeout';
 import type { WaitingFor } from '../domain/flow-control';
 
@@ -11,7 +11,7 @@ export interface RetryState {
   state: string;
   attempt: number;
   maximumAttempts: number;
-  lastFailure: unknown;
+  lastFailure: NonNullable<PendingActivity['lastFailure']> | null;
   nextAttemptAt: string | null;
   /** Set while the attempt waits at its worker for its tenant's share; null once it no longer does. */
   waitingFor?: WaitingFor | null;

@@ -9,7 +9,7 @@ import { RETRY_POLL_MS } from '../../src/services/live-poller';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { seedExecution, seedWorkflow } from '../support/executions';
-import { SseClient, until } from '../support/sse-client';
+import { SseClient, consoleReads, until } from '../support/sse-client';
 
 /** STREAMS (open event streams per tenant and API process) and the one Temporal poll per run they share. */
 let database: TestDatabase;
@@ -96,6 +96,8 @@ describe('one Temporal poll per run', () => {
     for (const c of clients) {
       const retry = c.frames.find((f) => f.event === 'retry')!;
       expect(JSON.parse(retry.data!)).toMatchObject({ nodeId: 'fetch', attempt: 3, maximumAttempts: 5, lastFailure: { message: 'HTTP 503' } });
+      const { read, sent } = consoleReads(c.frames);
+      expect(read).toEqual(sent);
     }
     const start = describeCalls.length;
     await new Promise((resolve) => setTimeout(resolve, RETRY_POLL_MS * 2 + 200));

@@ -10,7 +10,7 @@ import type { NodeTransition } from '../../src/contracts/mirror';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { seedExecution, seedWorkflow } from '../support/executions';
-import { SseClient, type SseFrame, until } from '../support/sse-client';
+import { SseClient, type SseFrame, consoleReads, until } from '../support/sse-client';
 
 let database: TestDatabase;
 let hub: ExecutionEventHub;
@@ -107,6 +107,9 @@ describe('GET /executions/:id/events', () => {
     expect(data(run)).toEqual({ status: 'SUCCEEDED', output: { ok: true }, error: null, finishedAt: '2030-01-01T00:00:05.000Z' });
     await client.closed();
     expect(client.rest()).toEqual([]);
+    // The console (ui/src/run-events.ts) takes every one of these events as sent.
+    const { read, sent } = consoleReads(client.frames);
+    expect(read).toEqual(sent);
     await until(() => hub.subscriberCount(id) === 0);
   });
 

@@ -9,7 +9,7 @@ import { ExecutionEventHub } from '../../src/persistence/execution-event-hub';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { seedExecution, seedWorkflow } from '../support/executions';
-import { SseClient } from '../support/sse-client';
+import { SseClient, consoleReads } from '../support/sse-client';
 
 let database: TestDatabase;
 let hub: ExecutionEventHub;
@@ -65,5 +65,7 @@ describe('GET /executions/:id/events: map item counts', () => {
     await client.closed();
     // Throttled: one items event per interval the writes spanned (normally one for all four batches), not one per batch.
     expect(client.frames.filter((f) => f.event === 'items').length).toBeLessThanOrEqual(1 + Math.ceil(writing / 1_000));
+    const { read, sent } = consoleReads(client.frames);
+    expect(read).toEqual(sent);
   });
 });

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { parseRunEvent } from '../../ui/src/run-events';
 
 /** One SSE frame: an event (with its fields) or a `:` comment line (heartbeats). */
 export interface SseFrame {
@@ -129,6 +130,18 @@ function parseFrame(block: string): SseFrame {
     if (field === 'data') frame.data = frame.data === undefined ? value : `${frame.data}\n${value}`;
   }
   return frame;
+}
+
+/**
+ * Every event frame as the console reads it (ui/src/run-events.ts) beside what the server sent:
+ * equal when the console accepts each event as sent (none dropped as malformed or unknown).
+ */
+export function consoleReads(frames: SseFrame[]): { read: unknown[]; sent: unknown[] } {
+  const events = frames.filter((f) => f.event !== undefined);
+  return {
+    read: events.map((f) => parseRunEvent({ event: f.event!, ...(f.id !== undefined && { id: f.id }), data: f.data ?? '' })),
+    sent: events.map((f) => ({ event: f.event, ...(f.id !== undefined && { id: Number(f.id) }), data: JSON.parse(f.data ?? 'null') as unknown })),
+  };
 }
 
 /** Polls `check` every 20 ms until it holds; fails after `timeoutMs` (frames arrive asynchronously). */

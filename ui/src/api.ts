@@ -2,6 +2,7 @@
 
 import createClient from 'openapi-fetch';
 import type { paths } from './api-types';
+import type { RunEventMessage } from './run-events';
 
 const KEY_STORAGE = 'trellis.apiKey';
 
@@ -154,11 +155,8 @@ export function uiConfig(): Promise<UiConfig> {
 
 // ---- Server-Sent Events over fetch ------------------------------------------------------------
 
-export interface SseMessage {
-  event: string;
-  id?: string;
-  data: string;
-}
+/** One message of an event stream (declared in run-events.ts, which reads run streams' messages). */
+export type SseMessage = RunEventMessage;
 
 /**
  * GET /executions/:id/events read with fetch and a stream reader: EventSource cannot send the

@@ -1,11 +1,14 @@
 import { useEffect, useRef, useState, type Dispatch, type SetStateAction } from 'react';
 import type { ItemCounts } from './MapProgress';
-import { client, isOpenExecution, ok, streamEvents, workflowNames, type Definition, type ExecutionDetail, type ExecutionStatus, type NodeView, type RetryInfo } from './api';
+import { client, isOpenExecution, ok, streamEvents, workflowNames, type Definition, type ExecutionDetail, type ExecutionStatus, type NodeView } from './api';
 import { errorText } from './format';
+import { parseRunEvent, type RunEventOf, type StreamNode } from './run-events';
 
 export const TERMINAL_NODE = new Set(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED']);
 
 type RunFields = Pick<ExecutionDetail, 'status' | 'output' | 'error' | 'finishedAt' | 'paused' | 'pausedAt' | 'pausedBy'>;
+/** A node's row from the stream, or from GET /executions/:id with what only that read carries. */
+type NodeUpdate = StreamNode & Partial<Pick<NodeView, 'failedAttempts' | 'retry' | 'reused'>>;
 
 /** What the run page shows of one run, kept current by its event stream. */
 export interface RunStream {
@@ -72,7 +75,7 @@ export function useRunStream(id: string): RunStream {
     setLive(true);
     let poll: ReturnType<typeof setInterval> | undefined;
     let attemptsTimer: ReturnType<typeof setTimeout> | undefined;
-    const mergeNodes = (list: NodeView[]) =>
+    const mergeNodes = (list: NodeUpdate[]) =>
       setNodes((prev) => {
         const next = new Map(prev);
         for (const n of list) {
@@ -81,6 +84,7 @@ export function useRunStream(id: string): RunStream {
           next.set(n.nodeId, {
             ...before,
             ...n,
+            reused: n.reused ?? before?.reused ?? false,
             failedAttempts: n.failedAttempts ?? before?.failedAttempts ?? [],
             retry: TERMINAL_NODE.has(n.status) ? undefined : (n.retry ?? before?.retry),
             approval: n.status === 'WAITING' ? (n.approval ?? before?.approval) : undefined,
@@ -107,7 +111,7 @@ export function useRunStream(id: string): RunStream {
         );
       }, 1000);
     };
-    const mergeRetry = (r: RetryInfo & { nodeId: string; waitingFor?: NodeView['waitingFor'] | null }) => {
+    const mergeRetry = (r: RunEventOf<'retry'>['data']) => {
       if (r.attempt > 1 || r.lastFailure) refreshAttempts();
       setNodes((prev) => {
         const before = prev.get(r.nodeId);
@@ -135,24 +139,25 @@ export function useRunStream(id: string): RunStream {
     const stop = streamEvents(
       id,
       (m) => {
-        const data = JSON.parse(m.data) as unknown;
-        if (m.event === 'snapshot') {
-          const snap = data as { run: RunFields; nodes: NodeView[] };
-          const { status, output, error, finishedAt, paused, pausedAt, pausedBy } = snap.run;
+        const e = parseRunEvent(m);
+        if (!e) return;
+        if (e.event === 'snapshot') {
+          const { run: r, nodes: list } = e.data;
+          const { status, output, error, finishedAt, paused, pausedAt, pausedBy } = r;
           mergeRun({ status, output, error, finishedAt, paused, pausedAt, pausedBy });
-          mergeNodes(snap.nodes);
-        } else if (m.event === 'node') {
-          const n = data as NodeView;
+          mergeNodes(list);
+        } else if (e.event === 'node') {
+          const n = e.data;
           mergeNodes([n]);
           if (TERMINAL_NODE.has(n.status) && n.attempt > 1) refreshAttempts();
           if (!runIdKnown.current) askRunId();
-        } else if (m.event === 'run') mergeRun(data as RunFields);
-        else if (m.event === 'retry') mergeRetry(data as RetryInfo & { nodeId: string });
-        else if (m.event === 'items') {
-          const { nodeId, counts } = data as { nodeId: string; counts: ItemCounts };
+        } else if (e.event === 'run') mergeRun(e.data);
+        else if (e.event === 'retry') mergeRetry(e.data);
+        else {
+          const { nodeId, counts } = e.data;
           setItemCounts((prev) => new Map(prev).set(nodeId, counts));
         }
-        if ((m.event === 'run' || m.event === 'snapshot') && status.current !== undefined) setNow(Date.now());
+        if ((e.event === 'run' || e.event === 'snapshot') && status.current !== undefined) setNow(Date.now());
       },
       () => status.current !== undefined && !isOpenExecution(status.current),
       () => {

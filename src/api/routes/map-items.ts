@@ -1,41 +1,9 @@
-import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps, ApiLimits } from '../deps';
 import { badRequest } from '../errors';
-import { MAP_ITEM_STATUSES } from '../../domain/status';
 import { mapItemsPage } from '../../services/map-items';
 import { NodeParams, errorResponses } from './execution-schemas';
-import { DateTime, Nullable, Page, StringEnum, pageQuery } from '../schemas';
-
-const ITEM_STATUSES = MAP_ITEM_STATUSES;
-
-const ItemsQuery = (maxPageSize: number) =>
-  Type.Object({
-    status: Type.Optional(StringEnum(ITEM_STATUSES)),
-    ...pageQuery({ maxPageSize, defaultLimit: 100, cursorMaxLength: 20 }),
-  });
-
-const ItemSchema = Type.Object({
-  index: Type.Integer(),
-  status: Type.String(),
-  attempt: Type.Integer(),
-  startedAt: Nullable(DateTime),
-  finishedAt: Nullable(DateTime),
-  output: Type.Unknown(),
-  error: Type.Unknown(),
-  workflowId: Nullable(Type.String(), {
-    description: "The Temporal workflow that ran the item's body (the run's own, the map's child or a batch child); null for items recorded before it was kept",
-  }),
-  runId: Nullable(Type.String(), { description: "That workflow's run id (the generation that ran the item); null like workflowId" }),
-});
-
-const ItemsPage = Type.Object({
-  ...Page(ItemSchema),
-  counts: Type.Object(
-    { recorded: Type.Integer(), succeeded: Type.Integer(), failed: Type.Integer(), cancelled: Type.Integer() },
-    { description: 'Items finished so far, by status (items are recorded as they finish)' },
-  ),
-});
+import { ItemsPage, ItemsQuery } from './map-item-schemas';
 
 /** Pages through a map node's items (or a loop node's kept iterations), in index order. */
 export const mapItemRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiLimits }> = async (app, { deps, limits }) => {

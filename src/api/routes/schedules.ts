@@ -1,123 +1,29 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import type { ApiLimits, AppDeps } from '../deps';
-import { DateTime, Nullable, Page, StringEnum, decodeCursor, errorResponses, pageQuery } from '../schemas';
-import { SCHEDULE_OVERLAPS } from '../../temporal/gateway';
-import { CRON_MACROS } from '../../domain/cron';
+import { decodeCursor, errorResponses } from '../schemas';
 import {
   createSchedule,
   deleteSchedule,
   getSchedule,
   listSchedules,
   listTenantSchedules,
-  MAX_SCHEDULES_PAGE,
   triggerSchedule,
   updateSchedule,
 } from '../../services/schedules';
-
-const tags = ['schedules'];
-
-const Overlap = StringEnum(SCHEDULE_OVERLAPS, {
-  description: 'What happens when a run is due while the previous one still runs (Temporal overlap policy); default skip',
-});
-
-// Length limits only: cron and timezone are checked by src/domain/cron.ts, whose messages say
-// what is wrong, where a pattern here would only say "must match pattern".
-const Cron = Type.String({
-  minLength: 1,
-  maxLength: 200,
-  description: `Standard 5-field cron (minute hour day-of-month month day-of-week) or one of ${CRON_MACROS.join(', ')}`,
-  examples: ['0 9 * * MON-FRI', '*/15 * * * *', '@daily'],
-});
-const Timezone = Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone the cron is read in; default UTC', examples: ['Europe/Paris'] });
-const CatchupWindow = Type.String({
-  minLength: 1,
-  maxLength: 50,
-  description: 'How late a run missed during a Temporal outage may still start ("10m", "1h30m"; at least 10s); default Temporal\'s',
-});
-const Input = Type.Unknown({ description: 'Input of every run the schedule starts' });
-const Note = Type.String({ maxLength: 1000, description: 'Why the schedule was paused or resumed' });
-const Paused = Type.Boolean({ description: 'A paused schedule starts no runs (trigger still does)' });
-
-const WorkflowParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
-const ScheduleParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
-
-const CreateBody = Type.Object(
-  {
-    cron: Cron,
-    timezone: Type.Optional(Timezone),
-    input: Type.Optional(Input),
-    overlap: Type.Optional(Overlap),
-    paused: Type.Optional(Paused),
-    catchupWindow: Type.Optional(CatchupWindow),
-    note: Type.Optional(Note),
-  },
-  { additionalProperties: false },
-);
-
-const PatchBody = Type.Object(
-  {
-    cron: Type.Optional(Cron),
-    timezone: Type.Optional(Timezone),
-    input: Type.Optional(Input),
-    overlap: Type.Optional(Overlap),
-    catchupWindow: Type.Optional(Nullable(CatchupWindow)),
-    paused: Type.Optional(Paused),
-    note: Type.Optional(Note),
-  },
-  { additionalProperties: false, minProperties: 1 },
-);
-
-const scheduleProperties = {
-  id: Type.String({ description: 'Also the Temporal schedule id' }),
-  workflowId: Type.String(),
-  cron: Type.String(),
-  timezone: Type.String(),
-  input: Input,
-  overlap: Overlap,
-  catchupWindow: Nullable(Type.String()),
-  paused: Type.Boolean(),
-  note: Nullable(Type.String()),
-  droppedStarts: Type.Integer({ description: "Starts dropped by the workflow's run-level concurrency (onLimit drop); no run was created for them" }),
-  lastDroppedAt: Nullable(DateTime),
-  createdAt: DateTime,
-  updatedAt: DateTime,
-};
-const ScheduleSchema = Type.Object(scheduleProperties);
-
-const ScheduleDetailSchema = Type.Object({
-  ...scheduleProperties,
-  info: Type.Optional(
-    Nullable(
-      Type.Object(
-        {
-          paused: Type.Boolean(),
-          note: Type.Optional(Type.String()),
-          nextActionTimes: Type.Array(DateTime),
-          recentActions: Type.Array(Type.Object({ scheduledAt: DateTime, executionId: Type.String() })),
-          numActionsTaken: Type.Integer(),
-        },
-        { description: "Temporal's view: null when Temporal does not know the schedule, absent when it did not answer" },
-      ),
-    ),
-  ),
-});
-
-const TriggerResponse = Type.Object({
-  scheduleId: Type.String(),
-  triggeredAt: DateTime,
-  executionId: Nullable(Type.String({ description: 'The run it started (GET /executions/:id); null if Temporal had not reported it within 5 s' })),
-});
-
-const ListQuery = Type.Object(
-  {
-    workflowId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-    paused: Type.Optional(Type.Boolean()),
-    ...pageQuery({ maxPageSize: MAX_SCHEDULES_PAGE, defaultLimit: 50 }),
-  },
-  { additionalProperties: false },
-);
-const ListedSchedule = Type.Object({ ...scheduleProperties, workflowName: Type.String() });
+import {
+  CreateBody,
+  Deleted,
+  ListQuery,
+  PatchBody,
+  SCHEDULE_TAGS as tags,
+  ScheduleDetailSchema,
+  SchedulePage,
+  ScheduleParams,
+  ScheduleSchema,
+  TriggerResponse,
+  WorkflowParams,
+  WorkflowScheduleList,
+} from './schedule-schemas';
 
 /** Cron schedules of stored workflows, as Temporal Schedules mirrored by a `schedules` row per tenant. */
 export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiLimits }> = async (app, { deps }) => {
@@ -148,7 +54,7 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
         tags,
         summary: "A workflow's schedules, oldest first",
         params: WorkflowParams,
-        response: { 200: Type.Object({ items: Type.Array(ScheduleSchema) }), ...errorResponses(400, 401, 404, 429) },
+        response: { 200: WorkflowScheduleList, ...errorResponses(400, 401, 404, 429) },
       },
     },
     async (request) => ({ items: await listSchedules(deps, request.tenantId, request.params.id) }),
@@ -163,7 +69,7 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
         summary: "The tenant's schedules, newest first",
         description: 'Filter by `workflowId` and `paused`; each item names its workflow. Cursor pagination (`nextCursor`).',
         querystring: ListQuery,
-        response: { 200: Type.Object(Page(ListedSchedule)), ...errorResponses(400, 401, 429) },
+        response: { 200: SchedulePage, ...errorResponses(400, 401, 429) },
       },
     },
     async (request) => {
@@ -210,7 +116,7 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
         tags,
         summary: 'Delete a schedule (runs it started are kept)',
         params: ScheduleParams,
-        response: { 204: Type.Null({ description: 'deleted' }), ...errorResponses(400, 401, 404, 429, 503) },
+        response: { 204: Deleted, ...errorResponses(400, 401, 404, 429, 503) },
       },
     },
     async (request, reply) => {
