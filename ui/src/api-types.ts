@@ -1255,8 +1255,11 @@ export interface operations {
                             }[];
                             /** Format: date-time */
                             finishedAt: string | null;
-                            /** @description True on a node a test run's mock settled (it did not run); absent otherwise */
-                            mocked?: boolean;
+                            /**
+                             * @description True on a node a test run's mock settled (it did not run); absent otherwise
+                             * @enum {boolean}
+                             */
+                            mocked?: true;
                             nodeId: string;
                             output: unknown;
                             /** @description With ?live=1: Temporal's view of a node it is running or retrying */

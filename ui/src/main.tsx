@@ -8,6 +8,7 @@ import { WorkflowPage } from './WorkflowPage';
 import { RunsPage } from './RunsPage';
 import { RunPage } from './RunPage';
 import { SchedulesPage } from './SchedulesPage';
+import { LimitsPage } from './LimitsPage';
 import './styles.css';
 
 function useKey(): string | null {
@@ -58,6 +59,7 @@ function Routes() {
   if ((m = path.match(/^\/runs\/([^/]+)$/))) return <RunPage key={m[1]} id={decodeURIComponent(m[1]!)} />;
   if (path === '/runs' || path === '/runs/') return <RunsPage />;
   if (path === '/schedules' || path === '/schedules/') return <SchedulesPage />;
+  if (path === '/limits' || path === '/limits/') return <LimitsPage />;
   return <WorkflowsPage />;
 }
 
@@ -70,7 +72,7 @@ function App() {
       <header className="top">
         <span className="brand">Trellis</span>
         <nav>
-          <Link to="/" className={path.startsWith('/runs') || path.startsWith('/schedules') ? '' : 'active'}>
+          <Link to="/" className={path.startsWith('/runs') || path.startsWith('/schedules') || path.startsWith('/limits') ? '' : 'active'}>
             Workflows
           </Link>
           <Link to="/runs" className={path.startsWith('/runs') ? 'active' : ''}>
@@ -78,6 +80,9 @@ function App() {
           </Link>
           <Link to="/schedules" className={path.startsWith('/schedules') ? 'active' : ''}>
             Schedules
+          </Link>
+          <Link to="/limits" className={path.startsWith('/limits') ? 'active' : ''}>
+            Limits
           </Link>
         </nav>
         <button className="link" onClick={() => setKey(null)}>
