@@ -116,7 +116,7 @@ const NodeViewSchema = Type.Object({
     ),
   ),
   reused: Type.Boolean({ description: "A retry or rerun kept this node's earlier (or given) output instead of running it" }),
-  mocked: Type.Optional(Type.Boolean({ description: "True on a node a test run's mock settled (it did not run); absent otherwise" })),
+  mocked: Type.Optional(Type.Literal(true, { description: "True on a node a test run's mock settled (it did not run); absent otherwise" })),
   failedAttempts: Type.Array(
     Type.Object({
       attempt: Type.Integer(),
