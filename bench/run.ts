@@ -2,7 +2,7 @@
  * Trellis vs hand-written Temporal code and the raw client, side by side on one worker and one
  * server. Needs a server: TEMPORAL_ADDRESS (default 127.0.0.1:7233). Prints JSON and a table.
  * BENCH_ONLY=overhead,local,mirror,api,history,memory,failover,codec,iteration picks scenarios
- * (big-outputs, issue 22 item 7, fairshare, issue 24 item 1, and throughput, issue 26, run only when named)
+ * (big-outputs, issue 22 item 7, fairshare, issue 24 item 1, throughput, issue 26, and tracing, issue 28, run only when named)
  * (api-load: only the API start rate of `api`);
  * BENCH_RUNS sets repetitions (iteration: BENCH_MAP_ITEMS, default 100,000, sizes the large map; 0 skips it).
  */
@@ -20,6 +20,7 @@ import { codecOverhead } from './scenarios/codec';
 import { bigOutputs } from './scenarios/big-outputs';
 import { fairShare } from './scenarios/fair-share';
 import { throughput } from './scenarios/throughput';
+import { tracingOverhead } from './scenarios/tracing';
 
 // The API load scenario leaves thousands of runs RUNNING (nobody polls their queue); the worker's
 // own per-tenant check (loadDefinition) would then fail every later scenario's stored runs.
@@ -48,6 +49,8 @@ async function main(): Promise<void> {
     if (only.has('fairshare')) results.fairShare = await fairShare(env, runs);
     // Not in the default set: minutes per round (BENCH_ONLY=throughput; BENCH_THROUGHPUT_RUNS).
     if (only.has('throughput')) results.throughput = await throughput(env, runs);
+    // Not in the default set: it patches pg/http/undici for its duration (BENCH_ONLY=tracing).
+    if (only.has('tracing')) results.tracing = await tracingOverhead(env, runs);
   } finally {
     await env.close();
   }
@@ -63,6 +66,7 @@ async function main(): Promise<void> {
       mapLarge: 'ratio <= 1.3 vs hand-written sliding window of children; no history over 10,240 events',
       load: 'API start rate >= 0.8 x raw client start rate',
       activityChain40Codec: 'ratio <= 1.05 with the payload codec on vs off',
+      activityChain40Tracing: 'ratio <= 1.05 with OpenTelemetry tracing on (OTLP to a loopback collector) vs off',
       localChain40: 'local-mode http chain <= 0.10 x hand-written regular chain, <= 1.10 x hand-written local chain',
       mirror: 'mirrored 40-node chain <= 1.02 x unmirrored; lag p50 <= 20 ms, p99 <= 100 ms',
       failover: 'a SIGKILLed worker\'s node is retried on a live worker within 10 s',

@@ -1,4 +1,5 @@
 /* eslint-disable @typescript-eslint/no-require-imports -- the SDK is loaded only when tracing is on (see load()) */
+import path from 'node:path';
 import type { WorkflowClientInterceptor } from '@temporalio/client';
 import type { ActivityInterceptorsFactory, InjectedSinks, WorkerOptions } from '@temporalio/worker';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -208,8 +209,8 @@ export function tracingClientInterceptors(): WorkflowClientInterceptor[] {
   return [new OpenTelemetryWorkflowClientInterceptor()];
 }
 
-/** The workflow interceptor module (RunWorkflow, StartActivity, StartChildWorkflow spans); it adds headers, never commands. */
-export const TRACING_WORKFLOW_INTERCEPTORS = require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
+/** The workflow interceptor module (RunWorkflow, StartActivity, StartChildWorkflow spans); it adds headers, never commands or yields. */
+export const TRACING_WORKFLOW_INTERCEPTORS = path.join(__dirname, '..', 'workflows', 'tracing-interceptors');
 
 /** A prebuilt bundle always has the workflow interceptors; with tracing off their spans go nowhere. */
 const DROP_WORKFLOW_SPANS: InjectedSinks<{ exporter: { export(spans: unknown[]): void } }> = {

@@ -1,0 +1,37 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from '../../src/worker';
+import { TRACING_WORKFLOW_INTERCEPTORS } from '../../src/observability/tracing';
+import { quietTemporalLogs } from '../support/temporal';
+
+const DIRS = [path.join(__dirname, '..', 'fixtures', 'histories'), path.join(__dirname, '..', '..', '..', 'shared', 'histories')];
+
+// The OpenTelemetry workflow interceptors (in every prebuilt bundle, and bundled by a worker with
+// OTEL_* tracing on) add headers and spans, never commands: every history recorded without them
+// replays with them. (replay.test.ts replays the same histories without.)
+describe('dagWorkflow determinism with the tracing workflow interceptors', () => {
+  it('replays every recorded history with the OpenTelemetry workflow interceptors', async () => {
+    quietTemporalLogs();
+    const histories = DIRS.filter((dir) => fs.existsSync(dir)).flatMap((dir) =>
+      fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))) })),
+    );
+    expect(histories.length).toBeGreaterThanOrEqual(20);
+    const failures: string[] = [];
+    const options = {
+      workflowsPath: WORKFLOWS_PATH,
+      interceptors: { workflowModules: [TRACING_WORKFLOW_INTERCEPTORS] },
+      sinks: { exporter: { export: { fn: () => undefined } } },
+    };
+    for await (const result of Worker.runReplayHistories(options, histories)) {
+      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+    }
+    expect(failures).toEqual([]);
+  }, 600_000);
+});
