@@ -1945,6 +1945,21 @@ export interface operations {
                     };
                 };
             };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
             /** @description rate limit (RATE_LIMITED), runs in progress (TOO_MANY_RUNS) or a tenant quota (QUOTA_EXCEEDED; `details: { quota, limit, used }`) reached */
             429: {
                 headers: {
@@ -2228,6 +2243,21 @@ export interface operations {
             };
             /** @description state conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description request body too large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
