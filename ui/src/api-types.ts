@@ -1972,6 +1972,21 @@ export interface operations {
                     };
                 };
             };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
             /** @description rate limit (RATE_LIMITED), runs in progress (TOO_MANY_RUNS) or a tenant quota (QUOTA_EXCEEDED; `details: { quota, limit, used }`) reached */
             429: {
                 headers: {
@@ -2257,6 +2272,21 @@ export interface operations {
             };
             /** @description state conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description request body too large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -77,7 +77,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
               'Pausing a paused run changes nothing. 409 EXECUTION_CLOSED for a run that has ended.'
             : 'Sent as the `resume` signal: the nodes held by the pause start. Resuming a run that is not paused changes nothing.',
           params: ExecutionIdParams,
-          response: { 202: PauseResponse, ...errorResponses(400, 401, 404, 409, 429, 503) },
+          response: { 202: PauseResponse, ...errorResponses(400, 401, 404, 409, 413, 429, 503) },
         },
       },
       async (request, reply) => {
