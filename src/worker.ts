@@ -17,7 +17,7 @@ import { closePostgresPools } from './activities/nodes/postgres';
 import { usePostgresTenantNames } from './activities/nodes/pg-deployment-access';
 import { connectTemporalClient } from './temporal/client';
 import { createTemporalGateway } from './temporal/gateway';
-import { ConfigError, connectionOptions, installConfig, loadConfig, processEnvironment, setting, temporalSettings, type TrellisConfig } from './config';
+import { ConfigError, TemporalConnectError, connectionOptions, installConfig, loadConfig, processEnvironment, setting, temporalSettings, type TrellisConfig } from './config';
 import { createRetentionActivities } from './activities/retention';
 import { ensureRetentionSchedule } from './services/retention-schedule';
 import { createDb, type Db } from './db/client';
@@ -225,7 +225,9 @@ export async function main(options: { plugins?: string[]; config?: TrellisConfig
     cleanups.push(() => db.$disconnect(), () => closePostgresPools());
     const masterKeys = masterKeyring();
     await assertSecretsReadable(db, masterKeys, 'trellis worker');
-    const connection = await NativeConnection.connect(connectionOptions(settings));
+    const connection = await NativeConnection.connect(connectionOptions(settings)).catch((err: unknown) => {
+      throw new TemporalConnectError(settings, err);
+    });
     cleanups.push(() => connection.close());
     const client = await connectTemporalClient(settings);
     cleanups.push(() => client.connection.close());
@@ -266,7 +268,7 @@ export async function main(options: { plugins?: string[]; config?: TrellisConfig
 
 if (require.main === module) {
   main().catch((err) => {
-    const operatorError = err instanceof PluginError || err instanceof ConfigError || err instanceof SchemaBehind;
+    const operatorError = err instanceof PluginError || err instanceof ConfigError || err instanceof SchemaBehind || err instanceof TemporalConnectError;
     console.error(operatorError ? `trellis worker: ${(err as Error).message}` : err);
     process.exit(1);
   });

@@ -1,5 +1,5 @@
 import { Connection } from '@temporalio/client';
-import { connectionOptions, loadConfig, temporalSettings } from '../config';
+import { TemporalConnectError, connectionOptions, loadConfig, temporalSettings } from '../config';
 import { setupSearchAttributes } from '../temporal/search-attribute-setup';
 
 export const TEMPORAL_USAGE = `  temporal setup                          register Trellis's search attributes (TrellisTenant, TrellisWorkflowId,
@@ -14,7 +14,9 @@ interface Io {
 export async function runTemporal(args: string[], env: NodeJS.ProcessEnv, io: Io): Promise<void> {
   if (args[0] !== 'setup' || args.length > 1) throw io.usage('expected: trellis temporal setup');
   const settings = temporalSettings(loadConfig(env, { role: 'library' }));
-  const connection = await Connection.connect(connectionOptions(settings));
+  const connection = await Connection.connect(connectionOptions(settings)).catch((err: unknown) => {
+    throw new TemporalConnectError(settings, err);
+  });
   try {
     const { added, present } = await setupSearchAttributes(connection, settings.namespace);
     for (const name of added) io.out(`registered search attribute ${name} in namespace "${settings.namespace}"`);

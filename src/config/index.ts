@@ -9,4 +9,4 @@ export { formatDuration, type Role, type Setting } from './kinds';
 export { FAMILY_DOCS, type PostgresConnectionSetting } from './families';
 export { ConfigError, describeConfig, loadConfig, maskSecret, withValues, type Environment, type TrellisConfig } from './load';
 export { childProcessEnvironment, installConfig, processEnvironment, postgresConnectionSetting, processConfig, quotaSettings, setting, uninstallConfig } from './process';
-export { connectionOptions, temporalSettings, type TemporalSettings } from './temporal';
+export { TemporalConnectError, connectionOptions, describeTemporalSecurity, temporalSettings, type TemporalSettings } from './temporal';

@@ -27,6 +27,33 @@ export function connectionOptions(settings: TemporalSettings): { address: string
   };
 }
 
+/**
+ * Temporal refused or could not be reached at start, said in one line with what the process
+ * tried (address, namespace, TLS, client certificate, API key: never the secrets themselves).
+ */
+export class TemporalConnectError extends Error {
+  constructor(settings: TemporalSettings, cause: unknown) {
+    const reason = (cause instanceof Error ? cause.message : String(cause)).split('\n')[0];
+    super(`cannot connect to Temporal at ${settings.address} (namespace ${settings.namespace}; ${describeTemporalSecurity(settings)}): ${reason}`, { cause });
+    this.name = 'TemporalConnectError';
+  }
+}
+
+/** How a connection is secured, for messages: "TLS with a client certificate, server CA from a file, API key". */
+export function describeTemporalSecurity(settings: Pick<TemporalSettings, 'tls' | 'apiKey'>): string {
+  const tls = settings.tls;
+  const parts = [];
+  if (!tls) parts.push('plain gRPC, no TLS');
+  else {
+    const options = typeof tls === 'object' ? tls : {};
+    parts.push(options.clientCertPair ? 'TLS with a client certificate' : 'TLS without a client certificate');
+    parts.push(options.serverRootCACertificate ? 'server CA given' : "the system's CAs");
+    if (options.serverNameOverride) parts.push(`server name ${options.serverNameOverride}`);
+  }
+  parts.push(settings.apiKey ? 'an API key' : 'no API key');
+  return parts.join(', ');
+}
+
 const DEFAULT_ADDRESS = '127.0.0.1:7233';
 
 /** The Temporal CLI's default configuration file on this platform (what envconfig looks for). */

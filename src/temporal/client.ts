@@ -1,5 +1,5 @@
 import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
-import { connectionOptions, type TemporalSettings } from '../config';
+import { TemporalConnectError, connectionOptions, type TemporalSettings } from '../config';
 import { clientDataConverter } from '../crypto/payload-codec';
 import { PROCESS_PAYLOAD_TENANTS, type PayloadTenants } from '../crypto/payload-tenants';
 import { DAG_WORKFLOW_TYPE } from '../contracts/dag-workflow';
@@ -35,7 +35,10 @@ export function createTemporalClient(connection: Connection, settings: Pick<Temp
 
 /** Connects now (throws if Temporal is unreachable): processes that cannot work without it. */
 export async function connectTemporalClient(settings: TemporalSettings): Promise<Client> {
-  return createTemporalClient(await Connection.connect(connectionOptions(settings)), settings);
+  const connection = await Connection.connect(connectionOptions(settings)).catch((err: unknown) => {
+    throw new TemporalConnectError(settings, err);
+  });
+  return createTemporalClient(connection, settings);
 }
 
 /**
