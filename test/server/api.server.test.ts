@@ -1,48 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/api/app';
-import { createTemporalGateway } from '../../src/temporal/gateway';
-import { createNodeRegistry } from '../../src/activities';
-import { createApiKey } from '../../src/services/api-keys';
-import { probeJournal, probeNodeType } from '../support/probe-node';
-import { startHarness, type Harness } from './harness';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { probeJournal } from '../support/probe-node';
+import { serverTests, startApiHarness, type ApiHarness } from './harness';
 
-let h: Harness | undefined;
-let app: FastifyInstance;
-let key: string;
+let h: ApiHarness | undefined;
 beforeAll(async () => {
-  h = await startHarness('API end-to-end server tests');
-  if (!h) return;
-  app = await buildApp({
-    db: h.database.db,
-    temporal: createTemporalGateway(h.server.env.client, h.taskQueue),
-    catalog: createNodeRegistry([probeNodeType]).catalog(),
-  });
-  ({ key } = await createApiKey(h.database.db, 'acme'));
+  h = await startApiHarness('API end-to-end server tests');
 });
 afterAll(async () => {
-  await app?.close();
   await h?.close();
 });
-
-function serverIt(name: string, fn: () => Promise<void>): void {
-  it(name, async (ctx) => {
-    if (!h) return ctx.skip();
-    await fn();
-  });
-}
-
-const call = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) =>
-  app.inject({ method, url, payload: payload as object, headers: { authorization: `Bearer ${key}` } });
-
-async function until(id: string, pred: (run: RunView) => boolean): Promise<RunView> {
-  for (let i = 0; i < 300; i++) {
-    const run = (await call('GET', `/executions/${id}`)).json() as RunView;
-    if (pred(run)) return run;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`execution ${id} never matched`);
-}
+const serverIt = serverTests(() => h);
+const call: ApiHarness['call'] = (method, url, payload) => h!.call(method, url, payload);
+const until = (id: string, pred: (run: RunView) => boolean) => h!.untilRun(id, pred, 300);
 
 interface RunView {
   id: string;

@@ -3,14 +3,18 @@ import http from 'node:http';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { expect, it } from 'vitest';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { createNodeRegistry } from '../../src/activities';
+import { buildApp } from '../../src/api/app';
+import { createTemporalGateway } from '../../src/temporal/gateway';
 import { createApiKey } from '../../src/services/api-keys';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import { WORKFLOWS_PATH, createTrellisWorker } from '../../src/worker';
+import { WORKFLOWS_PATH, createTrellisWorker, type TrellisWorkerDeps } from '../../src/worker';
 import type { DagRunResult, DagWorkflowInput, dagWorkflow } from '../../src/workflows';
 import { DAG_WORKFLOW_TYPE } from '../../src/contracts/dag-workflow';
 import { connectTestServer, type ServerEnv } from '../support/temporal';
@@ -24,8 +28,14 @@ export interface Harness {
   server: ServerEnv;
   taskQueue: string;
   database: TestDatabase;
+  /** An API key of tenant "acme", the tenant `store` writes under. */
+  key: string;
   /** Stores a workflow (tenant "acme") as the API would; returns its version. */
   store(workflowId: string, definition: WorkflowDefinition): Promise<number>;
+  /** Stores a new workflow (version 1) of a tenant, created if needed, as the API would; returns its id. */
+  storeFor(tenantName: string, definition: WorkflowDefinition): Promise<string>;
+  /** Starts a run of a stored workflow on the harness's task queue, as the API would (without its mirror row). */
+  startStored(workflowId: string, extra?: Omit<DagWorkflowInput, 'workflowId'>): Promise<WorkflowHandle<typeof dagWorkflow>>;
   httpBase: string;
   httpRequests: { method: string; url: string; body: string }[];
   start(name: string, definition: WorkflowDefinition, input?: unknown, extra?: Partial<DagWorkflowInput>): Promise<WorkflowHandle<typeof dagWorkflow>>;
@@ -34,13 +44,16 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(suite: string, options: { database?: TestDatabase } = {}): Promise<Harness | undefined> {
+export async function startHarness(
+  suite: string,
+  options: { database?: TestDatabase; /** Worker options beside the harness's own (e.g. fairShare). */ worker?: Pick<TrellisWorkerDeps, 'fairShare'> } = {},
+): Promise<Harness | undefined> {
   const server = await connectTestServer(suite);
   if (!server) return undefined;
   process.env.TRELLIS_HTTP_ALLOW_PRIVATE = '1';
   const taskQueue = `trellis-test-${randomUUID()}`;
   const database = options.database ?? (await createTestDatabase());
-  const { tenantId } = await createApiKey(database.db, 'acme');
+  const { key, tenantId } = await createApiKey(database.db, 'acme');
   const registry = createNodeRegistry([probeNodeType]);
   const worker = await createTrellisWorker({
     connection: server.env.nativeConnection,
@@ -48,6 +61,7 @@ export async function startHarness(suite: string, options: { database?: TestData
     taskQueue,
     registry,
     db: database.db,
+    ...options.worker,
   });
   const running = worker.run();
   const { httpServer, httpBase, httpRequests } = await startHttpServer();
@@ -56,6 +70,7 @@ export async function startHarness(suite: string, options: { database?: TestData
     server,
     taskQueue,
     database,
+    key,
     async store(workflowId, definition) {
       const existing = await database.db.workflow.findUnique({ where: { id: workflowId } });
       const version = (existing?.latestVersion ?? 0) + 1;
@@ -66,6 +81,21 @@ export async function startHarness(suite: string, options: { database?: TestData
       });
       await database.db.workflowVersion.create({ data: { workflowId, version, definition: definition as object } });
       return version;
+    },
+    async storeFor(tenantName, definition) {
+      const db = database.db;
+      const tenant = await db.tenant.upsert({ where: { name: tenantName }, create: { id: randomUUID(), name: tenantName }, update: {} });
+      const workflowId = `wf-${randomUUID()}`;
+      await db.workflow.create({ data: { id: workflowId, tenantId: tenant.id, name: definition.name, latestVersion: 1 } });
+      await db.workflowVersion.create({ data: { workflowId, version: 1, definition: definition as object } });
+      return workflowId;
+    },
+    startStored(workflowId, extra = {}) {
+      return server.env.client.workflow.start<typeof dagWorkflow>(DAG_WORKFLOW_TYPE, {
+        taskQueue,
+        workflowId: `run-${randomUUID()}`,
+        args: [{ workflowId, ...extra }],
+      });
     },
     httpBase,
     httpRequests,
@@ -102,6 +132,78 @@ export async function startHarness(suite: string, options: { database?: TestData
       await server.env.teardown();
     },
   };
+}
+
+/** A harness with the API in front of it (app.inject, no port), as the console and clients use it. */
+export interface ApiHarness extends Harness {
+  app: FastifyInstance;
+  /** One API request as tenant "acme". */
+  call(method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown): Promise<LightMyRequestResponse>;
+  /** Reads GET /executions/:id every 100 ms until `pred` holds; fails after `tries` reads. */
+  untilRun<R>(id: string, pred: (run: R) => boolean, tries?: number): Promise<R>;
+  /** Creates the workflow (POST /workflows) and starts a run of it (POST /executions with `body`); returns the run's id. */
+  startViaApi(definition: { name: string }, body?: Record<string, unknown>): Promise<string>;
+}
+
+export async function startApiHarness(suite: string): Promise<ApiHarness | undefined> {
+  const h = await startHarness(suite);
+  if (!h) return undefined;
+  const app = await buildApp({
+    db: h.database.db,
+    temporal: createTemporalGateway(h.server.env.client, h.taskQueue),
+    catalog: createNodeRegistry([probeNodeType]).catalog(),
+  });
+  const call: ApiHarness['call'] = (method, url, payload) =>
+    app.inject({ method, url, payload: payload as object, headers: { authorization: `Bearer ${h.key}` } });
+  return {
+    ...h,
+    app,
+    call,
+    async untilRun<R>(id: string, pred: (run: R) => boolean, tries = 400) {
+      for (let i = 0; i < tries; i++) {
+        const run = (await call('GET', `/executions/${id}`)).json() as R;
+        if (pred(run)) return run;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`execution ${id} never matched`);
+    },
+    async startViaApi(definition, body = {}) {
+      const created = await call('POST', '/workflows', { name: definition.name, definition });
+      expect(created.statusCode, created.body).toBe(201);
+      const started = await call('POST', '/executions', { workflowId: created.json().id, ...body });
+      expect(started.statusCode, started.body).toBe(202);
+      return started.json().id as string;
+    },
+    async close() {
+      await app.close();
+      await h.close();
+    },
+  };
+}
+
+/**
+ * `it` for a suite that needs the server: the test gets the harness, or is skipped when there
+ * is none (connectTestServer said why, once, for the suite).
+ */
+export function serverTests<H>(harness: () => H | undefined, defaultTimeout?: number) {
+  return (name: string, fn: (h: H) => Promise<void>, timeout = defaultTimeout): void => {
+    it(name, async (ctx) => {
+      const h = harness();
+      if (!h) return ctx.skip();
+      await fn(h);
+    }, timeout);
+  };
+}
+
+/** Calls `fn` every 100 ms until it returns a value (errors count as not yet); fails after `ms`. */
+export async function eventually<T>(fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await fn().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Orders API stand-in on 127.0.0.1: the http node talks to a real server. */

@@ -1,40 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/api/app';
-import { createTemporalGateway } from '../../src/temporal/gateway';
-import { createNodeRegistry } from '../../src/activities';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { createApiKey } from '../../src/services/api-keys';
-import { probeNodeType } from '../support/probe-node';
-import { startHarness, type Harness } from './harness';
+import { serverTests, startApiHarness, type ApiHarness } from './harness';
 
 /** Operating runs (DESIGN §6 and issue 27) through the API against a real Temporal server. */
-let h: Harness | undefined;
-let app: FastifyInstance;
-let key: string;
+let h: ApiHarness | undefined;
 beforeAll(async () => {
-  h = await startHarness('operate-runs server tests');
-  if (!h) return;
-  app = await buildApp({
-    db: h.database.db,
-    temporal: createTemporalGateway(h.server.env.client, h.taskQueue),
-    catalog: createNodeRegistry([probeNodeType]).catalog(),
-  });
-  ({ key } = await createApiKey(h.database.db, 'acme'));
+  h = await startApiHarness('operate-runs server tests');
 });
 afterAll(async () => {
-  await app?.close();
   await h?.close();
 });
-
-function serverIt(name: string, fn: () => Promise<void>): void {
-  it(name, async (ctx) => {
-    if (!h) return ctx.skip();
-    await fn();
-  }, 120_000);
-}
-
-const call = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) =>
-  app.inject({ method, url, payload: payload as object, headers: { authorization: `Bearer ${key}` } });
+const serverIt = serverTests(() => h, 120_000);
+const call: ApiHarness['call'] = (method, url, payload) => h!.call(method, url, payload);
 
 interface Attempt {
   attempt: number;
@@ -51,23 +28,10 @@ interface RunView {
 }
 const node = (run: RunView, id: string) => run.nodes.find((n) => n.nodeId === id)!;
 
-async function until(id: string, pred: (run: RunView) => boolean): Promise<RunView> {
-  // Generous: seven helpers share two cores, and a map's child runs queue behind theirs.
-  for (let i = 0; i < 1000; i++) {
-    const run = (await call('GET', `/executions/${id}`)).json() as RunView;
-    if (pred(run)) return run;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`execution ${id} never matched`);
-}
+// Generous: seven helpers share two cores, and a map's child runs queue behind theirs.
+const until = (id: string, pred: (run: RunView) => boolean) => h!.untilRun(id, pred, 1000);
 
-async function startStored(name: string, definition: object, input?: unknown): Promise<string> {
-  const created = await call('POST', '/workflows', { name, definition: { name, ...definition } });
-  expect(created.statusCode, created.body).toBe(201);
-  const started = await call('POST', '/executions', { workflowId: created.json().id, input });
-  expect(started.statusCode, started.body).toBe(202);
-  return started.json().id as string;
-}
+const startStored = (name: string, definition: object, input?: unknown) => h!.startViaApi({ name, ...definition }, { input });
 
 const quick = { initialInterval: '50ms', backoffCoefficient: 1 };
 
@@ -259,7 +223,7 @@ describe('rerun from any node', () => {
     expect((bad.json().error.details as { path: string }[]).map((d) => d.path)).toEqual(['/fromNodes/0', '/outputs/ship']);
     expect((await call('POST', `/executions/${id}/rerun`, { fromNodes: [] })).statusCode).toBe(400);
     const other = await createApiKey(h!.database.db, 'globex');
-    const foreign = await app.inject({ method: 'POST', url: `/executions/${id}/rerun`, payload: { fromNodes: ['ship'] }, headers: { authorization: `Bearer ${other.key}` } });
+    const foreign = await h!.app.inject({ method: 'POST', url: `/executions/${id}/rerun`, payload: { fromNodes: ['ship'] }, headers: { authorization: `Bearer ${other.key}` } });
     expect(foreign.statusCode).toBe(404);
     const slow = await startStored('rerun-running', { nodes: [{ id: 'wait', type: 'probe', config: { sleepMs: 3000 } }] });
     const running = await call('POST', `/executions/${slow}/rerun`, { fromNodes: ['wait'] });

@@ -1,14 +1,13 @@
-import http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import type { dagWorkflow } from '../../src/workflows';
-import { DAG_WORKFLOW_TYPE, cancelSignal, stateQuery } from '../../src/contracts/dag-workflow';
+import { cancelSignal, stateQuery } from '../../src/contracts/dag-workflow';
 import { createTemporalGateway } from '../../src/temporal/gateway';
 import { executionDetail } from '../../src/services/execution-view';
-import { startHarness, type Harness } from './harness';
+import { eventually, serverTests, startHarness, type Harness } from './harness';
+import { startKeyedTarget, type KeyedTarget } from '../support/keyed-target';
 import { createLimiterMethods } from '../../src/temporal/limiters';
 import { listLimitsInUse } from '../../src/services/limits';
 import type { TemporalGateway } from '../../src/temporal/gateway';
@@ -18,104 +17,20 @@ import type { TemporalGateway } from '../../src/temporal/gateway';
 // target that counts requests in flight per key.
 
 let h: Harness | undefined;
-let target: Target;
+let target: KeyedTarget;
 beforeAll(async () => {
   h = await startHarness('run concurrency server tests');
-  if (h) target = await startTarget();
+  if (h) target = await startKeyedTarget();
 }, 60_000);
 afterAll(async () => {
   await target?.close();
   await h?.close();
 });
+const serverIt = serverTests(() => h, 90_000);
 
-function serverIt(name: string, fn: (h: Harness) => Promise<void>, timeout = 90_000): void {
-  it(name, async (ctx) => {
-    if (!h) return ctx.skip();
-    await fn(h);
-  }, timeout);
-}
-
-/** A target on 127.0.0.1: `/slow?key=K&ms=N&tag=T` answers after N ms and tracks, per key, what is in flight. */
-interface Target {
-  base: string;
-  inFlight: Map<string, number>;
-  maxInFlight: Map<string, number>;
-  /** Per key: [tag, start ms] in arrival order. */
-  starts: Map<string, { tag: string; at: number }[]>;
-  /** Per tag: how many times it failed on purpose (`failFirst=1` fails each tag's first request). */
-  failed: Map<string, number>;
-  close(): Promise<void>;
-}
-
-async function startTarget(): Promise<Target> {
-  const inFlight = new Map<string, number>();
-  const maxInFlight = new Map<string, number>();
-  const starts = new Map<string, { tag: string; at: number }[]>();
-  const failed = new Map<string, number>();
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const key = url.searchParams.get('key') ?? '';
-    const tag = url.searchParams.get('tag') ?? '';
-    const ms = Number(url.searchParams.get('ms') ?? 200);
-    const now = (inFlight.get(key) ?? 0) + 1;
-    inFlight.set(key, now);
-    maxInFlight.set(key, Math.max(maxInFlight.get(key) ?? 0, now));
-    starts.set(key, [...(starts.get(key) ?? []), { tag, at: Date.now() }]);
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      inFlight.set(key, (inFlight.get(key) ?? 1) - 1);
-    };
-    res.on('close', finish);
-    setTimeout(() => {
-      finish();
-      const failFirst = url.searchParams.get('failFirst') === '1' && !failed.has(tag);
-      if (failFirst) failed.set(tag, 1);
-      res.statusCode = failFirst ? 500 : 200;
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ key, tag }));
-    }, ms);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    base: `http://127.0.0.1:${port}`,
-    inFlight,
-    maxInFlight,
-    starts,
-    failed,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
-}
-
-/** Stores a workflow for a tenant (created if needed) as the API would. */
-async function storeFor(h: Harness, tenantName: string, definition: WorkflowDefinition): Promise<string> {
-  const db = h.database.db;
-  const tenant = await db.tenant.upsert({ where: { name: tenantName }, create: { id: randomUUID(), name: tenantName }, update: {} });
-  const workflowId = `wf-${randomUUID()}`;
-  await db.workflow.create({ data: { id: workflowId, tenantId: tenant.id, name: definition.name, latestVersion: 1 } });
-  await db.workflowVersion.create({ data: { workflowId, version: 1, definition: definition as object } });
-  return workflowId;
-}
-
-function startStored(h: Harness, workflowId: string, input: Record<string, unknown> = {}, runTimeout?: string): Promise<WorkflowHandle<typeof dagWorkflow>> {
-  return h.server.env.client.workflow.start<typeof dagWorkflow>(DAG_WORKFLOW_TYPE, {
-    taskQueue: h.taskQueue,
-    workflowId: `run-${randomUUID()}`,
-    args: [{ workflowId, input, ...(runTimeout && { runTimeout }) }],
-  });
-}
-
-async function eventually<T>(fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** A run of a stored workflow with `input` (and a runTimeout override). */
+const startStored = (h: Harness, workflowId: string, input: Record<string, unknown> = {}, runTimeout?: string) =>
+  h.startStored(workflowId, { input, ...(runTimeout && { runTimeout }) });
 
 /** One slow http node whose target key and tag come from the run's input. */
 function queuedWorkflow(onLimit: 'queue' | 'drop' | 'replace', ms = 800, extra: Record<string, unknown> = {}): WorkflowDefinition {
@@ -135,7 +50,7 @@ const tagsAt = (key: string) => (target.starts.get(key) ?? []).map((s) => s.tag)
 
 describe('run-level concurrency', () => {
   serverIt('queue: one run per key past QUEUED, first come first served, QUEUED in the mirror', async (h) => {
-    const wf = await storeFor(h, 'rq-tenant-a', queuedWorkflow('queue'));
+    const wf = await h.storeFor('rq-tenant-a', queuedWorkflow('queue'));
     const key = `c-${randomUUID()}`;
     const runs: WorkflowHandle<typeof dagWorkflow>[] = [];
     for (const tag of ['r1', 'r2', 'r3']) {
@@ -157,7 +72,7 @@ describe('run-level concurrency', () => {
     const definition = queuedWorkflow('queue', 2_000);
     definition.nodes.push({ id: 'cleanup', type: 'http', trigger: 'all_done', config: { method: 'GET', url: `{{ '${target.base}/slow?ms=10&key=' & input.customer & '-cleanup&tag=' & input.tag }}` } } as never);
     definition.edges = [{ from: 'call', to: 'cleanup' }];
-    const wf = await storeFor(h, 'rq-tenant-a', definition);
+    const wf = await h.storeFor('rq-tenant-a', definition);
     const key = `c-${randomUUID()}`;
     const holder = await startStored(h, wf, { customer: key, tag: 'holder' });
     await eventually(async () => (tagsAt(key).length === 1 ? true : undefined));
@@ -179,7 +94,7 @@ describe('run-level concurrency', () => {
   });
 
   serverIt('drop: a run that finds no free slot ends at once, running nothing', async (h) => {
-    const wf = await storeFor(h, 'rq-tenant-a', queuedWorkflow('drop', 1_500));
+    const wf = await h.storeFor('rq-tenant-a', queuedWorkflow('drop', 1_500));
     const key = `c-${randomUUID()}`;
     const holder = await startStored(h, wf, { customer: key, tag: 'holder' });
     await eventually(async () => (tagsAt(key).length === 1 ? true : undefined));
@@ -194,7 +109,7 @@ describe('run-level concurrency', () => {
   });
 
   serverIt('replace: the run holding the key is cancelled and the new run takes its slot', async (h) => {
-    const wf = await storeFor(h, 'rq-tenant-a', queuedWorkflow('replace', 5_000));
+    const wf = await h.storeFor('rq-tenant-a', queuedWorkflow('replace', 5_000));
     const key = `c-${randomUUID()}`;
     const old = await startStored(h, wf, { customer: key, tag: 'old' });
     await eventually(async () => (tagsAt(key).length === 1 ? true : undefined));
@@ -207,7 +122,7 @@ describe('run-level concurrency', () => {
   });
 
   serverIt('runTimeout counts queue time: a run still queued at its timeout ends TIMED_OUT, running nothing', async (h) => {
-    const wf = await storeFor(h, 'rq-tenant-a', queuedWorkflow('queue', 4_000));
+    const wf = await h.storeFor('rq-tenant-a', queuedWorkflow('queue', 4_000));
     const key = `c-${randomUUID()}`;
     const holder = await startStored(h, wf, { customer: key, tag: 'holder' });
     await eventually(async () => (tagsAt(key).length === 1 ? true : undefined));
@@ -219,7 +134,7 @@ describe('run-level concurrency', () => {
   });
 
   serverIt('a run slot held by a terminated run is freed within the 30 s lease', async (h) => {
-    const wf = await storeFor(h, 'rq-tenant-a', queuedWorkflow('queue', 60_000));
+    const wf = await h.storeFor('rq-tenant-a', queuedWorkflow('queue', 60_000));
     const key = `c-${randomUUID()}`;
     const holder = await startStored(h, wf, { customer: key, tag: 'holder' });
     await eventually(async () => (tagsAt(key).length === 1 ? true : undefined));
@@ -234,16 +149,16 @@ describe('run-level concurrency', () => {
 
   serverIt('two tenants: the same workflow shape and key never share a slot', async (h) => {
     const key = `c-${randomUUID()}`;
-    const a = await storeFor(h, 'rq-tenant-a', queuedWorkflow('queue', 1_500));
-    const b = await storeFor(h, 'rq-tenant-b', queuedWorkflow('queue', 1_500));
+    const a = await h.storeFor('rq-tenant-a', queuedWorkflow('queue', 1_500));
+    const b = await h.storeFor('rq-tenant-b', queuedWorkflow('queue', 1_500));
     const runs = [await startStored(h, a, { customer: key, tag: 'a' }), await startStored(h, b, { customer: key, tag: 'b' })];
     await Promise.all(runs.map((r) => r.result()));
     expect(target.maxInFlight.get(key)).toBe(2);
   });
 
   serverIt('GET /limits data: the tenant sees its run keys with in-flight and waiting counts, another tenant sees none of them', async (h) => {
-    const wf = await storeFor(h, 'rq-tenant-c', queuedWorkflow('queue', 3_000));
-    await storeFor(h, 'rq-tenant-d', queuedWorkflow('queue', 10));
+    const wf = await h.storeFor('rq-tenant-c', queuedWorkflow('queue', 3_000));
+    await h.storeFor('rq-tenant-d', queuedWorkflow('queue', 10));
     const [c, d] = await Promise.all(['rq-tenant-c', 'rq-tenant-d'].map((name) => h.database.db.tenant.findUniqueOrThrow({ where: { name } })));
     const key = `c-${randomUUID()}`;
     const runs = [await startStored(h, wf, { customer: key, tag: 'l1' })];

@@ -2,48 +2,25 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import { TimeoutFailure } from '@temporalio/common';
-import { buildApp } from '../../src/api/app';
-import { createTemporalGateway } from '../../src/temporal/gateway';
-import { createNodeRegistry } from '../../src/activities';
-import { createApiKey } from '../../src/services/api-keys';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { cancelSignal, stateQuery, type DagRunState } from '../../src/contracts/dag-workflow';
-import { probeJournal, probeNodeType } from '../support/probe-node';
-import { startHarness, type Harness } from './harness';
+import { probeJournal } from '../support/probe-node';
+import { serverTests, startApiHarness, type ApiHarness } from './harness';
 
 // Issue 12 on a real Temporal server: cancel as finally, runTimeout, retry lists, error types,
 // Airflow trigger rules, switch on a missing value, subworkflow timeouts.
-let h: Harness | undefined;
-let app: FastifyInstance;
-let key: string;
+let h: ApiHarness | undefined;
 beforeAll(async () => {
-  h = await startHarness('definition semantics server tests');
-  if (!h) return;
-  app = await buildApp({
-    db: h.database.db,
-    temporal: createTemporalGateway(h.server.env.client, h.taskQueue),
-    catalog: createNodeRegistry([probeNodeType]).catalog(),
-  });
-  ({ key } = await createApiKey(h.database.db, 'acme'));
+  h = await startApiHarness('definition semantics server tests');
 });
 afterAll(async () => {
-  await app?.close();
   await h?.close();
 });
-
-function serverIt(name: string, fn: (h: Harness) => Promise<void>, timeout = 60_000): void {
-  it(name, async (ctx) => {
-    if (!h) return ctx.skip();
-    await fn(h);
-  }, timeout);
-}
-
-const call = (method: 'GET' | 'POST', url: string, payload?: unknown) =>
-  app.inject({ method, url, payload: payload as object, headers: { authorization: `Bearer ${key}` } });
+const serverIt = serverTests(() => h, 60_000);
+const call = (method: 'GET' | 'POST', url: string, payload?: unknown) => h!.call(method, url, payload);
 
 interface RunView {
   id: string;
@@ -53,22 +30,9 @@ interface RunView {
 }
 const nodeOf = (run: RunView, id: string) => run.nodes.find((n) => n.nodeId === id)!;
 
-async function until(id: string, pred: (run: RunView) => boolean, tries = 400): Promise<RunView> {
-  for (let i = 0; i < tries; i++) {
-    const run = (await call('GET', `/executions/${id}`)).json() as RunView;
-    if (pred(run)) return run;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`execution ${id} never matched`);
-}
+const until = (id: string, pred: (run: RunView) => boolean, tries = 400) => h!.untilRun(id, pred, tries);
 
-async function startStored(definition: WorkflowDefinition, body: Record<string, unknown> = {}): Promise<string> {
-  const created = await call('POST', '/workflows', { name: definition.name, definition });
-  expect(created.statusCode, created.body).toBe(201);
-  const started = await call('POST', '/executions', { workflowId: created.json().id, ...body });
-  expect(started.statusCode, started.body).toBe(202);
-  return started.json().id as string;
-}
+const startStored = (definition: WorkflowDefinition, body: Record<string, unknown> = {}) => h!.startViaApi(definition, body);
 
 /** examples/approval-gate.json's shape: take a lock, wait for a human, always release the lock. */
 const lockedGate = (name: string): WorkflowDefinition => ({
