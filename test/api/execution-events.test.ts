@@ -104,7 +104,7 @@ describe('GET /executions/:id/events', () => {
     const run = await client.next();
     expect(run.event).toBe('run');
     expect(run.id).toBe('7');
-    expect(data(run)).toEqual({ status: 'SUCCEEDED', output: { ok: true }, error: null, finishedAt: '2030-01-01T00:00:05.000Z' });
+    expect(data(run)).toEqual({ status: 'SUCCEEDED', output: { ok: true }, error: null, finishedAt: '2030-01-01T00:00:05.000Z', paused: false, pausedAt: null, pausedBy: null });
     await client.closed();
     expect(client.rest()).toEqual([]);
     // The console (ui/src/run-events.ts) takes every one of these events as sent.
