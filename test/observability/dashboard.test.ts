@@ -7,7 +7,7 @@ import { WorkerMetrics } from '../../src/observability/worker-metrics';
 const dashboard = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'grafana-trellis.json'), 'utf8')) as {
   panels: { type: string; targets?: { expr: string }[] }[];
 };
-const API_METRICS = ['trellis_http_request_duration_seconds', 'trellis_runs_started_total', 'trellis_executions', 'trellis_node_runs', 'trellis_node_run_duration_seconds'];
+const API_METRICS = ['trellis_http_request_duration_seconds', 'trellis_runs_started_total', 'trellis_executions', 'trellis_node_runs', 'trellis_node_run_duration_seconds', 'trellis_starts_dropped_total'];
 
 describe('docs/grafana-trellis.json', () => {
   it('queries only metrics Trellis exports, and every worker metric', async () => {
