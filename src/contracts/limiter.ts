@@ -28,6 +28,12 @@ export interface LimitRequest {
    * asks again with the same id and takes the slot held for it.
    */
   reserved?: boolean;
+  /**
+   * run: when the run was started (ms, its workflow start time). A run's request reaches the
+   * limiter at its first workflow task, which under load may come after a later run's: the
+   * line is kept in this order, so "first come" means first started, not first to ask.
+   */
+  queuedAt?: number;
 }
 
 export interface LimiterIdentity {

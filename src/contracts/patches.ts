@@ -51,6 +51,13 @@ export const SUBWORKFLOW_TIMEOUT_PATCH = 'subworkflow-timeout';
  */
 export const MOCKED_NODES_PATCH = 'mocked-nodes';
 
+/**
+ * Node activities are offered deferral by the fair-share gate: a deferred first attempt is
+ * scheduled again by the run when one of its own node activities settles, or after a backoff
+ * (tenant-share-deferral.ts). Runs recorded before it never see a deferred result.
+ */
+export const TENANT_SHARE_DEFERRAL_PATCH = 'tenant-share-deferral';
+
 // -- map workflows (workflows/iteration-workflows.ts) ---------------------------------------------
 
 /** Batch results past 1 KB (not 16 KB) go to the store by reference; see RESULTS_INLINE_BYTES_PATCHED. */
@@ -75,6 +82,11 @@ export const RUN_CONCURRENCY_PATCH = 'run-concurrency';
  * query, no signal) is handed to that run when it asks with the reservation's id.
  */
 export const LIMITER_RESERVATION_PATCH = 'limiter-run-reservation';
+/**
+ * Limiter: run requests that carry `queuedAt` join the line in start order, not arrival order
+ * (limiter-workflow.ts). Limiters recorded before it appended every request.
+ */
+export const RUN_QUEUE_START_ORDER_PATCH = 'limiter-run-queue-start-order';
 /**
  * A run started outside the API (schedule, Temporal UI, CLI) whose start is dropped (onLimit
  * drop) leaves no run row: it records the drop (on its schedule) and deletes its row.

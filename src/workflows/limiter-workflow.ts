@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import { MAX_LIMIT } from '../domain/flow-control';
 import { cancelSignal } from '../contracts/dag-workflow';
-import { LIMITER_RESERVATION_PATCH } from '../contracts/patches';
+import { LIMITER_RESERVATION_PATCH, RUN_QUEUE_START_ORDER_PATCH } from '../contracts/patches';
 import {
   MAX_DENIED_REMEMBERED,
   limitAcquireSignal,
@@ -110,7 +110,23 @@ export async function limiterWorkflow(state: LimiterState): Promise<void> {
       queue.unshift(request);
       return;
     }
-    queue.push(request);
+    enqueue(request);
+  }
+
+  /**
+   * Joins the line. A run's request that says when its run started goes before every waiting
+   * run that started later (stable among equals), so queued runs go first come first served by
+   * start, whatever order their first workflow tasks ran in. A `replace` run put at the head stays there.
+   */
+  function enqueue(request: LimitRequest): void {
+    const startedAt = request.queuedAt;
+    if (state.kind !== 'run' || startedAt === undefined || !patched(RUN_QUEUE_START_ORDER_PATCH)) {
+      queue.push(request);
+      return;
+    }
+    let at = queue.length;
+    while (at > 0 && (queue[at - 1]!.queuedAt ?? -Infinity) > startedAt && queue[at - 1]!.onLimit !== 'replace') at--;
+    queue.splice(at, 0, request);
   }
 
   async function tell(holder: LimitRequest['holder'], signal: typeof limitDeniedSignal, id: string): Promise<void> {

@@ -111,6 +111,7 @@ async function waitForSlot(host: RunQueueHost, stopped: () => boolean): Promise<
     limit: concurrency.limit,
     leaseMs: RUN_SLOT_LEASE_MS,
     onLimit,
+    queuedAt: info.startTime.getTime(),
   };
   const slot: Slot = { identity, id: request.id };
   const granted = grants();
