@@ -44,6 +44,9 @@ export class FairShareGate {
     this.scheduler = new FairShareScheduler(limits);
   }
 
+  /** Attempts sent back to their runs so far (a counter, for metrics and tests). */
+  deferred = 0;
+
   get totals(): { held: number; waiting: number; tenants: number } {
     return this.scheduler.totals;
   }
@@ -57,7 +60,13 @@ export class FairShareGate {
    * returned function when the wait ends). Rejects with the signal's reason (a CancelledFailure)
    * when `signal` aborts first; the place in the queue is given up then.
    */
-  async admit(tenant: string, signal: AbortSignal, whileWaiting?: () => () => void): Promise<GateAdmission> {
+  async admit(tenant: string, signal: AbortSignal, whileWaiting?: () => () => void): Promise<GateAdmission>;
+  /**
+   * `deferrable`: an attempt that would wait while its tenant already has its backlog share
+   * waiting (FairShareScheduler.backlogShare) leaves the line at once: undefined, nothing held.
+   */
+  async admit(tenant: string, signal: AbortSignal, whileWaiting: (() => () => void) | undefined, deferrable: boolean): Promise<GateAdmission | undefined>;
+  async admit(tenant: string, signal: AbortSignal, whileWaiting?: () => () => void, deferrable = false): Promise<GateAdmission | undefined> {
     if (signal.aborted) throw cancelled(signal);
     let granted = false;
     let resolve!: () => void;
@@ -81,6 +90,10 @@ export class FairShareGate {
       };
     };
     if (granted) return admission(false);
+    if (deferrable && this.scheduler.waitingFor(tenant) > this.scheduler.backlogShare() && this.scheduler.withdraw(tenant, waiter)) {
+      this.deferred++;
+      return undefined;
+    }
     const stopWaiting = whileWaiting?.();
     let onAbort: (() => void) | undefined;
     try {
@@ -135,6 +148,8 @@ function gatedActivity(gates: FairShareGates, activity: NodeActivity): NodeActiv
     const gate = ctx.info.isLocal ? gates.local : gates.activity;
     const tenant = input.tenantId ?? NO_TENANT;
     const waitingFor: WaitingFor = { kind: 'tenantShare', key: tenant };
+    // Only a first attempt is deferred: a retry's attempt count is Temporal's, and a new activity would restart it.
+    const deferrable = input.deferrable === true && ctx.info.attempt === 1;
     const admission = await gate.admit(tenant, ctx.cancellationSignal, () => {
       // A local activity cannot heartbeat (nor be timed out by one); its cancellation arrives without.
       if (ctx.info.isLocal) return () => {};
@@ -145,9 +160,12 @@ function gatedActivity(gates: FairShareGates, activity: NodeActivity): NodeActiv
         // Temporal keeps the last details until the next heartbeat: say at once the wait is over.
         ctx.heartbeat({ waitingFor: null });
       };
-    });
+    }, deferrable);
+    if (!admission) return { output: undefined, attempt: ctx.info.attempt, deferred: true };
     try {
-      return await activity(input);
+      // Only the gate may say an attempt was deferred: a node type's own `deferred` is dropped.
+      const { deferred: _claimed, ...result } = await activity(input);
+      return result;
     } finally {
       admission.release();
     }

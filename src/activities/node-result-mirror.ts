@@ -60,6 +60,8 @@ export class NodeResultMirror {
             if (attempt) this.attempts.add(attempt);
             throw err;
           }
+          // Sent back to its run by the fair-share gate: the node did not run, nothing to write.
+          if (returned.deferred === true) return returned;
           // Only this wrapper may say a result is mirrored: a node type's own `mirrored` is dropped.
           const { mirrored: _claimed, ...result } = returned;
           // Past its startToClose Temporal has already failed this attempt and ignores the result.

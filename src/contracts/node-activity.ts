@@ -32,6 +32,12 @@ export interface NodeActivityInput {
    * (the workflow's own write of it comes one workflow task later and carries the same state).
    */
   mirror?: NodeMirrorTicket;
+  /**
+   * The workflow takes a deferred result (tenant-share-deferral.ts): a first attempt whose tenant
+   * already has its share of the worker's backlog waiting may come back `deferred` instead of
+   * holding a task slot while it waits, and is scheduled again by the run.
+   */
+  deferrable?: true;
 }
 
 /** What a node activity needs to write its own result to the mirror. */
@@ -57,4 +63,9 @@ export interface NodeActivityResult {
    * row and Temporal's state agree.
    */
   mirrored?: { finishedAt: string };
+  /**
+   * The attempt did not run: its tenant had its share of the worker's backlog waiting at the
+   * fair-share gate (only for inputs with `deferrable`). `output` is absent; nothing was written.
+   */
+  deferred?: true;
 }

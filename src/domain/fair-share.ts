@@ -84,6 +84,19 @@ export class FairShareScheduler<W> {
     return this.tenants.get(tenant)?.waiting.length ?? 0;
   }
 
+  /**
+   * How many of its attempts one tenant may keep waiting while others wait too: the capacity,
+   * split between the tenants with attempts waiting (at least one each). An attempt past it is
+   * better deferred to its run than waiting in one of the worker's task slots (see
+   * activities/fair-share.ts): a lone tenant keeps a capacity's worth queued, enough to keep the
+   * worker busy, and the rest of the slots stay free for tenants that have not arrived yet.
+   */
+  backlogShare(): number {
+    let tenantsWaiting = 0;
+    for (const state of this.tenants.values()) if (state.waiting.length > 0) tenantsWaiting++;
+    return Math.max(1, Math.floor(this.limits.capacity / Math.max(1, tenantsWaiting)));
+  }
+
   /** Totals, for metrics and tests. */
   get totals(): { held: number; waiting: number; tenants: number } {
     return { held: this.held, waiting: this.waitingCount, tenants: this.tenants.size };

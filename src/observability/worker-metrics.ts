@@ -17,7 +17,7 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   private readonly attempts = new Counter({
     name: 'trellis_worker_node_attempts_total',
-    help: 'Node attempts (activity executions) this worker ran, by node type and outcome (succeeded, failed, cancelled)',
+    help: 'Node attempts (activity executions) this worker ran, by node type and outcome (succeeded, failed, cancelled, deferred: sent back to its run by the fair-share gate)',
     labelNames: ['type', 'outcome'] as const,
     registers: [this.registry],
   });
@@ -56,8 +56,9 @@ export class WorkerMetrics {
           const stop = this.duration.startTimer({ type });
           try {
             const result = await activity(input);
-            this.attempts.inc({ type, outcome: 'succeeded' });
-            stop({ outcome: 'succeeded' });
+            const outcome = result.deferred === true ? 'deferred' : 'succeeded';
+            this.attempts.inc({ type, outcome });
+            stop({ outcome });
             return result;
           } catch (err) {
             const outcome = errorType(err) === 'CancelledFailure' ? 'cancelled' : 'failed';

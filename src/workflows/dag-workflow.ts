@@ -38,6 +38,7 @@ import {
 import { describeFailure } from './failures';
 import { runIterationNode } from './iteration-node';
 import { runActivityNode, scheduleActivityNode } from './node-runners';
+import { deferredActivities } from './tenant-share-deferral';
 import { runNodeOfGraph, type NodeEnv } from './node-dispatch';
 import { mockedResult } from './node-mocks';
 import type { Settled } from '../contracts/settled';
@@ -534,8 +535,10 @@ class DagRun {
   private snapshot(): DagRunState {
     const nodes: Record<string, NodeState> = {};
     let done = 0;
+    const deferred = deferredActivities();
     for (const [id, state] of this.states) {
-      nodes[id] = { ...state };
+      // A node deferred by the fair-share gate waits for its tenant's turn, in the run (no task).
+      nodes[id] = state.status === 'RUNNING' && deferred.has(id) ? { ...state, status: 'WAITING', waitingFor: { kind: 'tenantShare', key: this.tenantId ?? '' } } : { ...state };
       if (isTerminal(state.status)) done++;
     }
     return {

@@ -21,6 +21,7 @@ import { SUBWORKFLOW_TIMEOUT_PATCH } from '../contracts/patches';
 import type { Settled } from '../contracts/settled';
 import { describeFailure } from './failures';
 import { childRunOptions } from './search-attributes';
+import { deferrable } from './tenant-share-deferral';
 
 type NodeActivities = Record<string, (input: NodeActivityInput) => Promise<NodeActivityResult>>;
 
@@ -100,8 +101,10 @@ export function activityCall(
     ...(emptyTemplates.length > 0 && { emptyTemplates }),
     ...(secretPaths.length > 0 && { secretPaths }),
   };
-  if (retriers) return { activity: activities[node.type]!, input, retriers };
-  return { activity: activities[node.type]!, input: references.mirror ? { ...input, mirror: references.mirror } : input };
+  // The fair-share gate may defer a first attempt back to the run (tenant-share-deferral.ts).
+  const activity = deferrable(activities[node.type]!, activityId);
+  if (retriers) return { activity, input, retriers };
+  return { activity, input: references.mirror ? { ...input, mirror: references.mirror } : input };
 }
 
 /** The policy of nodes without retry or timeout of their own depends on the defaults only: one per definition. */

@@ -122,4 +122,16 @@ describe('FairShareScheduler', () => {
     expect(() => new FairShareScheduler({ capacity: 3, reserve: 0 }).release('x')).toThrow(/holds no fair-share slot/);
     expect([1, 2, 10, 100, 25_000].map(defaultReserve)).toEqual([0, 1, 1, 10, 2_500]);
   });
+
+  it('splits the backlog share between the tenants that have attempts waiting', () => {
+    const s = new FairShareScheduler<number>({ capacity: 6, reserve: 1 });
+    expect(s.backlogShare()).toBe(6); // nobody waits: a tenant may keep a whole capacity queued
+    for (let i = 0; i < 8; i++) s.enqueue('a', i); // 5 held, 3 waiting
+    expect(s.backlogShare()).toBe(6);
+    s.enqueue('b', 0); // the reserved place: held at once, b waits for nothing
+    s.enqueue('b', 1);
+    expect(s.backlogShare()).toBe(3);
+    for (let i = 0; i < 6; i++) s.enqueue(`t${i}`, i);
+    expect(s.backlogShare()).toBe(1); // never below one each
+  });
 });

@@ -6,7 +6,7 @@ import type { Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import type { dagWorkflow } from '../../src/workflows';
-import { DAG_WORKFLOW_TYPE, cancelSignal } from '../../src/contracts/dag-workflow';
+import { DAG_WORKFLOW_TYPE, cancelSignal, stateQuery } from '../../src/contracts/dag-workflow';
 import { createTrellisWorker } from '../../src/worker';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { connectTestServer, type ServerEnv } from '../support/temporal';
@@ -16,7 +16,8 @@ import { LivePoller, type RetryState } from '../../src/services/live-poller';
 
 // Issue 24 item 1 on a real Temporal server: tenant A saturates a worker (capacity 6, reserve 1)
 // with slow http nodes, in mode "activity" and in mode "local"; tenant B's one-node run gets
-// through long before A's backlog drains, and A never holds more than its share. Ordering and
+// through long before A's backlog drains (A's attempts past its backlog share are deferred back
+// to its run instead of filling the worker's task slots), and A never holds more than its share. Ordering and
 // counts at a loopback target are asserted, never timings.
 
 const CAPACITY = 6;
@@ -150,6 +151,16 @@ describe.each(['regular', 'local'] as const)('fair share, A saturating in mode %
     const b = `b-${mode}-${randomUUID().slice(0, 8)}`;
     const aRun = await startStored(await storeFor(a, slowNodes(a, A_NODES, A_NODE_MS, mode)));
     await until(() => startsOf(a) >= CAPACITY - RESERVE);
+    // A's attempts past its backlog share went back to its run, which says they wait for their
+    // turn. (In mode local the query is answered only once the workflow task that runs the local
+    // activities ends; the history below shows the deferrals there.)
+    let deferred = mode === 'local' ? 1 : 0;
+    for (let i = 0; i < 40 && deferred === 0; i++) {
+      const state = await aRun.query(stateQuery);
+      deferred = Object.values(state.nodes).filter((n) => n.status === 'WAITING' && n.waitingFor?.kind === 'tenantShare').length;
+      if (deferred === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(deferred).toBeGreaterThan(0);
     const bWorkflow = await storeFor(b, slowNodes(b, 1, 100, mode));
     const bRun = await startStored(bWorkflow);
     await bRun.result();
@@ -164,6 +175,13 @@ describe.each(['regular', 'local'] as const)('fair share, A saturating in mode %
     expect(startsOf(a)).toBeLessThan(A_NODES);
     await aRun.result();
     expect(startsOf(a)).toBe(A_NODES);
+    if (mode === 'regular') {
+      // Each deferred attempt waited in its run on a timer (the definition has no timers of its
+      // own). In mode local the results come back inside one workflow task, where a timer
+      // started and cancelled again never reaches the history.
+      const timers = (await aRun.fetchHistory()).events?.filter((e) => e.timerStartedEventAttributes) ?? [];
+      expect(timers.length).toBeGreaterThan(0);
+    }
     expect(target.maxInFlight.get(a)).toBe(CAPACITY - RESERVE);
     expect(target.maxTotal).toBeLessThanOrEqual(CAPACITY);
   });
