@@ -3,10 +3,12 @@ import fp from 'fastify-plugin';
 import { ApiError } from './errors';
 import { setting } from '../config';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Db } from '../db/client';
 import { PUBLIC_ROUTE, errorResponses } from './schemas';
 import { executionStatusCounts, nodeDurationQuantiles, nodeRunStatusCounts } from '../services/workflow-stats';
+import { isStartDropped } from '../services/run-slots';
+import type { ExecutionTrigger } from '../services/executions';
 
 export interface TrellisMetrics {
   registry: Registry;
@@ -152,3 +154,21 @@ function metricsAllowed(request: FastifyRequest, given: string | undefined): boo
 
 /** Not encapsulated: the metrics decorator and the timing hook must reach every route. */
 export const metricsPlugin = fp(plugin, { name: 'trellis-metrics' });
+
+/** What the start routes count: runs created, and starts refused by `onLimit: drop` (no run). */
+export interface StartCounts {
+  created(trigger: ExecutionTrigger): void;
+  /** Passes the start's outcome through, counting a dropped start on the way. */
+  droppedFrom<T>(trigger: ExecutionTrigger, start: Promise<T>): Promise<T>;
+}
+
+export function startCounts(app: FastifyInstance): StartCounts {
+  return {
+    created: (trigger) => app.metrics.runsStarted.inc({ trigger }),
+    droppedFrom: (trigger, start) =>
+      start.catch((err: unknown) => {
+        if (isStartDropped(err)) app.metrics.startsDropped.inc({ trigger });
+        throw err;
+      }),
+  };
+}

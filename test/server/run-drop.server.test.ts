@@ -108,10 +108,15 @@ describe('run-level concurrency, onLimit drop', () => {
     // Its slot is free again once it finished.
     const later = await call('POST', '/executions', { workflowId: wf, input: { customer } });
     expect(later.statusCode, later.body).toBe(202);
+    // A rerun of the finished run while the later one holds the key is dropped the same way, and counted as such.
+    const rerun = await call('POST', `/executions/${id}/rerun`, { fromNodes: ['call'] });
+    expect(rerun.statusCode, rerun.body).toBe(409);
+    expect(rerun.json().error.code).toBe('CONCURRENCY_LIMITED');
     await until('the later run to finish', async () => (await call('GET', `/executions/${later.json().id}`)).json().status === 'SUCCEEDED');
     expect(target.hits.get(customer)).toBe(2);
     const metrics = await app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(/trellis_starts_dropped_total\{trigger="MANUAL"\} [1-9]/);
+    expect(metrics.body).toMatch(/trellis_starts_dropped_total\{trigger="RERUN"\} 1/);
   });
 
   serverIt('racing starts: exactly `limit` of 6 concurrent starts get a run, the rest 409 (the limiter decides, not the API)', async (h) => {

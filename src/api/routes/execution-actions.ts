@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps } from '../deps';
+import type { StartCounts } from '../metrics';
 import { conflict, notFound } from '../errors';
 import { isTerminal } from '../../domain/definition';
 import { RETRYABLE_EXECUTION_STATUSES, isOpenExecution } from '../../domain/status';
-import { RETRY_HINT, startExecution, type ExecutionTrigger } from '../../services/executions';
+import { RETRY_HINT, startExecution } from '../../services/executions';
 import { temporalUnavailable } from '../../services/errors';
 import { findExecution, nodeRunState, pinnedDefinition, reusableOutputs } from '../../services/execution-view';
 import { setExecutionPaused } from '../../services/run-pause';
@@ -25,9 +26,9 @@ const TAGS = ['executions'];
 const RETRYABLE: ReadonlySet<string> = new Set(RETRYABLE_EXECUTION_STATUSES);
 
 /** Cancel, approve and retry: each checks the mirror first so a doomed signal is a 409, not a silent no-op. */
-export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; onCreated: (trigger: ExecutionTrigger) => void }> = async (
+export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; counts: StartCounts }> = async (
   app,
-  { deps, onCreated },
+  { deps, counts },
 ) => {
   app.post(
     '/executions/:id/cancel',
@@ -154,7 +155,7 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
       if (failed.test) throw conflict(`execution ${failed.id} is a test run (started with mocks); start a new test run instead`, { test: true });
       // A map that failed keeps its items' results: the retry runs only the items that did not succeed.
       const { reuse, reuseItems } = await reusableOutputs(deps.db, failed.id);
-      const { execution, created } = await startExecution(deps, {
+      const { execution, created } = await counts.droppedFrom('RETRY', startExecution(deps, {
         tenantId: request.tenantId,
         workflowId: failed.workflowId,
         version: failed.version,
@@ -164,12 +165,12 @@ export const executionActionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; o
         retryOf: failed.id,
         reuse,
         reuseItems,
-      });
+      }));
       // A reused key must name a retry of this very run, or `reused` would describe the wrong run.
       if (!created && execution.retryOf !== failed.id) {
         throw conflict(`idempotency key already used for execution ${execution.id}`, { executionId: execution.id });
       }
-      if (created) onCreated('RETRY');
+      if (created) counts.created('RETRY');
       else reply.header('idempotent-replayed', 'true');
       return reply.status(202).send({ ...execution, reused: Object.keys(reuse) });
     },

@@ -1,16 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps } from '../deps';
+import type { StartCounts } from '../metrics';
 import { badRequest, conflict, notFound } from '../errors';
 import { isTerminalExecution } from '../../domain/status';
 import { planRerun, type SourceNode } from '../../domain/rerun';
-import { MAX_INPUT_BYTES, startExecution, type ExecutionTrigger } from '../../services/executions';
+import { MAX_INPUT_BYTES, startExecution } from '../../services/executions';
 import { findExecution, nodeRuns, pinnedDefinition } from '../../services/execution-view';
 import { ExecutionIdParams, IdempotencyHeaders, RerunBody, RerunResponse, errorResponses } from './execution-schemas';
 
 /** POST /executions/:id/rerun (DESIGN §6): a new run from any nodes, with edited outputs, a new input or another version. */
-export const executionRerunRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; onCreated: (trigger: ExecutionTrigger) => void }> = async (
+export const executionRerunRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; counts: StartCounts }> = async (
   app,
-  { deps, onCreated },
+  { deps, counts },
 ) => {
   app.post(
     '/executions/:id/rerun',
@@ -53,7 +54,7 @@ export const executionRerunRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; on
       if (!plan.ok) {
         throw badRequest(`the rerun cannot start: ${plan.problems.map((p) => p.message).join('; ')}`, plan.problems);
       }
-      const { execution, created } = await startExecution(deps, {
+      const { execution, created } = await counts.droppedFrom('RERUN', startExecution(deps, {
         tenantId: request.tenantId,
         workflowId: source.workflowId,
         version,
@@ -62,12 +63,12 @@ export const executionRerunRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; on
         trigger: 'RERUN',
         retryOf: source.id,
         reuse: plan.reuse,
-      });
+      }));
       // A reused key must name a rerun of this very run, or `reused` would describe the wrong run.
       if (!created && execution.rerunOf !== source.id) {
         throw conflict(`idempotency key already used for execution ${execution.id}`, { executionId: execution.id });
       }
-      if (created) onCreated('RERUN');
+      if (created) counts.created('RERUN');
       else reply.header('idempotent-replayed', 'true');
       return reply.status(202).send({ ...execution, reused: Object.keys(plan.reuse), rerun: plan.rerun });
     },

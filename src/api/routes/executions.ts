@@ -4,7 +4,7 @@ import type { AppDeps, ApiLimits } from '../deps';
 import { badRequest } from '../errors';
 import { decodeCursor } from '../schemas';
 import { startExecution, type ExecutionTrigger } from '../../services/executions';
-import { isStartDropped } from '../../services/run-slots';
+import { startCounts } from '../metrics';
 import { executionDetail, listExecutionSummaries } from '../../services/execution-view';
 import { executionActionRoutes } from './execution-actions';
 import { executionRerunRoutes } from './execution-rerun';
@@ -47,7 +47,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
           { path: '/body/idempotencyKey', message: 'must equal the Idempotency-Key header when both are given' },
         ]);
       }
-      const { execution, created } = await startExecution(deps, {
+      const { execution, created } = await startCounts(app).droppedFrom('MANUAL', startExecution(deps, {
         tenantId: request.tenantId,
         workflowId,
         version,
@@ -56,10 +56,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
         trigger: 'MANUAL',
         ...(runTimeout === undefined ? {} : { runTimeout }),
         ...(mocks === undefined ? {} : { mocks }),
-      }).catch((err: unknown) => {
-        if (isStartDropped(err)) app.metrics.startsDropped.inc({ trigger: 'MANUAL' });
-        throw err;
-      });
+      }));
       if (created) countStarted(app, 'MANUAL');
       else reply.header('idempotent-replayed', 'true');
       return reply.status(202).send(execution);
@@ -114,10 +111,10 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
     },
   );
 
-  await app.register(executionActionRoutes, { deps, onCreated: (trigger) => countStarted(app, trigger) });
-  await app.register(executionRerunRoutes, { deps, onCreated: (trigger) => countStarted(app, trigger) });
+  await app.register(executionActionRoutes, { deps, counts: startCounts(app) });
+  await app.register(executionRerunRoutes, { deps, counts: startCounts(app) });
 };
 
 function countStarted(app: FastifyInstance, trigger: ExecutionTrigger): void {
-  app.metrics.runsStarted.inc({ trigger });
+  startCounts(app).created(trigger);
 }
