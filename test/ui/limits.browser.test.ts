@@ -77,7 +77,8 @@ describe.skipIf(!haveChromium)('console Limits view in chromium', () => {
     const rows = page.getByTestId('limit-row');
     await rows.first().waitFor();
     // Node keys, then run keys (by scope, then key); the idle key and the other tenant's are not listed.
-    expect(await rows.evaluateAll((els) => els.map((el) => el.getAttribute('data-key')))).toEqual(['payments-api', 'payments:acct-1', 'cust-42']);
+    const keys = await Promise.all((await rows.all()).map((r) => r.getAttribute('data-key')));
+    expect(keys).toEqual(['payments-api', 'payments:acct-1', 'cust-42']);
     const row = (k: string) => page.locator(`[data-testid="limit-row"][data-key="${k}"]`);
     const cells = async (k: string) => ({
       limit: await row(k).getByTestId('limit-limit').textContent(),
