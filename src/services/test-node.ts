@@ -12,6 +12,8 @@ import type { TemporalGateway } from '../temporal/gateway';
 import { invalid, limitReached, notFound, temporalUnavailable, unavailable } from './errors';
 import { MAX_INPUT_BYTES } from './executions';
 import { getWorkflow, getWorkflowVersion } from './workflows';
+import { tooManyRuns, type ExecutionAdmission } from './execution-admission';
+import { TEST_NODE_WORKFLOW_PREFIX } from '../contracts/dag-workflow';
 
 /** The longest POST /workflows/test-node waits for an activity node (its own timeout may be shorter). */
 export const TEST_NODE_MAX_WAIT_MS = 5 * 60_000;
@@ -43,6 +45,8 @@ export interface TestNodeResult {
 export interface TestNodeContext {
   db: Db;
   temporal: TemporalGateway;
+  /** The tenant's bound on runs in progress: an activity test is refused (429) when the tenant is at it. */
+  executionAdmission?: ExecutionAdmission;
 }
 
 const inFlight = new Map<string, number>();
@@ -133,8 +137,22 @@ async function evaluateInline(definition: WorkflowDefinition, node: NodeDef, con
   } catch (err) {
     if (err instanceof InlineNodeFailure) return finish({ error: { type: err.type, message: err.message } });
     if (err instanceof ExpressionError) return finish({ error: { type: err.name, message: err.message, ...(err.limit && { details: { limit: err.limit } }) } });
-    throw err;
+    // Whatever else a tenant's expression makes the engine throw is the node's failure, as in a run, never a 500.
+    const e = err instanceof Error ? err : new Error(String(err));
+    return finish({ error: { type: e.name, message: e.message } });
   }
+}
+
+/**
+ * A test holds a worker slot like a run does: a tenant at its cap of runs in progress
+ * (TRELLIS_MAX_RUNNING_PER_TENANT, counting its tests in flight here) gets 429 TOO_MANY_RUNS.
+ * Not reserved in Postgres as a run's slot is: at most TEST_NODE_MAX_IN_FLIGHT per API process can overshoot.
+ */
+async function admit(ctx: TestNodeContext, tenantId: string, testsInFlight: number): Promise<void> {
+  if (!ctx.executionAdmission) return;
+  const limit = ctx.executionAdmission.limit();
+  const runs = await ctx.db.execution.count({ where: { tenantId, status: 'RUNNING' } });
+  if (runs + testsInFlight > limit) throw tooManyRuns(runs + testsInFlight - 1, limit);
 }
 
 /**
@@ -156,7 +174,7 @@ async function runActivityOnce(ctx: TestNodeContext, tenantId: string, definitio
   const policy = resolveActivityPolicy(tested, testDefinition.defaults);
   const ownTimeout = Math.min(policy.scheduleToCloseTimeout ?? Infinity, (policy.startToCloseTimeout ?? TEST_NODE_MAX_WAIT_MS) + (policy.scheduleToStartTimeout ?? 0));
   const waitMs = Math.min(ownTimeout + SCHEDULING_MARGIN_MS, TEST_NODE_MAX_WAIT_MS);
-  const temporalId = `test-node-${randomUUID()}`;
+  const temporalId = `${TEST_NODE_WORKFLOW_PREFIX}${randomUUID()}`;
   const input: DagWorkflowInput = {
     tenantId,
     definition: testDefinition,
@@ -168,16 +186,21 @@ async function runActivityOnce(ctx: TestNodeContext, tenantId: string, definitio
     throw limitReached('TEST_NODE_LIMIT', `${running} node tests of this tenant are running; at most ${TEST_NODE_MAX_IN_FLIGHT} at once`);
   }
   inFlight.set(tenantId, running + 1);
-  const started = performance.now();
+  const release = () => {
+    const left = (inFlight.get(tenantId) ?? 1) - 1;
+    if (left > 0) inFlight.set(tenantId, left);
+    else inFlight.delete(tenantId);
+  };
+  let started = performance.now();
   let result: DagRunResult | undefined;
   try {
+    await admit(ctx, tenantId, running + 1);
+    started = performance.now();
     result = await ctx.temporal.runToResult(temporalId, await signClaim(ctx.db, temporalId, input), waitMs);
   } catch (err) {
     throw temporalUnavailable('the node test could not run', { cause: err });
   } finally {
-    const left = (inFlight.get(tenantId) ?? 1) - 1;
-    if (left > 0) inFlight.set(tenantId, left);
-    else inFlight.delete(tenantId);
+    release();
   }
   const durationMs = Math.round(performance.now() - started);
   if (!result) {

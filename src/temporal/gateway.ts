@@ -2,6 +2,8 @@ import {
   ScheduleNotFoundError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
+  ApplicationFailure,
+  TimeoutFailure,
   WorkflowNotFoundError,
   type Client,
   type ScheduleOptionsAction,
@@ -254,16 +256,23 @@ export function createTemporalGateway(client: Client, taskQueue: string, searcha
       const run = await client.workflow.start(DAG_WORKFLOW_TYPE, { taskQueue, workflowId, args: [input], workflowExecutionTimeout: waitMs + 60_000 });
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)));
+      const outcome = run.result().catch((err: unknown) => {
+        // A FAILED run carries its DagRunResult in the failure's details.
+        if (!(err instanceof WorkflowFailedError)) throw err;
+        const details = (err.cause as { details?: unknown[] } | undefined)?.details;
+        if (details?.[0]) return details[0] as DagRunResult;
+        // Failed before it ran the node (a definition the worker refused, a claim it did not
+        // trust): the failure is the test's result. Out of time: no result, as below.
+        if (err.cause instanceof TimeoutFailure) return undefined;
+        if (err.cause instanceof ApplicationFailure) {
+          return { status: 'FAILED', outputs: {}, error: { type: err.cause.type ?? 'Error', message: err.cause.message } } satisfies DagRunResult;
+        }
+        throw err;
+      });
+      // Past the wait the run is terminated and its result rejects with nobody awaiting it.
+      outcome.catch(() => undefined);
       try {
-        const result = await Promise.race([
-          run.result().catch((err: unknown) => {
-            // A FAILED run carries its DagRunResult in the failure's details.
-            const details = err instanceof WorkflowFailedError ? (err.cause as { details?: unknown[] } | undefined)?.details : undefined;
-            if (details?.[0]) return details[0] as DagRunResult;
-            throw err;
-          }),
-          timedOut,
-        ]);
+        const result = await Promise.race([outcome, timedOut]);
         if (result === undefined) await run.terminate('test-node: no result in time').catch(() => undefined);
         return result;
       } finally {
