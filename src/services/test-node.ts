@@ -52,6 +52,25 @@ export interface TestNodeContext {
 const inFlight = new Map<string, number>();
 
 /**
+ * API time one tenant's in-workflow evaluations may take per minute in one API process. One
+ * evaluation is bounded by the engine's limits (about half a second at worst), but it runs on
+ * the API's event loop: without this, a tenant within its request rate could keep a core busy.
+ */
+export const TEST_NODE_EVALUATION_MS_PER_MINUTE = 10_000;
+const evaluationTime = new Map<string, { windowStart: number; usedMs: number }>();
+
+function evaluationWindow(tenantId: string, now = performance.now()): { windowStart: number; usedMs: number } {
+  let window = evaluationTime.get(tenantId);
+  if (!window || now - window.windowStart >= 60_000) {
+    // Bounded: expired windows go once the map holds many tenants.
+    if (evaluationTime.size > 10_000) for (const [id, w] of evaluationTime) if (now - w.windowStart >= 60_000) evaluationTime.delete(id);
+    window = { windowStart: now, usedMs: 0 };
+    evaluationTime.set(tenantId, window);
+  }
+  return window;
+}
+
+/**
  * Runs one node against a given context (DESIGN.md §6). In-workflow types (transform,
  * condition, switch, noop, fail) are evaluated here with the workflow's engine and limits.
  * Activity types run once for real on a worker: a one-node dagWorkflow under the caller's
@@ -65,7 +84,15 @@ export async function testNode(ctx: TestNodeContext, request: TestNodeRequest): 
   if (!node) throw invalid(`no node "${request.nodeId}" at the top level of the definition`, [{ path: '/body/nodeId', message: `no top-level node "${request.nodeId}"` }]);
   checkContext(definition, request);
   const execution = executionOf(node.type);
-  if (execution === 'inline') return evaluateInline(definition, node, contextFor(definition, request, workflowId, version));
+  if (execution === 'inline') {
+    const window = evaluationWindow(request.tenantId);
+    if (window.usedMs >= TEST_NODE_EVALUATION_MS_PER_MINUTE) {
+      throw limitReached('TEST_NODE_LIMIT', `this tenant's node tests took ${Math.round(window.usedMs)} ms of evaluation in the last minute; at most ${TEST_NODE_EVALUATION_MS_PER_MINUTE} ms per minute`);
+    }
+    const result = await evaluateInline(definition, node, contextFor(definition, request, workflowId, version));
+    window.usedMs += result.durationMs;
+    return result;
+  }
   if (execution !== 'activity') {
     throw invalid(`a "${node.type}" node cannot be tested alone (it ${execution === 'timer' || execution === 'signal' ? 'waits' : 'runs child workflows'}); start a test run with mocks instead`, [
       { path: '/body/nodeId', message: `"${node.type}" nodes cannot be tested alone` },

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApi, type TestApi } from '../support/api';
 import { seedExecution, seedWorkflow } from '../support/executions';
 import { claimIsValid, claimSigningKey } from '../../src/crypto/claim-signing';
-import { TEST_NODE_MAX_WAIT_MS } from '../../src/services/test-node';
+import { TEST_NODE_EVALUATION_MS_PER_MINUTE, TEST_NODE_MAX_WAIT_MS } from '../../src/services/test-node';
 
 /**
  * POST /workflows/test-node without a server: the request's 400s and 404s, in-workflow types
@@ -194,4 +194,27 @@ describe("POST /workflows/test-node counts against the tenant's runs in progress
     expect(refused.json().error.code).toBe('TOO_MANY_RUNS');
     expect((await request('sum')).json().status).toBe('SUCCEEDED');
   });
+});
+
+describe('POST /workflows/test-node bounds the API time of one tenant', () => {
+  it('429 TEST_NODE_LIMIT once a tenant has used its evaluation time of the minute; another tenant is not held up', async () => {
+    // Each evaluation runs to the step limit (the longest one may take); globex alone pays for them.
+    const hostile = { definition: { name: 'spin', nodes: [{ id: 't', type: 'transform', config: { expression: '($f := function(){ $f() }; $f())' } }] }, nodeId: 't' };
+    let used = 0;
+    let refused: Awaited<ReturnType<typeof testNode>>;
+    for (let i = 0; ; i++) {
+      const res = await testNode(hostile, api.otherKey);
+      if (res.statusCode === 429) {
+        refused = res;
+        break;
+      }
+      expect(res.json().status).toBe('FAILED');
+      used += res.json().durationMs as number;
+      expect(i, 'never refused').toBeLessThan(400);
+    }
+    expect(refused.json().error.code).toBe('TEST_NODE_LIMIT');
+    expect(used).toBeGreaterThanOrEqual(TEST_NODE_EVALUATION_MS_PER_MINUTE);
+    expect(used).toBeLessThan(TEST_NODE_EVALUATION_MS_PER_MINUTE + 5_000);
+    expect((await testNode({ definition: DEFINITION, nodeId: 'sum', nodes: FETCHED })).json().status).toBe('SUCCEEDED');
+  }, 120_000);
 });
