@@ -119,6 +119,11 @@ export interface EngineActivities {
 }
 
 export const DAG_WORKFLOW_TYPE = 'dagWorkflow';
+/**
+ * Temporal workflow ids of POST /workflows/test-node's one-node runs: they have no mirror row
+ * (no workflowId) and the worker leaves their attempts out of its node metrics.
+ */
+export const TEST_NODE_WORKFLOW_PREFIX = 'test-node-';
 /** The failure type of a FAILED run; its details hold the DagRunResult. */
 export const RUN_FAILED_ERROR_TYPE = 'DagRunFailed';
 

@@ -2,7 +2,7 @@ import type { LimiterSnapshot } from '../contracts/limiter';
 import type { RunDescription, ScheduleRuntimeInfo, ScheduleSpecInput, TemporalGateway } from './gateway';
 import type { RunSlotReservation } from './limiters';
 import { limiterWorkflowId } from '../domain/flow-control';
-import type { ApprovalDecision, DagRunState, DagWorkflowInput } from '../contracts/dag-workflow';
+import type { ApprovalDecision, DagRunResult, DagRunState, DagWorkflowInput } from '../contracts/dag-workflow';
 
 /**
  * Stands in for Temporal in API tests that run without a server: records what the API asked
@@ -61,6 +61,14 @@ export class FakeTemporalGateway implements TemporalGateway {
     this.check();
     const d = await this.describe(executionId);
     return d && { status: d.status, ...(d.closeTime && { closeTime: d.closeTime }) };
+  }
+  /** POST /workflows/test-node's one-node runs, as asked for; each answers `testRunResult` (the node's output by default). */
+  readonly testRuns: { workflowId: string; input: DagWorkflowInput; waitMs: number }[] = [];
+  testRunResult: ((input: DagWorkflowInput) => DagRunResult | undefined) | undefined;
+  async runToResult(workflowId: string, input: DagWorkflowInput, waitMs: number): Promise<DagRunResult | undefined> {
+    this.check();
+    this.testRuns.push({ workflowId, input, waitMs });
+    return this.testRunResult ? this.testRunResult(input) : { status: 'SUCCEEDED', outputs: {} };
   }
   async ping(): Promise<void> {
     this.check();

@@ -1,6 +1,9 @@
 import {
   ScheduleNotFoundError,
   WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  ApplicationFailure,
+  TimeoutFailure,
   WorkflowNotFoundError,
   type Client,
   type ScheduleOptionsAction,
@@ -13,6 +16,7 @@ import {
   cancelSignal,
   stateQuery,
   type ApprovalDecision,
+  type DagRunResult,
   type DagRunState,
   type DagWorkflowInput,
 } from '../contracts/dag-workflow';
@@ -115,6 +119,11 @@ export interface TemporalGateway extends LimiterMethods {
   listedRun(executionId: string): Promise<{ status: string; closeTime?: Date } | undefined>;
   /** Resolves when Temporal answers; throws otherwise. */
   ping(): Promise<void>;
+  /**
+   * Runs `dagWorkflow` (POST /workflows/test-node's one-node run) and waits for its result, a
+   * failed run's included; undefined when it has none within `waitMs` (the run is then terminated).
+   */
+  runToResult?(workflowId: string, input: DagWorkflowInput, waitMs: number): Promise<DagRunResult | undefined>;
 
   createSchedule(scheduleId: string, spec: ScheduleSpecInput): Promise<void>;
   /** Replaces spec, action, policies and state with `spec`. */
@@ -241,6 +250,34 @@ export function createTemporalGateway(client: Client, taskQueue: string, searcha
     },
     async ping() {
       await client.workflowService.getSystemInfo({});
+    },
+    async runToResult(workflowId, input, waitMs) {
+      // Temporal ends it too, a minute past the wait, should terminate below not get through.
+      const run = await client.workflow.start(DAG_WORKFLOW_TYPE, { taskQueue, workflowId, args: [input], workflowExecutionTimeout: waitMs + 60_000 });
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)));
+      const outcome = run.result().catch((err: unknown) => {
+        // A FAILED run carries its DagRunResult in the failure's details.
+        if (!(err instanceof WorkflowFailedError)) throw err;
+        const details = (err.cause as { details?: unknown[] } | undefined)?.details;
+        if (details?.[0]) return details[0] as DagRunResult;
+        // Failed before it ran the node (a definition the worker refused, a claim it did not
+        // trust): the failure is the test's result. Out of time: no result, as below.
+        if (err.cause instanceof TimeoutFailure) return undefined;
+        if (err.cause instanceof ApplicationFailure) {
+          return { status: 'FAILED', outputs: {}, error: { type: err.cause.type ?? 'Error', message: err.cause.message } } satisfies DagRunResult;
+        }
+        throw err;
+      });
+      // Past the wait the run is terminated and its result rejects with nobody awaiting it.
+      outcome.catch(() => undefined);
+      try {
+        const result = await Promise.race([outcome, timedOut]);
+        if (result === undefined) await run.terminate('test-node: no result in time').catch(() => undefined);
+        return result;
+      } finally {
+        clearTimeout(timer);
+      }
     },
     ...createScheduleMethods(client, taskQueue, searchable),
     ...createLimiterMethods(client, taskQueue),

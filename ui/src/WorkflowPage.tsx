@@ -8,6 +8,7 @@ import { useLoad } from './hooks';
 import { Link, navigate } from './router';
 import { RunsList } from './RunsPage';
 import { SchedulesPanel } from './SchedulesPanel';
+import { TestNodePanel } from './TestNode';
 
 const NO_NODES = new Map<string, NodeView>();
 
@@ -122,6 +123,7 @@ export function WorkflowPage({ id }: { id: string }) {
             <DagPreview text={text} />
           </div>
           {message && <p className="muted">{message}</p>}
+          <TestNodePanel text={text} sampleInput={sampleInput} />
         </section>
         <aside className="side">
           <StartRun workflowId={workflow.id} disabled={workflow.archived} sampleInput={sampleInput} />

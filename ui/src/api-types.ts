@@ -558,6 +558,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/workflows/test-node": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run one node against a given context
+         * @description In-workflow types (transform, condition, switch, noop, fail) are evaluated here with the engine and limits of a run; activity types run once for real on a worker, under the caller's tenant (its secrets and connections, the SSRF guard), with the node's timeout and no retries, leaving no run behind. A node that fails is a 200 with status FAILED; 400 is for a request that cannot be tested (both or neither of definition and workflowId, an unknown node, a type that waits or starts child runs, too large a context). An activity test counts against the tenant's runs in progress (429 TOO_MANY_RUNS at the cap).
+         */
+        post: operations["testNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/workflows/validate": {
         parameters: {
             query?: never;
@@ -5050,6 +5070,152 @@ export interface operations {
             };
             /** @description rate limit (RATE_LIMITED), runs in progress (TOO_MANY_RUNS) or a tenant quota (QUOTA_EXCEEDED; `details: { quota, limit, used }`) reached */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    testNode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description An unsaved definition (validated as POST /workflows/validate does); give this or workflowId */
+                    definition?: unknown;
+                    /** @description The run input the node sees (`input`); at most 256 KB as JSON */
+                    input?: unknown;
+                    /** @description A top-level node of the definition */
+                    nodeId: string;
+                    /** @description Outputs of the nodes it reads (`nodes.<id>.output`), as SUCCEEDED upstream nodes; every other node is PENDING. At most 256 KB as JSON */
+                    nodes?: {
+                        [key: string]: {
+                            output: unknown;
+                        };
+                    };
+                    /** @description With workflowId: the version to test (default the latest) */
+                    version?: number;
+                    /** @description A stored workflow of the caller's tenant; give this or definition */
+                    workflowId?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Always 1: a test never retries */
+                        attempts: number;
+                        /** @description In-workflow types: the evaluation; activity types: the whole test as the caller waited (scheduling included) */
+                        durationMs: number;
+                        error: {
+                            details?: unknown;
+                            message: string;
+                            /** @description e.g. ExpressionLimitExceeded, HttpServerError, ActivityTimeout */
+                            type: string;
+                        } | null;
+                        /** @description The node output (null when it failed) */
+                        output: unknown;
+                        /** @enum {string} */
+                        status: "SUCCEEDED" | "FAILED";
+                    };
+                };
+            };
+            /** @description invalid request (validation, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description not found (also for resources of another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description rate limit (RATE_LIMITED), runs in progress (TOO_MANY_RUNS) or a tenant quota (QUOTA_EXCEEDED; `details: { quota, limit, used }`) reached */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            details?: unknown;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            /** @description a dependency (Temporal, Postgres, a feature switched off) is unavailable; retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { VersionSchema } from '../../domain/definition';
 import { EXECUTION_STATUSES } from '../../domain/status';
-import { DateTime, Nullable, Page, pageQuery } from '../schemas';
+import { DateTime, Nullable, Page, StringEnum, pageQuery } from '../schemas';
 
 /**
  * The definition is checked by validateDefinition (every problem with its path), not by the
@@ -105,4 +105,38 @@ export const WorkflowStats = Type.Object({
 export const HookToken = Type.Object({
   token: Type.String({ description: 'shown once; only its hash is stored' }),
   url: Type.String({ description: 'POST here to start a run (path relative to the API root)' }),
+});
+
+const NodeId = Type.String({ minLength: 1, maxLength: 64 });
+
+/** POST /workflows/test-node (DESIGN.md §6): one node against a given context. */
+export const TestNodeBody = Type.Object(
+  {
+    definition: Type.Optional(Type.Unknown({ description: 'An unsaved definition (validated as POST /workflows/validate does); give this or workflowId' })),
+    workflowId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "A stored workflow of the caller's tenant; give this or definition" })),
+    version: Type.Optional(VersionSchema({ description: 'With workflowId: the version to test (default the latest)' })),
+    nodeId: Type.String({ minLength: 1, maxLength: 64, description: 'A top-level node of the definition' }),
+    input: Type.Optional(Type.Unknown({ description: 'The run input the node sees (`input`); at most 256 KB as JSON' })),
+    nodes: Type.Optional(
+      Type.Record(NodeId, Type.Object({ output: Type.Unknown() }, { additionalProperties: false, required: ['output'] }), {
+        maxProperties: 1_000,
+        description: 'Outputs of the nodes it reads (`nodes.<id>.output`), as SUCCEEDED upstream nodes; every other node is PENDING. At most 256 KB as JSON',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const TestNodeResult = Type.Object({
+  status: StringEnum(['SUCCEEDED', 'FAILED']),
+  output: Type.Unknown({ description: 'The node output (null when it failed)' }),
+  error: Nullable(
+    Type.Object({
+      type: Type.String({ description: 'e.g. ExpressionLimitExceeded, HttpServerError, ActivityTimeout' }),
+      message: Type.String(),
+      details: Type.Optional(Type.Unknown()),
+    }),
+  ),
+  durationMs: Type.Number({ description: 'In-workflow types: the evaluation; activity types: the whole test as the caller waited (scheduling included)' }),
+  attempts: Type.Integer({ description: 'Always 1: a test never retries' }),
 });

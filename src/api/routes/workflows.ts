@@ -17,6 +17,8 @@ import {
 import type { ApiLimits, AppDeps } from '../deps';
 import { pauseSchedulesOfWorkflow } from '../../services/schedules';
 import { secretNames } from '../../services/secrets';
+import { testNode } from '../../services/test-node';
+import type { WorkflowDefinition } from '../../domain/definition';
 import { ApiError, badRequest } from '../errors';
 import { decodeCursor, errorResponses } from '../schemas';
 import {
@@ -26,6 +28,8 @@ import {
   HookToken,
   IdParams,
   StatsQuery,
+  TestNodeBody,
+  TestNodeResult,
   UpdateBody,
   ValidateBody,
   ValidationResult,
@@ -44,11 +48,11 @@ const tags = ['workflows'];
 export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiLimits }> = async (app, { deps, limits }) => {
   const { db } = deps;
 
-  /** Rejects a definition the engine would refuse, with every problem's path under /definition. */
   /** The tenant's secret names, read only when the definition mentions secrets at all. */
   const secretNamesFor = async (tenantId: string, definition: unknown) =>
     JSON.stringify(definition ?? null).includes('secrets') ? secretNames(db, tenantId) : new Set<string>();
 
+  /** Rejects a definition the engine would refuse, with every problem's path under /definition. */
   const checkDefinition = async (definition: unknown, tenantId: string): Promise<void> => {
     const bytes = Buffer.byteLength(JSON.stringify(definition) ?? '');
     if (bytes > limits.definitionBytes) {
@@ -118,6 +122,42 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: 
         catalog: deps.catalog,
         secretNames: await secretNamesFor(request.tenantId, request.body.definition),
       }),
+  );
+
+  app.post(
+    '/workflows/test-node',
+    {
+      schema: {
+        operationId: 'testNode',
+        tags,
+        summary: 'Run one node against a given context',
+        description:
+          'In-workflow types (transform, condition, switch, noop, fail) are evaluated here with the engine and limits of a run; activity types ' +
+          "run once for real on a worker, under the caller's tenant (its secrets and connections, the SSRF guard), with the node's timeout " +
+          'and no retries, leaving no run behind. A node that fails is a 200 with status FAILED; 400 is for a request that cannot be tested ' +
+          '(both or neither of definition and workflowId, an unknown node, a type that waits or starts child runs, too large a context). ' +
+          "An activity test counts against the tenant's runs in progress (429 TOO_MANY_RUNS at the cap).",
+        body: TestNodeBody,
+        response: { 200: TestNodeResult, ...errorResponses(400, 401, 404, 413, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { definition, workflowId, version, nodeId, input, nodes } = request.body;
+      if ((definition === undefined) === (workflowId === undefined)) {
+        throw badRequest('give exactly one of definition and workflowId', [{ path: '/body', message: 'must have either definition or workflowId, not both' }]);
+      }
+      if (version !== undefined && workflowId === undefined) {
+        throw badRequest('version needs a workflowId', [{ path: '/body/version', message: 'only with workflowId' }]);
+      }
+      if (definition !== undefined) await checkDefinition(definition, request.tenantId);
+      return testNode(deps, {
+        tenantId: request.tenantId,
+        ...(definition === undefined ? { workflowId: workflowId!, ...(version === undefined ? {} : { version }) } : { definition: definition as WorkflowDefinition }),
+        nodeId,
+        ...(input === undefined ? {} : { input }),
+        ...(nodes === undefined ? {} : { nodes }),
+      });
+    },
   );
 
   app.get(
