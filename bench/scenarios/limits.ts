@@ -21,6 +21,9 @@ export async function limits(env: BenchEnv, runs: number) {
   const plain = await env.store(chain('benchNoop', 40));
   const stored = (workflowId: string) => () => env.time(DAG_WORKFLOW_TYPE, [{ workflowId }]);
   const chain40 = await sideBySide(runs, stored(keyed), stored(plain));
+  console.error(`limits.chain40 ${JSON.stringify(chain40)}`); // partial results survive a hang below
+  const fair = process.env.BENCH_LIMITS_FAIR === '0' ? undefined : await fairShare(env, runs);
+  if (fair) console.error(`limits.fairShare ${JSON.stringify(fair)}`);
 
   const parallelRuns = Number(process.env.BENCH_LIMIT_RUNS ?? 10);
   const fan = Number(process.env.BENCH_LIMIT_FAN ?? 100);
@@ -31,7 +34,10 @@ export async function limits(env: BenchEnv, runs: number) {
   const hot = await env.store(withKeys(fanOut('limits-hot'), () => 'bench-hot'));
   const spread = await env.store(withKeys(fanOut('limits-spread'), (i) => `bench-spread-{{ input.r }}-${i}`));
   const none = await env.store(fanOut('limits-none'));
-  // Every run starts at once; the wall time from the first start to the last result.
+  // Every run starts at once; the wall time from the first start to the last result. A burst
+  // that does not finish in BENCH_LIMIT_BURST_MS is terminated and recorded (NaN), not waited on.
+  const deadlineMs = Number(process.env.BENCH_LIMIT_BURST_MS ?? 180_000);
+  const stuck: string[] = [];
   const burst = async (workflowId: string) => {
     const started = performance.now();
     const handles = await Promise.all(
@@ -39,8 +45,18 @@ export async function limits(env: BenchEnv, runs: number) {
         env.client.workflow.start(DAG_WORKFLOW_TYPE, { taskQueue: env.taskQueue, workflowId: `bench-limits-${randomUUID()}`, args: [{ workflowId, input: { r: `${r}-${randomUUID().slice(0, 8)}` } }] }),
       ),
     );
-    await Promise.all(handles.map((h) => h.result()));
-    return performance.now() - started;
+    const done = new Set<string>();
+    const all = Promise.all(handles.map(async (h) => { await h.result(); done.add(h.workflowId); }));
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([all.then(() => false), new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), deadlineMs); })]);
+    clearTimeout(timer);
+    if (!late) return performance.now() - started;
+    for (const h of handles.filter((h) => !done.has(h.workflowId))) {
+      stuck.push(h.workflowId);
+      await h.terminate('bench: burst did not finish in time').catch(() => undefined);
+    }
+    all.catch(() => undefined);
+    return NaN;
   };
   await burst(none); // warm-up
   const times: Record<'hot' | 'spread' | 'none', number[]> = { hot: [], spread: [], none: [] };
@@ -52,7 +68,8 @@ export async function limits(env: BenchEnv, runs: number) {
   }
   const nodes = parallelRuns * fan;
   const perSecond = (ms: number) => round((nodes / ms) * 1000);
-  const summary = (kind: 'hot' | 'spread' | 'none') => ({ medianMs: round(median(times[kind])), perSecond: perSecond(median(times[kind])), ms: times[kind].map((x) => round(x)) });
+  const finished = (kind: 'hot' | 'spread' | 'none') => times[kind].filter((ms) => !Number.isNaN(ms));
+  const summary = (kind: 'hot' | 'spread' | 'none') => ({ medianMs: round(median(finished(kind))), finishedBursts: finished(kind).length, perSecond: perSecond(median(finished(kind))), ms: times[kind].map((x) => round(x)) });
   const acquisitions = {
     attempts: nodes,
     runs: parallelRuns,
@@ -60,11 +77,10 @@ export async function limits(env: BenchEnv, runs: number) {
     oneHotKey: { ...summary('hot'), keys: 1 },
     spreadKeys: { ...summary('spread'), keys: nodes },
     withoutKeys: summary('none'),
-    hotVsNoKeysTimeRatio: round(median(times.hot) / median(times.none), 2),
-    spreadVsNoKeysTimeRatio: round(median(times.spread) / median(times.none), 2),
+    hotVsNoKeysTimeRatio: round(median(finished('hot')) / median(finished('none')), 2),
+    spreadVsNoKeysTimeRatio: round(median(finished('spread')) / median(finished('none')), 2),
+    stuckRunsTerminated: stuck,
   };
-
-  const fair = process.env.BENCH_LIMITS_FAIR === '0' ? undefined : await fairShare(env, runs);
   return { chain40, acquisitions, ...(fair && { fairShare: fair }), note: 'loaded 2-core machine shared with other agents and one Temporal dev server: compare ratios within this run only' };
 }
 
