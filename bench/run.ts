@@ -2,7 +2,7 @@
  * Trellis vs hand-written Temporal code and the raw client, side by side on one worker and one
  * server. Needs a server: TEMPORAL_ADDRESS (default 127.0.0.1:7233). Prints JSON and a table.
  * BENCH_ONLY=overhead,local,mirror,api,history,memory,failover,codec,iteration picks scenarios
- * (big-outputs, issue 22 item 7, fairshare, issue 24 item 1, throughput, issue 26, and tracing, issue 28, run only when named)
+ * (big-outputs, issue 22 item 7, fairshare, issue 24 item 1, limits, issue 24 item 7, throughput, issue 26, and tracing, issue 28, run only when named)
  * (api-load: only the API start rate of `api`);
  * BENCH_RUNS sets repetitions (iteration: BENCH_MAP_ITEMS, default 100,000, sizes the large map; 0 skips it).
  */
@@ -21,10 +21,11 @@ import { bigOutputs } from './scenarios/big-outputs';
 import { fairShare } from './scenarios/fair-share';
 import { throughput } from './scenarios/throughput';
 import { tracingOverhead } from './scenarios/tracing';
+import { limits } from './scenarios/limits';
 
 // The API load scenario leaves thousands of runs RUNNING (nobody polls their queue); the worker's
 // own per-tenant check (loadDefinition) would then fail every later scenario's stored runs.
-process.env.TRELLIS_MAX_RUNNING_PER_TENANT ??= '100000000';
+process.env.TRELLIS_MAX_RUNNING_PER_TENANT ??= '10000000'; // the setting's maximum
 
 async function main(): Promise<void> {
   const runs = Number(process.env.BENCH_RUNS ?? 5);
@@ -51,6 +52,8 @@ async function main(): Promise<void> {
     if (only.has('throughput')) results.throughput = await throughput(env, runs);
     // Not in the default set: it patches pg/http/undici for its duration (BENCH_ONLY=tracing).
     if (only.has('tracing')) results.tracing = await tracingOverhead(env, runs);
+    // Not in the default set: a few minutes, fair share included (BENCH_ONLY=limits; BENCH_LIMITS_FAIR=0 skips it).
+    if (only.has('limits')) results.limits = await limits(env, runs);
   } finally {
     await env.close();
   }
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
       localChain40: 'local-mode http chain <= 0.10 x hand-written regular chain, <= 1.10 x hand-written local chain',
       mirror: 'mirrored 40-node chain <= 1.02 x unmirrored; lag p50 <= 20 ms, p99 <= 100 ms',
       failover: 'a SIGKILLed worker\'s node is retried on a live worker within 10 s',
+      limitsChain40: 'ratio <= 1.1: 40-node chain with a node-level concurrency key (never waiting) vs without',
       fairShare: "another tenant's one-node run while one tenant saturates the worker <= 2x its time alone + 1 s (activity and local)",
       throughput: 'mirrored >= 0.9 x inline node throughput at 200 concurrent 20-node runs; per node <= 1 commit, <= 500 B WAL',
       bigOutputs: 'victimPostCount = 1; victimMaxLoopStallMs < 1000 while 8 x 16 MiB responses land; peakRssMb growth < 1 GB',

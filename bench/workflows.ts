@@ -1,8 +1,8 @@
 import { CancellationScope, condition, executeChild, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { NodeActivityInput, NodeActivityResult } from '../src/contracts/node-activity';
 
-// The same workflow bundle serves Trellis's interpreter and the hand-written baselines.
-export { dagWorkflow, loopWorkflow, mapBatchWorkflow, mapWorkflow } from '../src/workflows';
+// The same workflow bundle serves Trellis's interpreter (with the limiters of node and run keys) and the hand-written baselines.
+export { dagWorkflow, limiterWorkflow, loopWorkflow, mapBatchWorkflow, mapWorkflow } from '../src/workflows';
 
 const { benchNoop } = proxyActivities<{ benchNoop(input: NodeActivityInput): Promise<NodeActivityResult> }>({
   startToCloseTimeout: '1m',

@@ -77,6 +77,16 @@ export function integer(group: Group, description: string, range: { min: number;
   }, extra);
 }
 
+/** A decimal number from 0 to 1 (a ratio, e.g. a sampling probability). */
+export function fraction(group: Group, description: string, extra: Extra<number> & { default: number }): Defaulted<number> {
+  const schema = Type.Number({ minimum: 0, maximum: 1 });
+  const expects = 'a number from 0 to 1';
+  return make(group, description, schema, expects, (t) => {
+    if (!/^(0|1)?(\.[0-9]{1,16})?$/.test(t.trim()) || t.trim() === '' || t.trim() === '.') throw new SettingRejected(expects);
+    return checked(schema, Number(t.trim()), expects);
+  }, extra) as Defaulted<number>;
+}
+
 const TRUE = ['true', '1', 'yes', 'on'];
 const FALSE = ['false', '0', 'no', 'off'];
 

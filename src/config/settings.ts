@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { Type } from '@sinclair/typebox';
-import { SettingRejected, duration, flag, integer, list, oneOf, text, url, type Setting } from './kinds';
+import { SettingRejected, duration, flag, fraction, integer, list, oneOf, text, url, type Setting } from './kinds';
 
 /**
  * Every setting a Trellis process reads from its environment, in one table (DESIGN §4, §7).
@@ -119,6 +119,8 @@ export const SETTINGS = {
   OTEL_EXPORTER_OTLP_PROTOCOL: oneOf('Observability', 'OTLP encoding: http/protobuf or http/json (gRPC is not offered).', ['http/protobuf', 'http/json'] as const, { default: 'http/protobuf' }),
   OTEL_EXPORTER_OTLP_HEADERS: text('Observability', 'Headers sent with every export, as key=value pairs separated by commas (values percent-encoded), e.g. a collector\'s API key.', { secret: true }),
   OTEL_SERVICE_NAME: text('Observability', 'service.name of the spans a process exports.', { defaultText: 'trellis-api, trellis-worker (dev mode: trellis-dev)' }),
+  OTEL_TRACES_SAMPLER: oneOf('Observability', 'Which traces are recorded, as the OpenTelemetry SDKs read it: always_on, always_off, traceidratio (a share OTEL_TRACES_SAMPLER_ARG of traces, by trace id), or parentbased_* (follow the caller\'s sampled flag, and use the rest of the name for traces this process starts). A run started by a Temporal Schedule begins its trace inside the workflow, which records it whatever this says.', ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const, { default: 'parentbased_always_on' }),
+  OTEL_TRACES_SAMPLER_ARG: fraction('Observability', 'The ratio of traceidratio and parentbased_traceidratio, from 0 (none) to 1 (all).', { default: 1 }),
   OTEL_RESOURCE_ATTRIBUTES: text('Observability', 'More resource attributes of every span, as key=value pairs separated by commas (e.g. deployment.environment=prod).'),
 
   // --- Development mode (npm run dev)

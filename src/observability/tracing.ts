@@ -2,12 +2,12 @@
 import path from 'node:path';
 import type { WorkflowClientInterceptor } from '@temporalio/client';
 import type { ActivityInterceptorsFactory, InjectedSinks, WorkerOptions } from '@temporalio/worker';
-import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { Sampler, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Resource } from '@opentelemetry/resources';
-import { context, propagation, trace, type Attributes } from '@opentelemetry/api';
+import { context, propagation, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { TrellisConfig } from '../config';
 import { redactUrl } from '../api/request-log';
-import { httpSpanTarget } from './http-span-target';
+import { httpSpanTarget, replacedTraceContext } from './http-span-target';
 
 /**
  * OpenTelemetry traces (DESIGN §7), configured by the standard OTEL_* variables (read through
@@ -34,6 +34,7 @@ export interface TracingSettings {
   headers: Record<string, string>;
   serviceName: string;
   resourceAttributes: Record<string, string>;
+  sampler: { name: TrellisConfig['OTEL_TRACES_SAMPLER']; ratio: number };
 }
 
 const DEFAULT_ENDPOINT = 'http://localhost:4318';
@@ -48,6 +49,8 @@ type OtelSettings = Pick<
   | 'OTEL_EXPORTER_OTLP_HEADERS'
   | 'OTEL_SERVICE_NAME'
   | 'OTEL_RESOURCE_ATTRIBUTES'
+  | 'OTEL_TRACES_SAMPLER'
+  | 'OTEL_TRACES_SAMPLER_ARG'
   | 'sources'
 >;
 
@@ -69,6 +72,7 @@ export function tracingSettings(config: OtelSettings, role: TracingRole): Tracin
     headers: keyValues(config.OTEL_EXPORTER_OTLP_HEADERS),
     serviceName: config.OTEL_SERVICE_NAME ?? DEFAULT_SERVICE[role],
     resourceAttributes: keyValues(config.OTEL_RESOURCE_ATTRIBUTES),
+    sampler: { name: config.OTEL_TRACES_SAMPLER, ratio: config.OTEL_TRACES_SAMPLER_ARG },
   };
 }
 
@@ -127,7 +131,8 @@ export function startTracing(config: OtelSettings, role: TracingRole): Tracing |
 
   const resource = new ResourceClass({ ...settings.resourceAttributes, 'service.name': settings.serviceName });
   const processor = new BatchSpanProcessor(spanExporter(settings));
-  const provider = new NodeTracerProvider({ resource, spanProcessors: [processor] });
+  // The sampler from the loaded config: the SDK would read process.env itself, not the config a process was given.
+  const provider = new NodeTracerProvider({ resource, spanProcessors: [processor], sampler: sampler(settings.sampler) });
   provider.register(); // AsyncLocalStorage context, W3C traceparent + baggage propagation
   const unregister = registerInstrumentations({ tracerProvider: provider, instrumentations: instrumentations() });
   // A module required before the hooks existed is patched when required again (its prototypes
@@ -150,6 +155,13 @@ export function startTracing(config: OtelSettings, role: TracingRole): Tracing |
   };
   active = tracing;
   return tracing;
+}
+
+/** OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG as the SDK reads them from the environment. */
+function sampler({ name, ratio }: TracingSettings['sampler']): Sampler {
+  const base = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
+  const root = name.endsWith('always_off') ? new base.AlwaysOffSampler() : name.endsWith('traceidratio') ? new base.TraceIdRatioBasedSampler(ratio) : new base.AlwaysOnSampler();
+  return name.startsWith('parentbased_') ? new base.ParentBasedSampler({ root }) : root;
 }
 
 function spanExporter(settings: TracingSettings): SpanExporter {
@@ -183,8 +195,35 @@ function instrumentations() {
     }),
     // Queries only inside a trace: the reconciler's and the mirror's background polls start none.
     new PgInstrumentation({ requireParentSpan: true }),
-    new UndiciInstrumentation({ requireParentforSpans: true, startSpanHook: (request) => undiciAttributes(request.origin, request.path) }),
+    new UndiciInstrumentation({
+      requireParentforSpans: true,
+      startSpanHook: (request) => undiciAttributes(request.origin, request.path),
+      requestHook: (span) => linkReplacedTraceContext(span),
+    }),
   ];
+}
+
+/**
+ * The request went out with the run's traceparent instead of the one the node's headers set
+ * (http-span-target.ts): the span says so, and links the tenant's trace context when it is a
+ * valid W3C one, so a trace viewer can still go from the run's request to the tenant's trace.
+ * Only parsed ids reach the span, never the header's text.
+ */
+function linkReplacedTraceContext(span: Span): void {
+  const replaced = replacedTraceContext();
+  if (!replaced || !span.isRecording()) return;
+  span.setAttribute('trellis.http.trace_context_replaced', true);
+  if (replaced.traceparent === undefined) return;
+  const { parseTraceParent, TraceState } = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+  const parent = parseTraceParent(replaced.traceparent.trim());
+  if (!parent || !trace.isSpanContextValid(parent)) return;
+  let traceState;
+  try {
+    traceState = replaced.tracestate === undefined ? undefined : new TraceState(replaced.tracestate);
+  } catch {
+    traceState = undefined;
+  }
+  span.addLink({ context: { ...parent, isRemote: true, ...(traceState && { traceState }) }, attributes: { 'trellis.link': 'node header traceparent' } });
 }
 
 /**

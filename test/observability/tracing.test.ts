@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { trace } from '@opentelemetry/api';
+import { context, trace } from '@opentelemetry/api';
 import { ConfigError, loadConfig } from '../../src/config';
 import { keyValues, startTracing, tracingSettings } from '../../src/observability/tracing';
 import { startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver';
@@ -35,6 +35,7 @@ describe('tracing settings (OTEL_*)', () => {
       headers: { 'x-api-key': 'abc=', tenant: 'ops' },
       serviceName: 'trellis-worker',
       resourceAttributes: { 'deployment.environment': 'prod' },
+      sampler: { name: 'parentbased_always_on', ratio: 1 },
     });
     expect(settingsOf({ OTEL_TRACES_EXPORTER: 'otlp' }, 'dev')?.serviceName).toBe('trellis-dev');
     expect(settingsOf({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SERVICE_NAME: 'trellis-api-eu' })?.serviceName).toBe('trellis-api-eu');
@@ -97,5 +98,27 @@ describe('startTracing', () => {
     }
     // Shut down: the global API is a no-op again.
     expect(trace.getTracer('test').startSpan('after').isRecording()).toBe(false);
+  });
+
+  it('samples as OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG say, read through the config', async () => {
+    expect(settingsOf({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' })?.sampler).toEqual({ name: 'parentbased_traceidratio', ratio: 0.25 });
+    expect(() => loadConfig({ OTEL_TRACES_SAMPLER_ARG: '1.5' })).toThrow(/OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1/);
+    expect(() => loadConfig({ OTEL_TRACES_SAMPLER: 'jaeger_remote' })).toThrow(/OTEL_TRACES_SAMPLER must be one of/);
+    // Ratio 0: a trace this process starts is not recorded; a caller's sampled flag is still followed.
+    const config = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' });
+    const tracing = startTracing(config, 'api')!;
+    const before = receiver.spans().length;
+    try {
+      const tracer = trace.getTracer('test');
+      const roots = Array.from({ length: 20 }, (_, i) => tracer.startSpan(`root-${i}`));
+      expect(roots.map((span) => span.isRecording())).toEqual(roots.map(() => false));
+      for (const span of roots) span.end();
+      const sampledParent = trace.setSpanContext(context.active(), { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, isRemote: true });
+      tracer.startSpan('child-of-sampled', {}, sampledParent).end();
+      await tracing.flush();
+    } finally {
+      await tracing.shutdown();
+    }
+    expect(receiver.spans().slice(before).map((span) => span.name)).toEqual(['child-of-sampled']);
   });
 });

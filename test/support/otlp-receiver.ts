@@ -9,6 +9,7 @@ export interface ReceivedSpan {
   name: string;
   kind: number;
   attributes: Record<string, unknown>;
+  links: { traceId: string; spanId: string; attributes: Record<string, unknown> }[];
   service: string;
 }
 
@@ -35,6 +36,7 @@ interface JsonSpan {
   name: string;
   kind: number;
   attributes?: { key: string; value: JsonValue }[];
+  links?: { traceId: string; spanId: string; attributes?: { key: string; value: JsonValue }[] }[];
 }
 interface JsonExport {
   resourceSpans: { resource?: { attributes?: { key: string; value: JsonValue }[] }; scopeSpans: { spans: JsonSpan[] }[] }[];
@@ -59,6 +61,7 @@ export function decodeJsonExport(body: Buffer): ReceivedSpan[] {
         name: s.name,
         kind: s.kind,
         attributes: attributeMap(s.attributes),
+        links: (s.links ?? []).map((l) => ({ traceId: l.traceId, spanId: l.spanId, attributes: attributeMap(l.attributes) })),
         service,
       })),
     );

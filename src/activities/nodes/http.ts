@@ -92,7 +92,7 @@ async function runHttp(config: HttpConfig, ctx: NodeRunContext): Promise<HttpOut
     const { headers: requestHeaders, body: requestBody } = encodeBody(config);
     withUrlCredentials(url, requestHeaders);
     // The trace span names the request as `where` does (template form, no query); see http-span-target.ts.
-    const response = await withHttpSpanTarget(where.slice(method.length + 1), () =>
+    const response = await withHttpSpanTarget(where.slice(method.length + 1), requestHeaders, () =>
       request(url, { method, headers: requestHeaders, body: requestBody, signal: controller.signal, dispatcher: agent }),
     );
     const headers = flattenHeaders(response.headers);
