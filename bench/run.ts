@@ -24,7 +24,7 @@ import { tracingOverhead } from './scenarios/tracing';
 
 // The API load scenario leaves thousands of runs RUNNING (nobody polls their queue); the worker's
 // own per-tenant check (loadDefinition) would then fail every later scenario's stored runs.
-process.env.TRELLIS_MAX_RUNNING_PER_TENANT ??= '100000000';
+process.env.TRELLIS_MAX_RUNNING_PER_TENANT ??= '10000000';
 
 async function main(): Promise<void> {
   const runs = Number(process.env.BENCH_RUNS ?? 5);
