@@ -42,7 +42,7 @@ async function detailStart(admin: pg.Client): Promise<string | undefined> {
 async function detailEnd(admin: pg.Client, startLsn: string | undefined, nodes: number): Promise<void> {
   if (startLsn === undefined) return;
   const statements = await admin.query<{ calls: string; query: string }>(`
-    SELECT calls, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query FROM pg_stat_statements
+    SELECT calls, left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 110) AS query FROM pg_stat_statements
     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'
     ORDER BY calls DESC LIMIT 25`);
   console.error('throughput detail: statements per node');
