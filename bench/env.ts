@@ -43,7 +43,11 @@ export async function startBenchEnv(): Promise<BenchEnv> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   const taskQueue = `trellis-bench-${randomUUID()}`;
-  const pg: EmbeddedPostgresHandle = await startEmbeddedPostgres();
+  // BENCH_PG_DETAIL=1: statements and WAL records by kind (the throughput scenario prints them).
+  const detail = process.env.BENCH_PG_DETAIL === '1';
+  const pg: EmbeddedPostgresHandle = await startEmbeddedPostgres(
+    detail ? { postgresFlags: ['-c', 'shared_preload_libraries=pg_stat_statements'] } : {},
+  );
   await migrate(pg.url);
   const db = createDb(pg.url, { max: 20 });
   const { tenantId, key } = await createApiKey(db, 'bench');

@@ -25,6 +25,41 @@ async function pgCounters(admin: pg.Client): Promise<PgCounters> {
 }
 
 /**
+ * BENCH_PG_DETAIL=1 (the bench's Postgres then loads pg_stat_statements): what the mirrored
+ * phase spent, by statement (calls per node) and by WAL record kind (bytes per node, full-page
+ * images apart), printed to stderr. Figures to find where commits and WAL go, not results.
+ */
+const detail = process.env.BENCH_PG_DETAIL === '1';
+
+async function detailStart(admin: pg.Client): Promise<string | undefined> {
+  if (!detail) return undefined;
+  await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE EXTENSION IF NOT EXISTS pg_walinspect');
+  await admin.query('SELECT pg_stat_statements_reset()');
+  const { rows } = await admin.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  return rows[0]!.lsn;
+}
+
+async function detailEnd(admin: pg.Client, startLsn: string | undefined, nodes: number): Promise<void> {
+  if (startLsn === undefined) return;
+  const statements = await admin.query<{ calls: string; query: string }>(`
+    SELECT calls, left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 110) AS query FROM pg_stat_statements
+    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'
+    ORDER BY calls DESC LIMIT 25`);
+  console.error('throughput detail: statements per node');
+  for (const row of statements.rows) console.error(`  ${(Number(row.calls) / nodes).toFixed(3)}  ${row.query}`);
+  const wal = await admin.query<{ resource_manager: string; record_length: string; fpi_length: string; count: string }>(
+    `SELECT "resource_manager/record_type" AS resource_manager, count, record_size AS record_length, fpi_size AS fpi_length
+     FROM pg_get_wal_stats($1::pg_lsn, pg_current_wal_lsn(), true) WHERE count > 0 ORDER BY combined_size DESC LIMIT 20`,
+    [startLsn],
+  );
+  console.error('throughput detail: WAL per node (records, record bytes, full-page-image bytes)');
+  for (const row of wal.rows) {
+    const per = (v: string) => (Number(v) / nodes).toFixed(2);
+    console.error(`  ${row.resource_manager.padEnd(28)} ${per(row.count)}  ${per(row.record_length)} B  ${per(row.fpi_length)} B FPI`);
+  }
+}
+
+/**
  * Issue 26: the mirror under concurrency. `runs` concurrent runs of a 20-node chain of a no-op
  * activity, stored (every transition mirrored to Postgres) against the same chain inline (not
  * mirrored), in interleaved rounds; node throughput of each side, and what Postgres spent per
@@ -57,11 +92,13 @@ export async function throughput(env: BenchEnv, rounds: number) {
   try {
     for (let r = 0; r < rounds; r++) {
       await settle();
+      const startLsn = await detailStart(admin);
       const before = await pgCounters(admin);
       mirrored.push(await phase([{ workflowId: stored }]));
       await settle();
       const after = await pgCounters(admin);
       const nodes = runs * nodesPerRun;
+      await detailEnd(admin, startLsn, nodes);
       perNode.push({
         commits: (after.commits - before.commits) / nodes,
         walBytes: (after.walBytes - before.walBytes) / nodes,

@@ -1,47 +1,48 @@
 import type { Db } from '../db/client';
 import type { NodeActivityInput, NodeActivityResult } from '../contracts/node-activity';
-import { nodeResultKey, writeNodeAttempts, writeNodeResults, type NodeAttemptWrite, type NodeResultWrite } from '../mirror';
+import { writeNodeAttempts, writeNodeResults, type NodeAttemptWrite, type NodeResultWrite } from '../mirror';
 import { BackgroundWriter, failedAttempt, lateAttempt } from './failed-attempts';
 
 type NodeActivity = (input: NodeActivityInput) => Promise<NodeActivityResult>;
 
-/** How long a node activity waits for its confirmed write before it returns without it (the workflow then writes). */
-const CONFIRM_WAIT_MS = 2_000;
-
-interface Waiting {
-  write: NodeResultWrite;
-  /** Told whether the row was written (confirmed tickets only). */
-  done?: (written: boolean) => void;
-}
+/**
+ * A worker writes results ahead only while node results of at most this many runs reached it
+ * within AHEAD_WINDOW_MS: someone watching a run sees its node finish a workflow task sooner,
+ * but each such write is a commit of its own (issue 26).
+ */
+const AHEAD_MAX_RUNS = 4;
+const AHEAD_WINDOW_MS = 1_000;
 
 /**
- * Node activities of mirrored runs write their own SUCCEEDED state to Postgres as they return,
- * batched per worker (many runs per statement, one statement in flight). Two kinds of ticket:
- * - `confirm` (runs from issue 26 on): while a statement is out (a busy worker), the activity
- *   waits for the write (durable, at most CONFIRM_WAIT_MS) and says so in its result
- *   (`mirrored`); the workflow then does not write the state again, so a node's result is
- *   written to Postgres once. If the write fails or takes too long, or the worker is idle (a
- *   write alone would add a commit to the run's critical path), the result says nothing and
- *   the workflow writes the state as before.
- * - otherwise (older runs): the write is only there to be first; the workflow's write of the
- *   same state follows one workflow task later. It never delays the node, and a failed write is
- *   dropped.
+ * Node activities of mirrored runs may write their own SUCCEEDED state to Postgres as they
+ * return (batched per worker: many runs per statement, one statement in flight), ahead of the
+ * workflow's write of the same state one workflow task later. The workflow's write is the
+ * durable one, and the only one the state needs: it shares the statement (and the commit) of
+ * whatever the workflow writes next, in a chain the next node's RUNNING. The write ahead buys lag, at the price of one
+ * more commit per node, so it is made only while the worker serves few runs (AHEAD_MAX_RUNS):
+ * a lone run is watched closely and costs little; under concurrency (issue 26: 200 runs) the
+ * commits are what limits the platform, and the workflow's write alone makes ~1 commit per node
+ * instead of ~2. It never delays the node, commits without waiting for the WAL flush (the
+ * workflow's write is the durable one), and a failed write is dropped.
+ *
+ * A ticket's `confirm` (runs recorded between issue 26's first and second pass asked the
+ * activity to commit durably and say `mirrored`, so the workflow skipped its own write) is no
+ * longer honoured: in a chain that write was a commit the workflow's write of the next RUNNING
+ * would have shared. The result then simply says nothing and the workflow writes the state, as
+ * it does for any result not `mirrored`; replay reads the recorded results, so no patch.
+ *
  * Every failed attempt's error (type, message, time) is written too, in the background
  * (failed-attempts.ts); a dropped one is missing from the node's attempt history (so are
  * attempts whose worker died mid-way: only Temporal saw them fail).
  */
 export class NodeResultMirror {
-  private readonly results: BackgroundWriter<Waiting>;
+  private readonly results: BackgroundWriter<NodeResultWrite>;
   private readonly attempts: BackgroundWriter<NodeAttemptWrite>;
+  /** When a result of each recently seen run reached this worker (pruned past AHEAD_WINDOW_MS). */
+  private readonly recentRuns = new Map<string, number>();
 
   constructor(db: Db, onError: (err: unknown) => void = () => {}) {
-    this.results = new BackgroundWriter(
-      (batch) => writeResults(db, batch),
-      onError,
-      (dropped) => {
-        for (const entry of dropped) entry.done?.(false);
-      },
-    );
+    this.results = new BackgroundWriter(async (batch) => void (await writeNodeResults(db, batch)), onError);
     this.attempts = new BackgroundWriter((batch) => writeNodeAttempts(db, batch), onError);
   }
 
@@ -70,17 +71,8 @@ export class NodeResultMirror {
             this.attempts.add(late);
             return result;
           }
-          if (!input.mirror) return result;
-          // Idle (no statement out): a write of its own would put one more commit on this run's
-          // critical path, where the workflow's write of the state shares the commit of the next
-          // node's RUNNING anyway; so only a write that can share a statement already forming is
-          // waited for (issue 26: a lone chain stays as fast as before, concurrent runs write once).
-          if (!input.mirror.confirm || !this.results.busy) {
-            this.results.add({ write: this.resultWrite(input, result) });
-            return result;
-          }
-          const write = this.resultWrite(input, result);
-          return (await this.confirmed(write)) ? { ...result, mirrored: { finishedAt: write.finishedAt! } } : result;
+          if (input.mirror && this.fewRuns(input.executionId)) this.results.add(this.resultWrite(input, result));
+          return result;
         },
       ]),
     );
@@ -89,6 +81,15 @@ export class NodeResultMirror {
   /** Resolves once every row queued so far was written or dropped (tests, shutdown). */
   async idle(): Promise<void> {
     await Promise.all([this.results.idle(), this.attempts.idle()]);
+  }
+
+  /** Whether this worker serves few enough runs to write results ahead (counting `executionId`'s). */
+  private fewRuns(executionId: string): boolean {
+    const now = Date.now();
+    this.recentRuns.set(executionId, now);
+    if (this.recentRuns.size <= AHEAD_MAX_RUNS) return true;
+    for (const [id, seen] of this.recentRuns) if (now - seen > AHEAD_WINDOW_MS) this.recentRuns.delete(id);
+    return this.recentRuns.size <= AHEAD_MAX_RUNS;
   }
 
   private resultWrite(input: NodeActivityInput, result: NodeActivityResult): NodeResultWrite {
@@ -104,32 +105,5 @@ export class NodeResultMirror {
       finishedAt: new Date().toISOString(),
       seq: ticket.seq,
     };
-  }
-
-  private confirmed(write: NodeResultWrite): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), CONFIRM_WAIT_MS);
-      this.results.add({
-        write,
-        done: (written) => {
-          clearTimeout(timer);
-          resolve(written);
-        },
-      });
-    });
-  }
-}
-
-/** One statement of results; each confirmed entry learns whether its row was written (false when the statement failed). */
-async function writeResults(db: Db, batch: Waiting[]): Promise<void> {
-  let written = new Set<string>();
-  try {
-    written = await writeNodeResults(
-      db,
-      batch.map((entry) => entry.write),
-      { durable: batch.some((entry) => entry.done !== undefined) },
-    );
-  } finally {
-    for (const entry of batch) entry.done?.(written.has(nodeResultKey(entry.write.executionId, entry.write.nodeId)));
   }
 }

@@ -21,7 +21,7 @@ export interface EmbeddedPostgresHandle {
  * A throwaway Postgres for development and tests: DATABASE_URL when set, else an embedded
  * server (real Postgres binaries from npm) on a free port with its data under the temp dir.
  */
-export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresHandle> {
+export async function startEmbeddedPostgres(options: { postgresFlags?: string[] } = {}): Promise<EmbeddedPostgresHandle> {
   const external = setting('DATABASE_URL');
   if (external) {
     const unsupported = async () => {
@@ -44,6 +44,8 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresHandle> {
     port,
     // Data is removed by stop() below, so that pause() can stop the server and keep it.
     persistent: true,
+    // Server settings of the caller (a bench loading pg_stat_statements, say).
+    postgresFlags: options.postgresFlags ?? [],
     onLog: (message) => log.push(message),
     onError: (error) => log.push(String(error)),
   });

@@ -87,46 +87,24 @@ describe('node activities writing their own result to the mirror', () => {
     expect(await row(executionId)).toBeNull();
   });
 
-  it('with a confirm ticket: commits the result before returning and says so; never claims a write it did not make', async () => {
-    const executionId = await seedExecution(t.db, { tenantId, workflowId: await seedWorkflow(t.db, tenantId) });
+  it('writes ahead only while the worker serves few runs; never says mirrored, even for a confirm ticket', async () => {
+    const workflowId = await seedWorkflow(t.db, tenantId);
     const results = new NodeResultMirror(t.db);
     const activity = results.wrap({ http: async () => ({ output: { v: 1 }, attempt: 1 }) }).http!;
     const confirm = (id: string, seq: number, nodeId = 'a'): NodeActivityInput => ({ ...input(id, seq, nodeId), mirror: { ...input(id, seq).mirror!, confirm: true } });
-    // Idle worker: not waited for (a lone write would add a commit to the run's critical path), written behind.
-    expect(await activity(confirm(executionId, 3, 'idle'))).toEqual({ output: { v: 1 }, attempt: 1 });
+    // A confirm ticket (runs recorded while activities confirmed) gets a plain result: the workflow writes the state.
+    const [first, ...runs] = await Promise.all(Array.from({ length: 9 }, () => seedExecution(t.db, { tenantId, workflowId })));
+    expect(await activity(confirm(first!, 3))).toEqual({ output: { v: 1 }, attempt: 1 });
     await results.idle();
-    expect((await t.db.nodeRun.findFirst({ where: { executionId, nodeId: 'idle' } }))?.lastSeq).toBe(3);
-    // Busy worker (a statement out, here another node's unconfirmed write): waited for, and confirmed.
-    const busy = () => void activity(input(executionId, 1, `busy${Math.random()}`));
-    busy();
-    const result = await activity(confirm(executionId, 4));
-    expect(result).toEqual({ output: { v: 1 }, attempt: 1, mirrored: { finishedAt: expect.any(String) } });
-    const written = await row(executionId); // no idle(): it is there when the activity returns
-    expect([written?.status, written?.lastSeq, written?.output]).toEqual(['SUCCEEDED', 4, { v: 1 }]);
-    expect(written?.finishedAt?.toISOString()).toBe(result.mirrored!.finishedAt);
-    // The same seq again (a retried attempt after a lost completion): not written, not claimed.
-    busy();
-    expect(await activity(confirm(executionId, 4))).toEqual({ output: { v: 1 }, attempt: 1 });
-    // A run that has ended gets nothing, and the workflow is told to write (it does not write into ended runs either).
-    const ended = await seedExecution(t.db, { tenantId, workflowId: await seedWorkflow(t.db, tenantId), status: 'CANCELLED' });
-    busy();
-    expect(await activity(confirm(ended, 2))).toEqual({ output: { v: 1 }, attempt: 1 });
-    // Many at once (many runs) share statements and are each confirmed.
-    busy();
-    const many = await Promise.all(Array.from({ length: 30 }, (_, i) => activity(confirm(executionId, 10, `m${i}`))));
-    expect(many.every((r) => r.mirrored !== undefined)).toBe(true);
-    expect(await t.db.nodeRun.count({ where: { executionId, nodeId: { startsWith: 'm' } } })).toBe(30);
-  });
-
-  it('with a confirm ticket and Postgres unreachable: returns the result unconfirmed, without failing the node', async () => {
-    const unreachable = createDb('postgresql://nobody:x@127.0.0.1:1/none');
-    const results = new NodeResultMirror(unreachable);
-    const activity = results.wrap({ http: async () => ({ output: 1, attempt: 1 }) }).http!;
-    try {
-      expect(await activity({ ...input('ex-y', 2), mirror: { ...input('ex-y', 2).mirror!, confirm: true } })).toEqual({ output: 1, attempt: 1 });
-    } finally {
-      await unreachable.$disconnect();
-    }
+    expect((await row(first!))?.lastSeq).toBe(3);
+    // Results of many runs within a second (a loaded worker): the first few runs' are written
+    // ahead, the others are left to the workflow's write, which shares its commit with the next RUNNING.
+    for (const id of runs) expect(await activity(input(id, 2))).toEqual({ output: { v: 1 }, attempt: 1 });
+    await results.idle();
+    const written = await t.db.nodeRun.count({ where: { executionId: { in: runs } } });
+    // Four runs in the window: `first` and three of these (four if `first` left the window meanwhile).
+    expect(written).toBeGreaterThanOrEqual(3);
+    expect(written).toBeLessThanOrEqual(4);
   });
 
   it('never fails or delays the node when Postgres is unreachable', async () => {
