@@ -136,8 +136,7 @@ export async function createTrellisWorker(deps: TrellisWorkerDeps): Promise<Work
     // would otherwise throttle to 80% of that timeout.
     defaultHeartbeatThrottleInterval: '1s',
     maxHeartbeatThrottleInterval: '1s',
-    ...fairShare.options,
-    ...sdkSlotOverrides(),
+    ...workerSlotOptions(slotSettings(), fairShare.options),
     ...deps.options,
     // Every node attempt's log lines carry executionId, nodeId, tenantId and attempt.
     interceptors: { ...deps.options?.interceptors, activity: [logContextInterceptor, ...(deps.options?.interceptors?.activity ?? [])] },
@@ -162,28 +161,54 @@ export async function runTrellisWorker(worker: Worker): Promise<void> {
   }
 }
 
-/** The worker's tuning from the settings: shutdown grace and concurrency (SDK defaults when unset). */
-export function workerTuning(
-  config: Pick<TrellisConfig, 'TRELLIS_WORKER_SHUTDOWN_GRACE' | 'TRELLIS_WORKER_MAX_ACTIVITIES' | 'TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES' | 'TRELLIS_WORKER_MAX_WORKFLOW_TASKS'>,
-): Partial<WorkerOptions> {
+/**
+ * What a worker process passes on top of createTrellisWorker's own options: the shutdown grace.
+ * (The slot counts are not here: createTrellisWorker takes them from workerSlotOptions.)
+ */
+export function workerTuning(config: Pick<TrellisConfig, 'TRELLIS_WORKER_SHUTDOWN_GRACE'>): Partial<WorkerOptions> {
+  return { shutdownGraceTime: config.TRELLIS_WORKER_SHUTDOWN_GRACE };
+}
+
+/** The settings that become the SDK's slot counts. */
+export type WorkerSlotSettings = Pick<TrellisConfig, 'TRELLIS_WORKER_MAX_ACTIVITIES' | 'TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES' | 'TRELLIS_WORKER_MAX_WORKFLOW_TASKS'>;
+
+/**
+ * The SDK's slot counts, in one place: fair share's (enough activity and local-activity slots for
+ * every attempt waiting at its gates, derived from the node capacities), each replaced by its
+ * TRELLIS_WORKER_MAX_* when set; workflow task slots stay the SDK's default unless set.
+ */
+export function workerSlotOptions(
+  settings: WorkerSlotSettings,
+  fairShareSlots: { maxConcurrentActivityTaskExecutions: number; maxConcurrentLocalActivityExecutions: number },
+): Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentLocalActivityExecutions' | 'maxConcurrentWorkflowTaskExecutions'> {
   return {
-    shutdownGraceTime: config.TRELLIS_WORKER_SHUTDOWN_GRACE,
-    ...(config.TRELLIS_WORKER_MAX_ACTIVITIES !== undefined && { maxConcurrentActivityTaskExecutions: config.TRELLIS_WORKER_MAX_ACTIVITIES }),
-    ...(config.TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES !== undefined && { maxConcurrentLocalActivityExecutions: config.TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES }),
-    ...(config.TRELLIS_WORKER_MAX_WORKFLOW_TASKS !== undefined && { maxConcurrentWorkflowTaskExecutions: config.TRELLIS_WORKER_MAX_WORKFLOW_TASKS }),
+    maxConcurrentActivityTaskExecutions: settings.TRELLIS_WORKER_MAX_ACTIVITIES ?? fairShareSlots.maxConcurrentActivityTaskExecutions,
+    maxConcurrentLocalActivityExecutions: settings.TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES ?? fairShareSlots.maxConcurrentLocalActivityExecutions,
+    ...(settings.TRELLIS_WORKER_MAX_WORKFLOW_TASKS !== undefined && { maxConcurrentWorkflowTaskExecutions: settings.TRELLIS_WORKER_MAX_WORKFLOW_TASKS }),
   };
 }
 
-/** TRELLIS_WORKER_MAX_(LOCAL_)ACTIVITIES, when set, replace the slot counts fair share derives from its capacities. */
-function sdkSlotOverrides(): Partial<WorkerOptions> {
-  const activities = setting('TRELLIS_WORKER_MAX_ACTIVITIES');
-  const local = setting('TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES');
-  return { ...(activities !== undefined && { maxConcurrentActivityTaskExecutions: activities }), ...(local !== undefined && { maxConcurrentLocalActivityExecutions: local }) };
+/** This process's slot settings (the installed config, else the environment's now). */
+function slotSettings(): WorkerSlotSettings {
+  return {
+    TRELLIS_WORKER_MAX_ACTIVITIES: setting('TRELLIS_WORKER_MAX_ACTIVITIES'),
+    TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES: setting('TRELLIS_WORKER_MAX_LOCAL_ACTIVITIES'),
+    TRELLIS_WORKER_MAX_WORKFLOW_TASKS: setting('TRELLIS_WORKER_MAX_WORKFLOW_TASKS'),
+  };
 }
 
-function fairShareCapacity(): FairShareCapacity {
-  const reserve = setting('TRELLIS_WORKER_FAIR_SHARE_RESERVE');
-  return { activity: setting('TRELLIS_WORKER_NODE_CAPACITY'), local: setting('TRELLIS_WORKER_LOCAL_NODE_CAPACITY'), ...(reserve !== undefined && { reserve }) };
+type CapacitySettings = Pick<TrellisConfig, 'TRELLIS_WORKER_NODE_CAPACITY' | 'TRELLIS_WORKER_LOCAL_NODE_CAPACITY' | 'TRELLIS_WORKER_FAIR_SHARE_RESERVE'>;
+
+/** The node capacities fair share divides between tenants; default: this process's settings. */
+export function fairShareCapacity(
+  settings: CapacitySettings = {
+    TRELLIS_WORKER_NODE_CAPACITY: setting('TRELLIS_WORKER_NODE_CAPACITY'),
+    TRELLIS_WORKER_LOCAL_NODE_CAPACITY: setting('TRELLIS_WORKER_LOCAL_NODE_CAPACITY'),
+    TRELLIS_WORKER_FAIR_SHARE_RESERVE: setting('TRELLIS_WORKER_FAIR_SHARE_RESERVE'),
+  },
+): FairShareCapacity {
+  const reserve = settings.TRELLIS_WORKER_FAIR_SHARE_RESERVE;
+  return { activity: settings.TRELLIS_WORKER_NODE_CAPACITY, local: settings.TRELLIS_WORKER_LOCAL_NODE_CAPACITY, ...(reserve !== undefined && { reserve }) };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Payload } from '@temporalio/common';
+import type { TrellisConfig } from '../config';
 import { PAYLOAD_KEY_ENV, payloadCodec } from '../crypto/payload-codec';
 
 export const CODEC_USAGE = `  codec decode                            decode Temporal codec-server JSON ({"payloads": [...]}) from stdin with
@@ -39,12 +40,12 @@ const toWire = (p: Payload): WirePayload => ({
  * `trellis codec decode`: the operator's decoder. /codec/decode opens only the caller tenant's
  * payloads; this opens whatever the deployment's payload keys can (it is a process holding the
  * keys, like a worker), including payloads sealed for the platform scope and those written
- * before payloads were per tenant.
+ * before payloads were per tenant. The keys come from the validated `config`.
  */
-export async function runCodec(args: string[], env: NodeJS.ProcessEnv, io: Io): Promise<void> {
+export async function runCodec(args: string[], config: TrellisConfig, io: Io): Promise<void> {
   const [action, ...extra] = args;
   if (action !== 'decode' || extra.length > 0) throw io.usage('expected: trellis codec decode (codec-server JSON on stdin)');
-  const codec = payloadCodec(env);
+  const codec = payloadCodec(config);
   if (!codec) throw io.usage(`${PAYLOAD_KEY_ENV} is not set: nothing to decode with`);
   let body: { payloads?: unknown };
   try {

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
+import type { TrellisConfig } from '../config';
 import { createDb } from '../db/client';
 import { QUOTA_NAMES, QUOTA_UNITS, parseQuotaLimit, quotaEnvName, type QuotaName } from '../domain/quotas';
-import { deploymentQuotas, setTenantQuotas, tenantQuotaReport } from '../services/quotas';
+import { setTenantQuotas, tenantQuotaReport } from '../services/quotas';
 
 /** The option of each quota: --workflows, --stored-bytes, ... */
 const optionOf = (quota: QuotaName) => quota.toLowerCase().replace(/_/g, '-');
@@ -17,8 +18,11 @@ interface Io {
   databaseUrl(): string;
 }
 
-/** `trellis tenant quota ...`: a tenant's own limits (table tenant_quotas), or a report of them. */
-export async function runTenantQuota(args: string[], env: NodeJS.ProcessEnv, io: Io): Promise<void> {
+/**
+ * `trellis tenant quota ...`: a tenant's own limits (table tenant_quotas), or a report of them
+ * against the deployment's quotas of the validated `config` (a bad TRELLIS_QUOTA_* stopped it).
+ */
+export async function runTenantQuota(args: string[], config: TrellisConfig, io: Io): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     options: { tenant: { type: 'string' }, ...Object.fromEntries(QUOTA_NAMES.map((q) => [optionOf(q), { type: 'string' as const }])) },
@@ -36,8 +40,7 @@ export async function runTenantQuota(args: string[], env: NodeJS.ProcessEnv, io:
     if (limit === undefined) throw io.usage(`--${optionOf(quota)} takes a whole number from 0 up (or "default")`);
     changes[quota] = limit;
   }
-  // The deployment's limits as this process would use them: a bad TRELLIS_QUOTA_* fails here too.
-  const defaults = deploymentQuotas();
+  const defaults = config.quotas;
   const db = createDb(io.databaseUrl(), { max: 1 });
   try {
     if (Object.keys(changes).length > 0 && !(await setTenantQuotas(db, tenant, changes))) throw io.usage(`no tenant named "${tenant}"`, false);
@@ -45,7 +48,7 @@ export async function runTenantQuota(args: string[], env: NodeJS.ProcessEnv, io:
     if (!report) throw io.usage(`no tenant named "${tenant}"`, false);
     io.out(`tenant "${tenant}":`);
     for (const line of report) {
-      const source = line.source === 'tenant' ? 'tenant' : env[quotaEnvName(line.quota)] ? quotaEnvName(line.quota) : 'default';
+      const source = line.source === 'tenant' ? 'tenant' : config.quotaSources[line.quota] === 'environment' ? quotaEnvName(line.quota) : 'default';
       const used = line.used === null ? 'counted by each API process' : `${line.used} used`;
       io.out(`  ${line.quota.padEnd(12)} ${String(line.limit).padStart(13)}  ${used}  (${QUOTA_UNITS[line.quota]}; from ${source})`);
     }

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { TrellisConfig } from '../config';
 import { createDb, type Db } from '../db/client';
 import { isSecretName } from '../domain/secrets';
 import { generateKeyText } from '../crypto/keyring';
@@ -17,8 +18,8 @@ interface Io {
   stdin?: () => Promise<string>;
 }
 
-/** `trellis secret ...`: the same store the API writes, for operators and scripts. */
-export async function runSecret(args: string[], env: NodeJS.ProcessEnv, io: Io): Promise<void> {
+/** `trellis secret ...`: the same store the API writes, for operators and scripts; the keys come from the validated `config`. */
+export async function runSecret(args: string[], config: TrellisConfig, io: Io): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     options: { tenant: { type: 'string' }, value: { type: 'string' } },
@@ -40,7 +41,7 @@ export async function runSecret(args: string[], env: NodeJS.ProcessEnv, io: Io):
   const db = createDb(io.databaseUrl(), { max: 1 });
   try {
     if (action === 'rotate-master-key') {
-      const keyring = masterKeyring(env);
+      const keyring = masterKeyring(config);
       if (!keyring) throw io.usage(`${MASTER_KEY_ENV} must hold the new master key (and TRELLIS_PREVIOUS_MASTER_KEYS the old ones)`);
       const { rewrapped, current } = await rotateMasterKey(db, keyring);
       io.out(`re-wrapped ${rewrapped} secret(s); ${current} secret(s) are under master key ${keyring.current.id}`);
@@ -56,7 +57,7 @@ export async function runSecret(args: string[], env: NodeJS.ProcessEnv, io: Io):
       io.out(`deleted secret ${name}`);
       return;
     }
-    const keyring = masterKeyring(env);
+    const keyring = masterKeyring(config);
     if (!keyring) throw io.usage(`${MASTER_KEY_ENV} is not set; secrets are stored encrypted under it (create one with: trellis secret generate-key)`);
     const value = values.value ?? (await (io.stdin ?? readStdin)()).replace(/\r?\n$/, '');
     if (value === '') throw io.usage('the secret value is empty (give --value or pipe it on stdin)');

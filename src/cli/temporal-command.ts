@@ -1,5 +1,5 @@
 import { Connection } from '@temporalio/client';
-import { TemporalConnectError, connectionOptions, loadConfig, temporalSettings } from '../config';
+import { TemporalConnectError, connectionOptions, temporalSettings, type TrellisConfig } from '../config';
 import { setupSearchAttributes } from '../temporal/search-attribute-setup';
 
 export const TEMPORAL_USAGE = `  temporal setup                          register Trellis's search attributes (TrellisTenant, TrellisWorkflowId,
@@ -11,9 +11,9 @@ interface Io {
 }
 
 /** `trellis temporal setup`: what a namespace needs before Trellis's runs are searchable in the Web UI. */
-export async function runTemporal(args: string[], env: NodeJS.ProcessEnv, io: Io): Promise<void> {
+export async function runTemporal(args: string[], config: TrellisConfig, io: Io): Promise<void> {
   if (args[0] !== 'setup' || args.length > 1) throw io.usage('expected: trellis temporal setup');
-  const settings = temporalSettings(loadConfig(env, { role: 'library' }));
+  const settings = temporalSettings(config);
   const connection = await Connection.connect(connectionOptions(settings)).catch((err: unknown) => {
     throw new TemporalConnectError(settings, err);
   });

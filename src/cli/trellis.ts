@@ -86,8 +86,7 @@ function cliConfig(env: Environment, role: Role = 'cli'): TrellisConfig {
   return loadConfig(env, { role });
 }
 
-function databaseUrl(env: Environment, which: 'url' | 'directUrl' = 'url'): string {
-  const config = cliConfig(env);
+function databaseUrl(config: TrellisConfig, which: 'url' | 'directUrl' = 'url'): string {
   if (!config.DATABASE_URL) {
     throw new UsageError('DATABASE_URL is not set; it must point at the Trellis Postgres database (postgres://user:pass@host:5432/db)', false);
   }
@@ -103,9 +102,9 @@ function runConfig(args: string[], env: Environment, out: (line: string) => void
   for (const line of describeConfig(config)) out(line);
 }
 
-async function runMigrate(env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
+async function runMigrate(config: TrellisConfig, out: (line: string) => void): Promise<void> {
   // The advisory lock is a session's: through DATABASE_DIRECT_URL when DATABASE_URL is a pooler.
-  const result = await migrate(databaseUrl(env, 'directUrl'));
+  const result = await migrate(databaseUrl(config, 'directUrl'));
   for (const name of result.applied) out(`applied ${name}`);
   if (result.applied.length === 0) {
     out(`nothing to apply: the database is up to date (${result.alreadyApplied.length} migration(s) already applied)`);
@@ -114,7 +113,7 @@ async function runMigrate(env: NodeJS.ProcessEnv, out: (line: string) => void): 
   }
 }
 
-async function runApiKey(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
+async function runApiKey(args: string[], config: TrellisConfig, out: (line: string) => void): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     options: { tenant: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' } },
@@ -127,7 +126,7 @@ async function runApiKey(args: string[], env: NodeJS.ProcessEnv, out: (line: str
   }
   if (!values.tenant) throw new UsageError('--tenant NAME is required');
   if (action === 'revoke' && !values.id) throw new UsageError('--id KEYID is required (see trellis apikey list)');
-  const db = createDb(databaseUrl(env), { max: 1 });
+  const db = createDb(databaseUrl(config), { max: 1 });
   try {
     if (action === 'list') {
       const keys = await listApiKeys(db, values.tenant);
@@ -150,8 +149,8 @@ async function runApiKey(args: string[], env: NodeJS.ProcessEnv, out: (line: str
   }
 }
 
-async function runTenant(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
-  if (args[0] === 'quota') return runTenantQuota(args, env, { out, usage: (m, show) => new UsageError(m, show), databaseUrl: () => databaseUrl(env) });
+async function runTenant(args: string[], config: TrellisConfig, out: (line: string) => void): Promise<void> {
+  if (args[0] === 'quota') return runTenantQuota(args, config, { out, usage: (m, show) => new UsageError(m, show), databaseUrl: () => databaseUrl(config) });
   const { values, positionals } = parseArgs({
     args,
     options: { tenant: { type: 'string' }, 'per-minute': { type: 'string' }, default: { type: 'boolean' } },
@@ -164,7 +163,7 @@ async function runTenant(args: string[], env: NodeJS.ProcessEnv, out: (line: str
   if (perMinute !== null && !(Number.isInteger(perMinute) && perMinute > 0 && perMinute <= 1_000_000)) {
     throw new UsageError('--per-minute takes a whole number from 1 to 1000000 (or use --default)');
   }
-  const db = createDb(databaseUrl(env), { max: 1 });
+  const db = createDb(databaseUrl(config), { max: 1 });
   try {
     if (!(await setTenantRateLimit(db, values.tenant, perMinute))) throw new UsageError(`no tenant named "${values.tenant}"`, false);
     out(`tenant "${values.tenant}": ${perMinute === null ? 'the deployment default' : perMinute} requests per API key and minute (reads and writes counted apart)`);
@@ -173,29 +172,35 @@ async function runTenant(args: string[], env: NodeJS.ProcessEnv, out: (line: str
   }
 }
 
-/** Runs one CLI invocation; resolves to the process exit code (long-running commands resolve when they stop). */
+/**
+ * Runs one CLI invocation; resolves to the process exit code (long-running commands resolve when
+ * they stop). Every command but `help` reads its settings from `env` once, validated: a bad value
+ * stops it with one line naming the variable, before it does anything.
+ */
 export async function run(argv: string[], env: Environment = processEnvironment()): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'migrate':
-        await runMigrate(env, out);
+        await runMigrate(cliConfig(env), out);
         return 0;
       case 'apikey':
-        await runApiKey(rest, env, out);
+        await runApiKey(rest, cliConfig(env), out);
         return 0;
       case 'tenant':
-        await runTenant(rest, env, out);
+        await runTenant(rest, cliConfig(env), out);
         return 0;
-      case 'secret':
-        await runSecret(rest, env, { out, usage: (m) => new UsageError(m), databaseUrl: () => databaseUrl(env) });
+      case 'secret': {
+        const config = cliConfig(env);
+        await runSecret(rest, config, { out, usage: (m) => new UsageError(m), databaseUrl: () => databaseUrl(config) });
         return 0;
+      }
       case 'codec':
-        await runCodec(rest, env, { out, usage: (m) => new UsageError(m) });
+        await runCodec(rest, cliConfig(env), { out, usage: (m) => new UsageError(m) });
         return 0;
       case 'temporal':
-        await runTemporal(rest, env, { out, usage: (m) => new UsageError(m) });
+        await runTemporal(rest, cliConfig(env), { out, usage: (m) => new UsageError(m) });
         return 0;
       case 'config':
         runConfig(rest, env, out);

@@ -1,7 +1,7 @@
 import { SettingRejected, type Role, type Setting } from './kinds';
 import { SETTINGS, type SettingName, type SettingValues } from './settings';
 import { isFamilyVariable, parsePostgresConnections, parseQuotas, type PostgresConnectionSetting } from './families';
-import type { QuotaLimits } from '../domain/quotas';
+import { QUOTA_NAMES, quotaEnvName, type QuotaLimits, type QuotaName } from '../domain/quotas';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -12,6 +12,8 @@ export type SettingSource = 'environment' | 'default' | 'unset' | 'process';
 export interface TrellisConfig extends SettingValues {
   readonly role: Role;
   readonly quotas: QuotaLimits;
+  /** Which quotas TRELLIS_QUOTA_<NAME> sets (the rest are the defaults), for `trellis tenant quota`. */
+  readonly quotaSources: Readonly<Record<QuotaName, 'environment' | 'default'>>;
   /** TRELLIS_PG_<NAME>_URL / _TENANTS by lower-case connection name. */
   readonly postgresConnections: ReadonlyMap<string, PostgresConnectionSetting>;
   readonly sources: Readonly<Record<SettingName, SettingSource>>;
@@ -77,6 +79,7 @@ export function loadConfig(env: Environment, options: { role: Role; given?: Part
     }
   }
   const quotas = parseQuotas(env, problems);
+  const quotaSources = Object.fromEntries(QUOTA_NAMES.map((q) => [q, env[quotaEnvName(q)] ? 'environment' : 'default'])) as TrellisConfig['quotaSources'];
   const postgresConnections = parsePostgresConnections(env, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const unknown = Object.keys(env)
@@ -86,6 +89,7 @@ export function loadConfig(env: Environment, options: { role: Role; given?: Part
     ...(values as unknown as SettingValues),
     role: options.role,
     quotas,
+    quotaSources,
     postgresConnections,
     sources: sources as TrellisConfig['sources'],
     unknown,

@@ -1,4 +1,4 @@
-import { setting, type Environment } from '../config';
+import { setting, type Environment, type SettingValues } from '../config';
 import fs from 'node:fs';
 import path from 'node:path';
 import { hkdfSync } from 'node:crypto';
@@ -138,20 +138,23 @@ export class AesGcmPayloadCodec implements PayloadCodec {
   }
 }
 
-/** The payload keys: of `env` when given (the CLI's, a test's), else of this process's settings. */
-export function payloadKeyring(env?: Environment): Keyring | undefined {
-  if (env) return Keyring.fromText(env[PAYLOAD_KEY_ENV], env[PREVIOUS_PAYLOAD_KEYS_ENV], PAYLOAD_KEY_ENV);
+/** The payload key settings of a config (or a test's two values). */
+export type PayloadKeySettings = Partial<Pick<SettingValues, 'TRELLIS_PAYLOAD_KEY' | 'TRELLIS_PREVIOUS_PAYLOAD_KEYS'>>;
+
+/** The payload keys: of `settings` when given (the CLI's validated config, a test's), else of this process's settings. */
+export function payloadKeyring(settings?: PayloadKeySettings): Keyring | undefined {
+  if (settings) return Keyring.fromText(settings.TRELLIS_PAYLOAD_KEY, settings.TRELLIS_PREVIOUS_PAYLOAD_KEYS, PAYLOAD_KEY_ENV);
   return Keyring.fromText(setting('TRELLIS_PAYLOAD_KEY'), setting('TRELLIS_PREVIOUS_PAYLOAD_KEYS'), PAYLOAD_KEY_ENV);
 }
 
-export function payloadCodec(env?: Environment): AesGcmPayloadCodec | undefined {
-  const keys = payloadKeyring(env);
+export function payloadCodec(settings?: PayloadKeySettings): AesGcmPayloadCodec | undefined {
+  const keys = payloadKeyring(settings);
   return keys ? new AesGcmPayloadCodec(keys) : undefined;
 }
 
 /** The data converter for Temporal clients (API, reconciler, CLI, schedules); `{}` without a key. */
-export function clientDataConverter(env?: Environment) {
-  const codec = payloadCodec(env);
+export function clientDataConverter(settings?: PayloadKeySettings) {
+  const codec = payloadCodec(settings);
   return codec ? { payloadCodecs: [codec], failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH } : {};
 }
 

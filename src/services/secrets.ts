@@ -1,4 +1,4 @@
-import { setting, type Environment } from '../config';
+import { setting, type SettingValues } from '../config';
 import type { Db } from '../db/client';
 import { notFound } from './errors';
 import type { SecretSource } from '../activities/secrets';
@@ -23,9 +23,12 @@ export interface SecretSummary {
   updatedAt: Date;
 }
 
-/** The master keys: of `env` when given (the CLI's, a test's), else of this process's settings. */
-export function masterKeyring(env?: Environment): Keyring | undefined {
-  if (env) return Keyring.fromText(env[MASTER_KEY_ENV], env[PREVIOUS_MASTER_KEYS_ENV], MASTER_KEY_ENV);
+/** The master key settings of a config (or a test's two values). */
+export type MasterKeySettings = Partial<Pick<SettingValues, 'TRELLIS_MASTER_KEY' | 'TRELLIS_PREVIOUS_MASTER_KEYS'>>;
+
+/** The master keys: of `settings` when given (the CLI's validated config, a test's), else of this process's settings. */
+export function masterKeyring(settings?: MasterKeySettings): Keyring | undefined {
+  if (settings) return Keyring.fromText(settings.TRELLIS_MASTER_KEY, settings.TRELLIS_PREVIOUS_MASTER_KEYS, MASTER_KEY_ENV);
   return Keyring.fromText(setting('TRELLIS_MASTER_KEY'), setting('TRELLIS_PREVIOUS_MASTER_KEYS'), MASTER_KEY_ENV);
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { runCodec } from '../../src/cli/codec-command';
+import { loadConfig } from '../../src/config';
 import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../../src/crypto/payload-codec';
 import { PayloadTenants } from '../../src/crypto/payload-tenants';
 import { Keyring, generateKeyText, parseKey, seal } from '../../src/crypto/keyring';
@@ -16,7 +17,7 @@ const wire = (p: Payload) => ({
 
 async function decode(stdin: string, env: NodeJS.ProcessEnv = { TRELLIS_PAYLOAD_KEY: keyText }): Promise<string[]> {
   const lines: string[] = [];
-  await runCodec(['decode'], env, { out: (l) => lines.push(l), usage: (m) => new Error(`usage: ${m}`), stdin: async () => stdin });
+  await runCodec(['decode'], loadConfig(env, { role: 'cli' }), { out: (l) => lines.push(l), usage: (m) => new Error(`usage: ${m}`), stdin: async () => stdin });
   return lines;
 }
 

@@ -111,6 +111,10 @@ describe('trellis secret', () => {
     const noKey = await trellis(['secret', 'set', 'X_Y', '--tenant', 'sec', '--value', 'v'], { DATABASE_URL: database.url, TRELLIS_MASTER_KEY: undefined });
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toContain('TRELLIS_MASTER_KEY is not set');
+    const badKey = await trellis(['secret', 'set', 'X_Y', '--tenant', 'sec', '--value', 'v'], { DATABASE_URL: database.url, TRELLIS_MASTER_KEY: 'not-a-key' });
+    expect(badKey.code).toBe(1);
+    expect(badKey.stderr.trim().split('\n')).toHaveLength(1);
+    expect(badKey.stderr).toContain('TRELLIS_MASTER_KEY must be 32 random bytes');
     const noTenant = await trellis(['secret', 'list', '--tenant', 'nobody'], { DATABASE_URL: database.url });
     expect(noTenant.code).toBe(1);
     expect(noTenant.stderr).toContain('unknown tenant "nobody"');

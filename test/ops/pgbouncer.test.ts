@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RETENTION_SCHEDULE_ID } from '../../src/contracts/retention';
 import { trellis } from '../support/cli';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { freePort, prebuiltWorkflowBundle, spawnUntil, type FaultProcess } from '../support/fault-process';
 import { PGBOUNCER, pooledTransactions, startPgBouncer, type PgBouncer } from '../support/pgbouncer';
 import { SseClient } from '../support/sse-client';
 import { connectTestServer, type ServerEnv } from '../support/temporal';
+import { tearDownDeployment } from '../support/deployment-teardown';
 
 /*
  * DESIGN §7: DATABASE_URL may be a transaction-mode pooler. Debian's PgBouncer (1.18: no
@@ -45,15 +45,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(processes.map((p) => p.stop()));
-  if (server) {
-    for (const id of started) await server.env.client.workflow.getHandle(id).terminate('test over').catch(() => undefined);
-    await server.env.client.schedule.getHandle(`${RETENTION_SCHEDULE_ID}-${taskQueue}`).delete().catch(() => undefined);
-    await server.env.teardown();
-  }
-  if (bundle) fs.rmSync(bundle, { force: true });
-  await bouncer?.stop();
-  await database?.drop();
+  await tearDownDeployment({ processes, server, started, taskQueue, bundle, database, fronts: [() => bouncer?.stop()] });
 }, 60_000);
 
 async function call(method: string, url: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {

@@ -137,6 +137,30 @@ async function replays(...workflowIds: string[]): Promise<void> {
   }
 }
 
+/**
+ * Waits until `nodeId` has started `atLeast` times (at most 30 s), pauses the run and waits for
+ * the pause to show; lets the attempts in flight finish (`settleMs`), then checks that no new one
+ * starts for `holdMs`. Returns the count it settled at.
+ */
+async function pauseOnceStarted(id: string, nodeId: string, atLeast: number, wait: { settleMs: number; holdMs: number }): Promise<number> {
+  for (let i = 0; i < 600 && starts(id, nodeId) < atLeast; i++) await sleep(50);
+  await pause(id);
+  await until(id, (r) => r.paused, 'paused');
+  await sleep(wait.settleMs);
+  const settled = starts(id, nodeId);
+  await sleep(wait.holdMs);
+  expect(starts(id, nodeId)).toBe(settled);
+  return settled;
+}
+
+/** Resumes a paused run and waits for it to end, SUCCEEDED. */
+async function resumeToSuccess(id: string): Promise<RunView> {
+  await pause(id, false);
+  const done = await until(id, (r) => r.status !== 'RUNNING', 'the end');
+  expect(done.status).toBe('SUCCEEDED');
+  return done;
+}
+
 const chain = (firstMs: number) => ({
   nodes: [
     { id: 'first', type: 'probe', config: { sleepMs: firstMs, value: 1 } },
@@ -185,21 +209,12 @@ describe('pause and resume', () => {
         },
       ],
     });
-    for (let i = 0; i < 600 && starts(id, 'work') < 24; i++) await sleep(50);
-    await pause(id);
-    await until(id, (r) => r.paused, 'paused');
-    // In-flight items finish; then nothing new may start.
-    await sleep(2_500);
-    const settled = starts(id, 'work');
-    await sleep(2_500);
-    expect(starts(id, 'work')).toBe(settled);
+    const settled = await pauseOnceStarted(id, 'work', 24, { settleMs: 2_500, holdMs: 2_500 });
     expect(settled).toBeLessThan(300);
     expect(settled).toBeGreaterThanOrEqual(24);
     expect((await get(id)).status).toBe('RUNNING');
 
-    await pause(id, false);
-    const done = await until(id, (r) => r.status !== 'RUNNING', 'the end');
-    expect(done.status).toBe('SUCCEEDED');
+    const done = await resumeToSuccess(id);
     expect((node(done, 'each').output as { counts: { succeeded: number } }).counts.succeeded).toBe(300);
     expect(starts(id, 'work')).toBe(300);
     await replays(id, `${id}.each`);
@@ -215,17 +230,9 @@ describe('pause and resume', () => {
         },
       ],
     });
-    for (let i = 0; i < 600 && starts(id, 'step') < 2; i++) await sleep(50);
-    await pause(id);
-    await until(id, (r) => r.paused, 'paused');
-    await sleep(1_000);
-    const settled = starts(id, 'step');
-    await sleep(2_000);
-    expect(starts(id, 'step')).toBe(settled);
+    const settled = await pauseOnceStarted(id, 'step', 2, { settleMs: 1_000, holdMs: 2_000 });
     expect(settled).toBeLessThan(6);
-    await pause(id, false);
-    const done = await until(id, (r) => r.status !== 'RUNNING', 'the end');
-    expect(done.status).toBe('SUCCEEDED');
+    await resumeToSuccess(id);
     expect(starts(id, 'step')).toBe(6);
     await replays(id);
   });

@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RETENTION_SCHEDULE_ID } from '../../src/contracts/retention';
 import { createApiKey } from '../../src/services/api-keys';
 import { trellis } from '../support/cli';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { freePort, prebuiltWorkflowBundle, spawnUntil, waitFor, type FaultProcess } from '../support/fault-process';
 import { connectTestServer, type ServerEnv } from '../support/temporal';
+import { tearDownDeployment } from '../support/deployment-teardown';
 import { OPENSSL, createTestPki, startTlsFront, type TestPki, type TlsFront } from '../support/tls-front';
 
 /*
@@ -43,16 +43,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await Promise.all(processes.map((p) => p.stop()));
-  if (server) {
-    for (const id of started) await server.env.client.workflow.getHandle(id).terminate('test over').catch(() => undefined);
-    await server.env.client.schedule.getHandle(`${RETENTION_SCHEDULE_ID}-${taskQueue}`).delete().catch(() => undefined);
-  }
-  await front?.close();
-  pki?.remove();
-  if (bundle) fs.rmSync(bundle, { force: true });
-  await database?.drop();
-  await server?.env.teardown();
+  await tearDownDeployment({ processes, server, started, taskQueue, bundle, database, fronts: [() => front?.close(), () => pki?.remove()] });
 }, 60_000);
 
 /** A Trellis process's view of the secured cluster: TEMPORAL_* only (no code-level options). */
