@@ -1,8 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
@@ -15,6 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { createTestApi } from '../support/api';
 import { seedExecution, seedWorkflow, tenantId as tenantOf } from '../support/executions';
+import { ensureConsoleBuilt, haveChromium, launchChromium } from '../support/browser';
 
 /**
  * The web console in a real browser (playwright-core driving Debian's chromium) against the real
@@ -22,13 +20,7 @@ import { seedExecution, seedWorkflow, tenantId as tenantOf } from '../support/ex
  * mirror the way dagWorkflow's activities do, and watches the page follow over SSE.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ROOT = path.resolve(__dirname, '../..');
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  console.log(`!!! SKIPPING test/ui/console.browser.test.ts: no browser at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
-}
+const chromiumThere = haveChromium('test/ui/console.browser.test.ts');
 
 const DEFINITION = {
   name: 'order-sync',
@@ -63,12 +55,9 @@ let browser: Browser;
 let page: Page;
 let mirror: ReturnType<typeof createMirrorActivities>;
 
-describe.skipIf(!haveChromium)('web console (/ui) in chromium', () => {
+describe.skipIf(!chromiumThere)('web console (/ui) in chromium', () => {
   beforeAll(async () => {
-    // `npm test` builds the console first; a direct `vitest run` of this file builds it if missing.
-    if (!existsSync(path.join(ROOT, 'dist/ui/index.html'))) {
-      execFileSync('npx', ['vite', 'build', '--config', 'ui/vite.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
-    }
+    ensureConsoleBuilt();
     database = await createTestDatabase();
     hub = new ExecutionEventHub();
     await hub.start(database.url);
@@ -77,7 +66,7 @@ describe.skipIf(!haveChromium)('web console (/ui) in chromium', () => {
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     ({ key } = await createApiKey(database.db, 'acme'));
     mirror = createMirrorActivities(database.db);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1360, height: 820 } });
     page.setDefaultTimeout(10_000);
   });
@@ -267,10 +256,10 @@ describe.skipIf(!haveChromium)('web console (/ui) in chromium', () => {
   }, 120_000);
 });
 
-describe.skipIf(!haveChromium)('web console without live events', () => {
+describe.skipIf(!chromiumThere)('web console without live events', () => {
   it('falls back to polling the run when the server has no event stream (503)', async () => {
     const api = await createTestApi(); // no ExecutionEventHub: GET /executions/:id/events answers 503
-    const browser2 = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+    const browser2 = await launchChromium();
     try {
       const url = await api.app.listen({ host: '127.0.0.1', port: 0 });
       const tenantId = await tenantOf(api.database.db, 'acme');

@@ -1,12 +1,13 @@
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetDataDir } from '../../src/dev/data-dir';
 import { startDev, type DevProcess } from '../dev/dev-process';
 import { connectTestServer, type ServerEnv } from '../support/temporal';
+import { haveChromium, launchChromium } from '../support/browser';
 
 /**
  * The newcomer's first five minutes, for real: `npm run dev` (a child process with its own
@@ -16,11 +17,8 @@ import { connectTestServer, type ServerEnv } from '../support/temporal';
  * screenshots are taken here (written when missing or with TRELLIS_UPDATE_SCREENSHOTS=1).
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const DOCS = path.resolve(__dirname, '../../docs');
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.log(`!!! SKIPPING test/ui/journey.browser.test.ts: no browser at ${CHROMIUM} (apt-get install -y chromium)`);
+const chromiumThere = haveChromium('test/ui/journey.browser.test.ts');
 
 let server: ServerEnv | undefined;
 let dev: DevProcess | undefined;
@@ -29,13 +27,13 @@ let browser: Browser;
 let page: Page;
 const dialogs: string[] = [];
 
-describe.skipIf(!haveChromium)('the newcomer journey: npm run dev and the console', () => {
+describe.skipIf(!chromiumThere)('the newcomer journey: npm run dev and the console', () => {
   beforeAll(async () => {
     server = await connectTestServer('test/ui/journey.browser.test.ts');
     if (!server) return;
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'trellis-journey-'));
     dev = await startDev({ temporalAddress: server.env.address, dataDir });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     page.setDefaultTimeout(20_000);
     page.on('dialog', (dialog) => {

@@ -1,8 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
 import { createNodeRegistry } from '../../src/activities';
@@ -10,6 +7,7 @@ import { createApiKey } from '../../src/services/api-keys';
 import { FakeTemporalGateway } from '../../src/temporal/fake-gateway';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { tenantId as tenantOf } from '../support/executions';
+import { ensureConsoleBuilt, haveChromium, launchChromium } from '../support/browser';
 
 /**
  * The console's Limits view (issue 24, DESIGN §5 GET /limits) in a real browser against the real
@@ -18,13 +16,7 @@ import { tenantId as tenantOf } from '../support/executions';
  * leaves out idle keys and other tenants' keys, and follows the counts when refreshed.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ROOT = path.resolve(__dirname, '../..');
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  console.log(`!!! SKIPPING test/ui/limits.browser.test.ts: no browser at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
-}
+const chromiumThere = haveChromium('test/ui/limits.browser.test.ts');
 
 let database: TestDatabase;
 let temporal: FakeTemporalGateway;
@@ -34,18 +26,16 @@ let key: string;
 let browser: Browser;
 let page: Page;
 
-describe.skipIf(!haveChromium)('console Limits view in chromium', () => {
+describe.skipIf(!chromiumThere)('console Limits view in chromium', () => {
   beforeAll(async () => {
-    if (!existsSync(path.join(ROOT, 'dist/ui/index.html'))) {
-      execFileSync('npx', ['vite', 'build', '--config', 'ui/vite.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
-    }
+    ensureConsoleBuilt();
     database = await createTestDatabase();
     temporal = new FakeTemporalGateway();
     app = await buildApp({ db: database.db, temporal, catalog: createNodeRegistry().catalog() });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     ({ key } = await createApiKey(database.db, 'limits-acme'));
     await createApiKey(database.db, 'limits-other');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.setDefaultTimeout(10_000);
   }, 120_000);

@@ -1,35 +1,26 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { createMapItemsActivities } from '../../src/activities/map-items-mirror';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createTestApi } from '../support/api';
 import { seedExecution, seedNodeRun, seedWorkflow, tenantId as tenantOf } from '../support/executions';
+import { ensureConsoleBuilt, haveChromium, launchChromium } from '../support/browser';
 
 /**
  * A map node's panel in the console (real browser, real API, fresh database): its items, each
  * with a link to the workflow that ran its body in the Temporal Web UI.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ROOT = path.resolve(__dirname, '../..');
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.log(`!!! SKIPPING test/ui/map-items.browser.test.ts: no browser at ${CHROMIUM} (set CHROMIUM_PATH)`);
+const chromiumThere = haveChromium('test/ui/map-items.browser.test.ts');
 
 const DEFINITION: WorkflowDefinition = {
   name: 'fan-out',
   nodes: [{ id: 'each', type: 'map', config: { items: '[0..2]', body: { nodes: [{ id: 'work', type: 'noop' }] } } }],
 };
 
-describe.skipIf(!haveChromium)('map items in the console', () => {
+describe.skipIf(!chromiumThere)('map items in the console', () => {
   it("lists a map node's items with a 'body run' link to the workflow that ran each", async () => {
-    if (!existsSync(path.join(ROOT, 'dist/ui/index.html'))) {
-      execFileSync('npx', ['vite', 'build', '--config', 'ui/vite.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
-    }
+    ensureConsoleBuilt();
     const api = await createTestApi();
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+    const browser = await launchChromium();
     try {
       const url = await api.app.listen({ host: '127.0.0.1', port: 0 });
       const db = api.database.db;

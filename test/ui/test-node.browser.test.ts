@@ -1,22 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { WorkflowDefinition } from '../../src/domain/definition';
 import { createTestApi } from '../support/api';
 import { seedWorkflow, tenantId as tenantOf } from '../support/executions';
+import { ensureConsoleBuilt, haveChromium, launchChromium } from '../support/browser';
 
 /**
  * "Test node" in the definition editor (real browser, real API, fresh database; no Temporal
  * server: in-workflow types are evaluated by the API): pick a node, give the input and the
  * outputs it reads, see its status, output or error, duration and attempts.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ROOT = path.resolve(__dirname, '../..');
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.log(`!!! SKIPPING test/ui/test-node.browser.test.ts: no browser at ${CHROMIUM} (set CHROMIUM_PATH)`);
+const chromiumThere = haveChromium('test/ui/test-node.browser.test.ts');
 
 const DEFINITION: WorkflowDefinition = {
   name: 'totals',
@@ -31,13 +24,11 @@ const DEFINITION: WorkflowDefinition = {
   ],
 };
 
-describe.skipIf(!haveChromium)('Test node in the console', () => {
+describe.skipIf(!chromiumThere)('Test node in the console', () => {
   it("evaluates a transform against the given input and upstream outputs, and shows a failure's error and a refused request's path", async () => {
-    if (!existsSync(path.join(ROOT, 'dist/ui/index.html'))) {
-      execFileSync('npx', ['vite', 'build', '--config', 'ui/vite.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
-    }
+    ensureConsoleBuilt();
     const api = await createTestApi();
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+    const browser = await launchChromium();
     try {
       const url = await api.app.listen({ host: '127.0.0.1', port: 0 });
       const db = api.database.db;
