@@ -44,7 +44,7 @@ export class FairShareGate {
     this.scheduler = new FairShareScheduler(limits);
   }
 
-  /** Attempts sent back to their runs so far (a counter, for metrics and tests). */
+  /** Attempts sent back to their runs so far (the worker's metrics count them by node type; this is the gate's own tally). */
   deferred = 0;
 
   get totals(): { held: number; waiting: number; tenants: number } {

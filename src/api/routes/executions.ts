@@ -1,9 +1,8 @@
-import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppDeps, ApiLimits } from '../deps';
 import { badRequest } from '../errors';
 import { decodeCursor } from '../schemas';
-import { startExecution, type ExecutionTrigger } from '../../services/executions';
+import { startExecution } from '../../services/executions';
 import { startCounts } from '../metrics';
 import { executionDetail, listExecutionSummaries } from '../../services/execution-view';
 import { executionActionRoutes } from './execution-actions';
@@ -24,6 +23,7 @@ const TAGS = ['executions'];
 
 /** Runs: start, list, inspect; the state-changing actions live in ./execution-actions. */
 export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits: ApiLimits }> = async (app, { deps, limits }) => {
+  const counts = startCounts(app);
   app.post(
     '/executions',
     {
@@ -47,7 +47,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
           { path: '/body/idempotencyKey', message: 'must equal the Idempotency-Key header when both are given' },
         ]);
       }
-      const { execution, created } = await startCounts(app).droppedFrom('MANUAL', startExecution(deps, {
+      const { execution, created } = await counts.droppedFrom('MANUAL', startExecution(deps, {
         tenantId: request.tenantId,
         workflowId,
         version,
@@ -57,7 +57,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
         ...(runTimeout === undefined ? {} : { runTimeout }),
         ...(mocks === undefined ? {} : { mocks }),
       }));
-      if (created) countStarted(app, 'MANUAL');
+      if (created) counts.created('MANUAL');
       else reply.header('idempotent-replayed', 'true');
       return reply.status(202).send(execution);
     },
@@ -111,10 +111,6 @@ export const executionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps; limits:
     },
   );
 
-  await app.register(executionActionRoutes, { deps, counts: startCounts(app) });
-  await app.register(executionRerunRoutes, { deps, counts: startCounts(app) });
+  await app.register(executionActionRoutes, { deps, counts });
+  await app.register(executionRerunRoutes, { deps, counts });
 };
-
-function countStarted(app: FastifyInstance, trigger: ExecutionTrigger): void {
-  startCounts(app).created(trigger);
-}
