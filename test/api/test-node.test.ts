@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApi, type TestApi } from '../support/api';
 import { seedExecution, seedWorkflow } from '../support/executions';
+import { createApiKey } from '../../src/services/api-keys';
 import { claimIsValid, claimSigningKey } from '../../src/crypto/claim-signing';
 import { TEST_NODE_EVALUATION_MS_PER_MINUTE, TEST_NODE_MAX_WAIT_MS } from '../../src/services/test-node';
 
@@ -198,12 +199,14 @@ describe("POST /workflows/test-node counts against the tenant's runs in progress
 
 describe('POST /workflows/test-node bounds the API time of one tenant', () => {
   it('429 TEST_NODE_LIMIT once a tenant has used its evaluation time of the minute; another tenant is not held up', async () => {
-    // Each evaluation runs to the step limit (the longest one may take); globex alone pays for them.
+    // Each evaluation runs to the step limit (the longest one may take); a tenant of its own pays
+    // for them, so its minute starts at zero (globex's earlier tests used some of its own).
+    const { key: spinnerKey } = await createApiKey(api.database.db, 'spinner');
     const hostile = { definition: { name: 'spin', nodes: [{ id: 't', type: 'transform', config: { expression: '($f := function(){ $f() }; $f())' } }] }, nodeId: 't' };
     let used = 0;
     let refused: Awaited<ReturnType<typeof testNode>>;
     for (let i = 0; ; i++) {
-      const res = await testNode(hostile, api.otherKey);
+      const res = await testNode(hostile, spinnerKey);
       if (res.statusCode === 429) {
         refused = res;
         break;
