@@ -29,6 +29,13 @@ export const SPLIT_EXPRESSION_WORK_PATCH = 'trellis-split-expression-work';
 /** Runs recorded before local mirror writes replay with their regular mirror activities (run-mirror.ts). */
 export const LOCAL_MIRROR_PATCH = 'mirror-writes-as-local-activities';
 /**
+ * Runs with other local activities beside the mirror (node limits, run-level concurrency, local
+ * nodes in bodies) write the mirror with regular activities: with local writes their replay could
+ * batch differently and fail (execution-mode.ts, runsLocalActivitiesBesideMirror). Runs recorded
+ * before replay with the local writes they made.
+ */
+export const REGULAR_MIRROR_BESIDE_LOCAL_ACTIVITIES_PATCH = 'regular-mirror-beside-local-activities';
+/**
  * Runs recorded before node activities confirmed their own result writes replay writing every
  * SUCCEEDED state themselves (a confirmed write leaves a batch out, or makes it smaller; run-mirror.ts).
  */

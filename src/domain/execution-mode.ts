@@ -1,5 +1,6 @@
 import type { NodeDef, WorkflowDefinition } from './definition';
 import { durationMs, parseDuration } from './duration';
+import { walkNodes } from './iteration';
 import { executionOf, type NodeTypeSpec } from './node-types';
 import { resolveActivityPolicy, type ResolvedActivityPolicy } from './policy';
 
@@ -25,6 +26,25 @@ export function executionModeOf(node: Pick<NodeDef, 'mode'>, defaults: WorkflowD
 /** True when some activity node of the definition runs in mode "local". */
 export function hasLocalNodes(definition: Pick<WorkflowDefinition, 'nodes' | 'defaults'>): boolean {
   return definition.nodes.some((node) => executionOf(node.type) === 'activity' && executionModeOf(node, definition.defaults) === 'local');
+}
+
+/**
+ * True when a local activity other than the mirror's own writes may be in flight beside them: a
+ * node in mode "local" anywhere (bodies included), a node-level concurrency or rateLimit (each
+ * attempt asks its limiter in a local activity), or run-level concurrency (the run asks for its
+ * slot while its row is being written). How Temporal groups the results of concurrent local
+ * activities into activations differs between a live run (as each one finishes) and its replay
+ * (all results found in a row of markers at once); the local mirror's batches follow those
+ * activations, so beside other local activities a replay could make fewer writes than the live
+ * run did, and fail (see run-mirror.ts, where such runs write with regular activities).
+ */
+export function runsLocalActivitiesBesideMirror(definition: Pick<WorkflowDefinition, 'nodes' | 'defaults' | 'concurrency'>): boolean {
+  if (definition.concurrency !== undefined) return true;
+  for (const { node } of walkNodes(definition.nodes)) {
+    if (node.concurrency !== undefined || node.rateLimit !== undefined) return true;
+    if (executionOf(node.type) === 'activity' && executionModeOf(node, definition.defaults) === 'local') return true;
+  }
+  return false;
 }
 
 /** startToClose of a node in local mode, in ms: the node's, the defaults', or the local default. */

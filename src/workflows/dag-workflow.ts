@@ -16,7 +16,7 @@ import { BUILTIN_CATALOG, executionOf } from '../domain/node-types';
 import { DagPlanner, type Decision } from '../domain/planner';
 import { DEFAULT_MAX_CONCURRENCY, resolveActivityPolicy } from '../domain/policy';
 import { emptyTemplates } from '../domain/template-trace';
-import { hasLocalNodes } from '../domain/execution-mode';
+import { hasLocalNodes, runsLocalActivitiesBesideMirror } from '../domain/execution-mode';
 import {
   RUN_FAILED_ERROR_TYPE,
   approveSignal,
@@ -32,6 +32,7 @@ import {
   DROPPED_START_PATCH,
   LEAN_ACTIVITY_NODES_PATCH,
   NODE_RESULT_MIRROR_PATCH,
+  REGULAR_MIRROR_BESIDE_LOCAL_ACTIVITIES_PATCH,
   RUN_CONCURRENCY_PATCH,
   SWITCH_NULL_DEFAULT_PATCH,
 } from '../contracts/patches';
@@ -51,6 +52,7 @@ import { loadRun, type LoadedRun } from './run-loading';
 import { RunStopper, StopRequest } from './run-stop';
 import { recordDroppedStart, releaseRunSlot, takeRunSlot } from './run-queue';
 import { PauseGate } from './run-pause';
+import { useRecordedSdkFlags } from './recorded-sdk-flags';
 
 /**
  * The one generic workflow: interprets a stored DAG definition. Scheduling decisions come from
@@ -58,6 +60,7 @@ import { PauseGate } from './run-pause';
  * loaded, signals are recorded (a stop request, approval decisions) and DagRun acts on them.
  */
 export async function dagWorkflow(args: DagWorkflowInput): Promise<DagRunResult> {
+  useRecordedSdkFlags();
   const rootScope = CancellationScope.current();
   const stop = new StopRequest();
   const decisions = new Map<string, ApprovalDecision>();
@@ -172,7 +175,16 @@ class DagRun {
       startedAt: info.startTime.toISOString(),
       ...(typeof scheduledBy === 'string' && { scheduleId: scheduledBy }),
       ...(this.args.mocks && Object.keys(this.args.mocks).length > 0 && { test: true as const }),
-    }, !hasLocalNodes(this.definition));
+    }, this.mirrorWritesLocally());
+  }
+
+  /**
+   * Local mirror writes only while no other local activity runs beside them (runs recorded with
+   * local nodes at the top level always wrote with regular activities; the rest since the patch).
+   */
+  private mirrorWritesLocally(): boolean {
+    if (hasLocalNodes(this.definition)) return false;
+    return !(runsLocalActivitiesBesideMirror(this.definition) && patched(REGULAR_MIRROR_BESIDE_LOCAL_ACTIVITIES_PATCH));
   }
 
   /** The dropped start's row (written at start) goes, and its schedule counts the drop. */

@@ -30,6 +30,7 @@ import { runItems } from './map-items';
 import { refuseOrphanTenantScope } from './tenant-claim';
 import { childRunOptions } from './search-attributes';
 import { PauseGate } from './run-pause';
+import { useRecordedSdkFlags } from './recorded-sdk-flags';
 
 /** Continue as new well before Temporal's 10,240-event warning, or when the server suggests it. */
 const HISTORY_EVENTS_BUDGET = 4_000;
@@ -60,6 +61,7 @@ const OUTPUT_INLINE_BYTES = 256 * 1024;
  * by reference) when its own history grows long. Returns the node's result; fails only when cancelled.
  */
 export async function mapWorkflow(input: MapWorkflowInput): Promise<IterationResult> {
+  useRecordedSdkFlags();
   refuseOrphanTenantScope(input);
   const { plan, chunks, total } = input;
   const reuse = input.reuse ?? {};
@@ -229,6 +231,7 @@ function failedBatch(chunk: ItemsChunk, reuse: Record<string, unknown>, err: unk
 
 /** One chunk of a map's items, run with a sliding window inside this workflow. */
 export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchResult> {
+  useRecordedSdkFlags();
   refuseOrphanTenantScope(input);
   const config = input.node.config as unknown as MapConfig;
   const env = bodyEnv(new ExpressionCompiler(), input.defaults, input.limits, { ...input, pause: PauseGate.forChild(input.pause) });
@@ -275,6 +278,7 @@ export async function mapBatchWorkflow(input: MapBatchInput): Promise<MapBatchRe
 
 /** A loop node with many iterations: runs them, continuing as new with its progress. */
 export async function loopWorkflow(input: LoopWorkflowInput): Promise<IterationResult> {
+  useRecordedSdkFlags();
   refuseOrphanTenantScope(input);
   const config = input.node.config as unknown as LoopConfig;
   const pause = PauseGate.forChild(input.pause);

@@ -25,6 +25,7 @@ import {
   type LimiterHolder,
   type LimiterState,
 } from '../contracts/limiter';
+import { useRecordedSdkFlags } from './recorded-sdk-flags';
 
 /**
  * One limiter per tenant + kind + key (DESIGN.md §5), in Temporal's mutex pattern: runs ask by
@@ -47,6 +48,7 @@ const { closedLimitHolders } = proxyLocalActivities<LimiterActivities>({
 });
 
 export async function limiterWorkflow(state: LimiterState): Promise<void> {
+  useRecordedSdkFlags();
   const { holders, queue } = state;
   let recent = state.recent;
   let denied = state.denied ?? [];

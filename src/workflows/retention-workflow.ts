@@ -1,5 +1,6 @@
 import { proxyActivities, uuid4 } from '@temporalio/workflow';
 import type { RetentionActivities, RetentionWorkflowInput } from '../contracts/retention';
+import { useRecordedSdkFlags } from './recorded-sdk-flags';
 
 const activities = proxyActivities<RetentionActivities>({
   startToCloseTimeout: '2m',
@@ -15,6 +16,7 @@ const activities = proxyActivities<RetentionActivities>({
  * random output id and wraps around, so passes over a table too big for one pass still cover it.
  */
 export async function retentionWorkflow(input: RetentionWorkflowInput = {}): Promise<{ runs: number; outputs: number }> {
+  useRecordedSdkFlags();
   const limit = input.batchSize ?? 500;
   const sweepSize = input.sweepSize ?? 5_000;
   const maxBatches = input.maxBatches ?? 200;

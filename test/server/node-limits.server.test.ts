@@ -151,4 +151,22 @@ describe('node-level concurrency and rateLimit across runs', () => {
       expect(snapshot).toMatchObject({ key: 'same-name', inFlight: 0, waiting: 0 });
     }
   });
+
+  serverIt('a burst of waiting nodes on one hot key replays as it ran, and its mirror ends complete', async (h) => {
+    // The limits bench's hot-key burst (100 nodes, limit 4) once hung: the run's mirror wrote with
+    // local activities beside the nodes' local limit requests, a replay grouped their results into
+    // other activations than the live run and wrote fewer batches, and after a workflow task
+    // timeout every task failed as nondeterministic. outcome() replays the recorded history.
+    const key = `k-${randomUUID()}`;
+    const limits = { concurrency: { key: `burst-${key}`, limit: 4 } };
+    const nodes = Array.from({ length: 24 }, (_, i) => slowNode(`n${i}`, key, `n${i}`, limits, 20));
+    const wf = await h.storeFor('acme', { name: 'burst', nodes });
+    const handle = await h.startStored(wf);
+    const { result } = await h.outcome(handle, 'node-limits-hot-key-burst');
+    expect(result?.status).toBe('SUCCEEDED');
+    expect(target.maxInFlight.get(key)).toBe(4);
+    const rows = await h.database.db.nodeRun.findMany({ where: { executionId: handle.workflowId } });
+    expect(rows).toHaveLength(24);
+    expect(rows.every((r) => r.status === 'SUCCEEDED')).toBe(true);
+  }, 180_000);
 });
