@@ -36,7 +36,7 @@ export function hasLocalNodes(definition: Pick<WorkflowDefinition, 'nodes' | 'de
  * activities into activations differs between a live run (as each one finishes) and its replay
  * (all results found in a row of markers at once); the local mirror's batches follow those
  * activations, so beside other local activities a replay could make fewer writes than the live
- * run did, and fail (see run-mirror.ts, where such runs write with regular activities).
+ * run did, and fail; such runs write the mirror with regular activities (dag-workflow.ts).
  */
 export function runsLocalActivitiesBesideMirror(definition: Pick<WorkflowDefinition, 'nodes' | 'defaults' | 'concurrency'>): boolean {
   if (definition.concurrency !== undefined) return true;

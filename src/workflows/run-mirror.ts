@@ -58,7 +58,7 @@ export class RunMirror {
 
   /**
    * Starts recording the run; transitions queue until the execution row exists. `localWrites`
-   * is false for runs with nodes in mode "local": the mirror's one-batch-in-flight loop then
+   * is false for runs with other local activities beside the mirror (runsLocalActivitiesBesideMirror): the mirror's one-batch-in-flight loop then
    * waits on history events only, never on the relative timing of concurrent local activities.
    */
   start(request: RecordRunRequest, localWrites = true): void {

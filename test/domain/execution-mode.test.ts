@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import type { WorkflowDefinition } from '../../src/domain/definition';
-import { executionModeOf, resolveLocalActivityPolicy } from '../../src/domain/execution-mode';
+import { executionModeOf, resolveLocalActivityPolicy, runsLocalActivitiesBesideMirror } from '../../src/domain/execution-mode';
 import { BUILTIN_NODE_TYPES, catalogOf } from '../../src/domain/node-types';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS, resolveActivityPolicy } from '../../src/domain/policy';
 import { validateDefinition } from '../../src/domain/validate';
@@ -65,5 +65,23 @@ describe('activity options by mode', () => {
     expect(policy).toMatchObject({ startToCloseTimeout: 30_000, localRetryThreshold: 10_000, retry: { maximumAttempts: 4 } });
     expect(policy).not.toHaveProperty('heartbeatTimeout');
     expect(resolveLocalActivityPolicy({ timeout: { startToClose: '2s' }, localRetryThreshold: 500 }, defaults)).toMatchObject({ startToCloseTimeout: 2_000, localRetryThreshold: 500 });
+  });
+});
+
+describe('runsLocalActivitiesBesideMirror (which runs keep regular mirror writes)', () => {
+  const http = (extra: Record<string, unknown> = {}) => ({ id: 'h', type: 'http', config: { url: 'http://127.0.0.1/' }, ...extra });
+  const mapOf = (leaf: Record<string, unknown>) => ({ id: 'm', type: 'map', config: { items: '[1]', body: { nodes: [leaf], edges: [] } } });
+  const def = (nodes: unknown[], extra: Record<string, unknown> = {}) => ({ nodes, ...extra }) as unknown as WorkflowDefinition;
+
+  it('is false for plain activity nodes, even inside bodies', () => {
+    expect(runsLocalActivitiesBesideMirror(def([http(), mapOf(http())]))).toBe(false);
+  });
+
+  it('is true for node limits, run-level concurrency and local nodes, bodies included', () => {
+    expect(runsLocalActivitiesBesideMirror(def([http({ concurrency: { key: 'k', limit: 1 } })]))).toBe(true);
+    expect(runsLocalActivitiesBesideMirror(def([mapOf(http({ rateLimit: { key: 'k', limit: 1, per: '1s' } }))]))).toBe(true);
+    expect(runsLocalActivitiesBesideMirror(def([http()], { concurrency: { key: 'k', limit: 1 } }))).toBe(true);
+    expect(runsLocalActivitiesBesideMirror(def([mapOf(http({ mode: 'local' }))]))).toBe(true);
+    expect(runsLocalActivitiesBesideMirror(def([mapOf(http())], { defaults: { mode: 'local' } }))).toBe(true);
   });
 });
