@@ -1,5 +1,6 @@
 import type { NodeDef, WorkflowDefinition } from './definition';
 import { durationMs, parseDuration } from './duration';
+import { hasNodeLimits } from './flow-control';
 import { walkNodes } from './iteration';
 import { executionOf, type NodeTypeSpec } from './node-types';
 import { resolveActivityPolicy, type ResolvedActivityPolicy } from './policy';
@@ -23,9 +24,14 @@ export function executionModeOf(node: Pick<NodeDef, 'mode'>, defaults: WorkflowD
   return node.mode ?? defaults.mode ?? 'regular';
 }
 
+/** An activity node that runs as a local activity. */
+function isLocalActivityNode(node: NodeDef, defaults: WorkflowDefinition['defaults']): boolean {
+  return executionOf(node.type) === 'activity' && executionModeOf(node, defaults) === 'local';
+}
+
 /** True when some activity node of the definition runs in mode "local". */
 export function hasLocalNodes(definition: Pick<WorkflowDefinition, 'nodes' | 'defaults'>): boolean {
-  return definition.nodes.some((node) => executionOf(node.type) === 'activity' && executionModeOf(node, definition.defaults) === 'local');
+  return definition.nodes.some((node) => isLocalActivityNode(node, definition.defaults));
 }
 
 /**
@@ -41,8 +47,7 @@ export function hasLocalNodes(definition: Pick<WorkflowDefinition, 'nodes' | 'de
 export function runsLocalActivitiesBesideMirror(definition: Pick<WorkflowDefinition, 'nodes' | 'defaults' | 'concurrency'>): boolean {
   if (definition.concurrency !== undefined) return true;
   for (const { node } of walkNodes(definition.nodes)) {
-    if (node.concurrency !== undefined || node.rateLimit !== undefined) return true;
-    if (executionOf(node.type) === 'activity' && executionModeOf(node, definition.defaults) === 'local') return true;
+    if (hasNodeLimits(node) || isLocalActivityNode(node, definition.defaults)) return true;
   }
   return false;
 }

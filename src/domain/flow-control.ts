@@ -36,6 +36,11 @@ export const NodeConcurrencySchema = Type.Object({ key: KeySchema, limit: LimitS
 /** Node level: at most `limit` attempts start in any sliding window of length `per`. */
 export const RateLimitSchema = Type.Object({ key: KeySchema, limit: LimitSchema, per: DurationSchema }, { additionalProperties: false });
 
+/** Whether a node has a node-level concurrency or rateLimit (each attempt then asks its limiter). */
+export function hasNodeLimits(node: { concurrency?: unknown; rateLimit?: unknown }): boolean {
+  return node.concurrency !== undefined || node.rateLimit !== undefined;
+}
+
 export type RunConcurrency = Static<typeof RunConcurrencySchema>;
 export type NodeConcurrency = Static<typeof NodeConcurrencySchema>;
 export type RateLimit = Static<typeof RateLimitSchema>;

@@ -6,7 +6,8 @@ import type { NodeDef, WorkflowDefinition } from '../domain/definition';
 import { containsTemplate, resolveTemplates, type ExpressionCompiler, type ExpressionContext } from '../domain/expressions';
 import { BUILTIN_CATALOG, executionOf, type NodeExecution } from '../domain/node-types';
 import { runInlineNode, type InlineResult } from './inline-nodes';
-import { hasNodeLimits, resolveNodeLimits, type NodeLimits } from './node-limits';
+import { resolveNodeLimits, type NodeLimits } from './node-limits';
+import { hasNodeLimits } from '../domain/flow-control';
 import { runApprovalNode, runDelayNode, runSubworkflowNode } from './node-runners';
 
 /**

@@ -40,10 +40,6 @@ const { requestLimitSlot } = proxyLocalActivities<LimiterActivities>({
   summary: 'request limit slot',
 });
 
-export function hasNodeLimits(node: Pick<NodeDef, 'concurrency' | 'rateLimit'>): boolean {
-  return node.concurrency !== undefined || node.rateLimit !== undefined;
-}
-
 /** A node's limits with their keys evaluated. */
 export interface NodeLimits {
   concurrency?: { key: string; limit: number };

@@ -16,8 +16,9 @@ const DIRS = [path.join(__dirname, '..', 'fixtures', 'histories'), path.join(__d
  * KNOWN DEFECT (open, issue 28): untraced runs where a node-limit grant signal arrives in the
  * same activation as activity results replay with the tracing interceptors in another order (a
  * timer cancellation missing). It was hidden until replays honoured the SDK's single-batch flag
- * (src/workflows/recorded-sdk-flags.ts), which the live runs always used; the package's async
- * span wrappers add microtask hops that the single batch no longer absorbs. Workers running the
+ * (src/workflows/recorded-sdk-flags.ts), which the live runs always used. The cause is not found:
+ * outbound spans that hand back the command's own promise and a synchronous signal span did not
+ * change it (tried and reverted). Workers running the
  * prebuilt bundle are traced live and on replay alike; the risk is switching tracing on for a
  * deployment with such runs in flight. Listed exactly, so a fix (or a new case) shows here.
  */
@@ -34,15 +35,16 @@ describe('dagWorkflow determinism with the tracing workflow interceptors', () =>
         .map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))) })),
     );
     expect(histories.length).toBeGreaterThanOrEqual(20);
-    const failures: string[] = [];
+    const failures: { workflowId: string; message: string }[] = [];
     const options = {
       workflowsPath: WORKFLOWS_PATH,
       interceptors: { workflowModules: [TRACING_WORKFLOW_INTERCEPTORS] },
       sinks: { exporter: { export: { fn: () => undefined } } },
     };
     for await (const result of Worker.runReplayHistories(options, histories)) {
-      if (result.error) failures.push(result.workflowId);
+      if (result.error) failures.push({ workflowId: result.workflowId, message: result.error.message });
     }
-    expect(failures.sort()).toEqual(KNOWN_TRACED_ORDER_DEFECT);
+    const failed = failures.map((f) => f.workflowId).sort();
+    expect(failed, failures.filter((f) => !KNOWN_TRACED_ORDER_DEFECT.includes(f.workflowId)).map((f) => `${f.workflowId}: ${f.message}`).join('\n')).toEqual(KNOWN_TRACED_ORDER_DEFECT);
   }, 600_000);
 });
